@@ -1,0 +1,1 @@
+"""Per-category demand forecasting: dense grid, direct multi-horizon features, LightGBM, intervals."""

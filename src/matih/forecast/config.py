@@ -1,0 +1,91 @@
+"""Training and validation settings, read from the pipeline's task configs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from matih.exceptions import TrainingError
+
+
+@dataclass(frozen=True)
+class ColumnRoles:
+    """Which dataset column plays which part. Defaults are the seed's names."""
+
+    series_column: str = "product_id"
+    date_column: str = "sale_date"
+    target_column: str = "units_sold"
+    category_column: str = "category"
+    price_column: str = "avg_selling_price"
+    discount_column: str = "avg_discount_pct"
+    static_columns: tuple[str, ...] = ("seasonal_flag", "subcategory")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``matih train`` does; mirrors the ``ray_train`` task's ``hyperparameters``."""
+
+    dataset: str = "analytics.derived.demand_features"
+    experiment: str = "demand-forecast-daily"
+    fallback_name: str = "demand-forecast-global-fallback"
+    model_type: str = "lightgbm"
+    forecast_horizon: int = 14
+    n_estimators: int = 500
+    learning_rate: float = 0.05
+    per_category_models: bool = True
+    min_history_days: int = 30
+    interval_level: float = 0.8
+    roles: ColumnRoles = field(default_factory=ColumnRoles)
+    #: cap on training rows per model (rows are sampled uniformly beyond it)
+    max_rows_per_model: int = 400_000
+    #: days of targets used for training, counted back from the end of the training window
+    train_days: int = 420
+    num_threads: int = 0
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.model_type != "lightgbm":
+            raise TrainingError(
+                f"model_type {self.model_type!r} is not available for training yet; use 'lightgbm'"
+            )
+        if self.forecast_horizon < 1:
+            raise TrainingError(f"forecast_horizon must be a positive number of days, got {self.forecast_horizon}")
+        if not 0.5 <= self.interval_level < 1:
+            raise TrainingError(f"interval_level must be in [0.5, 1), got {self.interval_level}")
+
+    @classmethod
+    def from_task(cls, task_config: dict[str, Any], **overrides: Any) -> TrainConfig:
+        """Build from a ``ray_train`` task's ``config`` dict (the seed's shape)."""
+        hp = dict(task_config.get("hyperparameters", {}))
+        roles = ColumnRoles(**{k: hp.pop(k) for k in list(hp) if k in ColumnRoles.__dataclass_fields__
+                               and k != "static_columns"},
+                            **({"static_columns": tuple(hp.pop("static_columns"))} if "static_columns" in hp else {}))
+        known = {k: hp[k] for k in ("model_type", "forecast_horizon", "n_estimators", "learning_rate",
+                                    "per_category_models", "min_history_days", "interval_level") if k in hp}
+        kwargs: dict[str, Any] = {"roles": roles, **known}
+        if "dataset" in task_config:
+            kwargs["dataset"] = task_config["dataset"]
+        if "mlflow_experiment" in task_config:
+            kwargs["experiment"] = task_config["mlflow_experiment"]
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """What ``matih evaluate`` checks; mirrors the ``model_evaluate`` task's config."""
+
+    holdout_days: int = 14
+    mape_max: float = 0.15
+    bias_range: tuple[float, float] = (-0.05, 0.05)
+    fail_on_threshold_breach: bool = True
+
+    @classmethod
+    def from_task(cls, task_config: dict[str, Any]) -> GateConfig:
+        thresholds = task_config.get("thresholds", {})
+        split = str(task_config.get("holdout_split", "last_14_days"))
+        days = int(split.split("_")[1]) if split.startswith("last_") else 14
+        lo, hi = thresholds.get("bias_range", (-0.05, 0.05))
+        return cls(holdout_days=days, mape_max=float(thresholds.get("mape_max", 0.15)),
+                   bias_range=(float(lo), float(hi)),
+                   fail_on_threshold_breach=bool(task_config.get("fail_on_threshold_breach", True)))

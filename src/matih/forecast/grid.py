@@ -1,0 +1,173 @@
+"""A dense daily grid of every series, built from a dataset table that may skip zero-sales days.
+
+The seed's ``daily_sales`` CTE keeps only days with sales, so its ROWS windows and LAGs count selling
+days, not calendar days. Training on those rows would teach a model that a sparse product sold every
+day. The grid puts every calendar day back (zero units where the dataset has no row) and the features
+are recomputed on it; ``gap_report`` measures how far the dataset's ROWS windows drift.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matih.exceptions import TrainingError
+from matih.forecast.config import ColumnRoles
+from matih.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GapReport:
+    """How many series skip calendar days, and how far a 7-row window stretches on them."""
+
+    series: int
+    gappy_series: int
+    missing_days: int
+    #: median calendar span covered by the last 7 rows of a gappy series
+    median_span_of_7_rows: float
+
+    @property
+    def gappy_share(self) -> float:
+        return self.gappy_series / self.series if self.series else 0.0
+
+    def warning(self) -> str | None:
+        if not self.gappy_series:
+            return None
+        return (
+            f"{self.gappy_series:,} of {self.series:,} series ({self.gappy_share:.0%}) skip {self.missing_days:,} "
+            f"calendar days; ROWS-based windows in the dataset span a median {self.median_span_of_7_rows:.0f} "
+            "calendar days per 7 rows. MATIH trains on a dense daily grid (zero-filled) and recomputes "
+            "windows in calendar days, so these columns are not used as features."
+        )
+
+
+@dataclass
+class DenseGrid:
+    """Series x days matrices. Day 0 is ``start``; ``Y`` is NaN before a series' first row."""
+
+    series: np.ndarray
+    category: np.ndarray
+    start: np.datetime64
+    Y: np.ndarray
+    price: np.ndarray
+    discount: np.ndarray
+    first: np.ndarray
+    selling_days: np.ndarray
+    statics: dict[str, np.ndarray] = field(default_factory=dict)
+    gaps: GapReport | None = None
+
+    @property
+    def n_days(self) -> int:
+        return int(self.Y.shape[1])
+
+    @property
+    def last_day(self) -> np.datetime64:
+        return self.start + np.timedelta64(self.n_days - 1, "D")
+
+    def day_index(self, day: np.datetime64) -> int:
+        return int((np.datetime64(day, "D") - self.start).astype(int))
+
+    def dates(self) -> np.ndarray:
+        return self.start + np.arange(self.n_days).astype("timedelta64[D]")
+
+
+def load_grid(warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np.datetime64 | None = None
+              ) -> DenseGrid:
+    """Read ``dataset`` from the warehouse into a dense grid (the aggregation happens in DuckDB)."""
+    warehouse.require_table(dataset)
+    columns = _columns(warehouse, dataset)
+    r = roles
+    missing = [c for c in (r.series_column, r.date_column, r.target_column) if c not in columns]
+    if missing:
+        raise TrainingError(
+            f"dataset {dataset} has no column(s) {missing}; it has {sorted(columns)}. Set the column roles "
+            "(series_column, date_column, target_column) in the ray_train task's hyperparameters"
+        )
+    price = r.price_column if r.price_column in columns else None
+    disc = r.discount_column if r.discount_column in columns else None
+    cat = r.category_column if r.category_column in columns else None
+    s, d = _q(r.series_column), _q(r.date_column)
+    end_filter = f"WHERE {d} <= DATE '{np.datetime_as_string(end, 'D')}'" if end is not None else ""
+    sql = f"""
+        WITH src AS (SELECT * FROM {dataset} {end_filter}),
+        bounds AS (SELECT min(CAST({d} AS DATE)) AS lo FROM src),
+        series AS (
+            SELECT {s} AS sid, row_number() OVER (ORDER BY {s}) - 1 AS idx FROM src GROUP BY {s})
+        SELECT series.idx, datediff('day', bounds.lo, CAST(src.{d} AS DATE)) AS day,
+               CAST(sum(src.{_q(r.target_column)}) AS DOUBLE) AS y,
+               {f"avg(src.{_q(price)})" if price else "NULL"} AS price,
+               {f"avg(src.{_q(disc)})" if disc else "NULL"} AS discount
+        FROM src JOIN series ON src.{s} = series.sid, bounds
+        GROUP BY ALL
+    """
+    with warehouse.connect() as con:
+        rows = con.execute(sql).fetch_arrow_table()
+        start_row = con.execute(f"SELECT min(CAST({d} AS DATE)) FROM {dataset} {end_filter}").fetchone()
+        meta = con.execute(f"""
+            SELECT {s} AS sid, {f"arg_max({_q(cat)}, {d})" if cat else "NULL"} AS category
+                   {''.join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in r.static_columns if c in columns)}
+            FROM {dataset} {end_filter} GROUP BY {s} ORDER BY {s}""").fetch_arrow_table()
+    if rows.num_rows == 0 or start_row is None or start_row[0] is None:
+        raise TrainingError(f"dataset {dataset} has no rows to train on")
+    start = np.datetime64(start_row[0], "D")
+    idx = rows.column("idx").to_numpy().astype(np.int64)
+    day = rows.column("day").to_numpy().astype(np.int64)
+    P = meta.num_rows
+    D = int(day.max()) + 1 if end is None else int((np.datetime64(end, "D") - start).astype(int)) + 1
+    Y = np.zeros((P, D), dtype=np.float32)
+    Y[idx, day] = rows.column("y").to_numpy(zero_copy_only=False)
+    first = np.full(P, D, dtype=np.int64)
+    np.minimum.at(first, idx, day)
+    Y[np.arange(D)[None, :] < first[:, None]] = np.nan
+    selling = np.bincount(idx, minlength=P)
+    price_m = _ffill_matrix(P, D, idx, day, rows.column("price").to_numpy(zero_copy_only=False), first)
+    disc_vals = rows.column("discount").to_numpy(zero_copy_only=False)
+    discount = np.full((P, D), np.nan, dtype=np.float32)
+    discount[idx, day] = disc_vals
+    statics = {c: meta.column(c).to_numpy(zero_copy_only=False) for c in r.static_columns if c in columns}
+    gaps = _gap_report(idx, day, first, selling, P, D)
+    return DenseGrid(series=meta.column("sid").to_numpy(zero_copy_only=False).astype(str),
+                     category=np.asarray(meta.column("category").to_pylist(), dtype=object),
+                     start=start, Y=Y, price=price_m, discount=discount, first=first,
+                     selling_days=selling, statics=statics, gaps=gaps)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(warehouse: Warehouse, dataset: str) -> set[str]:
+    with warehouse.connect() as con:
+        return {row[0] for row in con.execute(f"DESCRIBE {dataset}").fetchall()}
+
+
+def _ffill_matrix(P: int, D: int, idx: np.ndarray, day: np.ndarray, values: np.ndarray, first: np.ndarray
+                  ) -> np.ndarray:
+    """Carry the last observed value forward along each row (the price holds between sales)."""
+    out = np.full((P, D), np.nan, dtype=np.float32)
+    ok = ~np.isnan(values.astype(np.float64))
+    out[idx[ok], day[ok]] = values[ok]
+    mask = np.isnan(out)
+    pos = np.where(~mask, np.arange(D)[None, :], 0)
+    np.maximum.accumulate(pos, axis=1, out=pos)
+    filled = out[np.arange(P)[:, None], pos]
+    return filled.astype(np.float32)
+
+
+def _gap_report(idx: np.ndarray, day: np.ndarray, first: np.ndarray, selling: np.ndarray, P: int, D: int
+                ) -> GapReport:
+    calendar_days = D - first
+    missing = calendar_days - selling
+    gappy = missing > 0
+    order = np.lexsort((day, idx))
+    s_idx, s_day = idx[order], day[order]
+    same = s_idx[6:] == s_idx[:-6]
+    spans = (s_day[6:] - s_day[:-6] + 1)[same]
+    gappy_rows = gappy[s_idx[6:][same]]
+    median = float(np.median(spans[gappy_rows])) if gappy_rows.any() else 7.0
+    return GapReport(series=P, gappy_series=int(gappy.sum()), missing_days=int(missing[gappy].sum()),
+                     median_span_of_7_rows=median)

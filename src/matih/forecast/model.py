@@ -1,0 +1,130 @@
+"""The forecaster: one LightGBM model per category, a global fallback, and conformal intervals.
+
+Routing is the seed's Stage 5/6 rule: a series with fewer than ``min_history_days`` selling days, or of a
+category without its own model, is answered by the fallback. Intervals are split-conformal: quantiles of
+residuals (scaled by sqrt(prediction + 1), since count noise grows with the level) measured on a
+calibration window the models never trained on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+
+from matih.forecast.features import FEATURES, FeatureContext, build_features
+
+FALLBACK = "fallback"
+
+
+@dataclass
+class Forecast:
+    """Predictions for (series, horizon) rows from one origin."""
+
+    series_index: np.ndarray
+    horizon: np.ndarray
+    predicted: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    model: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.series_index)
+
+
+@dataclass
+class ForecastModel:
+    horizon: int
+    min_history_days: int
+    level: float
+    boosters: dict[str, lgb.Booster]
+    fallback: lgb.Booster
+    #: model name -> (lower, upper) quantile of scaled residuals
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    trained_until: str = ""
+    meta: dict[str, object] = field(default_factory=dict)
+
+    # -- routing and prediction ----------------------------------------------------------------------
+    def route(self, ctx: FeatureContext, series: np.ndarray, origin: int) -> np.ndarray:
+        """Which model answers each series at ``origin``: its category's, or the fallback."""
+        cats = np.asarray(ctx.grid.category, dtype=object)[series]
+        history = ctx.selling_days_until(series, np.full(len(series), origin))
+        known = np.array([c in self.boosters for c in cats], dtype=bool)
+        return np.where(known & (history >= self.min_history_days), cats.astype(str), FALLBACK)
+
+    def predict(self, ctx: FeatureContext, origin: int, series: np.ndarray | None = None,
+                horizon: int | None = None) -> Forecast:
+        """Forecast days origin+1 .. origin+horizon for ``series`` (default: all started by the origin)."""
+        H = horizon or self.horizon
+        if series is None:
+            series = np.nonzero(ctx.grid.first <= origin)[0]
+        routes = self.route(ctx, series, origin)
+        p = np.repeat(series, H)
+        h = np.tile(np.arange(1, H + 1), len(series))
+        model_of = np.repeat(routes, H)
+        t = np.full(len(p), origin)
+        X, scale = build_features(ctx, p, t, h)
+        yhat = np.zeros(len(p))
+        for name in np.unique(model_of):
+            rows = model_of == name
+            booster = self.fallback if name == FALLBACK else self.boosters[name]
+            yhat[rows] = booster.predict(X[rows], num_threads=0) * scale[rows]
+        yhat = np.clip(yhat, 0.0, None)
+        lower, upper = self.interval(yhat, model_of)
+        return Forecast(series_index=p, horizon=h, predicted=yhat, lower=lower, upper=upper, model=model_of)
+
+    def interval(self, yhat: np.ndarray, model_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spread = np.sqrt(yhat + 1.0)
+        q_lo = np.zeros(len(yhat))
+        q_hi = np.zeros(len(yhat))
+        default = self.intervals.get(FALLBACK, (-1.28, 1.28))
+        for name in np.unique(model_of):
+            lo, hi = self.intervals.get(str(name), default)
+            rows = model_of == name
+            q_lo[rows], q_hi[rows] = lo, hi
+        return np.clip(yhat + q_lo * spread, 0.0, None), np.clip(yhat + q_hi * spread, 0.0, None)
+
+    def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray) -> None:
+        """Split-conformal quantiles for ``name`` from out-of-sample predictions."""
+        scaled = (y - yhat) / np.sqrt(yhat + 1.0)
+        alpha = (1.0 - self.level) / 2.0
+        n = len(scaled)
+        if n < 20:
+            return
+        # finite-sample correction keeps coverage at the nominal level
+        lo_q = max(0.0, np.floor(alpha * (n + 1)) / n)
+        hi_q = min(1.0, np.ceil((1 - alpha) * (n + 1)) / n)
+        self.intervals[name] = (float(np.quantile(scaled, lo_q)), float(np.quantile(scaled, hi_q)))
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        names = {}
+        for i, (cat, booster) in enumerate(sorted(self.boosters.items())):
+            fname = f"category_{i:02d}.txt"
+            booster.save_model(str(directory / fname))
+            names[cat] = fname
+        self.fallback.save_model(str(directory / "fallback.txt"))
+        meta = {"horizon": self.horizon, "min_history_days": self.min_history_days, "level": self.level,
+                "categories": names, "intervals": self.intervals, "trained_until": self.trained_until,
+                "features": list(FEATURES), "meta": self.meta}
+        (directory / "forecaster.json").write_text(json.dumps(meta, indent=2, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> ForecastModel:
+        meta = json.loads((directory / "forecaster.json").read_text())
+        if meta.get("features") != list(FEATURES):
+            from matih.exceptions import RegistryError
+
+            raise RegistryError(
+                f"model in {directory} was trained with a different feature set; retrain with `matih train`"
+            )
+        boosters = {cat: lgb.Booster(model_file=str(directory / f)) for cat, f in meta["categories"].items()}
+        return cls(horizon=meta["horizon"], min_history_days=meta["min_history_days"], level=meta["level"],
+                   boosters=boosters, fallback=lgb.Booster(model_file=str(directory / "fallback.txt")),
+                   intervals={k: tuple(v) for k, v in meta["intervals"].items()},  # type: ignore[misc]
+                   trained_until=meta["trained_until"], meta=meta.get("meta", {}))

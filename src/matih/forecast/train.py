@@ -1,0 +1,176 @@
+"""Fit the per-category forecaster on a dense grid.
+
+Time is split from the end of the data backwards::
+
+    ... training targets ... | calibration (H days) | holdout (H days) |
+                                                   ^ calibration origin  ^ holdout origin
+
+Models learn from targets before the calibration window, conformal intervals are measured on the
+calibration window from its origin (exactly as a production forecast is made), and the holdout is left
+untouched for the validation gate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+
+from matih.exceptions import TrainingError
+from matih.forecast.config import TrainConfig
+from matih.forecast.features import CATEGORICAL, FEATURES, FeatureContext, build_features
+from matih.forecast.metrics import wape
+from matih.forecast.model import FALLBACK, ForecastModel
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TrainStats:
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    calibration_mape: dict[str, float] = field(default_factory=dict)
+    feature_seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+def split_points(n_days: int, horizon: int) -> tuple[int, int]:
+    """(calibration origin, holdout origin) as day indices of the grid."""
+    holdout_origin = n_days - 1 - horizon
+    calibration_origin = holdout_origin - horizon
+    if calibration_origin < 60:
+        raise TrainingError(
+            f"the dataset spans {n_days} days; training needs at least {60 + 2 * horizon + 1} "
+            f"(history, a {horizon}-day calibration window and a {horizon}-day holdout)"
+        )
+    return calibration_origin, holdout_origin
+
+
+def _params(config: TrainConfig, categorical: bool) -> dict[str, object]:
+    return {
+        "objective": "regression",
+        "learning_rate": config.learning_rate,
+        "num_leaves": 31,
+        "min_data_in_leaf": 40,
+        "feature_fraction": 0.85,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "max_bin": 63,
+        "num_threads": config.num_threads or (os.cpu_count() or 1),
+        "seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+        **({"max_cat_to_onehot": 32} if categorical else {}),
+    }
+
+
+def training_rows(ctx: FeatureContext, series: np.ndarray, last_target: int, config: TrainConfig,
+                  rng: np.random.Generator, min_age: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample (series, origin, horizon) rows whose targets end at ``last_target``; one horizon per target."""
+    first = ctx.grid.first[series]
+    lo = np.maximum(first + min_age + 1, last_target - config.train_days + 1)
+    counts = np.clip(last_target - lo + 1, 0, None)
+    total = int(counts.sum())
+    if total == 0:
+        return (np.empty(0, np.int64),) * 3  # type: ignore[return-value]
+    keep = min(1.0, config.max_rows_per_model / total)
+    p = np.repeat(series, counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    target = np.repeat(lo, counts) + offsets
+    if keep < 1.0:
+        pick = rng.random(total) < keep
+        p, target = p[pick], target[pick]
+    h = rng.integers(1, config.forecast_horizon + 1, len(p))
+    t = target - h
+    ok = t - ctx.grid.first[p] >= min_age
+    return p[ok], t[ok], h[ok]
+
+
+def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, config: TrainConfig, categorical: bool) -> lgb.Booster:
+    cats = [f for f in CATEGORICAL if categorical or f != "category_code"]
+    data = lgb.Dataset(X, label=y, weight=w, feature_name=list(FEATURES), categorical_feature=cats,
+                       free_raw_data=True)
+    return lgb.train(_params(config, categorical), data, num_boost_round=config.n_estimators)
+
+
+def fit_forecaster(ctx: FeatureContext, config: TrainConfig, *, progress: Progress | None = None
+                   ) -> tuple[ForecastModel, TrainStats]:
+    """Train every category model and the fallback; calibrate intervals; leave the holdout unseen."""
+    grid = ctx.grid
+    H = config.forecast_horizon
+    cal_origin, holdout_origin = split_points(grid.n_days, H)
+    rng = np.random.default_rng(config.seed)
+    stats = TrainStats()
+    cats = np.asarray(grid.category, dtype=object)
+    names = sorted({str(c) for c in cats if c is not None}) if config.per_category_models else []
+    boosters: dict[str, lgb.Booster] = {}
+    steps = len(names) + 1
+    for i, name in enumerate(names):
+        if progress:
+            progress(f"training {name}", i, steps)
+        started = time.perf_counter()
+        series = np.nonzero(cats == name)[0]
+        p, t, h = training_rows(ctx, series, cal_origin, config, rng, config.min_history_days)
+        if len(p) < 200:
+            log.warning("category %s has only %d training rows; its products use the fallback", name, len(p))
+            continue
+        f0 = time.perf_counter()
+        X, scale = build_features(ctx, p, t, h)
+        y = np.nan_to_num(grid.Y[p, t + h]) / scale
+        stats.feature_seconds += time.perf_counter() - f0
+        boosters[name] = _fit(X, y, scale, config, categorical=False)
+        stats.rows[name] = len(p)
+        stats.seconds[name] = time.perf_counter() - started
+    if progress:
+        progress("training fallback", len(names), steps)
+    started = time.perf_counter()
+    everyone = np.arange(len(grid.series))
+    fb_config = TrainConfig(**{**config.__dict__, "max_rows_per_model": config.max_rows_per_model})
+    p, t, h = training_rows(ctx, everyone, cal_origin, fb_config, rng, 3)
+    if len(p) < 200:
+        raise TrainingError(f"only {len(p)} usable training rows in {config.dataset}; the fallback needs 200+")
+    X, scale = build_features(ctx, p, t, h)
+    fallback = _fit(X, np.nan_to_num(grid.Y[p, t + h]) / scale, scale, config, categorical=True)
+    stats.rows[FALLBACK] = len(p)
+    stats.seconds[FALLBACK] = time.perf_counter() - started
+    model = ForecastModel(horizon=H, min_history_days=config.min_history_days, level=config.interval_level,
+                          boosters=boosters, fallback=fallback,
+                          trained_until=str(grid.start + np.timedelta64(cal_origin, "D")))
+    _calibrate(ctx, model, cal_origin, stats)
+    model.meta = {"calibration_origin": str(grid.start + np.timedelta64(cal_origin, "D")),
+                  "holdout_origin": str(grid.start + np.timedelta64(holdout_origin, "D")),
+                  "dataset": config.dataset, "n_estimators": config.n_estimators,
+                  "learning_rate": config.learning_rate}
+    if progress:
+        progress("done", steps, steps)
+    return model, stats
+
+
+def _calibrate(ctx: FeatureContext, model: ForecastModel, origin: int, stats: TrainStats) -> None:
+    fc = model.predict(ctx, origin)
+    y = np.nan_to_num(ctx.grid.Y[fc.series_index, origin + fc.horizon])
+    for name in np.unique(fc.model):
+        rows = fc.model == name
+        model.calibrate(str(name), y[rows], fc.predicted[rows])
+        stats.calibration_mape[str(name)] = wape(y[rows], fc.predicted[rows])
+    # the fallback also answers categories it was not routed to at calibration time: give it pooled
+    # residuals of its own predictions on everyone
+    everyone = np.nonzero(ctx.grid.first <= origin)[0]
+    p = np.repeat(everyone, model.horizon)
+    h = np.tile(np.arange(1, model.horizon + 1), len(everyone))
+    X, scale = build_features(ctx, p, np.full(len(p), origin), h)
+    yhat = np.clip(model.fallback.predict(X) * scale, 0, None)
+    young = fc.model == FALLBACK
+    if young.sum() < 200:
+        model.calibrate(FALLBACK, np.nan_to_num(ctx.grid.Y[p, origin + h]), yhat)

@@ -1,0 +1,377 @@
+"""The NovaMart world: a store whose demand process is known, generated with numpy in one pass.
+
+Every product-day is a cell of a (products x days) matrix. Expected demand is a product of factors
+(base level, weekly and yearly seasonality, holidays, trend, launch ramp, promotions through price
+elasticity); stock-outs suppress it; realised units are Poisson around it. The expected units are kept
+aside as ``truth`` so the best error any forecaster could reach (the noise floor) is known.
+
+Orders and order lines are then cut from the realised units, web sessions are drawn from demand two
+days ahead (traffic leads sales), and inventory, shipments and warehouses follow from the stock-outs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from matih import calendar
+from matih.exceptions import SandboxError
+from matih.sandbox.categories import CATEGORIES, Category
+
+MIN_PRODUCTS, MAX_PRODUCTS = 100, 45_291
+#: traffic leads sales by this many days
+TRAFFIC_LEAD_DAYS = 2
+#: share of products per history bucket (12+ months, 6-12, 3-6, 1-3, under 1 month), from the seed
+HISTORY_SHARES = (0.627, 0.197, 0.093, 0.063, 0.020)
+HISTORY_BOUNDS = ((365, None), (180, 365), (90, 180), (30, 90), (3, 30))
+WAREHOUSES = (
+    ("WH-1", "Reno Fulfilment", "Reno, NV", 1_200_000),
+    ("WH-2", "Columbus Hub", "Columbus, OH", 950_000),
+    ("WH-3", "Dallas Crossdock", "Dallas, TX", 800_000),
+    ("WH-4", "Allentown DC", "Allentown, PA", 1_050_000),
+    ("WH-5", "Atlanta South", "Atlanta, GA", 700_000),
+)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """What world to build. The same config always builds the same world."""
+
+    products: int = 2_000
+    seed: int = 7
+    #: last day with sales; defaults to yesterday (UTC) so forecasts start today
+    end_date: dt.date | None = None
+    #: days of history, ending at ``end_date``
+    days: int = 730
+
+    def __post_init__(self) -> None:
+        if not MIN_PRODUCTS <= self.products <= MAX_PRODUCTS:
+            raise SandboxError(
+                f"products must be between {MIN_PRODUCTS} and {MAX_PRODUCTS:,}, got {self.products:,}; "
+                "pass --products N within that range"
+            )
+        if self.days < 120:
+            raise SandboxError(f"days must be at least 120 to hold launches and a holdout, got {self.days}")
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.last_day - dt.timedelta(days=self.days - 1)
+
+
+@dataclass
+class World:
+    """The generated store: source tables (as the real systems would hold them) and the truth."""
+
+    config: WorldConfig
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    truth: pa.Table | None = None
+
+    def row_counts(self) -> dict[str, int]:
+        return {name: t.num_rows for name, t in self.tables.items()}
+
+
+def product_ids(n: int) -> np.ndarray:
+    return np.char.add("PRD-", (10_000 + np.arange(n)).astype(str))
+
+
+def generate_world(config: WorldConfig) -> World:
+    """Build the NovaMart world described by ``config``."""
+    return _Builder(config).build()
+
+
+class _Builder:
+    def __init__(self, config: WorldConfig) -> None:
+        self.cfg = config
+        self.rng = np.random.default_rng(config.seed)
+        self.P = config.products
+        self.D = config.days
+        first = np.datetime64(config.first_day, "D")
+        self.days = first + np.arange(self.D)
+        self.cats = CATEGORIES
+
+    # -- products ------------------------------------------------------------------------------------
+    def _products(self) -> None:
+        rng, P = self.rng, self.P
+        weights = np.array([c.volume for c in self.cats]) * 0 + 1.0 + 0.3 * rng.random(len(self.cats))
+        self.cat = rng.choice(len(self.cats), size=P, p=weights / weights.sum()).astype(np.int16)
+        self.tail = rng.random(P) < np.array([c.tail_share for c in self.cats])[self.cat]
+        vol = np.array([c.volume for c in self.cats], dtype=np.float64)[self.cat]
+        head_level = np.exp(rng.normal(np.log(55.0), 0.8, P)) * vol
+        tail_level = np.exp(rng.normal(np.log(0.9), 0.8, P)) * vol
+        self.level = np.clip(np.where(self.tail, tail_level, head_level), 0.02, 450.0)
+        price_med = np.array([c.price for c in self.cats])[self.cat]
+        self.list_price = np.round(np.exp(rng.normal(np.log(price_med), 0.45)), 2).clip(1.99, 2999.0)
+        self.elasticity = np.array([c.elasticity for c in self.cats])[self.cat] * rng.uniform(0.8, 1.2, P)
+        # launches spread like the seed's history buckets
+        bucket = rng.choice(len(HISTORY_SHARES), size=P, p=np.array(HISTORY_SHARES) / sum(HISTORY_SHARES))
+        lo = np.array([b[0] for b in HISTORY_BOUNDS])[bucket]
+        hi = np.array([b[1] or self.D + 400 for b in HISTORY_BOUNDS])[bucket]
+        hi = np.minimum(hi, self.D + 400)
+        selling_days = rng.integers(lo, hi)
+        # buckets count days *with sales*: intermittent sellers need more calendar days to fill theirs
+        sell_share = 1.0 - np.exp(-0.8 * self.level)
+        age = np.ceil(selling_days / sell_share).astype(np.int64) + 6
+        self.launch = self.D - np.minimum(age, self.D + 400)  # index of the launch day (may be < 0)
+        self.trend = rng.normal(0.0, 0.22, P)  # log growth per year
+        self.peak_shift = rng.normal(0.0, 6.0, P)
+        subs, types, names, paths = [], [], [], []
+        adj_pick = rng.integers(0, 1 << 30, P)
+        sub_pick = rng.integers(0, 1 << 30, P)
+        for i in range(P):
+            c: Category = self.cats[self.cat[i]]
+            sub_names = list(c.subcategories)
+            sub = sub_names[sub_pick[i] % len(sub_names)]
+            nouns = c.subcategories[sub]
+            noun = nouns[(sub_pick[i] // 7) % len(nouns)]
+            subs.append(sub)
+            types.append(noun)
+            names.append(f"{c.adjectives[adj_pick[i] % len(c.adjectives)]} {noun}")
+            paths.append(f"{c.name} > {sub} > {noun}")
+        self.sub, self.ptype, self.names, self.paths = subs, types, names, paths
+        self.ids = product_ids(P)
+
+    # -- demand --------------------------------------------------------------------------------------
+    def _demand(self) -> None:
+        rng, P, D, days = self.rng, self.P, self.D, self.days
+        C = len(self.cats)
+        dow = calendar.day_of_week(days)
+        doy = calendar.day_of_year(days).astype(np.float64)
+        weekly = np.array([np.array(c.weekly) / np.mean(c.weekly) for c in self.cats])  # C x 7
+        bf = calendar.black_friday_weekend(days)
+        xmas = calendar.christmas_ramp(days)
+        xday = calendar.is_christmas_day(days)
+        val = calendar.valentines_week(days)
+        val_ramp = np.where(val, (calendar.day_of_month(days) - 6) / 8.0, 0.0)
+        hol = np.ones((C, D), dtype=np.float32)
+        for k, c in enumerate(self.cats):
+            h = np.ones(D)
+            h = h * (1 + (c.christmas - 1) * xmas)
+            h = np.where(bf, c.black_friday, h)
+            h = h * (1 + (c.valentines - 1) * val_ramp)
+            h = np.where(xday, 0.3, h)
+            hol[k] = h
+        amp = np.array([c.seasonality for c in self.cats])[self.cat][:, None]
+        peak = (np.array([c.peak_doy for c in self.cats])[self.cat] + self.peak_shift)[:, None]
+        season = np.exp(amp * np.cos(2 * np.pi * (doy[None, :] - peak) / 365.25))
+        season /= np.exp(amp * amp / 4)  # keeps the yearly mean near 1 (first-order Bessel term)
+        t_years = (np.arange(D) - (D - 1)) / 365.25
+        trend = np.exp(self.trend[:, None] * t_years[None, :])
+        age = np.arange(D)[None, :] - self.launch[:, None]
+        ramp = np.where(age < 0, 0.0, 1.0 - np.exp(-(age + 1) / 12.0))
+        mu = (self.level[:, None] * weekly[self.cat][:, dow] * hol[self.cat] * season * trend * ramp)
+        # promotions: short episodes at a discount; demand answers through the price elasticity
+        n_promos = rng.poisson(D / 365.0 * 2.0, P)
+        total = int(n_promos.sum())
+        p_idx = np.repeat(np.arange(P), n_promos)
+        start = rng.integers(0, D, total)
+        length = rng.integers(3, 11, total)
+        depth = rng.choice(np.array([0.1, 0.15, 0.2, 0.25, 0.3]), total)
+        self.discount = np.zeros((P, D), dtype=np.float32)
+        cells_p = np.repeat(p_idx, length)
+        offsets = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+        cells_d = np.repeat(start, length) + offsets
+        keep = cells_d < D
+        self.discount[cells_p[keep], cells_d[keep]] = np.repeat(depth, length)[keep]
+        uplift = np.power(1.0 - self.discount, -self.elasticity[:, None])
+        self.demand = (mu * uplift).astype(np.float32)
+        del mu, uplift, season, trend, ramp
+        # stock-outs: rare episodes during which only a trickle sells
+        n_out = rng.poisson(D / 365.0 * 0.8, P)
+        o_idx = np.repeat(np.arange(P), n_out)
+        o_start = rng.integers(0, D, int(n_out.sum()))
+        o_len = rng.integers(2, 8, int(n_out.sum()))
+        self.in_stock = np.ones((P, D), dtype=bool)
+        op = np.repeat(o_idx, o_len)
+        od = np.repeat(o_start, o_len) + (np.arange(o_len.sum()) - np.repeat(np.cumsum(o_len) - o_len, o_len))
+        ok = od < D
+        self.in_stock[op[ok], od[ok]] = False
+        self.stockouts = (o_idx, o_start, o_len)
+        self.expected = np.where(self.in_stock, self.demand, self.demand * 0.05).astype(np.float32)
+        self.units = rng.poisson(self.expected).astype(np.int32)
+
+    # -- tables --------------------------------------------------------------------------------------
+    def _order_lines(self) -> dict[str, pa.Table]:
+        rng = self.rng
+        p, d = np.nonzero(self.units.T)  # day-major order: orders are cut within a day
+        p, d = d, p
+        y = self.units[p, d]
+        # one or two lines per selling product-day; the split keeps the day's total exact
+        two = (y >= 2) & (rng.random(len(y)) < 0.4)
+        first_q = np.where(two, rng.binomial(np.maximum(y - 2, 0), 0.5) + 1, y)
+        line_p = np.concatenate([p, p[two]])
+        line_d = np.concatenate([d, d[two]])
+        line_q = np.concatenate([first_q, (y - first_q)[two]])
+        order = np.lexsort((rng.random(len(line_d)), line_d))
+        line_p, line_d, line_q = line_p[order], line_d[order], line_q[order]
+        # orders group consecutive lines of the same day
+        new_day = np.r_[True, line_d[1:] != line_d[:-1]]
+        starts = new_day | (rng.random(len(line_d)) < 0.6)
+        order_no = np.cumsum(starts) - 1
+        n_orders = int(order_no[-1]) + 1 if len(order_no) else 0
+        disc = self.discount[line_p, line_d]
+        list_p = self.list_price[line_p]
+        unit_price = np.round(list_p * (1.0 - disc), 2)
+        order_ids = 1_000_001 + np.arange(n_orders, dtype=np.int64)
+        order_day = line_d[starts]
+        seconds = rng.integers(6 * 3600, 23 * 3600, n_orders)
+        order_ts = (self.days[order_day].astype("datetime64[s]") + seconds.astype("timedelta64[s]"))
+        # a few orders are edited a day or two later (refunds, address changes): updated_at moves on
+        edited = rng.random(n_orders) < 0.05
+        updated = order_ts + np.where(edited, rng.integers(3600, 2 * 86400, n_orders), 60).astype("timedelta64[s]")
+        totals = np.bincount(order_no, weights=line_q * unit_price, minlength=n_orders)
+        dict_ids = pa.array(self.ids)
+        order_items = pa.table({
+            "order_item_id": pa.array(np.arange(1, len(line_p) + 1, dtype=np.int64)),
+            "order_id": pa.array(order_ids[order_no]),
+            "product_id": pa.DictionaryArray.from_arrays(pa.array(line_p.astype(np.int32)), dict_ids),
+            "quantity": pa.array(line_q.astype(np.int32)),
+            "unit_price": pa.array(unit_price),
+            "discount": pa.array(disc.astype(np.float64).round(2)),
+        })
+        orders = pa.table({
+            "order_id": pa.array(order_ids),
+            "order_date": pa.array(order_ts, pa.timestamp("s")),
+            "customer_id": pa.array(rng.integers(1, max(1000, n_orders // 3), n_orders)),
+            "financial_status": pa.array(np.where(edited & (rng.random(n_orders) < 0.3), "refunded", "paid")),
+            "total_price": pa.array(np.round(totals, 2)),
+            "created_at": pa.array(order_ts, pa.timestamp("s")),
+            "updated_at": pa.array(updated, pa.timestamp("s")),
+        })
+        return {"orders": orders, "order_items": order_items}
+
+    def _catalog_tables(self) -> dict[str, pa.Table]:
+        rng, P = self.rng, self.P
+        first = self.days[0]
+        launch_day = first + self.launch.astype("timedelta64[D]")
+        created = launch_day.astype("datetime64[s]") - rng.integers(86400, 30 * 86400, P).astype("timedelta64[s]")
+        end_ts = (self.days[-1] + 1).astype("datetime64[s]")
+        prod_updated = np.minimum(created + rng.integers(0, 400 * 86400, P).astype("timedelta64[s]"), end_ts)
+        cat_names = np.array([c.name for c in self.cats])[self.cat]
+        seasonal = np.array([c.seasonal_flag for c in self.cats])[self.cat]
+        products = pa.table({
+            "product_id": self.ids,
+            "title": self.names,
+            "vendor": np.array(["NovaMart Own Brand", "Acme Supply", "Northwind", "Globex"])[rng.integers(0, 4, P)],
+            "product_type": self.ptype,
+            "price": self.list_price,
+            "status": np.where(self.launch < self.D, "active", "draft"),
+            "created_at": pa.array(created, pa.timestamp("s")),
+            "updated_at": pa.array(prod_updated, pa.timestamp("s")),
+        })
+        owners = np.array(["sofia@novamart.com", "sofia@novamart.com", "bi-team@novamart.com"])
+        product_categories = pa.table({
+            "product_id": self.ids,
+            "category": cat_names,
+            "subcategory": self.sub,
+            "product_type": self.ptype,
+            "category_path": self.paths,
+            "seasonal_flag": seasonal,
+            "last_modified_by": owners[rng.integers(0, 3, P)],
+            "updated_at": pa.array(np.full(P, end_ts - np.timedelta64(20 * 86400, "s")), pa.timestamp("s")),
+        })
+        # inventory snapshot at the end of the world: out-of-stock products hold nothing
+        recent = self.demand[:, -28:].mean(axis=1)
+        cover = rng.uniform(2.0, 45.0, P)
+        qoh = np.where(self.in_stock[:, -1], np.round(recent * cover + rng.integers(0, 5, P)), 0).astype(np.int64)
+        reorder = np.ceil(recent * 7 * 1.3 + 2).astype(np.int64)
+        wh = rng.integers(0, len(WAREHOUSES), P)
+        wh_ids = np.array([w[0] for w in WAREHOUSES])
+        inv_updated = end_ts - rng.integers(60, 6 * 3600, P).astype("timedelta64[s]")
+        inventory = pa.table({
+            "product_id": self.ids,
+            "warehouse_id": wh_ids[wh],
+            "quantity_on_hand": qoh,
+            "reorder_point": reorder,
+            "updated_at": pa.array(inv_updated, pa.timestamp("s")),
+        })
+        inventory_levels = pa.table({
+            "inventory_item_id": 40_000_000 + np.arange(P, dtype=np.int64),
+            "product_id": self.ids,
+            "location_id": wh_ids[wh],
+            "available": qoh,
+            "updated_at": pa.array(inv_updated, pa.timestamp("s")),
+        })
+        warehouses = pa.table({
+            "warehouse_id": [w[0] for w in WAREHOUSES],
+            "name": [w[1] for w in WAREHOUSES],
+            "city": [w[2] for w in WAREHOUSES],
+            "capacity_units": [w[3] for w in WAREHOUSES],
+        })
+        # shipments: a restock after every stock-out plus routine replenishment
+        o_idx, o_start, o_len = self.stockouts
+        routine = rng.poisson(self.D / 365.0 * 1.6, P)
+        r_idx = np.repeat(np.arange(P), routine)
+        r_day = rng.integers(0, self.D, len(r_idx))
+        s_p = np.concatenate([o_idx, r_idx])
+        s_recv = np.concatenate([np.minimum(o_start + o_len, self.D - 1), r_day])
+        lead = rng.integers(3, 15, len(s_p))
+        ordered = self.days[s_recv] - lead.astype("timedelta64[D]")
+        received = self.days[s_recv]
+        in_transit = received > self.days[-1] - 3
+        qty = np.ceil(recent[s_p] * rng.uniform(14, 45, len(s_p)) + 10).astype(np.int64)
+        order = np.argsort(ordered, kind="stable")
+        recv_ts = received.astype("datetime64[s]") + np.timedelta64(10 * 3600, "s")
+        supplier_shipments = pa.table({
+            "shipment_id": np.arange(1, len(s_p) + 1, dtype=np.int64),
+            "product_id": self.ids[s_p][order],
+            "warehouse_id": wh_ids[wh[s_p]][order],
+            "supplier_id": (rng.integers(1, 400, len(s_p)) + 5000)[order],
+            "quantity": qty[order],
+            "ordered_at": pa.array(ordered[order].astype("datetime64[s]"), pa.timestamp("s")),
+            "expected_at": pa.array(received[order].astype("datetime64[s]"), pa.timestamp("s")),
+            "received_at": pa.array(np.where(in_transit, np.datetime64("NaT"), recv_ts)[order], pa.timestamp("s")),
+            "status": np.where(in_transit, "in_transit", "received")[order],
+            "updated_at": pa.array(np.minimum(recv_ts, end_ts)[order], pa.timestamp("s")),
+        })
+        return {
+            "products": products,
+            "product_categories": product_categories,
+            "inventory": inventory,
+            "inventory_levels": inventory_levels,
+            "warehouses": warehouses,
+            "supplier_shipments": supplier_shipments,
+        }
+
+    def _web_sessions(self) -> pa.Table:
+        rng = self.rng
+        lead = TRAFFIC_LEAD_DAYS
+        ahead = np.concatenate([self.demand[:, lead:], self.demand[:, -1:].repeat(lead, axis=1)], axis=1)
+        per_unit = rng.uniform(8.0, 20.0, self.P).astype(np.float32)
+        sessions = rng.poisson(ahead * per_unit[:, None])
+        d, p = np.nonzero(sessions.T)
+        s = sessions[p, d]
+        return pa.table({
+            "date": pa.array(self.days[d]),
+            "page_path": pa.DictionaryArray.from_arrays(
+                pa.array(p.astype(np.int32)), pa.array(np.char.add("/products/", np.char.lower(self.ids)))),
+            "product_id": pa.DictionaryArray.from_arrays(pa.array(p.astype(np.int32)), pa.array(self.ids)),
+            "sessions": pa.array(s.astype(np.int32)),
+            "page_views": pa.array((s + rng.binomial(s, 0.4)).astype(np.int32)),
+            "unique_visitors": pa.array(np.maximum(1, rng.binomial(s, 0.85)).astype(np.int32)),
+        })
+
+    def _truth(self) -> pa.Table:
+        p, d = np.nonzero((np.arange(self.D)[None, :] >= self.launch[:, None]))
+        return pa.table({
+            "product_id": pa.DictionaryArray.from_arrays(pa.array(p.astype(np.int32)), pa.array(self.ids)),
+            "date": pa.array(self.days[d]),
+            "expected_units": pa.array(self.expected[p, d]),
+            "demand": pa.array(self.demand[p, d]),
+            "in_stock": pa.array(self.in_stock[p, d]),
+            "discount": pa.array(self.discount[p, d]),
+        })
+
+    def build(self) -> World:
+        self._products()
+        self._demand()
+        tables = self._catalog_tables()
+        tables.update(self._order_lines())
+        tables["web_sessions"] = self._web_sessions()
+        return World(config=self.cfg, tables=tables, truth=self._truth())

@@ -1,0 +1,91 @@
+"""Where a generated world lives, and how it reaches the warehouse.
+
+The world is kept in ``.matih/sandbox/world.duckdb`` (schema ``source`` for what the store's systems
+hold, ``truth`` for the expected demand). Loading copies the source tables into the warehouse under the
+names the seed's SQL uses. Connectors (Shopify, PostgreSQL, GA4) replace this direct load once they
+exist; the names stay the same.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import duckdb
+
+from matih.sandbox.generator import World, WorldConfig
+from matih.warehouse import Warehouse
+
+#: world table -> (warehouse table, SELECT list)
+WAREHOUSE_TABLES: dict[str, tuple[str, str]] = {
+    "orders": ("postgresql.shopify.orders", "*"),
+    "order_items": ("postgresql.shopify.order_items", "*"),
+    "products": ("postgresql.shopify.products", "*"),
+    "inventory_levels": ("postgresql.shopify.inventory_levels", "*"),
+    "inventory": ("postgresql.inventory.inventory", "*"),
+    "supplier_shipments": ("postgresql.inventory.supplier_shipments", "*"),
+    "warehouses": ("postgresql.inventory.warehouses", "*"),
+    "product_categories": ("postgresql.analytics.product_categories", "*"),
+    "web_sessions": ("google_analytics.ga4.pages",
+                     "date, page_path AS page_url, sessions, page_views AS screen_page_views, "
+                     "unique_visitors"),
+}
+
+
+def world_path(sandbox_dir: Path) -> Path:
+    return sandbox_dir / "world.duckdb"
+
+
+def save_world(world: World, sandbox_dir: Path) -> Path:
+    """Write the world's tables and truth to the sandbox store, replacing any previous world."""
+    sandbox_dir.mkdir(parents=True, exist_ok=True)
+    path = world_path(sandbox_dir)
+    tmp = path.with_suffix(".tmp.duckdb")
+    tmp.unlink(missing_ok=True)
+    with duckdb.connect(str(tmp)) as con:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("CREATE SCHEMA source; CREATE SCHEMA truth")
+        for name, table in world.tables.items():
+            con.register("incoming", table)
+            con.execute(f"CREATE TABLE source.{name} AS SELECT * FROM incoming")
+            con.unregister("incoming")
+        if world.truth is not None:
+            con.register("incoming", world.truth)
+            con.execute("CREATE TABLE truth.expected_demand AS SELECT * FROM incoming")
+            con.unregister("incoming")
+    tmp.replace(path)
+    config = asdict(world.config)
+    config["end_date"] = world.config.last_day.isoformat()
+    config["first_day"] = world.config.first_day.isoformat()
+    (sandbox_dir / "world.json").write_text(json.dumps({"config": config, "rows": world.row_counts()}, indent=2))
+    return path
+
+
+def load_world(sandbox_dir: Path, warehouse: Warehouse) -> dict[str, int]:
+    """Copy the stored world into the warehouse (each table replaced atomically)."""
+    path = world_path(sandbox_dir)
+    counts: dict[str, int] = {}
+    catalogs = {target.split(".")[0] for target, _ in WAREHOUSE_TABLES.values()}
+    with warehouse.connect(extra_catalogs=catalogs) as con:
+        con.execute(f"ATTACH '{path}' AS sandbox_world (READ_ONLY)")
+        for source, (target, columns) in WAREHOUSE_TABLES.items():
+            catalog, schema, _ = target.split(".")
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{schema}")
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM sandbox_world.source.{source}")
+            con.execute("COMMIT")
+            row = con.execute(f"SELECT count(*) FROM {target}").fetchone()
+            counts[target] = int(row[0]) if row else 0
+    return counts
+
+
+def read_world_config(sandbox_dir: Path) -> WorldConfig | None:
+    meta = sandbox_dir / "world.json"
+    if not meta.exists():
+        return None
+    import datetime as dt
+
+    cfg = json.loads(meta.read_text())["config"]
+    return WorldConfig(products=cfg["products"], seed=cfg["seed"], days=cfg["days"],
+                       end_date=dt.date.fromisoformat(cfg["end_date"]))

@@ -1,0 +1,179 @@
+"""``monitors/<monitor_name>.json``: production checks on accuracy, freshness and predictions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal, cast
+
+from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat
+
+from matih.specs.common import CronExpression, Identifier, NotificationTarget, SpecModel
+
+__all__ = [
+    "MONITOR_TYPES",
+    "AccuracyTrackingMonitor",
+    "AutomaticRetrainingMonitor",
+    "FeatureFreshnessMonitor",
+    "FreshnessCheck",
+    "Monitor",
+    "MonitorSpec",
+    "PredictionQualityCheck",
+    "PredictionQualityMonitor",
+    "RetrainCondition",
+    "RetrainTrigger",
+    "parse_retrain_condition",
+]
+
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+
+_CONDITION_RE = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<threshold>-?\d+(?:\.\d+)?)"
+    r"\s+for\s+(?P<days>\d+)\s+consecutive\s+days?\s*$"
+)
+_CONDITION_FORM = (
+    "'<metric> <op> <number> for <N> consecutive days', e.g. 'mape_overall > 0.12 for 3 consecutive days'"
+)
+
+
+@dataclass(frozen=True)
+class RetrainCondition:
+    """A parsed ``"mape_overall > 0.12 for 3 consecutive days"``."""
+
+    metric: str
+    op: Comparison
+    threshold: float
+    days: int
+
+    def holds(self, value: float) -> bool:
+        """Whether one day's metric value meets the condition."""
+        return {
+            ">": value > self.threshold,
+            ">=": value >= self.threshold,
+            "<": value < self.threshold,
+            "<=": value <= self.threshold,
+            "==": value == self.threshold,
+            "!=": value != self.threshold,
+        }[self.op]
+
+
+def parse_retrain_condition(text: str) -> RetrainCondition:
+    """Parse a retraining condition; ValueError showing the accepted form otherwise."""
+    match = _CONDITION_RE.match(text)
+    if match is None:
+        raise ValueError(f"expected a condition like {_CONDITION_FORM}, got {text!r}")
+    days = int(match.group("days"))
+    if days < 1:
+        raise ValueError(f"expected at least 1 consecutive day, got {text!r}")
+    op = cast(Comparison, match.group("op"))  # the regex only admits Comparison operators
+    return RetrainCondition(match.group("metric"), op, float(match.group("threshold")), days)
+
+
+def _check_condition(value: str) -> str:
+    parse_retrain_condition(value)
+    return value
+
+
+class AccuracyTrackingMonitor(SpecModel):
+    """Compare forecasts with actuals once they are known."""
+
+    type: Literal["accuracy_tracking"]
+    """Monitor type."""
+    metric: Literal["mape", "rmse", "bias", "coverage"]
+    """Accuracy metric tracked."""
+    granularity: Literal["overall", "category", "product"] = "overall"
+    """Level the metric is computed at."""
+    evaluation_lag_days: NonNegativeInt = 0
+    """Days to wait for actuals before scoring a forecast (usually the horizon)."""
+    alert_threshold: PositiveFloat
+    """Alert when the metric exceeds this value."""
+    schedule: CronExpression
+    """When the check runs."""
+
+
+class FreshnessCheck(SpecModel):
+    """Maximum age of one table."""
+
+    table: str = Field(min_length=1)
+    """Table checked, e.g. ``"shopify.order_items"``."""
+    max_age_hours: PositiveFloat
+    """Alert when the newest load is older than this."""
+
+
+class FeatureFreshnessMonitor(SpecModel):
+    """Alert when inputs stop arriving."""
+
+    type: Literal["feature_freshness"]
+    """Monitor type."""
+    checks: list[FreshnessCheck] = Field(min_length=1)
+    """Tables and their maximum age."""
+
+
+class PredictionQualityCheck(SpecModel):
+    """One sanity check on the latest predictions."""
+
+    name: str = Field(min_length=1)
+    """Check name, e.g. ``"coverage"``, ``"non_negative"``, ``"range_check"``."""
+    description: str | None = None
+    """What the check verifies."""
+    threshold: float = Field(ge=0, le=1)
+    """Minimum share of predictions (0..1) that must pass."""
+
+
+class PredictionQualityMonitor(SpecModel):
+    """Sanity checks on predictions."""
+
+    type: Literal["prediction_quality"]
+    """Monitor type."""
+    checks: list[PredictionQualityCheck] = Field(min_length=1)
+    """Checks run on every batch of predictions."""
+
+
+class RetrainTrigger(SpecModel):
+    """When and how retraining is triggered."""
+
+    condition: Annotated[str, AfterValidator(_check_condition)]
+    """``"<metric> <op> <number> for <N> consecutive days"``."""
+    action: Literal["trigger_pipeline"]
+    """What happens when the condition holds."""
+    pipeline_id: Identifier
+    """``pipeline_id`` of the pipeline to run."""
+    notification: NotificationTarget | None = None
+    """Where to announce it, e.g. ``"slack:#ml-ops-alerts"``."""
+
+    @property
+    def parsed_condition(self) -> RetrainCondition:
+        """The condition as a typed object."""
+        return parse_retrain_condition(self.condition)
+
+
+class AutomaticRetrainingMonitor(SpecModel):
+    """Retrain when accuracy degrades for several days."""
+
+    type: Literal["automatic_retraining"]
+    """Monitor type."""
+    trigger: RetrainTrigger
+    """Condition and action."""
+
+
+Monitor = Annotated[
+    AccuracyTrackingMonitor | FeatureFreshnessMonitor | PredictionQualityMonitor | AutomaticRetrainingMonitor,
+    Field(discriminator="type"),
+]
+"""One monitor; ``type`` picks the model."""
+
+MONITOR_TYPES: tuple[str, ...] = (
+    "accuracy_tracking",
+    "feature_freshness",
+    "prediction_quality",
+    "automatic_retraining",
+)
+
+
+class MonitorSpec(SpecModel):
+    """A named set of production monitors."""
+
+    monitor_name: Identifier
+    """Monitor set name."""
+    monitors: list[Monitor] = Field(min_length=1)
+    """Monitors, each with its own ``type``."""

@@ -1,0 +1,342 @@
+"""Pipeline task models: one config model per task ``type``, joined in the :data:`Task` union."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
+
+from matih.specs.common import Duration, Identifier, SpecModel, TableName, matching, raise_spec_errors
+
+__all__ = [
+    "QUERY_REF_PREFIX",
+    "TASK_TYPES",
+    "BatchInferenceConfig",
+    "BatchInferenceTask",
+    "EvaluationThresholds",
+    "Hyperparameters",
+    "IngestionTriggerConfig",
+    "IngestionTriggerTask",
+    "Metric",
+    "ModelEvaluateConfig",
+    "ModelEvaluateTask",
+    "QualityCheckConfig",
+    "QualityCheckTask",
+    "RayConfig",
+    "RayServeUpdateConfig",
+    "RayServeUpdateTask",
+    "RayTrainConfig",
+    "RayTrainTask",
+    "RetryPolicy",
+    "SqlExecuteConfig",
+    "SqlExecuteTask",
+    "Task",
+]
+
+QUERY_REF_PREFIX = "analytics.queries."
+Metric = Literal["mape", "rmse", "bias", "coverage"]
+
+
+class RetryPolicy(SpecModel):
+    """How a failed task is retried (exponential backoff)."""
+
+    max_attempts: int = Field(default=3, ge=1)
+    """Total attempts including the first one."""
+    backoff_coefficient: float = Field(default=2.0, ge=1)
+    """Multiplier applied to the interval after each failure."""
+    initial_interval: Duration = Field(default_factory=lambda: Duration.parse("60s"))
+    """Wait before the first retry, e.g. ``"60s"``."""
+
+
+# ------------------------------------------------------------------------------------------------ configs
+
+
+class IngestionTriggerConfig(SpecModel):
+    """Sync one or more sources."""
+
+    connections: list[str] = Field(min_length=1)
+    """Source names (``sources/<name>.json`` stems) to sync."""
+    wait_for_completion: bool = True
+    """Block downstream tasks until every sync finished."""
+    timeout: Duration | None = None
+    """Give up on the syncs after this long, e.g. ``"30m"``."""
+
+
+class SqlExecuteConfig(SpecModel):
+    """Run a workspace query and materialise its result."""
+
+    query_ref: Annotated[
+        str,
+        matching(
+            r"analytics\.queries\.[A-Za-z0-9_-]+", "'analytics.queries.<name>' naming queries/<name>.sql"
+        ),
+    ]
+    """``"analytics.queries.<name>"``, the query in ``queries/<name>.sql``."""
+    target_table: TableName
+    """Table the result is written to, e.g. ``"analytics.derived.demand_features"``."""
+    write_mode: Literal["overwrite", "append"] = "overwrite"
+    """Replace the table or append to it."""
+
+    @property
+    def query_name(self) -> str:
+        """The query file stem: ``"analytics.queries.demand_features"`` -> ``"demand_features"``."""
+        return self.query_ref.removeprefix(QUERY_REF_PREFIX)
+
+
+class QualityCheckConfig(SpecModel):
+    """Run an expectation suite against a table."""
+
+    suite: str = Field(min_length=1)
+    """``suite_name`` of a ``quality/*.json`` document."""
+    table: TableName | None = None
+    """Table to check; defaults to the table the suite was written for."""
+
+
+class RayConfig(SpecModel):
+    """Compute resources for training."""
+
+    num_workers: PositiveInt = 1
+    """Parallel training workers."""
+    use_gpu: bool = False
+    """Request a GPU per worker."""
+    resources_per_worker: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+    """Resources per worker, e.g. ``{"CPU": 2, "memory": 4294967296}`` (memory in bytes)."""
+
+
+class Hyperparameters(SpecModel):
+    """Model settings and the column roles of the training table."""
+
+    model_type: str = Field(min_length=1)
+    """Model family, e.g. ``"lightgbm"``."""
+    forecast_horizon: PositiveInt
+    """Days ahead to forecast."""
+    n_estimators: PositiveInt = 500
+    """Boosting rounds."""
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    """Boosting learning rate."""
+    category_column: str | None = None
+    """Column that splits products into categories."""
+    per_category_models: bool = False
+    """Train one model per category (needs ``category_column``) plus a global fallback."""
+    series_column: str = "product_id"
+    """Column identifying one time series."""
+    date_column: str = "sale_date"
+    """Date column of the training table."""
+    target_column: str = "units_sold"
+    """Column to forecast."""
+    feature_columns: list[str] | None = None
+    """Explicit feature list; by default every other numeric column."""
+    min_history_days: PositiveInt = 30
+    """Series with less history are served by the fallback model."""
+    interval_level: float = Field(default=0.8, gt=0, lt=1)
+    """Central prediction-interval coverage, e.g. 0.8 for the 10th-90th percentile band."""
+
+    @model_validator(mode="after")
+    def _category_needed(self) -> Hyperparameters:
+        if self.per_category_models and not self.category_column:
+            raise_spec_errors(
+                "Hyperparameters",
+                [
+                    (
+                        ("category_column",),
+                        "per_category_models is true, so category_column must name a column",
+                    )
+                ],
+            )
+        return self
+
+
+class RayTrainConfig(SpecModel):
+    """Train forecasting models."""
+
+    training_script: str = Field(min_length=1)
+    """Training entry point, e.g. ``"demand_forecast/train.py"``."""
+    dataset: TableName
+    """Training table."""
+    ray_config: RayConfig = Field(default_factory=RayConfig)
+    """Compute resources."""
+    hyperparameters: Hyperparameters
+    """Model settings."""
+    mlflow_experiment: str = Field(min_length=1)
+    """MLflow experiment (and registered model name) the runs are logged to."""
+
+
+class EvaluationThresholds(SpecModel):
+    """Limits a candidate model must meet to be promoted."""
+
+    mape_max: float | None = Field(default=None, gt=0)
+    """Highest acceptable MAPE, e.g. 0.15."""
+    bias_range: tuple[float, float] | None = None
+    """Accepted ``[low, high]`` relative bias, e.g. ``[-0.05, 0.05]``."""
+    coverage_min: float | None = Field(default=None, gt=0, le=1)
+    """Lowest acceptable prediction-interval coverage."""
+
+    @field_validator("bias_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] > value[1]:
+            raise ValueError(f"expected [low, high] with low <= high, got [{value[0]}, {value[1]}]")
+        return value
+
+
+_HOLDOUT_RE = re.compile(r"last_([1-9][0-9]*)_days")
+
+
+class ModelEvaluateConfig(SpecModel):
+    """Back-test the candidate model and gate promotion."""
+
+    validation_window: Duration
+    """Length of the back-test window, e.g. ``"14d"``."""
+    metrics: list[Metric] = Field(min_length=1)
+    """Metrics to compute."""
+    thresholds: EvaluationThresholds = Field(default_factory=EvaluationThresholds)
+    """Promotion limits."""
+    fail_on_threshold_breach: bool = True
+    """Fail the task (and skip deployment) when a threshold is breached."""
+    holdout_split: Annotated[str, matching(_HOLDOUT_RE.pattern, "'last_<N>_days', like 'last_14_days'")] = (
+        "last_14_days"
+    )
+    """Hold-out rows, written ``"last_<N>_days"``."""
+
+    @property
+    def holdout_days(self) -> int:
+        """N of ``"last_N_days"``."""
+        match = _HOLDOUT_RE.fullmatch(self.holdout_split)
+        assert match is not None  # guaranteed by the field pattern
+        return int(match.group(1))
+
+    @model_validator(mode="after")
+    def _thresholds_have_metrics(self) -> ModelEvaluateConfig:
+        needs = {"mape_max": "mape", "bias_range": "bias", "coverage_min": "coverage"}
+        raise_spec_errors(
+            "ModelEvaluateConfig",
+            [
+                (("thresholds", field), f"thresholds.{field} needs {metric!r} in metrics")
+                for field, metric in needs.items()
+                if getattr(self.thresholds, field) is not None and metric not in self.metrics
+            ],
+        )
+        return self
+
+
+class RayServeUpdateConfig(SpecModel):
+    """Roll the validated model out to a serving deployment."""
+
+    deployment_name: Identifier
+    """``deployment_name`` of a ``deployments/*.json`` document."""
+    model_source: str = Field(default="latest_validated", min_length=1)
+    """Which model version to roll out, e.g. ``"latest_validated"``."""
+    rollout_strategy: Literal["blue_green"] = "blue_green"
+    """How traffic moves to the new version."""
+    health_check_timeout: Duration = Field(default_factory=lambda: Duration.parse("5m"))
+    """How long the new version may take to become healthy."""
+    rollback_on_failure: bool = True
+    """Return to the previous version when the health check fails."""
+
+
+class BatchInferenceConfig(SpecModel):
+    """Write forecasts for every series to a table."""
+
+    deployment_name: Identifier | None = None
+    """Deployment whose models are used; defaults to the pipeline's latest validated model."""
+    output_table: TableName
+    """Table the forecasts are written to."""
+
+
+# -------------------------------------------------------------------------------------------------- tasks
+
+
+class _TaskBase(SpecModel):
+    task_id: Identifier
+    """Unique id within the pipeline."""
+    depends_on: list[str] = Field(default_factory=list)
+    """Task ids that must succeed first."""
+    retry_policy: RetryPolicy | None = None
+    """Retries on failure; none when omitted."""
+
+
+class IngestionTriggerTask(_TaskBase):
+    """Sync sources."""
+
+    type: Literal["ingestion_trigger"]
+    """Task type."""
+    config: IngestionTriggerConfig
+    """Task settings."""
+
+
+class SqlExecuteTask(_TaskBase):
+    """Materialise a query."""
+
+    type: Literal["sql_execute"]
+    """Task type."""
+    config: SqlExecuteConfig
+    """Task settings."""
+
+
+class QualityCheckTask(_TaskBase):
+    """Run an expectation suite."""
+
+    type: Literal["quality_check"]
+    """Task type."""
+    config: QualityCheckConfig
+    """Task settings."""
+
+
+class RayTrainTask(_TaskBase):
+    """Train models."""
+
+    type: Literal["ray_train"]
+    """Task type."""
+    config: RayTrainConfig
+    """Task settings."""
+
+
+class ModelEvaluateTask(_TaskBase):
+    """Gate the candidate model."""
+
+    type: Literal["model_evaluate"]
+    """Task type."""
+    config: ModelEvaluateConfig
+    """Task settings."""
+
+
+class RayServeUpdateTask(_TaskBase):
+    """Deploy the validated model."""
+
+    type: Literal["ray_serve_update"]
+    """Task type."""
+    config: RayServeUpdateConfig
+    """Task settings."""
+
+
+class BatchInferenceTask(_TaskBase):
+    """Write batch forecasts."""
+
+    type: Literal["batch_inference"]
+    """Task type."""
+    config: BatchInferenceConfig
+    """Task settings."""
+
+
+Task = Annotated[
+    IngestionTriggerTask
+    | SqlExecuteTask
+    | QualityCheckTask
+    | RayTrainTask
+    | ModelEvaluateTask
+    | RayServeUpdateTask
+    | BatchInferenceTask,
+    Field(discriminator="type"),
+]
+"""One pipeline task; ``type`` picks the config model."""
+
+TASK_TYPES: tuple[str, ...] = (
+    "ingestion_trigger",
+    "sql_execute",
+    "quality_check",
+    "ray_train",
+    "model_evaluate",
+    "ray_serve_update",
+    "batch_inference",
+)

@@ -1,0 +1,325 @@
+"""The embedded warehouse: DuckDB files named after the catalogs the seed's SQL uses.
+
+``postgresql.shopify.orders`` is table ``orders`` in schema ``shopify`` of the DuckDB file
+``.matih/warehouse/postgresql.duckdb``; ``analytics.derived.demand_features`` lives in
+``analytics.duckdb``. Each operation opens a connection and ATTACHes every catalog file, so the user's
+three-part names resolve exactly as written.
+
+Writes are atomic: an overwrite drops and recreates its table inside one DuckDB transaction, so a
+statement that fails part-way leaves the previous table in place.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from matih.exceptions import WarehouseError
+
+DEFAULT_CATALOG = "analytics"
+WriteMode = Literal["overwrite", "append"]
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class StatementResult:
+    """What one statement did: a result set for queries, a target table for writes."""
+
+    sql: str
+    kind: str
+    elapsed: float
+    table: pa.Table | None = None
+    target: str | None = None
+    rows: int | None = None
+    truncated: bool = False
+
+
+@dataclass
+class TableName:
+    catalog: str
+    schema: str
+    name: str
+
+    @classmethod
+    def parse(cls, dotted: str) -> TableName:
+        parts = dotted.split(".")
+        if len(parts) == 2:
+            parts = [DEFAULT_CATALOG, *parts]
+        if len(parts) != 3 or not all(_IDENT.match(p) for p in parts):
+            raise WarehouseError(
+                f"table name {dotted!r} must be catalog.schema.table (e.g. analytics.derived.demand_features)"
+            )
+        return cls(*parts)
+
+    def __str__(self) -> str:
+        return f"{self.catalog}.{self.schema}.{self.name}"
+
+
+@dataclass
+class _Analysis:
+    kind: str
+    catalogs: set[str] = field(default_factory=set)
+    create_target: TableName | None = None
+    is_query: bool = False
+
+
+def _analyse(sql: str) -> _Analysis:
+    """What a statement reads and writes, from its syntax tree (sqlglot); unknown syntax is passed on."""
+    try:
+        trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None and not isinstance(t, exp.Semicolon)]
+    except sqlglot.errors.ParseError:
+        return _Analysis(kind="statement")
+    if len(trees) != 1:
+        return _Analysis(kind="statement")
+    tree = trees[0]
+    catalogs = {t.catalog for t in tree.find_all(exp.Table) if t.catalog}
+    if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        name = TableName(target.catalog or DEFAULT_CATALOG, target.db or "main", target.name)
+        return _Analysis(kind="create_table", catalogs=catalogs | {name.catalog}, create_target=name)
+    is_query = isinstance(tree, exp.Query)
+    return _Analysis(kind="query" if is_query else tree.key, catalogs=catalogs, is_query=is_query)
+
+
+class Warehouse:
+    """DuckDB catalogs in one folder, opened together."""
+
+    def __init__(self, directory: str | Path, *, threads: int | None = None, memory_limit: str | None = None):
+        self.directory = Path(directory)
+        self.threads = threads
+        self.memory_limit = memory_limit
+
+    def catalog_path(self, catalog: str) -> Path:
+        return self.directory / f"{catalog}.duckdb"
+
+    def catalogs(self) -> list[str]:
+        return sorted(p.stem for p in self.directory.glob("*.duckdb"))
+
+    @contextmanager
+    def connect(self, *, extra_catalogs: set[str] | frozenset[str] = frozenset()) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with every catalog ATTACHed; ``extra_catalogs`` are created when missing."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False}
+        if self.threads:
+            config["threads"] = self.threads
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+        con = duckdb.connect(config=config)
+        try:
+            for catalog in sorted(set(self.catalogs()) | {DEFAULT_CATALOG} | set(extra_catalogs)):
+                if not _IDENT.match(catalog):
+                    raise WarehouseError(f"catalog name {catalog!r} is not a plain identifier")
+                con.execute(f"ATTACH '{self.catalog_path(catalog)}' AS {catalog}")
+            con.execute(f"USE {DEFAULT_CATALOG}")
+            con.execute("SET preserve_insertion_order = false")
+            yield con
+        finally:
+            con.close()
+
+    # -- SQL -----------------------------------------------------------------------------------------
+    def run(
+        self,
+        sql: str,
+        *,
+        write_mode: WriteMode = "overwrite",
+        target: str | None = None,
+        max_rows: int | None = None,
+        params: dict[str, object] | None = None,
+    ) -> list[StatementResult]:
+        """Run a script of one or more statements.
+
+        ``CREATE TABLE x AS ...`` replaces ``x`` atomically (``write_mode="overwrite"``) or appends to it
+        (``"append"``). With ``target``, a single query's result is written to that table instead.
+        """
+        statements = _split(sql)
+        if target is not None:
+            if len(statements) != 1:
+                raise WarehouseError(f"a query with a target table must be one statement, got {len(statements)}")
+            return [self._write_query(statements[0], TableName.parse(target), write_mode, params)]
+        analyses = [_analyse(s) for s in statements]
+        catalogs = set().union(*(a.catalogs for a in analyses)) if analyses else set()
+        results = []
+        with self.connect(extra_catalogs=_creatable(catalogs, analyses)) as con:
+            for stmt, analysis in zip(statements, analyses, strict=True):
+                if analysis.kind == "create_table" and analysis.create_target is not None:
+                    body = _create_body(stmt)
+                    if body is not None:
+                        results.append(self._write(con, stmt, body, analysis.create_target, write_mode, params))
+                        continue
+                results.append(self._execute(con, stmt, analysis, max_rows, params))
+        return results
+
+    def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
+        """Run one read-only query and return its result as Arrow."""
+        result = self.run(sql, params=params)[-1]
+        if result.table is None:
+            raise WarehouseError(f"statement returned no rows to read: {sql[:80]!r}")
+        return result.table
+
+    def write_arrow(self, name: str, table: pa.Table, *, mode: WriteMode = "overwrite") -> int:
+        """Write an Arrow table (or anything DuckDB can scan) into ``name`` atomically."""
+        tname = TableName.parse(name)
+        with self.connect(extra_catalogs={tname.catalog}) as con:
+            con.register("__matih_incoming", table)
+            self._write(con, f"<arrow {name}>", "SELECT * FROM __matih_incoming", tname, mode, None)
+            con.unregister("__matih_incoming")
+        return table.num_rows
+
+    def table_exists(self, name: str) -> bool:
+        tname = TableName.parse(name)
+        if not self.catalog_path(tname.catalog).exists():
+            return False
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_catalog=? AND table_schema=? "
+                "AND table_name=?", [tname.catalog, tname.schema, tname.name]).fetchone()
+        return bool(row and row[0])
+
+    def require_table(self, name: str) -> TableName:
+        if not self.table_exists(name):
+            raise WarehouseError(
+                f"table {name} does not exist in the warehouse ({self.directory}); "
+                "run the query or pipeline that builds it first"
+            )
+        return TableName.parse(name)
+
+    def export(self, sql: str, path: str | Path, fmt: Literal["csv", "json", "parquet"]) -> int:
+        """Write a query's result straight to a file from DuckDB (no detour through Python)."""
+        statements = _split(sql)
+        if len(statements) != 1 or not _analyse(statements[0]).is_query:
+            raise WarehouseError("--output needs exactly one SELECT query")
+        options = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true",
+                   "parquet": "FORMAT parquet, COMPRESSION zstd"}[fmt]
+        body = statements[0].rstrip().rstrip(";")
+        target = str(Path(path).resolve()).replace("'", "''")
+        with self.connect() as con:
+            try:
+                con.execute(f"COPY ({body}) TO '{target}' ({options})")
+                row = con.execute(f"SELECT count(*) FROM ({body})").fetchone()
+            except duckdb.Error as err:
+                raise WarehouseError(_explain(err, body)) from err
+        return int(row[0]) if row else 0
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _write_query(self, stmt: str, tname: TableName, mode: WriteMode, params: dict[str, object] | None
+                     ) -> StatementResult:
+        analysis = _analyse(stmt)
+        with self.connect(extra_catalogs=analysis.catalogs | {tname.catalog}) as con:
+            if analysis.kind == "create_table":
+                body = _create_body(stmt)
+                if body is None:
+                    raise WarehouseError("could not find the AS SELECT body of the CREATE TABLE statement")
+                return self._write(con, stmt, body, tname, mode, params)
+            if not analysis.is_query and analysis.kind != "statement":
+                raise WarehouseError(f"a target table needs a SELECT query, got a {analysis.kind} statement")
+            return self._write(con, stmt, stmt.rstrip().rstrip(";"), tname, mode, params)
+
+    def _write(self, con: duckdb.DuckDBPyConnection, stmt: str, body: str, tname: TableName,
+               mode: WriteMode, params: dict[str, object] | None) -> StatementResult:
+        started = time.perf_counter()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
+            if mode == "overwrite":
+                con.execute(f"CREATE OR REPLACE TABLE {tname} AS {body}", params or None)
+            else:
+                exists = con.execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_catalog=? AND table_schema=? "
+                    "AND table_name=?", [tname.catalog, tname.schema, tname.name]).fetchone()
+                if exists and exists[0]:
+                    con.execute(f"INSERT INTO {tname} BY NAME {body}", params or None)
+                else:
+                    con.execute(f"CREATE TABLE {tname} AS {body}", params or None)
+            row = con.execute(f"SELECT count(*) FROM {tname}").fetchone()
+            con.execute("COMMIT")
+        except duckdb.Error as err:
+            con.execute("ROLLBACK")
+            raise WarehouseError(
+                f"{_explain(err, body)}\nthe previous version of {tname} (if any) is unchanged"
+            ) from err
+        return StatementResult(sql=stmt, kind="write", elapsed=time.perf_counter() - started,
+                               target=str(tname), rows=int(row[0]) if row else 0)
+
+    def _execute(self, con: duckdb.DuckDBPyConnection, stmt: str, analysis: _Analysis, max_rows: int | None,
+                 params: dict[str, object] | None) -> StatementResult:
+        started = time.perf_counter()
+        try:
+            rel = con.execute(stmt, params or None)
+            if rel.description is None:
+                return StatementResult(sql=stmt, kind=analysis.kind, elapsed=time.perf_counter() - started)
+            if max_rows is not None:
+                reader = rel.fetch_record_batch(rows_per_batch=max(1, min(max_rows + 1, 100_000)))
+                batches, count = [], 0
+                for batch in reader:
+                    batches.append(batch)
+                    count += batch.num_rows
+                    if count > max_rows:
+                        break
+                table = pa.Table.from_batches(batches, schema=reader.schema)
+                truncated = table.num_rows > max_rows
+                table = table.slice(0, max_rows)
+            else:
+                table, truncated = rel.fetch_arrow_table(), False
+        except duckdb.Error as err:
+            raise WarehouseError(_explain(err, stmt)) from err
+        return StatementResult(sql=stmt, kind=analysis.kind, elapsed=time.perf_counter() - started,
+                               table=table, rows=table.num_rows, truncated=truncated)
+
+
+def _split(sql: str) -> list[str]:
+    """Statements of a script, as the user wrote them (comments kept for error positions)."""
+    try:
+        statements = [s.query for s in duckdb.extract_statements(sql)]
+    except duckdb.Error as err:
+        raise WarehouseError(_explain(err, sql)) from err
+    statements = [s for s in statements if s.strip()]
+    if not statements:
+        raise WarehouseError("no SQL statement to run")
+    return statements
+
+
+_CREATE_AS = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"[\w.\"]+\s+AS\s+", re.IGNORECASE)
+
+
+def _create_body(stmt: str) -> str | None:
+    """The query of ``CREATE TABLE name AS <query>``, as written (comments before CREATE skipped)."""
+    text = _strip_leading_comments(stmt)
+    match = _CREATE_AS.match(text)
+    return text[match.end():].rstrip().rstrip(";") if match else None
+
+
+def _strip_leading_comments(sql: str) -> str:
+    text = sql.lstrip()
+    while text.startswith("--") or text.startswith("/*"):
+        if text.startswith("--"):
+            newline = text.find("\n")
+            text = "" if newline < 0 else text[newline + 1:].lstrip()
+        else:
+            end = text.find("*/")
+            text = "" if end < 0 else text[end + 2:].lstrip()
+    return text
+
+
+def _creatable(catalogs: set[str], analyses: list[_Analysis]) -> set[str]:
+    """Catalogs a script may create: only those it writes into (reads of unknown catalogs must fail)."""
+    return {a.create_target.catalog for a in analyses if a.create_target} & catalogs
+
+
+def _explain(err: duckdb.Error, sql: str) -> str:
+    """DuckDB's message, with the catalogs hint when a name did not resolve."""
+    message = str(err).strip()
+    if "does not exist" in message and ("Catalog" in message or "Table" in message):
+        message += "\nhint: tables are catalog.schema.table; list them with `matih query run -e \"SHOW ALL TABLES\"`"
+    return message

@@ -1,0 +1,77 @@
+"""A MATIH workspace: a folder of specs with a ``.matih/`` state folder beside them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from matih.exceptions import WorkspaceError
+
+MARKER = "matih.yaml"
+STATE_DIR = ".matih"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace. Creating it touches nothing on disk; ``ensure_state`` does."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: str | os.PathLike[str] | None = None) -> Workspace:
+        """The workspace holding ``start`` (default: the current folder), searching upwards."""
+        here = Path(start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / MARKER).is_file():
+                return cls(folder)
+        raise WorkspaceError(
+            f"no {MARKER} in {here} or any parent folder; run inside a workspace, pass --workspace DIR, "
+            "or create one with `matih init DIR`"
+        )
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str]) -> Workspace:
+        """The workspace at ``root``, created (with a minimal matih.yaml) when missing."""
+        path = Path(root).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        marker = path / MARKER
+        if not marker.exists():
+            marker.write_text(f"name: {path.name}\n")
+        return cls(path)
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.state / "warehouse"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.state / "sandbox"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.state / "mlflow"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.state / "reports"
+
+    def ensure_state(self) -> Path:
+        for folder in (self.state, self.warehouse_dir, self.sandbox_dir, self.mlflow_dir, self.reports_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self.state
+
+    def query_path(self, ref: str) -> Path:
+        """``analytics.queries.demand_features`` (a pipeline's ``query_ref``) or a bare name -> its file."""
+        name = ref.rsplit(".", 1)[-1]
+        path = self.root / "queries" / f"{name}.sql"
+        if not path.is_file():
+            raise WorkspaceError(f"query {ref!r} not found: expected {path.relative_to(self.root)}")
+        return path
+
+    def spec_files(self, kind: str) -> list[Path]:
+        return sorted((self.root / kind).glob("*.json"))
