@@ -1,0 +1,288 @@
+"""``matih``: a thin Typer layer over the library. Every MatihError becomes a message and exit code 1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+
+from matih.exceptions import MatihError
+from matih.workspace import Workspace
+
+app = typer.Typer(help="MATIH: demand forecasting from raw sources to trusted forecasts.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+sandbox_app = typer.Typer(help="The NovaMart simulated retailer.", no_args_is_help=True)
+query_app = typer.Typer(help="Run SQL against the warehouse.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(query_app, name="query")
+
+F = TypeVar("F", bound=Callable[..., Any])
+WorkspaceOpt = Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (default: "
+                                                    "the one holding the current folder).")]
+
+
+def handled(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from matih.cli.render import err_console
+
+        try:
+            return fn(*args, **kwargs)
+        except MatihError as err:
+            err_console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _workspace(path: Path | None) -> Workspace:
+    return Workspace.find(path) if path is None else Workspace.find(path)
+
+
+def _quiet_logs() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+@app.command()
+@handled
+def validate(workspace: Annotated[Path, typer.Argument(help="Workspace folder.")] = Path(".")) -> None:
+    """Check every spec document and query in a workspace; exit 1 naming each problem."""
+    from matih.cli.render import console, err_console
+    from matih.specs import validate_workspace
+    from matih.warehouse.lint import lint_queries
+
+    report = validate_workspace(workspace)
+    for path, kind, _ in report.documents:
+        console.print(f"[green]ok[/]    {kind:<12} {path}")
+    for warning in [*report.warnings, *lint_queries(Path(workspace))]:
+        err_console.print(f"[yellow]warn[/]  {warning}", highlight=False)
+    for error in report.errors:
+        err_console.print(f"[red]error[/] {error}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print(f"{len(report.documents)} documents valid")
+
+
+@sandbox_app.command("generate")
+@handled
+def sandbox_generate(
+    workspace: WorkspaceOpt = None,
+    products: Annotated[int, typer.Option(help="Number of products (100 to 45,291).")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same world.")] = 7,
+    end_date: Annotated[str | None, typer.Option(help="Last day of sales, YYYY-MM-DD (default: yesterday).")] = None,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 730,
+    load: Annotated[bool, typer.Option(help="Load the world into the warehouse.")] = True,
+) -> None:
+    """Generate the NovaMart world and load it into the warehouse."""
+    from matih.cli.render import console, rows_table
+    from matih.forecast.service import warehouse_of
+    from matih.sandbox import WorldConfig, generate_world, load_world, save_world
+
+    ws = _workspace(workspace)
+    ws.ensure_state()
+    cfg = WorldConfig(products=products, seed=seed, days=days,
+                      end_date=dt.date.fromisoformat(end_date) if end_date else None)
+    started = time.perf_counter()
+    with console.status(f"Generating {products:,} products x {days} days"):
+        world = generate_world(cfg)
+        save_world(world, ws.sandbox_dir)
+    console.print(f"generated in {time.perf_counter() - started:.1f}s ({cfg.first_day} .. {cfg.last_day})")
+    rows = [(name, f"{n:,}") for name, n in world.row_counts().items()]
+    if load:
+        with console.status("Loading into the warehouse"):
+            loaded = load_world(ws.sandbox_dir, warehouse_of(ws))
+        rows = [(target, f"{n:,}") for target, n in loaded.items()]
+    console.print(rows_table(("Table", "Rows"), rows, right=(1,)))
+
+
+@query_app.command("run")
+@handled
+def query_run(
+    file: Annotated[Path | None, typer.Argument(help="A .sql file to run.")] = None,
+    execute: Annotated[str | None, typer.Option("--execute", "-e", help="SQL text to run.")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write the result to this file.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 50,
+) -> None:
+    """Run SQL verbatim; CREATE TABLE ... AS replaces its table atomically."""
+    from matih.cli.render import arrow_table, console
+    from matih.exceptions import WarehouseError
+    from matih.forecast.service import warehouse_of
+
+    if (file is None) == (execute is None):
+        raise WarehouseError("give either a .sql FILE or -e \"SQL\"")
+    if fmt not in ("table", "csv", "json", "parquet"):
+        raise WarehouseError(f"--format must be table, csv, json or parquet, got {fmt!r}")
+    sql = execute if execute is not None else file.read_text()  # type: ignore[union-attr]
+    start = (file.resolve().parent if file else None)
+    ws = _workspace(workspace if workspace is not None else start)
+    wh = warehouse_of(ws)
+    started = time.perf_counter()
+    if output is not None or fmt != "table":
+        if output is None:
+            raise WarehouseError(f"--format {fmt} needs --output PATH")
+        kind: Literal["csv", "json", "parquet"] = "parquet" if fmt == "table" else fmt  # type: ignore[assignment]
+        rows = wh.export(sql, output, kind)
+        console.print(f"{rows:,} rows written to {output} in {time.perf_counter() - started:.2f}s")
+        return
+    for result in wh.run(sql, max_rows=limit):
+        if result.target:
+            console.print(f"[green]{result.target}[/]: {result.rows:,} rows in {result.elapsed:.2f}s")
+        elif result.table is not None:
+            console.print(arrow_table(result.table, max_rows=limit))
+            note = f" (first {limit} shown; more rows exist)" if result.truncated else ""
+            console.print(f"{result.table.num_rows:,} rows{note} in {result.elapsed:.3f}s")
+        else:
+            console.print(f"{result.kind} ok in {result.elapsed:.3f}s")
+
+
+def _configs(ws: Workspace, pipeline: str | None, n_estimators: int | None) -> tuple[Any, Any, Any]:
+    from matih.forecast.service import configs_from_pipeline
+
+    train_cfg, gate_cfg, output = configs_from_pipeline(ws, pipeline)
+    if n_estimators:
+        train_cfg = type(train_cfg)(**{**train_cfg.__dict__, "n_estimators": n_estimators})
+    return train_cfg, gate_cfg, output
+
+
+PipelineOpt = Annotated[str | None, typer.Option(help="Pipeline whose task configs to use (default: the first).")]
+
+
+@app.command("train")
+@handled
+def train_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
+              n_estimators: Annotated[int | None, typer.Option(help="Override the tree count.")] = None) -> None:
+    """Train the per-category models and the fallback; log and register them in MLflow."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from matih.cli.render import console
+    from matih.forecast.service import train
+
+    _quiet_logs()
+    ws = _workspace(workspace)
+    cfg, _, _ = _configs(ws, pipeline, n_estimators)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("loading dataset", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        result = train(ws, cfg, progress=progress)
+    if result.gap_warning:
+        console.print(f"[yellow]warn[/] {result.gap_warning}", highlight=False)
+    console.print(result.summary)
+    console.print(f"registered {result.forecaster.name} {result.forecaster.label} "
+                  f"(+ {result.forecaster.fallback_name} v{result.forecaster.fallback_version}); "
+                  "next: `matih evaluate`")
+
+
+@app.command("evaluate")
+@handled
+def evaluate_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
+                 version: Annotated[int | None, typer.Option(help="Model version (default: latest).")] = None
+                 ) -> None:
+    """Validate a model version on the holdout; promote it to champion when it passes the thresholds."""
+    from matih.cli.render import console, validation_table
+    from matih.forecast.service import enforce_gate, evaluate
+
+    _quiet_logs()
+    ws = _workspace(workspace)
+    cfg, gate, _ = _configs(ws, pipeline, None)
+    report = evaluate(ws, cfg, gate, version=version)
+    console.print(validation_table(report, gate.mape_max, gate.bias_range))
+    floor = f"{report.noise_floor_mape:.1%}" if report.noise_floor_mape is not None else "n/a"
+    console.print(f"References on the same holdout: seasonal naive {report.seasonal_naive_mape:.1%}, "
+                  f"noise floor {floor}")
+    console.print(f"{report.label}: " + ("[green]promoted to champion[/]" if report.promoted
+                                          else "[red]not promoted[/] (" + "; ".join(report.reasons) + ")"))
+    enforce_gate(report, gate)
+
+
+@app.command("forecast")
+@handled
+def forecast_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
+                 version: Annotated[str, typer.Option(help="Version number or alias.")] = "champion",
+                 output_table: Annotated[str | None, typer.Option(help="Target table.")] = None) -> None:
+    """Write 14-day forecasts for every active product with the champion model."""
+    from matih.cli.render import arrow_table, console
+    from matih.demo import top_forecasts
+    from matih.forecast.service import forecast
+
+    _quiet_logs()
+    ws = _workspace(workspace)
+    cfg, _, output = _configs(ws, pipeline, None)
+    result = forecast(ws, cfg, output_table=output_table or output, version=version)
+    console.print(f"{result.table}: {result.rows:,} rows ({result.products:,} products x {cfg.forecast_horizon} "
+                  f"days from {result.origin}) with {result.model_version} in {result.seconds:.1f}s")
+    console.print(arrow_table(top_forecasts(ws, result.table), title="Top forecasts"))
+
+
+@app.command()
+@handled
+def demo(
+    workspace: WorkspaceOpt = None,
+    products: Annotated[int, typer.Option(help="Products in the simulated store.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    end_date: Annotated[str | None, typer.Option(help="Last day of sales (default: yesterday).")] = None,
+    n_estimators: Annotated[int | None, typer.Option(help="Override the pipeline's tree count.")] = None,
+) -> None:
+    """The main job end to end: world -> warehouse -> feature SQL -> train -> validate -> forecast."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from matih.cli.render import arrow_table, console, rows_table, validation_table
+    from matih.demo import run_demo
+    from matih.forecast.service import configs_from_pipeline
+
+    _quiet_logs()
+    ws = _workspace(workspace)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_stage(key: str, label: str, seconds: float | None) -> None:
+            if seconds is None:
+                tasks[key] = bar.add_task(label, total=1)
+            else:
+                bar.update(tasks[key], completed=1, description=f"{label} [dim]({seconds:.1f}s)[/]")
+
+        result = run_demo(ws, products=products, seed=seed, n_estimators=n_estimators, on_stage=on_stage,
+                          end_date=dt.date.fromisoformat(end_date) if end_date else None)
+    console.print(f"demand_features: {result.feature_rows:,} rows")
+    if result.history_buckets is not None:
+        console.print(arrow_table(result.history_buckets, title="Product history buckets"))
+    assert result.training is not None and result.evaluation is not None
+    console.print(result.training.summary)
+    _, gate, _ = configs_from_pipeline(ws)
+    console.print(validation_table(result.evaluation, gate.mape_max, gate.bias_range))
+    ev = result.evaluation
+    refs = [("MATIH per-category LightGBM", f"{ev.overall.mape:.1%}", f"{ev.overall.bias:+.3f}",
+             f"{ev.overall.coverage:.0%}")]
+    refs.append(("Seasonal naive (same weekday)", f"{ev.seasonal_naive_mape:.1%}", "", ""))
+    if ev.noise_floor_mape is not None:
+        refs.append(("Noise floor (true expected demand)", f"{ev.noise_floor_mape:.1%}", "", ""))
+    console.print(rows_table(("Forecaster", "Holdout MAPE", "Bias", "80% interval coverage"), refs,
+                             title="Against references on the same holdout", right=(1, 2, 3)))
+    if result.top_forecasts is not None:
+        console.print(arrow_table(result.top_forecasts, title="Sample output from analytics.forecasts.demand_14d"))
+    else:
+        console.print("[red]no forecasts written: the model failed validation and there is no earlier champion[/]")
+    console.print(f"report: {result.report_path}")
+    if not ev.passed:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app(prog_name="matih")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,319 @@
+"""Train, validate and forecast: the library calls behind ``matih train | evaluate | forecast``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from matih.exceptions import TrainingError, ValidationGateError
+from matih.forecast import metrics as M
+from matih.forecast.config import GateConfig, TrainConfig
+from matih.forecast.features import FeatureContext
+from matih.forecast.grid import DenseGrid, load_grid
+from matih.forecast.model import FALLBACK, Forecast, ForecastModel
+from matih.forecast.registry import CHAMPION, RegisteredForecaster, Registry
+from matih.forecast.train import Progress, TrainStats, fit_forecaster, split_points
+from matih.warehouse import Warehouse
+from matih.workspace import Workspace
+
+log = logging.getLogger(__name__)
+FORECAST_TABLE = "analytics.forecasts.demand_14d"
+PRODUCTS_TABLE = "postgresql.shopify.products"
+
+
+def warehouse_of(workspace: Workspace) -> Warehouse:
+    workspace.ensure_state()
+    return Warehouse(workspace.warehouse_dir)
+
+
+def configs_from_pipeline(workspace: Workspace, pipeline_id: str | None = None
+                          ) -> tuple[TrainConfig, GateConfig, str | None]:
+    """Training and gate settings from the workspace's pipeline (the first ``ray_train`` and
+    ``model_evaluate`` tasks), or defaults when the workspace has no pipeline."""
+    from matih.specs import PipelineSpec, load_spec
+
+    files = workspace.spec_files("pipelines")
+    for path in files:
+        spec = load_spec(path)
+        assert isinstance(spec, PipelineSpec)
+        if pipeline_id and spec.pipeline_id != pipeline_id:
+            continue
+        train_task = next((t for t in spec.tasks if t.type == "ray_train"), None)
+        gate_task = next((t for t in spec.tasks if t.type == "model_evaluate"), None)
+        batch_task = next((t for t in spec.tasks if t.type == "batch_inference"), None)
+        train = (TrainConfig.from_task(train_task.config.model_dump(exclude_unset=True))
+                 if train_task else TrainConfig())
+        hp = train_task.config.hyperparameters if train_task else None
+        if hp is not None and hp.feature_columns:
+            raise TrainingError(
+                f"{path.name}: hyperparameters.feature_columns is not supported yet: MATIH derives its "
+                "features from the target, price and calendar; remove the field"
+            )
+        gate = GateConfig.from_task(gate_task.config.model_dump(exclude_unset=True)) if gate_task else GateConfig()
+        output = batch_task.config.output_table if batch_task else None
+        return train, gate, output
+    if pipeline_id:
+        raise TrainingError(f"no pipeline {pipeline_id!r} in {workspace.root / 'pipelines'}")
+    return TrainConfig(), GateConfig(), None
+
+
+# -- training ----------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    forecaster: RegisteredForecaster
+    stats: TrainStats
+    summary: str
+    seconds: float
+    grid_days: int
+    series: int
+    gap_warning: str | None
+
+
+def train(workspace: Workspace, config: TrainConfig, *, progress: Progress | None = None) -> TrainResult:
+    started = time.perf_counter()
+    grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
+    if grid.gaps and grid.gaps.warning():
+        log.warning(grid.gaps.warning())
+    if config.forecast_horizon * 2 + 60 >= grid.n_days:
+        split_points(grid.n_days, config.forecast_horizon)  # raises with the explanation
+    ctx = FeatureContext.build(grid)
+    model, stats = fit_forecaster(ctx, config, progress=progress)
+    seconds = time.perf_counter() - started
+    summary = training_summary(config, grid, stats, seconds)
+    params: dict[str, Any] = {
+        "model_type": config.model_type, "forecast_horizon": config.forecast_horizon,
+        "n_estimators": config.n_estimators, "learning_rate": config.learning_rate,
+        "category_column": config.roles.category_column, "per_category_models": config.per_category_models,
+        "dataset": config.dataset, "min_history_days": config.min_history_days,
+        "interval_level": config.interval_level, "trained_until": model.trained_until,
+    }
+    metrics = {"train_rows": float(stats.total_rows), "train_seconds": seconds,
+               "categories": float(len(model.boosters))}
+    metrics.update({f"calibration_mape.{_key(k)}": v for k, v in stats.calibration_mape.items()})
+    registered = Registry(workspace).log_training(
+        model, experiment=config.experiment, fallback_name=config.fallback_name,
+        params=params, metrics=metrics, summary=summary)
+    return TrainResult(registered, stats, summary, seconds, grid.n_days, len(grid.series),
+                       grid.gaps.warning() if grid.gaps else None)
+
+
+def _key(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+
+
+def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    lines = [
+        f"Training Summary: {config.experiment}",
+        "─" * 48,
+        f"Training Date:    {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+        f"Duration:         {minutes}m {secs:02d}s",
+        "Workers:          local process (CPU only)",
+        f"Categories:       {len(stats.rows) - 1} product categories",
+        f"Models Trained:   {len(stats.rows) - 1} (per-category LightGBM) + 1 global fallback",
+        f"Total Samples:    {stats.total_rows:,} rows (dense daily grid: {len(grid.series):,} series x "
+        f"{grid.n_days} days)",
+    ]
+    return "\n".join(lines)
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+@dataclass
+class GroupMetrics:
+    name: str
+    mape: float
+    rmse: float
+    bias: float
+    coverage: float
+    actual_units: float
+    status: str = ""
+
+
+@dataclass
+class EvaluationReport:
+    version: int
+    label: str
+    holdout_start: str
+    holdout_end: str
+    per_category: list[GroupMetrics]
+    overall: GroupMetrics
+    seasonal_naive_mape: float
+    noise_floor_mape: float | None
+    passed: bool
+    promoted: bool
+    reasons: list[str] = field(default_factory=list)
+    rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_version": self.label, "holdout": [self.holdout_start, self.holdout_end],
+            "overall_mape": self.overall.mape, "overall_rmse": self.overall.rmse,
+            "overall_bias": self.overall.bias, "interval_coverage": self.overall.coverage,
+            "seasonal_naive_mape": self.seasonal_naive_mape, "noise_floor_mape": self.noise_floor_mape,
+            "passed": self.passed, "promoted": self.promoted, "reasons": self.reasons,
+            "per_category": [{"name": g.name, "mape": g.mape, "rmse": g.rmse, "bias": g.bias,
+                              "coverage": g.coverage, "status": g.status} for g in self.per_category],
+        }
+
+
+def _group(name: str, y: np.ndarray, fc: Forecast, rows: np.ndarray, gate: GateConfig) -> GroupMetrics:
+    g = GroupMetrics(name, M.mape(y[rows], fc.predicted[rows]), M.rmse(y[rows], fc.predicted[rows]),
+                     M.bias(y[rows], fc.predicted[rows]), M.coverage(y[rows], fc.lower[rows], fc.upper[rows]),
+                     float(y[rows].sum()))
+    ok = g.mape <= gate.mape_max and gate.bias_range[0] <= g.bias <= gate.bias_range[1]
+    g.status = "PASS" if ok else "FAIL"
+    return g
+
+
+def evaluate(workspace: Workspace, config: TrainConfig, gate: GateConfig, *, version: int | None = None,
+             promote: bool = True) -> EvaluationReport:
+    """Score a registered version on the last ``holdout_days`` (zero-sales days included) and gate it."""
+    registry = Registry(workspace)
+    version = version or registry.latest_version(config.experiment)
+    model = registry.load(config.experiment, version)
+    grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
+    ctx = FeatureContext.build(grid)
+    origin = grid.n_days - 1 - gate.holdout_days
+    fc = model.predict(ctx, origin, horizon=gate.holdout_days)
+    target = origin + fc.horizon
+    y = np.nan_to_num(grid.Y[fc.series_index, target]).astype(np.float64)
+    cats = np.asarray(grid.category, dtype=object)[fc.series_index].astype(str)
+    per_cat = [_group(c, y, fc, cats == c, gate) for c in sorted(set(cats))]
+    overall = _group("Overall", y, fc, np.ones(len(y), dtype=bool), gate)
+    same_weekday = target - 7 * ((fc.horizon + 6) // 7)
+    naive = np.nan_to_num(grid.Y[fc.series_index, same_weekday])
+    floor = _noise_floor(workspace, grid, fc.series_index, target, y)
+    reasons = []
+    if overall.mape > gate.mape_max:
+        reasons.append(f"overall MAPE {overall.mape:.1%} above the {gate.mape_max:.0%} threshold")
+    if not gate.bias_range[0] <= overall.bias <= gate.bias_range[1]:
+        reasons.append(f"overall bias {overall.bias:+.3f} outside {list(gate.bias_range)}")
+    passed = not reasons
+    fallback_name = config.fallback_name
+    registered = RegisteredForecaster(config.experiment, version, fallback_name,
+                                      registry.fallback_version_of(config.experiment, version, fallback_name),
+                                      registry.run_id(config.experiment, version))
+    registry.tag_version(config.experiment, version, {
+        "validation_status": "passed" if passed else "failed", "holdout_mape": f"{overall.mape:.4f}",
+        "holdout_bias": f"{overall.bias:.4f}"})
+    registry.log_metrics(registered.run_id, {
+        "holdout_mape": overall.mape, "holdout_rmse": overall.rmse, "holdout_bias": overall.bias,
+        "holdout_coverage": overall.coverage, "seasonal_naive_mape": M.mape(y, naive),
+        **({"noise_floor_mape": floor} if floor is not None else {}),
+        **{f"holdout_mape.{_key(g.name)}": g.mape for g in per_cat}})
+    promoted = False
+    if passed and promote:
+        registry.promote(registered)
+        promoted = True
+    report = EvaluationReport(
+        version=version, label=f"v{version}",
+        holdout_start=str(grid.start + np.timedelta64(origin + 1, "D")),
+        holdout_end=str(grid.start + np.timedelta64(origin + gate.holdout_days, "D")),
+        per_category=per_cat, overall=overall, seasonal_naive_mape=M.mape(y, naive), noise_floor_mape=floor,
+        passed=passed, promoted=promoted, reasons=reasons, rows=len(y))
+    return report
+
+
+def enforce_gate(report: EvaluationReport, gate: GateConfig) -> None:
+    if not report.passed and gate.fail_on_threshold_breach:
+        raise ValidationGateError(
+            f"model {report.label} failed validation ({'; '.join(report.reasons)}); it stays registered but "
+            "is not promoted, and the current champion keeps serving"
+        )
+
+
+def _noise_floor(workspace: Workspace, grid: DenseGrid, series: np.ndarray, target: np.ndarray,
+                 y: np.ndarray) -> float | None:
+    """MAPE of the simulator's true expected units on the holdout, when the data came from the sandbox."""
+    path = workspace.sandbox_dir / "world.duckdb"
+    if not path.exists():
+        return None
+    import duckdb
+
+    lo = grid.start + np.timedelta64(int(target.min()), "D")
+    with duckdb.connect(str(path), read_only=True) as con:
+        truth = con.execute(
+            "SELECT product_id::VARCHAR AS p, date, expected_units FROM truth.expected_demand WHERE date >= ?",
+            [str(lo)]).fetch_arrow_table()
+    if truth.num_rows == 0:
+        return None
+    index = {sid: i for i, sid in enumerate(grid.series)}
+    p = np.array([index.get(s, -1) for s in truth.column("p").to_pylist()])
+    d = (truth.column("date").to_numpy().astype("datetime64[D]") - grid.start).astype(int)
+    key = p.astype(np.int64) * (grid.n_days + 400) + d
+    order = np.argsort(key)
+    want = series.astype(np.int64) * (grid.n_days + 400) + target
+    pos = np.searchsorted(key[order], want)
+    pos = np.clip(pos, 0, len(order) - 1)
+    hit = key[order][pos] == want
+    expected = np.where(hit, truth.column("expected_units").to_numpy()[order][pos], 0.0)
+    return M.mape(y, expected)
+
+
+# -- batch forecasts ---------------------------------------------------------------------------------
+@dataclass
+class BatchResult:
+    table: str
+    rows: int
+    products: int
+    model_version: str
+    origin: str
+    seconds: float
+    by_model: dict[str, int]
+
+
+def forecast(workspace: Workspace, config: TrainConfig, *, output_table: str | None = None,
+             version: int | str = CHAMPION, grid: DenseGrid | None = None) -> BatchResult:
+    """Forecast every series active at the last day of the dataset, ``horizon`` days ahead, with the
+    champion (or ``version``), and replace ``output_table`` atomically."""
+    started = time.perf_counter()
+    registry = Registry(workspace)
+    number = registry.resolve(config.experiment, version)
+    model = registry.load(config.experiment, number)
+    wh = warehouse_of(workspace)
+    grid = grid or load_grid(wh, config.dataset, config.roles)
+    ctx = FeatureContext.build(grid)
+    origin = grid.n_days - 1
+    fc = model.predict(ctx, origin)
+    table = forecast_table(grid, fc, model, f"v{number}", origin, names=_product_names(wh))
+    target = output_table or FORECAST_TABLE
+    wh.write_arrow(target, table)
+    by_model = {str(k): int(v) for k, v in zip(*np.unique(np.where(fc.model == FALLBACK, FALLBACK, "category"),
+                                                             return_counts=True), strict=True)}
+    return BatchResult(target, table.num_rows, int(len(np.unique(fc.series_index))), f"v{number}",
+                       str(grid.start + np.timedelta64(origin, "D")), time.perf_counter() - started, by_model)
+
+
+def forecast_table(grid: DenseGrid, fc: Forecast, model: ForecastModel, label: str, origin: int,
+                   names: dict[str, str] | None = None) -> pa.Table:
+    ids = grid.series[fc.series_index]
+    name_arr = [names.get(s) for s in ids] if names else [None] * len(ids)
+    days = grid.start + (origin + fc.horizon).astype("timedelta64[D]")
+    return pa.table({
+        "product_id": ids,
+        "product_name": pa.array(name_arr, pa.string()),
+        "category": pa.array(np.asarray(grid.category, dtype=object)[fc.series_index], pa.string()),
+        "forecast_date": pa.array(days, pa.date32()),
+        "horizon_days": pa.array(fc.horizon.astype(np.int16)),
+        "predicted_units": pa.array(fc.predicted),
+        "prediction_interval_lower": pa.array(fc.lower),
+        "prediction_interval_upper": pa.array(fc.upper),
+        "model_version": pa.array([label] * len(ids), pa.string()),
+        "model": pa.array(np.where(fc.model == FALLBACK, "fallback", "category:" + fc.model.astype(str))),
+        "forecast_origin": pa.array(np.full(len(ids), grid.start + np.timedelta64(origin, "D")), pa.date32()),
+        "interval_level": pa.array(np.full(len(ids), model.level)),
+    })
+
+
+def _product_names(wh: Warehouse) -> dict[str, str] | None:
+    if not wh.table_exists(PRODUCTS_TABLE):
+        return None
+    t = wh.query(f"SELECT product_id::VARCHAR AS product_id, title FROM {PRODUCTS_TABLE}")
+    return dict(zip(t.column("product_id").to_pylist(), t.column("title").to_pylist(), strict=True))
+
