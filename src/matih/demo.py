@@ -48,20 +48,47 @@ class DemoResult:
         assert ev is not None
         batch = self.batch
         return {
-            "overall_mape": ev.overall.mape, "overall_bias": ev.overall.bias, "overall_rmse": ev.overall.rmse,
-            "noise_floor_mape": ev.noise_floor_mape, "seasonal_naive_mape": ev.seasonal_naive_mape,
-            "interval_coverage": ev.overall.coverage, "passed": ev.passed, "promoted": ev.promoted,
-            "model_version": ev.label, "holdout": [ev.holdout_start, ev.holdout_end],
-            "per_category": [{"name": g.name, "mape": g.mape, "rmse": g.rmse, "bias": g.bias,
-                              "coverage": g.coverage, "status": g.status} for g in ev.per_category],
-            "forecast_rows": batch.rows if batch else 0, "forecast_products": batch.products if batch else 0,
-            "forecast_origin": batch.origin if batch else None, "feature_rows": self.feature_rows,
-            "world_rows": self.world_rows, "timings": self.timings,
+            "overall_mape": ev.overall.mape,
+            "overall_bias": ev.overall.bias,
+            "overall_rmse": ev.overall.rmse,
+            "noise_floor_mape": ev.noise_floor_mape,
+            "forecastable_floor_mape": ev.forecastable_floor_mape,
+            "seasonal_naive_mape": ev.seasonal_naive_mape,
+            "interval_coverage": ev.overall.coverage,
+            "passed": ev.passed,
+            "promoted": ev.promoted,
+            "model_version": ev.label,
+            "holdout": [ev.holdout_start, ev.holdout_end],
+            "per_category": [
+                {
+                    "name": g.name,
+                    "mape": g.mape,
+                    "rmse": g.rmse,
+                    "bias": g.bias,
+                    "coverage": g.coverage,
+                    "status": g.status,
+                }
+                for g in ev.per_category
+            ],
+            "forecast_rows": batch.rows if batch else 0,
+            "forecast_products": batch.products if batch else 0,
+            "forecast_origin": batch.origin if batch else None,
+            "feature_rows": self.feature_rows,
+            "world_rows": self.world_rows,
+            "timings": self.timings,
         }
 
 
-def run_demo(workspace: Workspace, *, products: int = 2_000, seed: int = 7, end_date: dt.date | None = None,
-             days: int = 730, n_estimators: int | None = None, on_stage: StageHook | None = None) -> DemoResult:
+def run_demo(
+    workspace: Workspace,
+    *,
+    products: int = 2_000,
+    seed: int = 7,
+    end_date: dt.date | None = None,
+    days: int = 730,
+    n_estimators: int | None = None,
+    on_stage: StageHook | None = None,
+) -> DemoResult:
     """Generate NovaMart, load it, run the seed's SQL, train, validate, forecast; write the report."""
     workspace.ensure_state()
     result = DemoResult(workspace)

@@ -16,16 +16,21 @@ import typer
 from matih.exceptions import MatihError
 from matih.workspace import Workspace
 
-app = typer.Typer(help="MATIH: demand forecasting from raw sources to trusted forecasts.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="MATIH: demand forecasting from raw sources to trusted forecasts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 sandbox_app = typer.Typer(help="The NovaMart simulated retailer.", no_args_is_help=True)
 query_app = typer.Typer(help="Run SQL against the warehouse.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(query_app, name="query")
 
 F = TypeVar("F", bound=Callable[..., Any])
-WorkspaceOpt = Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (default: "
-                                                    "the one holding the current folder).")]
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: the one holding the current folder)."),
+]
 
 
 def handled(fn: F) -> F:
@@ -43,7 +48,7 @@ def handled(fn: F) -> F:
 
 
 def _workspace(path: Path | None) -> Workspace:
-    return Workspace.find(path) if path is None else Workspace.find(path)
+    return Workspace.find(path)
 
 
 def _quiet_logs() -> None:
@@ -78,7 +83,9 @@ def sandbox_generate(
     workspace: WorkspaceOpt = None,
     products: Annotated[int, typer.Option(help="Number of products (100 to 45,291).")] = 2_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same world.")] = 7,
-    end_date: Annotated[str | None, typer.Option(help="Last day of sales, YYYY-MM-DD (default: yesterday).")] = None,
+    end_date: Annotated[
+        str | None, typer.Option(help="Last day of sales, YYYY-MM-DD (default: yesterday).")
+    ] = None,
     days: Annotated[int, typer.Option(help="Days of history.")] = 730,
     load: Annotated[bool, typer.Option(help="Load the world into the warehouse.")] = True,
 ) -> None:
@@ -89,8 +96,12 @@ def sandbox_generate(
 
     ws = _workspace(workspace)
     ws.ensure_state()
-    cfg = WorldConfig(products=products, seed=seed, days=days,
-                      end_date=dt.date.fromisoformat(end_date) if end_date else None)
+    cfg = WorldConfig(
+        products=products,
+        seed=seed,
+        days=days,
+        end_date=dt.date.fromisoformat(end_date) if end_date else None,
+    )
     started = time.perf_counter()
     with console.status(f"Generating {products:,} products x {days} days"):
         world = generate_world(cfg)
@@ -120,11 +131,11 @@ def query_run(
     from matih.forecast.service import warehouse_of
 
     if (file is None) == (execute is None):
-        raise WarehouseError("give either a .sql FILE or -e \"SQL\"")
+        raise WarehouseError('give either a .sql FILE or -e "SQL"')
     if fmt not in ("table", "csv", "json", "parquet"):
         raise WarehouseError(f"--format must be table, csv, json or parquet, got {fmt!r}")
     sql = execute if execute is not None else file.read_text()  # type: ignore[union-attr]
-    start = (file.resolve().parent if file else None)
+    start = file.resolve().parent if file else None
     ws = _workspace(workspace if workspace is not None else start)
     wh = warehouse_of(ws)
     started = time.perf_counter()
@@ -155,13 +166,18 @@ def _configs(ws: Workspace, pipeline: str | None, n_estimators: int | None) -> t
     return train_cfg, gate_cfg, output
 
 
-PipelineOpt = Annotated[str | None, typer.Option(help="Pipeline whose task configs to use (default: the first).")]
+PipelineOpt = Annotated[
+    str | None, typer.Option(help="Pipeline whose task configs to use (default: the first).")
+]
 
 
 @app.command("train")
 @handled
-def train_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
-              n_estimators: Annotated[int | None, typer.Option(help="Override the tree count.")] = None) -> None:
+def train_cmd(
+    workspace: WorkspaceOpt = None,
+    pipeline: PipelineOpt = None,
+    n_estimators: Annotated[int | None, typer.Option(help="Override the tree count.")] = None,
+) -> None:
     """Train the per-category models and the fallback; log and register them in MLflow."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -181,16 +197,20 @@ def train_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
     if result.gap_warning:
         console.print(f"[yellow]warn[/] {result.gap_warning}", highlight=False)
     console.print(result.summary)
-    console.print(f"registered {result.forecaster.name} {result.forecaster.label} "
-                  f"(+ {result.forecaster.fallback_name} v{result.forecaster.fallback_version}); "
-                  "next: `matih evaluate`")
+    console.print(
+        f"registered {result.forecaster.name} {result.forecaster.label} "
+        f"(+ {result.forecaster.fallback_name} v{result.forecaster.fallback_version}); "
+        "next: `matih evaluate`"
+    )
 
 
 @app.command("evaluate")
 @handled
-def evaluate_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
-                 version: Annotated[int | None, typer.Option(help="Model version (default: latest).")] = None
-                 ) -> None:
+def evaluate_cmd(
+    workspace: WorkspaceOpt = None,
+    pipeline: PipelineOpt = None,
+    version: Annotated[int | None, typer.Option(help="Model version (default: latest).")] = None,
+) -> None:
     """Validate a model version on the holdout; promote it to champion when it passes the thresholds."""
     from matih.cli.render import console, validation_table
     from matih.forecast.service import enforce_gate, evaluate
@@ -201,18 +221,29 @@ def evaluate_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
     report = evaluate(ws, cfg, gate, version=version)
     console.print(validation_table(report, gate.mape_max, gate.bias_range))
     floor = f"{report.noise_floor_mape:.1%}" if report.noise_floor_mape is not None else "n/a"
-    console.print(f"References on the same holdout: seasonal naive {report.seasonal_naive_mape:.1%}, "
-                  f"noise floor {floor}")
-    console.print(f"{report.label}: " + ("[green]promoted to champion[/]" if report.promoted
-                                          else "[red]not promoted[/] (" + "; ".join(report.reasons) + ")"))
+    console.print(
+        f"References on the same holdout: seasonal naive {report.seasonal_naive_mape:.1%}, "
+        f"noise floor {floor}"
+    )
+    console.print(
+        f"{report.label}: "
+        + (
+            "[green]promoted to champion[/]"
+            if report.promoted
+            else "[red]not promoted[/] (" + "; ".join(report.reasons) + ")"
+        )
+    )
     enforce_gate(report, gate)
 
 
 @app.command("forecast")
 @handled
-def forecast_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
-                 version: Annotated[str, typer.Option(help="Version number or alias.")] = "champion",
-                 output_table: Annotated[str | None, typer.Option(help="Target table.")] = None) -> None:
+def forecast_cmd(
+    workspace: WorkspaceOpt = None,
+    pipeline: PipelineOpt = None,
+    version: Annotated[str, typer.Option(help="Version number or alias.")] = "champion",
+    output_table: Annotated[str | None, typer.Option(help="Target table.")] = None,
+) -> None:
     """Write 14-day forecasts for every active product with the champion model."""
     from matih.cli.render import arrow_table, console
     from matih.demo import top_forecasts
@@ -222,8 +253,10 @@ def forecast_cmd(workspace: WorkspaceOpt = None, pipeline: PipelineOpt = None,
     ws = _workspace(workspace)
     cfg, _, output = _configs(ws, pipeline, None)
     result = forecast(ws, cfg, output_table=output_table or output, version=version)
-    console.print(f"{result.table}: {result.rows:,} rows ({result.products:,} products x {cfg.forecast_horizon} "
-                  f"days from {result.origin}) with {result.model_version} in {result.seconds:.1f}s")
+    console.print(
+        f"{result.table}: {result.rows:,} rows ({result.products:,} products x {cfg.forecast_horizon} "
+        f"days from {result.origin}) with {result.model_version} in {result.seconds:.1f}s"
+    )
     console.print(arrow_table(top_forecasts(ws, result.table), title="Top forecasts"))
 
 
@@ -245,7 +278,9 @@ def demo(
 
     _quiet_logs()
     ws = _workspace(workspace)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def on_stage(key: str, label: str, seconds: float | None) -> None:
@@ -254,8 +289,14 @@ def demo(
             else:
                 bar.update(tasks[key], completed=1, description=f"{label} [dim]({seconds:.1f}s)[/]")
 
-        result = run_demo(ws, products=products, seed=seed, n_estimators=n_estimators, on_stage=on_stage,
-                          end_date=dt.date.fromisoformat(end_date) if end_date else None)
+        result = run_demo(
+            ws,
+            products=products,
+            seed=seed,
+            n_estimators=n_estimators,
+            on_stage=on_stage,
+            end_date=dt.date.fromisoformat(end_date) if end_date else None,
+        )
     console.print(f"demand_features: {result.feature_rows:,} rows")
     if result.history_buckets is not None:
         console.print(arrow_table(result.history_buckets, title="Product history buckets"))
@@ -264,17 +305,41 @@ def demo(
     _, gate, _ = configs_from_pipeline(ws)
     console.print(validation_table(result.evaluation, gate.mape_max, gate.bias_range))
     ev = result.evaluation
-    refs = [("MATIH per-category LightGBM", f"{ev.overall.mape:.1%}", f"{ev.overall.bias:+.3f}",
-             f"{ev.overall.coverage:.0%}")]
+    refs = [
+        (
+            "MATIH per-category LightGBM",
+            f"{ev.overall.mape:.1%}",
+            f"{ev.overall.bias:+.3f}",
+            f"{ev.overall.coverage:.0%}",
+        )
+    ]
     refs.append(("Seasonal naive (same weekday)", f"{ev.seasonal_naive_mape:.1%}", "", ""))
     if ev.noise_floor_mape is not None:
+        refs.append(
+            (
+                "Forecastable floor (truth without future promotions and stock-outs)",
+                f"{ev.forecastable_floor_mape:.1%}",
+                "",
+                "",
+            )
+        )
         refs.append(("Noise floor (true expected demand)", f"{ev.noise_floor_mape:.1%}", "", ""))
-    console.print(rows_table(("Forecaster", "Holdout MAPE", "Bias", "80% interval coverage"), refs,
-                             title="Against references on the same holdout", right=(1, 2, 3)))
+    console.print(
+        rows_table(
+            ("Forecaster", "Holdout MAPE", "Bias", "80% interval coverage"),
+            refs,
+            title="Against references on the same holdout",
+            right=(1, 2, 3),
+        )
+    )
     if result.top_forecasts is not None:
-        console.print(arrow_table(result.top_forecasts, title="Sample output from analytics.forecasts.demand_14d"))
+        console.print(
+            arrow_table(result.top_forecasts, title="Sample output from analytics.forecasts.demand_14d")
+        )
     else:
-        console.print("[red]no forecasts written: the model failed validation and there is no earlier champion[/]")
+        console.print(
+            "[red]no forecasts written: the model failed validation and there is no earlier champion[/]"
+        )
     console.print(f"report: {result.report_path}")
     if not ev.passed:
         raise typer.Exit(1)

@@ -46,8 +46,13 @@ def arrow_table(table: pa.Table, *, title: str | None = None, max_rows: int = 50
     return out
 
 
-def rows_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
-               right: Sequence[int] = ()) -> Table:
+def rows_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    right: Sequence[int] = (),
+) -> Table:
     out = Table(title=title, header_style="bold")
     for i, h in enumerate(headers):
         out.add_column(h, justify="right" if i in right else "left")
@@ -61,12 +66,18 @@ def validation_table(report: EvaluationReport, mape_max: float, bias_range: tupl
     for g in report.per_category:
         status = "[green]PASS[/]" if g.status == "PASS" else "[red]FAIL[/]"
         rows.append((g.name, f"{g.mape:.1%}", f"{g.rmse:.1f}", f"{g.bias:+.2f}", f"{g.coverage:.0%}", status))
-    table = rows_table(("Category", "MAPE", "RMSE", "Bias", "80% cover", "Status"), rows,
-                       title=f"Per-Category Validation Results ({report.holdout_start} .. {report.holdout_end} "
-                             f"holdout, {report.label})", right=(1, 2, 3, 4))
+    table = rows_table(
+        ("Category", "MAPE", "RMSE", "Bias", "80% cover", "Status"),
+        rows,
+        title=f"Per-Category Validation Results ({report.holdout_start} .. {report.holdout_end} "
+        f"holdout, {report.label})",
+        right=(1, 2, 3, 4),
+    )
     o = report.overall
     ok_m = "[green]PASS[/]" if o.mape <= mape_max else "[red]FAIL[/]"
     ok_b = "[green]PASS[/]" if bias_range[0] <= o.bias <= bias_range[1] else "[red]FAIL[/]"
-    table.caption = (f"Overall Weighted MAPE: {o.mape:.1%} [{ok_m}: threshold {mape_max:.0%}]   "
-                     f"Overall Bias: {o.bias:+.3f} [{ok_b}: threshold ±{max(map(abs, bias_range)):.0%}]")
+    table.caption = (
+        f"Overall Weighted MAPE: {o.mape:.1%} [{ok_m}: threshold {mape_max:.0%}]   "
+        f"Overall Bias: {o.bias:+.3f} [{ok_b}: threshold ±{max(map(abs, bias_range)):.0%}]"
+    )
     return table

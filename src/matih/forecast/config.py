@@ -49,7 +49,9 @@ class TrainConfig:
                 f"model_type {self.model_type!r} is not available for training yet; use 'lightgbm'"
             )
         if self.forecast_horizon < 1:
-            raise TrainingError(f"forecast_horizon must be a positive number of days, got {self.forecast_horizon}")
+            raise TrainingError(
+                f"forecast_horizon must be a positive number of days, got {self.forecast_horizon}"
+            )
         if not 0.5 <= self.interval_level < 1:
             raise TrainingError(f"interval_level must be in [0.5, 1), got {self.interval_level}")
 
@@ -57,11 +59,27 @@ class TrainConfig:
     def from_task(cls, task_config: dict[str, Any], **overrides: Any) -> TrainConfig:
         """Build from a ``ray_train`` task's ``config`` dict (the seed's shape)."""
         hp = dict(task_config.get("hyperparameters", {}))
-        roles = ColumnRoles(**{k: hp.pop(k) for k in list(hp) if k in ColumnRoles.__dataclass_fields__
-                               and k != "static_columns"},
-                            **({"static_columns": tuple(hp.pop("static_columns"))} if "static_columns" in hp else {}))
-        known = {k: hp[k] for k in ("model_type", "forecast_horizon", "n_estimators", "learning_rate",
-                                    "per_category_models", "min_history_days", "interval_level") if k in hp}
+        roles = ColumnRoles(
+            **{
+                k: hp.pop(k)
+                for k in list(hp)
+                if k in ColumnRoles.__dataclass_fields__ and k != "static_columns"
+            },
+            **({"static_columns": tuple(hp.pop("static_columns"))} if "static_columns" in hp else {}),
+        )
+        known = {
+            k: hp[k]
+            for k in (
+                "model_type",
+                "forecast_horizon",
+                "n_estimators",
+                "learning_rate",
+                "per_category_models",
+                "min_history_days",
+                "interval_level",
+            )
+            if k in hp
+        }
         kwargs: dict[str, Any] = {"roles": roles, **known}
         if "dataset" in task_config:
             kwargs["dataset"] = task_config["dataset"]
@@ -86,6 +104,9 @@ class GateConfig:
         split = str(task_config.get("holdout_split", "last_14_days"))
         days = int(split.split("_")[1]) if split.startswith("last_") else 14
         lo, hi = thresholds.get("bias_range", (-0.05, 0.05))
-        return cls(holdout_days=days, mape_max=float(thresholds.get("mape_max", 0.15)),
-                   bias_range=(float(lo), float(hi)),
-                   fail_on_threshold_breach=bool(task_config.get("fail_on_threshold_breach", True)))
+        return cls(
+            holdout_days=days,
+            mape_max=float(thresholds.get("mape_max", 0.15)),
+            bias_range=(float(lo), float(hi)),
+            fail_on_threshold_breach=bool(task_config.get("fail_on_threshold_breach", True)),
+        )

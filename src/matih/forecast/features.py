@@ -17,13 +17,37 @@ from matih import calendar
 from matih.forecast.grid import DenseGrid
 
 FEATURES: tuple[str, ...] = (
-    "log_scale", "r7", "r14", "r28", "r112", "std28", "zero_share28",
-    "ly_target7", "ly_origin28", "ly_growth", "cat_growth", "cat_momentum",
-    "same_weekday_last", "same_weekday_mean4",
-    "price_rel90", "discount_origin", "days_since_sale", "age",
-    "target_dow", "target_dom", "target_month", "target_black_friday", "target_xmas_ramp",
-    "target_xmas_day", "target_valentines", "target_holiday_period", "horizon", "holidays_last7",
-    "seasonal_flag", "subcategory_code", "category_code",
+    "log_scale",
+    "r7",
+    "r14",
+    "r28",
+    "r112",
+    "std28",
+    "zero_share28",
+    "ly_target7",
+    "ly_origin28",
+    "ly_growth",
+    "cat_growth",
+    "cat_momentum",
+    "same_weekday_last",
+    "same_weekday_mean4",
+    "price_rel90",
+    "discount_origin",
+    "days_since_sale",
+    "age",
+    "target_dow",
+    "target_dom",
+    "target_month",
+    "target_black_friday",
+    "target_xmas_ramp",
+    "target_xmas_day",
+    "target_valentines",
+    "target_holiday_period",
+    "horizon",
+    "holidays_last7",
+    "seasonal_flag",
+    "subcategory_code",
+    "category_code",
 )
 CATEGORICAL: tuple[str, ...] = ("subcategory_code", "category_code")
 LAST_YEAR = 364
@@ -71,15 +95,31 @@ class FeatureContext:
         price_obs = ~np.isnan(price)
         disc = _ffill(grid.discount)
         sub = grid.statics.get("subcategory")
-        sub_code = (np.unique(np.asarray(sub, dtype=str), return_inverse=True)[1] if sub is not None
-                    else np.zeros(P, dtype=np.int64))
+        sub_code = (
+            np.unique(np.asarray(sub, dtype=str), return_inverse=True)[1]
+            if sub is not None
+            else np.zeros(P, dtype=np.int64)
+        )
         seasonal = grid.statics.get("seasonal_flag")
-        seasonal_arr = (np.asarray(seasonal, dtype=float) if seasonal is not None else np.zeros(P))
-        return cls(grid=grid, cs=csum(y0), cs2=csum(y0 * y0), cn=csum(observed, np.int32),
-                   cz=csum(observed & (y0 == 0), np.int32), cpos=csum(y0 > 0, np.int32),
-                   cat_index=cat_index, cat_names=cat_names, cat_cs=csum(cat_sum), last_sale=pos.astype(np.int32),
-                   price_ffill=price, discount_ffill=disc, price_cs=csum(np.where(price_obs, price, 0.0)),
-                   price_cn=csum(price_obs, np.int32), sub_code=sub_code, seasonal=seasonal_arr)
+        seasonal_arr = np.asarray(seasonal, dtype=float) if seasonal is not None else np.zeros(P)
+        return cls(
+            grid=grid,
+            cs=csum(y0),
+            cs2=csum(y0 * y0),
+            cn=csum(observed, np.int32),
+            cz=csum(observed & (y0 == 0), np.int32),
+            cpos=csum(y0 > 0, np.int32),
+            cat_index=cat_index,
+            cat_names=cat_names,
+            cat_cs=csum(cat_sum),
+            last_sale=pos.astype(np.int32),
+            price_ffill=price,
+            discount_ffill=disc,
+            price_cs=csum(np.where(price_obs, price, 0.0)),
+            price_cn=csum(price_obs, np.int32),
+            sub_code=sub_code,
+            seasonal=seasonal_arr,
+        )
 
     def selling_days_until(self, p: np.ndarray, t: np.ndarray) -> np.ndarray:
         return self.cpos[p, t + 1]
@@ -92,8 +132,14 @@ def _ffill(m: np.ndarray) -> np.ndarray:
     return m[np.arange(m.shape[0])[:, None], pos]
 
 
-def _window(cs: np.ndarray, cn: np.ndarray | None, rows: np.ndarray, a: np.ndarray, b: np.ndarray,
-            length: int | None = None) -> np.ndarray:
+def _window(
+    cs: np.ndarray,
+    cn: np.ndarray | None,
+    rows: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    length: int | None = None,
+) -> np.ndarray:
     """Mean of days a..b (inclusive) per row; NaN where the window holds no observed day."""
     a = np.clip(a, 0, None)
     valid = b >= a
@@ -109,8 +155,9 @@ def _window(cs: np.ndarray, cn: np.ndarray | None, rows: np.ndarray, a: np.ndarr
     return out
 
 
-def build_features(ctx: FeatureContext, p: np.ndarray, t: np.ndarray, h: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def build_features(
+    ctx: FeatureContext, p: np.ndarray, t: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Feature matrix (rows x FEATURES) and each row's scale, for targets on day t + h."""
     g = ctx.grid
     n = len(p)
@@ -136,7 +183,8 @@ def build_features(ctx: FeatureContext, p: np.ndarray, t: np.ndarray, h: np.ndar
     cat_o = _window(ctx.cat_cs, None, c, t - LAST_YEAR - 27, t - LAST_YEAR)
     cols["cat_growth"] = (cat_t + 1.0) / (cat_o + 1.0)
     cols["cat_momentum"] = (_window(ctx.cat_cs, None, c, t - 6, t) + 1.0) / (
-        _window(ctx.cat_cs, None, c, t - 27, t) + 1.0)
+        _window(ctx.cat_cs, None, c, t - 27, t) + 1.0
+    )
     weeks_back = (h + 6) // 7
     same = target - 7 * weeks_back
     cols["same_weekday_last"] = _gather(g.Y, p, same) / scale

@@ -38,8 +38,9 @@ class GapReport:
         if not self.gappy_series:
             return None
         return (
-            f"{self.gappy_series:,} of {self.series:,} series ({self.gappy_share:.0%}) skip {self.missing_days:,} "
-            f"calendar days; ROWS-based windows in the dataset span a median {self.median_span_of_7_rows:.0f} "
+            f"{self.gappy_series:,} of {self.series:,} series ({self.gappy_share:.0%}) skip "
+            f"{self.missing_days:,} calendar days; ROWS-based windows in the dataset span a median "
+            f"{self.median_span_of_7_rows:.0f} "
             "calendar days per 7 rows. MATIH trains on a dense daily grid (zero-filled) and recomputes "
             "windows in calendar days, so these columns are not used as features."
         )
@@ -75,8 +76,9 @@ class DenseGrid:
         return self.start + np.arange(self.n_days).astype("timedelta64[D]")
 
 
-def load_grid(warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np.datetime64 | None = None
-              ) -> DenseGrid:
+def load_grid(
+    warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np.datetime64 | None = None
+) -> DenseGrid:
     """Read ``dataset`` from the warehouse into a dense grid (the aggregation happens in DuckDB)."""
     warehouse.require_table(dataset)
     columns = _columns(warehouse, dataset)
@@ -105,12 +107,12 @@ def load_grid(warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np
         GROUP BY ALL
     """
     with warehouse.connect() as con:
-        rows = con.execute(sql).fetch_arrow_table()
+        rows = con.execute(sql).to_arrow_table()
         start_row = con.execute(f"SELECT min(CAST({d} AS DATE)) FROM {dataset} {end_filter}").fetchone()
         meta = con.execute(f"""
             SELECT {s} AS sid, {f"arg_max({_q(cat)}, {d})" if cat else "NULL"} AS category
-                   {''.join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in r.static_columns if c in columns)}
-            FROM {dataset} {end_filter} GROUP BY {s} ORDER BY {s}""").fetch_arrow_table()
+                   {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in r.static_columns if c in columns)}
+            FROM {dataset} {end_filter} GROUP BY {s} ORDER BY {s}""").to_arrow_table()
     if rows.num_rows == 0 or start_row is None or start_row[0] is None:
         raise TrainingError(f"dataset {dataset} has no rows to train on")
     start = np.datetime64(start_row[0], "D")
@@ -130,10 +132,18 @@ def load_grid(warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np
     discount[idx, day] = disc_vals
     statics = {c: meta.column(c).to_numpy(zero_copy_only=False) for c in r.static_columns if c in columns}
     gaps = _gap_report(idx, day, first, selling, P, D)
-    return DenseGrid(series=meta.column("sid").to_numpy(zero_copy_only=False).astype(str),
-                     category=np.asarray(meta.column("category").to_pylist(), dtype=object),
-                     start=start, Y=Y, price=price_m, discount=discount, first=first,
-                     selling_days=selling, statics=statics, gaps=gaps)
+    return DenseGrid(
+        series=meta.column("sid").to_numpy(zero_copy_only=False).astype(str),
+        category=np.asarray(meta.column("category").to_pylist(), dtype=object),
+        start=start,
+        Y=Y,
+        price=price_m,
+        discount=discount,
+        first=first,
+        selling_days=selling,
+        statics=statics,
+        gaps=gaps,
+    )
 
 
 def _q(name: str) -> str:
@@ -145,8 +155,9 @@ def _columns(warehouse: Warehouse, dataset: str) -> set[str]:
         return {row[0] for row in con.execute(f"DESCRIBE {dataset}").fetchall()}
 
 
-def _ffill_matrix(P: int, D: int, idx: np.ndarray, day: np.ndarray, values: np.ndarray, first: np.ndarray
-                  ) -> np.ndarray:
+def _ffill_matrix(
+    P: int, D: int, idx: np.ndarray, day: np.ndarray, values: np.ndarray, first: np.ndarray
+) -> np.ndarray:
     """Carry the last observed value forward along each row (the price holds between sales)."""
     out = np.full((P, D), np.nan, dtype=np.float32)
     ok = ~np.isnan(values.astype(np.float64))
@@ -158,8 +169,9 @@ def _ffill_matrix(P: int, D: int, idx: np.ndarray, day: np.ndarray, values: np.n
     return filled.astype(np.float32)
 
 
-def _gap_report(idx: np.ndarray, day: np.ndarray, first: np.ndarray, selling: np.ndarray, P: int, D: int
-                ) -> GapReport:
+def _gap_report(
+    idx: np.ndarray, day: np.ndarray, first: np.ndarray, selling: np.ndarray, P: int, D: int
+) -> GapReport:
     calendar_days = D - first
     missing = calendar_days - selling
     gappy = missing > 0
@@ -169,5 +181,9 @@ def _gap_report(idx: np.ndarray, day: np.ndarray, first: np.ndarray, selling: np
     spans = (s_day[6:] - s_day[:-6] + 1)[same]
     gappy_rows = gappy[s_idx[6:][same]]
     median = float(np.median(spans[gappy_rows])) if gappy_rows.any() else 7.0
-    return GapReport(series=P, gappy_series=int(gappy.sum()), missing_days=int(missing[gappy].sum()),
-                     median_span_of_7_rows=median)
+    return GapReport(
+        series=P,
+        gappy_series=int(gappy.sum()),
+        missing_days=int(missing[gappy].sum()),
+        median_span_of_7_rows=median,
+    )

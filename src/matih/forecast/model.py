@@ -55,8 +55,9 @@ class ForecastModel:
         known = np.array([c in self.boosters for c in cats], dtype=bool)
         return np.where(known & (history >= self.min_history_days), cats.astype(str), FALLBACK)
 
-    def predict(self, ctx: FeatureContext, origin: int, series: np.ndarray | None = None,
-                horizon: int | None = None) -> Forecast:
+    def predict(
+        self, ctx: FeatureContext, origin: int, series: np.ndarray | None = None, horizon: int | None = None
+    ) -> Forecast:
         """Forecast days origin+1 .. origin+horizon for ``series`` (default: all started by the origin)."""
         H = horizon or self.horizon
         if series is None:
@@ -108,9 +109,16 @@ class ForecastModel:
             booster.save_model(str(directory / fname))
             names[cat] = fname
         self.fallback.save_model(str(directory / "fallback.txt"))
-        meta = {"horizon": self.horizon, "min_history_days": self.min_history_days, "level": self.level,
-                "categories": names, "intervals": self.intervals, "trained_until": self.trained_until,
-                "features": list(FEATURES), "meta": self.meta}
+        meta = {
+            "horizon": self.horizon,
+            "min_history_days": self.min_history_days,
+            "level": self.level,
+            "categories": names,
+            "intervals": self.intervals,
+            "trained_until": self.trained_until,
+            "features": list(FEATURES),
+            "meta": self.meta,
+        }
         (directory / "forecaster.json").write_text(json.dumps(meta, indent=2, default=str))
         return directory
 
@@ -124,7 +132,13 @@ class ForecastModel:
                 f"model in {directory} was trained with a different feature set; retrain with `matih train`"
             )
         boosters = {cat: lgb.Booster(model_file=str(directory / f)) for cat, f in meta["categories"].items()}
-        return cls(horizon=meta["horizon"], min_history_days=meta["min_history_days"], level=meta["level"],
-                   boosters=boosters, fallback=lgb.Booster(model_file=str(directory / "fallback.txt")),
-                   intervals={k: tuple(v) for k, v in meta["intervals"].items()},  # type: ignore[misc]
-                   trained_until=meta["trained_until"], meta=meta.get("meta", {}))
+        return cls(
+            horizon=meta["horizon"],
+            min_history_days=meta["min_history_days"],
+            level=meta["level"],
+            boosters=boosters,
+            fallback=lgb.Booster(model_file=str(directory / "fallback.txt")),
+            intervals={k: tuple(v) for k, v in meta["intervals"].items()},  # type: ignore[misc]
+            trained_until=meta["trained_until"],
+            meta=meta.get("meta", {}),
+        )

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-for _key, _value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true"),
-                     ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")):
+for _key, _value in (
+    ("MLFLOW_DISABLE_TELEMETRY", "true"),
+    ("DO_NOT_TRACK", "true"),
+    ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"),
+):
     os.environ.setdefault(_key, _value)
 
 import mlflow  # noqa: E402
@@ -37,8 +40,9 @@ class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
     def load_context(self, context: Any) -> None:
         self.model = ForecastModel.load(Path(context.artifacts["forecaster"]))
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-                ) -> pd.Series:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.Series:
         import numpy as np
 
         X = model_input[list(FEATURES)].to_numpy(dtype=np.float32)
@@ -81,8 +85,16 @@ class Registry:
             return str(exp.experiment_id)
         return str(self.client.create_experiment(name, artifact_location=f"{self.artifacts}/{name}"))
 
-    def log_training(self, model: ForecastModel, *, experiment: str, fallback_name: str,
-                     params: dict[str, Any], metrics: dict[str, float], summary: str) -> RegisteredForecaster:
+    def log_training(
+        self,
+        model: ForecastModel,
+        *,
+        experiment: str,
+        fallback_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        summary: str,
+    ) -> RegisteredForecaster:
         exp_id = self.experiment_id(experiment)
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / "forecaster")
@@ -91,7 +103,8 @@ class Registry:
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
                 mlflow.log_text(summary, "training_summary.txt")
                 info = mlflow.pyfunc.log_model(
-                    name="forecaster", python_model=ForecasterPyfunc(),
+                    name="forecaster",
+                    python_model=ForecasterPyfunc(),
                     artifacts={"forecaster": str(Path(tmp) / "forecaster")},
                     pip_requirements=["lightgbm==4.7.0", "pandas", "numpy"],
                 )
@@ -153,8 +166,10 @@ class Registry:
             return ForecastModel.load(found.parent)
 
     def promote(self, forecaster: RegisteredForecaster) -> None:
-        for name, version in ((forecaster.name, forecaster.version),
-                              (forecaster.fallback_name, forecaster.fallback_version)):
+        for name, version in (
+            (forecaster.name, forecaster.version),
+            (forecaster.fallback_name, forecaster.fallback_version),
+        ):
             current = self.alias_version(name, CHAMPION)
             if current is not None and current != version:
                 self.client.set_registered_model_alias(name, PREVIOUS, str(current))

@@ -32,8 +32,9 @@ def warehouse_of(workspace: Workspace) -> Warehouse:
     return Warehouse(workspace.warehouse_dir)
 
 
-def configs_from_pipeline(workspace: Workspace, pipeline_id: str | None = None
-                          ) -> tuple[TrainConfig, GateConfig, str | None]:
+def configs_from_pipeline(
+    workspace: Workspace, pipeline_id: str | None = None
+) -> tuple[TrainConfig, GateConfig, str | None]:
     """Training and gate settings from the workspace's pipeline (the first ``ray_train`` and
     ``model_evaluate`` tasks), or defaults when the workspace has no pipeline."""
     from matih.specs import PipelineSpec, load_spec
@@ -47,15 +48,22 @@ def configs_from_pipeline(workspace: Workspace, pipeline_id: str | None = None
         train_task = next((t for t in spec.tasks if t.type == "ray_train"), None)
         gate_task = next((t for t in spec.tasks if t.type == "model_evaluate"), None)
         batch_task = next((t for t in spec.tasks if t.type == "batch_inference"), None)
-        train = (TrainConfig.from_task(train_task.config.model_dump(exclude_unset=True))
-                 if train_task else TrainConfig())
+        train = (
+            TrainConfig.from_task(train_task.config.model_dump(exclude_unset=True))
+            if train_task
+            else TrainConfig()
+        )
         hp = train_task.config.hyperparameters if train_task else None
         if hp is not None and hp.feature_columns:
             raise TrainingError(
                 f"{path.name}: hyperparameters.feature_columns is not supported yet: MATIH derives its "
                 "features from the target, price and calendar; remove the field"
             )
-        gate = GateConfig.from_task(gate_task.config.model_dump(exclude_unset=True)) if gate_task else GateConfig()
+        gate = (
+            GateConfig.from_task(gate_task.config.model_dump(exclude_unset=True))
+            if gate_task
+            else GateConfig()
+        )
         output = batch_task.config.output_table if batch_task else None
         return train, gate, output
     if pipeline_id:
@@ -87,20 +95,40 @@ def train(workspace: Workspace, config: TrainConfig, *, progress: Progress | Non
     seconds = time.perf_counter() - started
     summary = training_summary(config, grid, stats, seconds)
     params: dict[str, Any] = {
-        "model_type": config.model_type, "forecast_horizon": config.forecast_horizon,
-        "n_estimators": config.n_estimators, "learning_rate": config.learning_rate,
-        "category_column": config.roles.category_column, "per_category_models": config.per_category_models,
-        "dataset": config.dataset, "min_history_days": config.min_history_days,
-        "interval_level": config.interval_level, "trained_until": model.trained_until,
+        "model_type": config.model_type,
+        "forecast_horizon": config.forecast_horizon,
+        "n_estimators": config.n_estimators,
+        "learning_rate": config.learning_rate,
+        "category_column": config.roles.category_column,
+        "per_category_models": config.per_category_models,
+        "dataset": config.dataset,
+        "min_history_days": config.min_history_days,
+        "interval_level": config.interval_level,
+        "trained_until": model.trained_until,
     }
-    metrics = {"train_rows": float(stats.total_rows), "train_seconds": seconds,
-               "categories": float(len(model.boosters))}
+    metrics = {
+        "train_rows": float(stats.total_rows),
+        "train_seconds": seconds,
+        "categories": float(len(model.boosters)),
+    }
     metrics.update({f"calibration_mape.{_key(k)}": v for k, v in stats.calibration_mape.items()})
     registered = Registry(workspace).log_training(
-        model, experiment=config.experiment, fallback_name=config.fallback_name,
-        params=params, metrics=metrics, summary=summary)
-    return TrainResult(registered, stats, summary, seconds, grid.n_days, len(grid.series),
-                       grid.gaps.warning() if grid.gaps else None)
+        model,
+        experiment=config.experiment,
+        fallback_name=config.fallback_name,
+        params=params,
+        metrics=metrics,
+        summary=summary,
+    )
+    return TrainResult(
+        registered,
+        stats,
+        summary,
+        seconds,
+        grid.n_days,
+        len(grid.series),
+        grid.gaps.warning() if grid.gaps else None,
+    )
 
 
 def _key(name: str) -> str:
@@ -108,7 +136,7 @@ def _key(name: str) -> str:
 
 
 def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     lines = [
         f"Training Summary: {config.experiment}",
         "─" * 48,
@@ -145,6 +173,7 @@ class EvaluationReport:
     overall: GroupMetrics
     seasonal_naive_mape: float
     noise_floor_mape: float | None
+    forecastable_floor_mape: float | None
     passed: bool
     promoted: bool
     reasons: list[str] = field(default_factory=list)
@@ -152,31 +181,63 @@ class EvaluationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model_version": self.label, "holdout": [self.holdout_start, self.holdout_end],
-            "overall_mape": self.overall.mape, "overall_rmse": self.overall.rmse,
-            "overall_bias": self.overall.bias, "interval_coverage": self.overall.coverage,
-            "seasonal_naive_mape": self.seasonal_naive_mape, "noise_floor_mape": self.noise_floor_mape,
-            "passed": self.passed, "promoted": self.promoted, "reasons": self.reasons,
-            "per_category": [{"name": g.name, "mape": g.mape, "rmse": g.rmse, "bias": g.bias,
-                              "coverage": g.coverage, "status": g.status} for g in self.per_category],
+            "model_version": self.label,
+            "holdout": [self.holdout_start, self.holdout_end],
+            "overall_mape": self.overall.mape,
+            "overall_rmse": self.overall.rmse,
+            "overall_bias": self.overall.bias,
+            "interval_coverage": self.overall.coverage,
+            "seasonal_naive_mape": self.seasonal_naive_mape,
+            "noise_floor_mape": self.noise_floor_mape,
+            "forecastable_floor_mape": self.forecastable_floor_mape,
+            "passed": self.passed,
+            "promoted": self.promoted,
+            "reasons": self.reasons,
+            "per_category": [
+                {
+                    "name": g.name,
+                    "mape": g.mape,
+                    "rmse": g.rmse,
+                    "bias": g.bias,
+                    "coverage": g.coverage,
+                    "status": g.status,
+                }
+                for g in self.per_category
+            ],
         }
 
 
 def _group(name: str, y: np.ndarray, fc: Forecast, rows: np.ndarray, gate: GateConfig) -> GroupMetrics:
-    g = GroupMetrics(name, M.mape(y[rows], fc.predicted[rows]), M.rmse(y[rows], fc.predicted[rows]),
-                     M.bias(y[rows], fc.predicted[rows]), M.coverage(y[rows], fc.lower[rows], fc.upper[rows]),
-                     float(y[rows].sum()))
+    g = GroupMetrics(
+        name,
+        M.mape(y[rows], fc.predicted[rows]),
+        M.rmse(y[rows], fc.predicted[rows]),
+        M.bias(y[rows], fc.predicted[rows]),
+        M.coverage(y[rows], fc.lower[rows], fc.upper[rows]),
+        float(y[rows].sum()),
+    )
     ok = g.mape <= gate.mape_max and gate.bias_range[0] <= g.bias <= gate.bias_range[1]
     g.status = "PASS" if ok else "FAIL"
     return g
 
 
-def evaluate(workspace: Workspace, config: TrainConfig, gate: GateConfig, *, version: int | None = None,
-             promote: bool = True) -> EvaluationReport:
+def evaluate(
+    workspace: Workspace,
+    config: TrainConfig,
+    gate: GateConfig,
+    *,
+    version: int | None = None,
+    promote: bool = True,
+) -> EvaluationReport:
     """Score a registered version on the last ``holdout_days`` (zero-sales days included) and gate it."""
     registry = Registry(workspace)
     version = version or registry.latest_version(config.experiment)
     model = registry.load(config.experiment, version)
+    if gate.holdout_days > model.horizon:
+        raise TrainingError(
+            f"holdout_split covers {gate.holdout_days} days but the model forecasts {model.horizon}; use "
+            f"holdout_split 'last_{model.horizon}_days' or raise forecast_horizon"
+        )
     grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
     ctx = FeatureContext.build(grid)
     origin = grid.n_days - 1 - gate.holdout_days
@@ -188,7 +249,7 @@ def evaluate(workspace: Workspace, config: TrainConfig, gate: GateConfig, *, ver
     overall = _group("Overall", y, fc, np.ones(len(y), dtype=bool), gate)
     same_weekday = target - 7 * ((fc.horizon + 6) // 7)
     naive = np.nan_to_num(grid.Y[fc.series_index, same_weekday])
-    floor = _noise_floor(workspace, grid, fc.series_index, target, y)
+    floor, forecastable = _noise_floor(workspace, grid, fc.series_index, target, y)
     reasons = []
     if overall.mape > gate.mape_max:
         reasons.append(f"overall MAPE {overall.mape:.1%} above the {gate.mape_max:.0%} threshold")
@@ -196,27 +257,53 @@ def evaluate(workspace: Workspace, config: TrainConfig, gate: GateConfig, *, ver
         reasons.append(f"overall bias {overall.bias:+.3f} outside {list(gate.bias_range)}")
     passed = not reasons
     fallback_name = config.fallback_name
-    registered = RegisteredForecaster(config.experiment, version, fallback_name,
-                                      registry.fallback_version_of(config.experiment, version, fallback_name),
-                                      registry.run_id(config.experiment, version))
-    registry.tag_version(config.experiment, version, {
-        "validation_status": "passed" if passed else "failed", "holdout_mape": f"{overall.mape:.4f}",
-        "holdout_bias": f"{overall.bias:.4f}"})
-    registry.log_metrics(registered.run_id, {
-        "holdout_mape": overall.mape, "holdout_rmse": overall.rmse, "holdout_bias": overall.bias,
-        "holdout_coverage": overall.coverage, "seasonal_naive_mape": M.mape(y, naive),
-        **({"noise_floor_mape": floor} if floor is not None else {}),
-        **{f"holdout_mape.{_key(g.name)}": g.mape for g in per_cat}})
+    registered = RegisteredForecaster(
+        config.experiment,
+        version,
+        fallback_name,
+        registry.fallback_version_of(config.experiment, version, fallback_name),
+        registry.run_id(config.experiment, version),
+    )
+    registry.tag_version(
+        config.experiment,
+        version,
+        {
+            "validation_status": "passed" if passed else "failed",
+            "holdout_mape": f"{overall.mape:.4f}",
+            "holdout_bias": f"{overall.bias:.4f}",
+        },
+    )
+    registry.log_metrics(
+        registered.run_id,
+        {
+            "holdout_mape": overall.mape,
+            "holdout_rmse": overall.rmse,
+            "holdout_bias": overall.bias,
+            "holdout_coverage": overall.coverage,
+            "seasonal_naive_mape": M.mape(y, naive),
+            **({"noise_floor_mape": floor} if floor is not None else {}),
+            **{f"holdout_mape.{_key(g.name)}": g.mape for g in per_cat},
+        },
+    )
     promoted = False
     if passed and promote:
         registry.promote(registered)
         promoted = True
     report = EvaluationReport(
-        version=version, label=f"v{version}",
+        version=version,
+        label=f"v{version}",
         holdout_start=str(grid.start + np.timedelta64(origin + 1, "D")),
         holdout_end=str(grid.start + np.timedelta64(origin + gate.holdout_days, "D")),
-        per_category=per_cat, overall=overall, seasonal_naive_mape=M.mape(y, naive), noise_floor_mape=floor,
-        passed=passed, promoted=promoted, reasons=reasons, rows=len(y))
+        per_category=per_cat,
+        overall=overall,
+        seasonal_naive_mape=M.mape(y, naive),
+        noise_floor_mape=floor,
+        forecastable_floor_mape=forecastable,
+        passed=passed,
+        promoted=promoted,
+        reasons=reasons,
+        rows=len(y),
+    )
     return report
 
 
@@ -228,32 +315,43 @@ def enforce_gate(report: EvaluationReport, gate: GateConfig) -> None:
         )
 
 
-def _noise_floor(workspace: Workspace, grid: DenseGrid, series: np.ndarray, target: np.ndarray,
-                 y: np.ndarray) -> float | None:
-    """MAPE of the simulator's true expected units on the holdout, when the data came from the sandbox."""
+def _noise_floor(
+    workspace: Workspace, grid: DenseGrid, series: np.ndarray, target: np.ndarray, y: np.ndarray
+) -> tuple[float | None, float | None]:
+    """MAPE of the simulator's truth on the holdout, when the data came from the sandbox.
+
+    The noise floor forecasts the true expected units (it knows future promotions and stock-outs); the
+    forecastable floor forecasts the demand without promotion uplift or stock-outs, which is the best a
+    forecaster that cannot see planned promotions or future stock-outs could hope for.
+    """
     path = workspace.sandbox_dir / "world.duckdb"
     if not path.exists():
-        return None
+        return None, None
     import duckdb
 
     lo = grid.start + np.timedelta64(int(target.min()), "D")
     with duckdb.connect(str(path), read_only=True) as con:
         truth = con.execute(
-            "SELECT product_id::VARCHAR AS p, date, expected_units FROM truth.expected_demand WHERE date >= ?",
-            [str(lo)]).fetch_arrow_table()
+            "SELECT product_id::VARCHAR AS p, date, expected_units, baseline_demand "
+            "FROM truth.expected_demand WHERE date >= ?",
+            [str(lo)],
+        ).to_arrow_table()
     if truth.num_rows == 0:
-        return None
+        return None, None
     index = {sid: i for i, sid in enumerate(grid.series)}
-    p = np.array([index.get(s, -1) for s in truth.column("p").to_pylist()])
-    d = (truth.column("date").to_numpy().astype("datetime64[D]") - grid.start).astype(int)
-    key = p.astype(np.int64) * (grid.n_days + 400) + d
+    p = np.array([index.get(s, -1) for s in truth.column("p").to_pylist()], dtype=np.int64)
+    d = (truth.column("date").to_numpy().astype("datetime64[D]") - grid.start).astype(np.int64)
+    stride = grid.n_days + 400
+    key = p * stride + d
     order = np.argsort(key)
-    want = series.astype(np.int64) * (grid.n_days + 400) + target
-    pos = np.searchsorted(key[order], want)
-    pos = np.clip(pos, 0, len(order) - 1)
+    want = series.astype(np.int64) * stride + target
+    pos = np.clip(np.searchsorted(key[order], want), 0, len(order) - 1)
     hit = key[order][pos] == want
-    expected = np.where(hit, truth.column("expected_units").to_numpy()[order][pos], 0.0)
-    return M.mape(y, expected)
+
+    def column(name: str) -> np.ndarray:
+        return np.where(hit, truth.column(name).to_numpy()[order][pos], 0.0)
+
+    return M.mape(y, column("expected_units")), M.mape(y, column("baseline_demand"))
 
 
 # -- batch forecasts ---------------------------------------------------------------------------------
@@ -268,8 +366,14 @@ class BatchResult:
     by_model: dict[str, int]
 
 
-def forecast(workspace: Workspace, config: TrainConfig, *, output_table: str | None = None,
-             version: int | str = CHAMPION, grid: DenseGrid | None = None) -> BatchResult:
+def forecast(
+    workspace: Workspace,
+    config: TrainConfig,
+    *,
+    output_table: str | None = None,
+    version: int | str = CHAMPION,
+    grid: DenseGrid | None = None,
+) -> BatchResult:
     """Forecast every series active at the last day of the dataset, ``horizon`` days ahead, with the
     champion (or ``version``), and replace ``output_table`` atomically."""
     started = time.perf_counter()
@@ -284,31 +388,52 @@ def forecast(workspace: Workspace, config: TrainConfig, *, output_table: str | N
     table = forecast_table(grid, fc, model, f"v{number}", origin, names=_product_names(wh))
     target = output_table or FORECAST_TABLE
     wh.write_arrow(target, table)
-    by_model = {str(k): int(v) for k, v in zip(*np.unique(np.where(fc.model == FALLBACK, FALLBACK, "category"),
-                                                             return_counts=True), strict=True)}
-    return BatchResult(target, table.num_rows, int(len(np.unique(fc.series_index))), f"v{number}",
-                       str(grid.start + np.timedelta64(origin, "D")), time.perf_counter() - started, by_model)
+    by_model = {
+        str(k): int(v)
+        for k, v in zip(
+            *np.unique(np.where(fc.model == FALLBACK, FALLBACK, "category"), return_counts=True), strict=True
+        )
+    }
+    return BatchResult(
+        target,
+        table.num_rows,
+        len(np.unique(fc.series_index)),
+        f"v{number}",
+        str(grid.start + np.timedelta64(origin, "D")),
+        time.perf_counter() - started,
+        by_model,
+    )
 
 
-def forecast_table(grid: DenseGrid, fc: Forecast, model: ForecastModel, label: str, origin: int,
-                   names: dict[str, str] | None = None) -> pa.Table:
+def forecast_table(
+    grid: DenseGrid,
+    fc: Forecast,
+    model: ForecastModel,
+    label: str,
+    origin: int,
+    names: dict[str, str] | None = None,
+) -> pa.Table:
     ids = grid.series[fc.series_index]
     name_arr = [names.get(s) for s in ids] if names else [None] * len(ids)
     days = grid.start + (origin + fc.horizon).astype("timedelta64[D]")
-    return pa.table({
-        "product_id": ids,
-        "product_name": pa.array(name_arr, pa.string()),
-        "category": pa.array(np.asarray(grid.category, dtype=object)[fc.series_index], pa.string()),
-        "forecast_date": pa.array(days, pa.date32()),
-        "horizon_days": pa.array(fc.horizon.astype(np.int16)),
-        "predicted_units": pa.array(fc.predicted),
-        "prediction_interval_lower": pa.array(fc.lower),
-        "prediction_interval_upper": pa.array(fc.upper),
-        "model_version": pa.array([label] * len(ids), pa.string()),
-        "model": pa.array(np.where(fc.model == FALLBACK, "fallback", "category:" + fc.model.astype(str))),
-        "forecast_origin": pa.array(np.full(len(ids), grid.start + np.timedelta64(origin, "D")), pa.date32()),
-        "interval_level": pa.array(np.full(len(ids), model.level)),
-    })
+    return pa.table(
+        {
+            "product_id": ids,
+            "product_name": pa.array(name_arr, pa.string()),
+            "category": pa.array(np.asarray(grid.category, dtype=object)[fc.series_index], pa.string()),
+            "forecast_date": pa.array(days, pa.date32()),
+            "horizon_days": pa.array(fc.horizon.astype(np.int16)),
+            "predicted_units": pa.array(fc.predicted),
+            "prediction_interval_lower": pa.array(fc.lower),
+            "prediction_interval_upper": pa.array(fc.upper),
+            "model_version": pa.array([label] * len(ids), pa.string()),
+            "model": pa.array(np.where(fc.model == FALLBACK, "fallback", "category:" + fc.model.astype(str))),
+            "forecast_origin": pa.array(
+                np.full(len(ids), grid.start + np.timedelta64(origin, "D")), pa.date32()
+            ),
+            "interval_level": pa.array(np.full(len(ids), model.level)),
+        }
+    )
 
 
 def _product_names(wh: Warehouse) -> dict[str, str] | None:
@@ -316,4 +441,3 @@ def _product_names(wh: Warehouse) -> dict[str, str] | None:
         return None
     t = wh.query(f"SELECT product_id::VARCHAR AS product_id, title FROM {PRODUCTS_TABLE}")
     return dict(zip(t.column("product_id").to_pylist(), t.column("title").to_pylist(), strict=True))
-

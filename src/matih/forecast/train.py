@@ -75,8 +75,14 @@ def _params(config: TrainConfig, categorical: bool) -> dict[str, object]:
     }
 
 
-def training_rows(ctx: FeatureContext, series: np.ndarray, last_target: int, config: TrainConfig,
-                  rng: np.random.Generator, min_age: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_rows(
+    ctx: FeatureContext,
+    series: np.ndarray,
+    last_target: int,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    min_age: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample (series, origin, horizon) rows whose targets end at ``last_target``; one horizon per target."""
     first = ctx.grid.first[series]
     lo = np.maximum(first + min_age + 1, last_target - config.train_days + 1)
@@ -99,13 +105,15 @@ def training_rows(ctx: FeatureContext, series: np.ndarray, last_target: int, con
 
 def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, config: TrainConfig, categorical: bool) -> lgb.Booster:
     cats = [f for f in CATEGORICAL if categorical or f != "category_code"]
-    data = lgb.Dataset(X, label=y, weight=w, feature_name=list(FEATURES), categorical_feature=cats,
-                       free_raw_data=True)
+    data = lgb.Dataset(
+        X, label=y, weight=w, feature_name=list(FEATURES), categorical_feature=cats, free_raw_data=True
+    )
     return lgb.train(_params(config, categorical), data, num_boost_round=config.n_estimators)
 
 
-def fit_forecaster(ctx: FeatureContext, config: TrainConfig, *, progress: Progress | None = None
-                   ) -> tuple[ForecastModel, TrainStats]:
+def fit_forecaster(
+    ctx: FeatureContext, config: TrainConfig, *, progress: Progress | None = None
+) -> tuple[ForecastModel, TrainStats]:
     """Train every category model and the fallback; calibrate intervals; leave the holdout unseen."""
     grid = ctx.grid
     H = config.forecast_horizon
@@ -139,19 +147,29 @@ def fit_forecaster(ctx: FeatureContext, config: TrainConfig, *, progress: Progre
     fb_config = TrainConfig(**{**config.__dict__, "max_rows_per_model": config.max_rows_per_model})
     p, t, h = training_rows(ctx, everyone, cal_origin, fb_config, rng, 3)
     if len(p) < 200:
-        raise TrainingError(f"only {len(p)} usable training rows in {config.dataset}; the fallback needs 200+")
+        raise TrainingError(
+            f"only {len(p)} usable training rows in {config.dataset}; the fallback needs 200+"
+        )
     X, scale = build_features(ctx, p, t, h)
     fallback = _fit(X, np.nan_to_num(grid.Y[p, t + h]) / scale, scale, config, categorical=True)
     stats.rows[FALLBACK] = len(p)
     stats.seconds[FALLBACK] = time.perf_counter() - started
-    model = ForecastModel(horizon=H, min_history_days=config.min_history_days, level=config.interval_level,
-                          boosters=boosters, fallback=fallback,
-                          trained_until=str(grid.start + np.timedelta64(cal_origin, "D")))
+    model = ForecastModel(
+        horizon=H,
+        min_history_days=config.min_history_days,
+        level=config.interval_level,
+        boosters=boosters,
+        fallback=fallback,
+        trained_until=str(grid.start + np.timedelta64(cal_origin, "D")),
+    )
     _calibrate(ctx, model, cal_origin, stats)
-    model.meta = {"calibration_origin": str(grid.start + np.timedelta64(cal_origin, "D")),
-                  "holdout_origin": str(grid.start + np.timedelta64(holdout_origin, "D")),
-                  "dataset": config.dataset, "n_estimators": config.n_estimators,
-                  "learning_rate": config.learning_rate}
+    model.meta = {
+        "calibration_origin": str(grid.start + np.timedelta64(cal_origin, "D")),
+        "holdout_origin": str(grid.start + np.timedelta64(holdout_origin, "D")),
+        "dataset": config.dataset,
+        "n_estimators": config.n_estimators,
+        "learning_rate": config.learning_rate,
+    }
     if progress:
         progress("done", steps, steps)
     return model, stats

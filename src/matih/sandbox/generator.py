@@ -165,7 +165,7 @@ class _Builder:
         trend = np.exp(self.trend[:, None] * t_years[None, :])
         age = np.arange(D)[None, :] - self.launch[:, None]
         ramp = np.where(age < 0, 0.0, 1.0 - np.exp(-(age + 1) / 12.0))
-        mu = (self.level[:, None] * weekly[self.cat][:, dow] * hol[self.cat] * season * trend * ramp)
+        mu = self.level[:, None] * weekly[self.cat][:, dow] * hol[self.cat] * season * trend * ramp
         # promotions: short episodes at a discount; demand answers through the price elasticity
         n_promos = rng.poisson(D / 365.0 * 2.0, P)
         total = int(n_promos.sum())
@@ -181,6 +181,7 @@ class _Builder:
         self.discount[cells_p[keep], cells_d[keep]] = np.repeat(depth, length)[keep]
         uplift = np.power(1.0 - self.discount, -self.elasticity[:, None])
         self.demand = (mu * uplift).astype(np.float32)
+        self.baseline = mu.astype(np.float32)  # demand had there been no promotion
         del mu, uplift, season, trend, ramp
         # stock-outs: rare episodes during which only a trickle sells
         n_out = rng.poisson(D / 365.0 * 0.8, P)
@@ -221,89 +222,115 @@ class _Builder:
         order_ids = 1_000_001 + np.arange(n_orders, dtype=np.int64)
         order_day = line_d[starts]
         seconds = rng.integers(6 * 3600, 23 * 3600, n_orders)
-        order_ts = (self.days[order_day].astype("datetime64[s]") + seconds.astype("timedelta64[s]"))
+        order_ts = self.days[order_day].astype("datetime64[s]") + seconds.astype("timedelta64[s]")
         # a few orders are edited a day or two later (refunds, address changes): updated_at moves on
         edited = rng.random(n_orders) < 0.05
-        updated = order_ts + np.where(edited, rng.integers(3600, 2 * 86400, n_orders), 60).astype("timedelta64[s]")
+        updated = order_ts + np.where(edited, rng.integers(3600, 2 * 86400, n_orders), 60).astype(
+            "timedelta64[s]"
+        )
         totals = np.bincount(order_no, weights=line_q * unit_price, minlength=n_orders)
         dict_ids = pa.array(self.ids)
-        order_items = pa.table({
-            "order_item_id": pa.array(np.arange(1, len(line_p) + 1, dtype=np.int64)),
-            "order_id": pa.array(order_ids[order_no]),
-            "product_id": pa.DictionaryArray.from_arrays(pa.array(line_p.astype(np.int32)), dict_ids),
-            "quantity": pa.array(line_q.astype(np.int32)),
-            "unit_price": pa.array(unit_price),
-            "discount": pa.array(disc.astype(np.float64).round(2)),
-        })
-        orders = pa.table({
-            "order_id": pa.array(order_ids),
-            "order_date": pa.array(order_ts, pa.timestamp("s")),
-            "customer_id": pa.array(rng.integers(1, max(1000, n_orders // 3), n_orders)),
-            "financial_status": pa.array(np.where(edited & (rng.random(n_orders) < 0.3), "refunded", "paid")),
-            "total_price": pa.array(np.round(totals, 2)),
-            "created_at": pa.array(order_ts, pa.timestamp("s")),
-            "updated_at": pa.array(updated, pa.timestamp("s")),
-        })
+        order_items = pa.table(
+            {
+                "order_item_id": pa.array(np.arange(1, len(line_p) + 1, dtype=np.int64)),
+                "order_id": pa.array(order_ids[order_no]),
+                "product_id": pa.DictionaryArray.from_arrays(pa.array(line_p.astype(np.int32)), dict_ids),
+                "quantity": pa.array(line_q.astype(np.int32)),
+                "unit_price": pa.array(unit_price),
+                "discount": pa.array(disc.astype(np.float64).round(2)),
+            }
+        )
+        orders = pa.table(
+            {
+                "order_id": pa.array(order_ids),
+                "order_date": pa.array(order_ts, pa.timestamp("s")),
+                "customer_id": pa.array(rng.integers(1, max(1000, n_orders // 3), n_orders)),
+                "financial_status": pa.array(
+                    np.where(edited & (rng.random(n_orders) < 0.3), "refunded", "paid")
+                ),
+                "total_price": pa.array(np.round(totals, 2)),
+                "created_at": pa.array(order_ts, pa.timestamp("s")),
+                "updated_at": pa.array(updated, pa.timestamp("s")),
+            }
+        )
         return {"orders": orders, "order_items": order_items}
 
     def _catalog_tables(self) -> dict[str, pa.Table]:
         rng, P = self.rng, self.P
         first = self.days[0]
         launch_day = first + self.launch.astype("timedelta64[D]")
-        created = launch_day.astype("datetime64[s]") - rng.integers(86400, 30 * 86400, P).astype("timedelta64[s]")
+        created = launch_day.astype("datetime64[s]") - rng.integers(86400, 30 * 86400, P).astype(
+            "timedelta64[s]"
+        )
         end_ts = (self.days[-1] + 1).astype("datetime64[s]")
         prod_updated = np.minimum(created + rng.integers(0, 400 * 86400, P).astype("timedelta64[s]"), end_ts)
         cat_names = np.array([c.name for c in self.cats])[self.cat]
         seasonal = np.array([c.seasonal_flag for c in self.cats])[self.cat]
-        products = pa.table({
-            "product_id": self.ids,
-            "title": self.names,
-            "vendor": np.array(["NovaMart Own Brand", "Acme Supply", "Northwind", "Globex"])[rng.integers(0, 4, P)],
-            "product_type": self.ptype,
-            "price": self.list_price,
-            "status": np.where(self.launch < self.D, "active", "draft"),
-            "created_at": pa.array(created, pa.timestamp("s")),
-            "updated_at": pa.array(prod_updated, pa.timestamp("s")),
-        })
+        products = pa.table(
+            {
+                "product_id": self.ids,
+                "title": self.names,
+                "vendor": np.array(["NovaMart Own Brand", "Acme Supply", "Northwind", "Globex"])[
+                    rng.integers(0, 4, P)
+                ],
+                "product_type": self.ptype,
+                "price": self.list_price,
+                "status": np.where(self.launch < self.D, "active", "draft"),
+                "created_at": pa.array(created, pa.timestamp("s")),
+                "updated_at": pa.array(prod_updated, pa.timestamp("s")),
+            }
+        )
         owners = np.array(["sofia@novamart.com", "sofia@novamart.com", "bi-team@novamart.com"])
-        product_categories = pa.table({
-            "product_id": self.ids,
-            "category": cat_names,
-            "subcategory": self.sub,
-            "product_type": self.ptype,
-            "category_path": self.paths,
-            "seasonal_flag": seasonal,
-            "last_modified_by": owners[rng.integers(0, 3, P)],
-            "updated_at": pa.array(np.full(P, end_ts - np.timedelta64(20 * 86400, "s")), pa.timestamp("s")),
-        })
+        product_categories = pa.table(
+            {
+                "product_id": self.ids,
+                "category": cat_names,
+                "subcategory": self.sub,
+                "product_type": self.ptype,
+                "category_path": self.paths,
+                "seasonal_flag": seasonal,
+                "last_modified_by": owners[rng.integers(0, 3, P)],
+                "updated_at": pa.array(
+                    np.full(P, end_ts - np.timedelta64(20 * 86400, "s")), pa.timestamp("s")
+                ),
+            }
+        )
         # inventory snapshot at the end of the world: out-of-stock products hold nothing
         recent = self.demand[:, -28:].mean(axis=1)
         cover = rng.uniform(2.0, 45.0, P)
-        qoh = np.where(self.in_stock[:, -1], np.round(recent * cover + rng.integers(0, 5, P)), 0).astype(np.int64)
+        qoh = np.where(self.in_stock[:, -1], np.round(recent * cover + rng.integers(0, 5, P)), 0).astype(
+            np.int64
+        )
         reorder = np.ceil(recent * 7 * 1.3 + 2).astype(np.int64)
         wh = rng.integers(0, len(WAREHOUSES), P)
         wh_ids = np.array([w[0] for w in WAREHOUSES])
         inv_updated = end_ts - rng.integers(60, 6 * 3600, P).astype("timedelta64[s]")
-        inventory = pa.table({
-            "product_id": self.ids,
-            "warehouse_id": wh_ids[wh],
-            "quantity_on_hand": qoh,
-            "reorder_point": reorder,
-            "updated_at": pa.array(inv_updated, pa.timestamp("s")),
-        })
-        inventory_levels = pa.table({
-            "inventory_item_id": 40_000_000 + np.arange(P, dtype=np.int64),
-            "product_id": self.ids,
-            "location_id": wh_ids[wh],
-            "available": qoh,
-            "updated_at": pa.array(inv_updated, pa.timestamp("s")),
-        })
-        warehouses = pa.table({
-            "warehouse_id": [w[0] for w in WAREHOUSES],
-            "name": [w[1] for w in WAREHOUSES],
-            "city": [w[2] for w in WAREHOUSES],
-            "capacity_units": [w[3] for w in WAREHOUSES],
-        })
+        inventory = pa.table(
+            {
+                "product_id": self.ids,
+                "warehouse_id": wh_ids[wh],
+                "quantity_on_hand": qoh,
+                "reorder_point": reorder,
+                "updated_at": pa.array(inv_updated, pa.timestamp("s")),
+            }
+        )
+        inventory_levels = pa.table(
+            {
+                "inventory_item_id": 40_000_000 + np.arange(P, dtype=np.int64),
+                "product_id": self.ids,
+                "location_id": wh_ids[wh],
+                "available": qoh,
+                "updated_at": pa.array(inv_updated, pa.timestamp("s")),
+            }
+        )
+        warehouses = pa.table(
+            {
+                "warehouse_id": [w[0] for w in WAREHOUSES],
+                "name": [w[1] for w in WAREHOUSES],
+                "city": [w[2] for w in WAREHOUSES],
+                "capacity_units": [w[3] for w in WAREHOUSES],
+            }
+        )
         # shipments: a restock after every stock-out plus routine replenishment
         o_idx, o_start, o_len = self.stockouts
         routine = rng.poisson(self.D / 365.0 * 1.6, P)
@@ -318,18 +345,22 @@ class _Builder:
         qty = np.ceil(recent[s_p] * rng.uniform(14, 45, len(s_p)) + 10).astype(np.int64)
         order = np.argsort(ordered, kind="stable")
         recv_ts = received.astype("datetime64[s]") + np.timedelta64(10 * 3600, "s")
-        supplier_shipments = pa.table({
-            "shipment_id": np.arange(1, len(s_p) + 1, dtype=np.int64),
-            "product_id": self.ids[s_p][order],
-            "warehouse_id": wh_ids[wh[s_p]][order],
-            "supplier_id": (rng.integers(1, 400, len(s_p)) + 5000)[order],
-            "quantity": qty[order],
-            "ordered_at": pa.array(ordered[order].astype("datetime64[s]"), pa.timestamp("s")),
-            "expected_at": pa.array(received[order].astype("datetime64[s]"), pa.timestamp("s")),
-            "received_at": pa.array(np.where(in_transit, np.datetime64("NaT"), recv_ts)[order], pa.timestamp("s")),
-            "status": np.where(in_transit, "in_transit", "received")[order],
-            "updated_at": pa.array(np.minimum(recv_ts, end_ts)[order], pa.timestamp("s")),
-        })
+        supplier_shipments = pa.table(
+            {
+                "shipment_id": np.arange(1, len(s_p) + 1, dtype=np.int64),
+                "product_id": self.ids[s_p][order],
+                "warehouse_id": wh_ids[wh[s_p]][order],
+                "supplier_id": (rng.integers(1, 400, len(s_p)) + 5000)[order],
+                "quantity": qty[order],
+                "ordered_at": pa.array(ordered[order].astype("datetime64[s]"), pa.timestamp("s")),
+                "expected_at": pa.array(received[order].astype("datetime64[s]"), pa.timestamp("s")),
+                "received_at": pa.array(
+                    np.where(in_transit, np.datetime64("NaT"), recv_ts)[order], pa.timestamp("s")
+                ),
+                "status": np.where(in_transit, "in_transit", "received")[order],
+                "updated_at": pa.array(np.minimum(recv_ts, end_ts)[order], pa.timestamp("s")),
+            }
+        )
         return {
             "products": products,
             "product_categories": product_categories,
@@ -347,26 +378,36 @@ class _Builder:
         sessions = rng.poisson(ahead * per_unit[:, None])
         d, p = np.nonzero(sessions.T)
         s = sessions[p, d]
-        return pa.table({
-            "date": pa.array(self.days[d]),
-            "page_path": pa.DictionaryArray.from_arrays(
-                pa.array(p.astype(np.int32)), pa.array(np.char.add("/products/", np.char.lower(self.ids)))),
-            "product_id": pa.DictionaryArray.from_arrays(pa.array(p.astype(np.int32)), pa.array(self.ids)),
-            "sessions": pa.array(s.astype(np.int32)),
-            "page_views": pa.array((s + rng.binomial(s, 0.4)).astype(np.int32)),
-            "unique_visitors": pa.array(np.maximum(1, rng.binomial(s, 0.85)).astype(np.int32)),
-        })
+        return pa.table(
+            {
+                "date": pa.array(self.days[d]),
+                "page_path": pa.DictionaryArray.from_arrays(
+                    pa.array(p.astype(np.int32)), pa.array(np.char.add("/products/", np.char.lower(self.ids)))
+                ),
+                "product_id": pa.DictionaryArray.from_arrays(
+                    pa.array(p.astype(np.int32)), pa.array(self.ids)
+                ),
+                "sessions": pa.array(s.astype(np.int32)),
+                "page_views": pa.array((s + rng.binomial(s, 0.4)).astype(np.int32)),
+                "unique_visitors": pa.array(np.maximum(1, rng.binomial(s, 0.85)).astype(np.int32)),
+            }
+        )
 
     def _truth(self) -> pa.Table:
-        p, d = np.nonzero((np.arange(self.D)[None, :] >= self.launch[:, None]))
-        return pa.table({
-            "product_id": pa.DictionaryArray.from_arrays(pa.array(p.astype(np.int32)), pa.array(self.ids)),
-            "date": pa.array(self.days[d]),
-            "expected_units": pa.array(self.expected[p, d]),
-            "demand": pa.array(self.demand[p, d]),
-            "in_stock": pa.array(self.in_stock[p, d]),
-            "discount": pa.array(self.discount[p, d]),
-        })
+        p, d = np.nonzero(np.arange(self.D)[None, :] >= self.launch[:, None])
+        return pa.table(
+            {
+                "product_id": pa.DictionaryArray.from_arrays(
+                    pa.array(p.astype(np.int32)), pa.array(self.ids)
+                ),
+                "date": pa.array(self.days[d]),
+                "expected_units": pa.array(self.expected[p, d]),
+                "demand": pa.array(self.demand[p, d]),
+                "baseline_demand": pa.array(self.baseline[p, d]),
+                "in_stock": pa.array(self.in_stock[p, d]),
+                "discount": pa.array(self.discount[p, d]),
+            }
+        )
 
     def build(self) -> World:
         self._products()

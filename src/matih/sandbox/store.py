@@ -27,9 +27,10 @@ WAREHOUSE_TABLES: dict[str, tuple[str, str]] = {
     "supplier_shipments": ("postgresql.inventory.supplier_shipments", "*"),
     "warehouses": ("postgresql.inventory.warehouses", "*"),
     "product_categories": ("postgresql.analytics.product_categories", "*"),
-    "web_sessions": ("google_analytics.ga4.pages",
-                     "date, page_path AS page_url, sessions, page_views AS screen_page_views, "
-                     "unique_visitors"),
+    "web_sessions": (
+        "google_analytics.ga4.pages",
+        "date, page_path AS page_url, sessions, page_views AS screen_page_views, unique_visitors",
+    ),
 }
 
 
@@ -58,7 +59,9 @@ def save_world(world: World, sandbox_dir: Path) -> Path:
     config = asdict(world.config)
     config["end_date"] = world.config.last_day.isoformat()
     config["first_day"] = world.config.first_day.isoformat()
-    (sandbox_dir / "world.json").write_text(json.dumps({"config": config, "rows": world.row_counts()}, indent=2))
+    (sandbox_dir / "world.json").write_text(
+        json.dumps({"config": config, "rows": world.row_counts()}, indent=2)
+    )
     return path
 
 
@@ -73,7 +76,9 @@ def load_world(sandbox_dir: Path, warehouse: Warehouse) -> dict[str, int]:
             catalog, schema, _ = target.split(".")
             con.execute("BEGIN TRANSACTION")
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{schema}")
-            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM sandbox_world.source.{source}")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM sandbox_world.source.{source}"
+            )
             con.execute("COMMIT")
             row = con.execute(f"SELECT count(*) FROM {target}").fetchone()
             counts[target] = int(row[0]) if row else 0
@@ -87,5 +92,9 @@ def read_world_config(sandbox_dir: Path) -> WorldConfig | None:
     import datetime as dt
 
     cfg = json.loads(meta.read_text())["config"]
-    return WorldConfig(products=cfg["products"], seed=cfg["seed"], days=cfg["days"],
-                       end_date=dt.date.fromisoformat(cfg["end_date"]))
+    return WorldConfig(
+        products=cfg["products"],
+        seed=cfg["seed"],
+        days=cfg["days"],
+        end_date=dt.date.fromisoformat(cfg["end_date"]),
+    )

@@ -76,10 +76,17 @@ class _Analysis:
 def _analyse(sql: str) -> _Analysis:
     """What a statement reads and writes, from its syntax tree (sqlglot); unknown syntax is passed on."""
     try:
-        trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None and not isinstance(t, exp.Semicolon)]
+        trees = [
+            t for t in sqlglot.parse(sql, read="duckdb") if t is not None and not isinstance(t, exp.Semicolon)
+        ]
     except sqlglot.errors.ParseError:
-        return _Analysis(kind="statement")
+        trees = []
     if len(trees) != 1:
+        # syntax sqlglot does not know: DuckDB still runs it, and a CREATE TABLE AS keeps its atomicity
+        match = _CREATE_AS.match(_strip_leading_comments(sql))
+        if match:
+            name = TableName.parse(match.group("name").replace('"', ""))
+            return _Analysis(kind="create_table", catalogs={name.catalog}, create_target=name)
         return _Analysis(kind="statement")
     tree = trees[0]
     catalogs = {t.catalog for t in tree.find_all(exp.Table) if t.catalog}
@@ -106,7 +113,9 @@ class Warehouse:
         return sorted(p.stem for p in self.directory.glob("*.duckdb"))
 
     @contextmanager
-    def connect(self, *, extra_catalogs: set[str] | frozenset[str] = frozenset()) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, *, extra_catalogs: set[str] | frozenset[str] = frozenset()
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection with every catalog ATTACHed; ``extra_catalogs`` are created when missing."""
         self.directory.mkdir(parents=True, exist_ok=True)
         config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False}
@@ -144,7 +153,9 @@ class Warehouse:
         statements = _split(sql)
         if target is not None:
             if len(statements) != 1:
-                raise WarehouseError(f"a query with a target table must be one statement, got {len(statements)}")
+                raise WarehouseError(
+                    f"a query with a target table must be one statement, got {len(statements)}"
+                )
             return [self._write_query(statements[0], TableName.parse(target), write_mode, params)]
         analyses = [_analyse(s) for s in statements]
         catalogs = set().union(*(a.catalogs for a in analyses)) if analyses else set()
@@ -154,7 +165,9 @@ class Warehouse:
                 if analysis.kind == "create_table" and analysis.create_target is not None:
                     body = _create_body(stmt)
                     if body is not None:
-                        results.append(self._write(con, stmt, body, analysis.create_target, write_mode, params))
+                        results.append(
+                            self._write(con, stmt, body, analysis.create_target, write_mode, params)
+                        )
                         continue
                 results.append(self._execute(con, stmt, analysis, max_rows, params))
         return results
@@ -182,7 +195,9 @@ class Warehouse:
         with self.connect() as con:
             row = con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_catalog=? AND table_schema=? "
-                "AND table_name=?", [tname.catalog, tname.schema, tname.name]).fetchone()
+                "AND table_name=?",
+                [tname.catalog, tname.schema, tname.name],
+            ).fetchone()
         return bool(row and row[0])
 
     def require_table(self, name: str) -> TableName:
@@ -198,8 +213,11 @@ class Warehouse:
         statements = _split(sql)
         if len(statements) != 1 or not _analyse(statements[0]).is_query:
             raise WarehouseError("--output needs exactly one SELECT query")
-        options = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true",
-                   "parquet": "FORMAT parquet, COMPRESSION zstd"}[fmt]
+        options = {
+            "csv": "FORMAT csv, HEADER true",
+            "json": "FORMAT json, ARRAY true",
+            "parquet": "FORMAT parquet, COMPRESSION zstd",
+        }[fmt]
         body = statements[0].rstrip().rstrip(";")
         target = str(Path(path).resolve()).replace("'", "''")
         with self.connect() as con:
@@ -211,8 +229,9 @@ class Warehouse:
         return int(row[0]) if row else 0
 
     # -- internals -----------------------------------------------------------------------------------
-    def _write_query(self, stmt: str, tname: TableName, mode: WriteMode, params: dict[str, object] | None
-                     ) -> StatementResult:
+    def _write_query(
+        self, stmt: str, tname: TableName, mode: WriteMode, params: dict[str, object] | None
+    ) -> StatementResult:
         analysis = _analyse(stmt)
         with self.connect(extra_catalogs=analysis.catalogs | {tname.catalog}) as con:
             if analysis.kind == "create_table":
@@ -224,8 +243,15 @@ class Warehouse:
                 raise WarehouseError(f"a target table needs a SELECT query, got a {analysis.kind} statement")
             return self._write(con, stmt, stmt.rstrip().rstrip(";"), tname, mode, params)
 
-    def _write(self, con: duckdb.DuckDBPyConnection, stmt: str, body: str, tname: TableName,
-               mode: WriteMode, params: dict[str, object] | None) -> StatementResult:
+    def _write(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        stmt: str,
+        body: str,
+        tname: TableName,
+        mode: WriteMode,
+        params: dict[str, object] | None,
+    ) -> StatementResult:
         started = time.perf_counter()
         con.execute("BEGIN TRANSACTION")
         try:
@@ -235,7 +261,9 @@ class Warehouse:
             else:
                 exists = con.execute(
                     "SELECT count(*) FROM information_schema.tables WHERE table_catalog=? AND table_schema=? "
-                    "AND table_name=?", [tname.catalog, tname.schema, tname.name]).fetchone()
+                    "AND table_name=?",
+                    [tname.catalog, tname.schema, tname.name],
+                ).fetchone()
                 if exists and exists[0]:
                     con.execute(f"INSERT INTO {tname} BY NAME {body}", params or None)
                 else:
@@ -247,18 +275,29 @@ class Warehouse:
             raise WarehouseError(
                 f"{_explain(err, body)}\nthe previous version of {tname} (if any) is unchanged"
             ) from err
-        return StatementResult(sql=stmt, kind="write", elapsed=time.perf_counter() - started,
-                               target=str(tname), rows=int(row[0]) if row else 0)
+        return StatementResult(
+            sql=stmt,
+            kind="write",
+            elapsed=time.perf_counter() - started,
+            target=str(tname),
+            rows=int(row[0]) if row else 0,
+        )
 
-    def _execute(self, con: duckdb.DuckDBPyConnection, stmt: str, analysis: _Analysis, max_rows: int | None,
-                 params: dict[str, object] | None) -> StatementResult:
+    def _execute(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        stmt: str,
+        analysis: _Analysis,
+        max_rows: int | None,
+        params: dict[str, object] | None,
+    ) -> StatementResult:
         started = time.perf_counter()
         try:
             rel = con.execute(stmt, params or None)
             if rel.description is None:
                 return StatementResult(sql=stmt, kind=analysis.kind, elapsed=time.perf_counter() - started)
             if max_rows is not None:
-                reader = rel.fetch_record_batch(rows_per_batch=max(1, min(max_rows + 1, 100_000)))
+                reader = rel.to_arrow_reader(max(1, min(max_rows + 1, 100_000)))
                 batches, count = [], 0
                 for batch in reader:
                     batches.append(batch)
@@ -269,11 +308,17 @@ class Warehouse:
                 truncated = table.num_rows > max_rows
                 table = table.slice(0, max_rows)
             else:
-                table, truncated = rel.fetch_arrow_table(), False
+                table, truncated = rel.to_arrow_table(), False
         except duckdb.Error as err:
             raise WarehouseError(_explain(err, stmt)) from err
-        return StatementResult(sql=stmt, kind=analysis.kind, elapsed=time.perf_counter() - started,
-                               table=table, rows=table.num_rows, truncated=truncated)
+        return StatementResult(
+            sql=stmt,
+            kind=analysis.kind,
+            elapsed=time.perf_counter() - started,
+            table=table,
+            rows=table.num_rows,
+            truncated=truncated,
+        )
 
 
 def _split(sql: str) -> list[str]:
@@ -290,14 +335,16 @@ def _split(sql: str) -> list[str]:
 
 _CREATE_AS = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
-    r"[\w.\"]+\s+AS\s+", re.IGNORECASE)
+    r"(?P<name>[\w.\"]+)\s+AS\s+",
+    re.IGNORECASE,
+)
 
 
 def _create_body(stmt: str) -> str | None:
     """The query of ``CREATE TABLE name AS <query>``, as written (comments before CREATE skipped)."""
     text = _strip_leading_comments(stmt)
     match = _CREATE_AS.match(text)
-    return text[match.end():].rstrip().rstrip(";") if match else None
+    return text[match.end() :].rstrip().rstrip(";") if match else None
 
 
 def _strip_leading_comments(sql: str) -> str:
@@ -305,10 +352,10 @@ def _strip_leading_comments(sql: str) -> str:
     while text.startswith("--") or text.startswith("/*"):
         if text.startswith("--"):
             newline = text.find("\n")
-            text = "" if newline < 0 else text[newline + 1:].lstrip()
+            text = "" if newline < 0 else text[newline + 1 :].lstrip()
         else:
             end = text.find("*/")
-            text = "" if end < 0 else text[end + 2:].lstrip()
+            text = "" if end < 0 else text[end + 2 :].lstrip()
     return text
 
 
@@ -321,5 +368,7 @@ def _explain(err: duckdb.Error, sql: str) -> str:
     """DuckDB's message, with the catalogs hint when a name did not resolve."""
     message = str(err).strip()
     if "does not exist" in message and ("Catalog" in message or "Table" in message):
-        message += "\nhint: tables are catalog.schema.table; list them with `matih query run -e \"SHOW ALL TABLES\"`"
+        message += (
+            '\nhint: tables are catalog.schema.table; list them with `matih query run -e "SHOW ALL TABLES"`'
+        )
     return message

@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make demo` (set up, run the main job) and `make test`.
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.matih-installed
+WORKSPACE ?= examples/novamart
+PRODUCTS ?= 2000
+
+.PHONY: setup demo test test-slow bench lint clean
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/matih demo --workspace $(WORKSPACE) --products $(PRODUCTS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/seed_scale.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(WORKSPACE)/.matih

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent set-up: system packages (when missing), a Python 3.11 virtualenv in .venv, and MATIH with
+# every extra the tests and benchmarks use. Re-running is cheap: pip skips what is already installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v git >/dev/null || need_apt+=(git)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "setup: please install: ${need_apt[*]}" >&2; exit 1
+  fi
+fi
+
+PY=""
+for candidate in python3.11 python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    PY="$candidate"; break
+  fi
+done
+if [ -z "$PY" ]; then
+  echo "setup: MATIH needs Python 3.11 (found: $(python3 --version 2>&1)); install python3.11 and re-run" >&2
+  exit 1
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev,bench]'
+echo "setup: .venv ready ($(.venv/bin/python --version))"

@@ -1,0 +1,75 @@
+"""The CLI is thin: it calls the library and maps MatihError to exit code 1 with a message."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from matih.cli.main import app
+from tests.conftest import EXAMPLE
+
+runner = CliRunner()
+
+
+def test_validate_example_workspace():
+    result = runner.invoke(app, ["validate", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    assert "9 documents valid" in result.output
+    assert "sales_rolling_7d" in result.output  # the ROWS-over-gaps warning names the columns
+
+
+def test_validate_names_file_path_and_fix(tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(EXAMPLE, ws, ignore=shutil.ignore_patterns(".matih"))
+    path = ws / "pipelines" / "demand-forecast-daily.json"
+    spec = json.loads(path.read_text())
+    spec["tasks"][1]["config"]["write_mode"] = "replace"
+    path.write_text(json.dumps(spec))
+    result = runner.invoke(app, ["validate", str(ws)])
+    assert result.exit_code == 1
+    assert "demand-forecast-daily.json" in result.output
+    assert "$.tasks[1].config.write_mode" in result.output and "'overwrite'" in result.output
+
+
+def test_query_run_prints_table_elapsed_and_writes_files(loaded_workspace, tmp_path):
+    ws = str(loaded_workspace.root)
+    result = runner.invoke(
+        app,
+        [
+            "query",
+            "run",
+            "-w",
+            ws,
+            "-e",
+            "SELECT category, count(*) AS n FROM postgresql.analytics.product_categories "
+            "GROUP BY 1 ORDER BY 1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Electronics" in result.output and "20 rows" in result.output and "s" in result.output
+    out = tmp_path / "cats.csv"
+    result = runner.invoke(
+        app,
+        [
+            "query",
+            "run",
+            "-w",
+            ws,
+            "--format",
+            "csv",
+            "--output",
+            str(out),
+            "-e",
+            "SELECT DISTINCT category FROM postgresql.analytics.product_categories",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 21
+
+
+def test_query_errors_are_messages_not_tracebacks(loaded_workspace):
+    result = runner.invoke(app, ["query", "run", "-w", str(loaded_workspace.root), "-e", "SELEC 1"])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "Traceback" not in result.output

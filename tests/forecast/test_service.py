@@ -1,0 +1,123 @@
+"""Train -> evaluate -> promote, the gate, and a user's own schema and horizon."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from matih.exceptions import RegistryError, ValidationGateError
+from matih.forecast.config import GateConfig, TrainConfig
+from matih.forecast.registry import CHAMPION, PREVIOUS, Registry
+from matih.forecast.service import enforce_gate, evaluate, forecast, train, warehouse_of
+from matih.workspace import Workspace
+
+
+@pytest.fixture
+def workspace(loaded_workspace, tmp_path):
+    """A private copy of the loaded workspace (its registry starts empty)."""
+    dest = tmp_path / "ws"
+    shutil.copytree(loaded_workspace.root, dest)
+    return Workspace(dest)
+
+
+def test_gate_promotes_good_models_and_refuses_bad_ones(workspace):
+    good = TrainConfig(n_estimators=80, learning_rate=0.08)
+    gate = GateConfig()
+    with pytest.raises(RegistryError, match="champion"):
+        forecast(workspace, good)  # nothing validated yet: nothing to serve
+    first = train(workspace, good)
+    report = evaluate(workspace, good, gate)
+    assert report.passed and report.promoted and report.version == first.forecaster.version
+    registry = Registry(workspace)
+    assert registry.alias_version(good.experiment, CHAMPION) == first.forecaster.version
+    assert registry.alias_version(good.fallback_name, CHAMPION) == first.forecaster.fallback_version
+
+    bad = TrainConfig(n_estimators=1, learning_rate=0.01)  # barely moves off the series' own mean
+    second = train(workspace, bad)
+    report = evaluate(workspace, bad, gate)
+    assert report.overall.mape > gate.mape_max
+    assert not report.passed and not report.promoted
+    assert any("MAPE" in r for r in report.reasons)
+    with pytest.raises(ValidationGateError, match="not promoted"):
+        enforce_gate(report, gate)
+    assert registry.alias_version(good.experiment, CHAMPION) == first.forecaster.version
+    assert registry.version_tags(bad.experiment, second.forecaster.version)["validation_status"] == "failed"
+    batch = forecast(workspace, good)
+    assert batch.model_version == first.forecaster.label  # the champion keeps serving
+
+    third = train(workspace, good)
+    assert evaluate(workspace, good, gate).promoted
+    assert registry.alias_version(good.experiment, CHAMPION) == third.forecaster.version
+    assert registry.alias_version(good.experiment, PREVIOUS) == first.forecaster.version
+
+
+def test_a_users_own_schema_and_horizon(workspace):
+    wh = warehouse_of(workspace)
+    wh.run("""CREATE TABLE analytics.custom.sales AS
+              SELECT product_id AS sku, sale_date AS day, units_sold AS qty, category AS dept
+              FROM analytics.derived.demand_features""")
+    for folder in ("pipelines", "deployments", "monitors", "routing", "quality", "sources"):
+        shutil.rmtree(workspace.root / folder, ignore_errors=True)
+    (workspace.root / "pipelines").mkdir()
+    spec = {
+        "pipeline_id": "weekly-sku",
+        "name": "SKU forecast, 7 days",
+        "schedule": "0 3 * * *",
+        "timeout": "1h",
+        "tasks": [
+            {
+                "task_id": "train",
+                "type": "ray_train",
+                "config": {
+                    "training_script": "builtin",
+                    "dataset": "analytics.custom.sales",
+                    "hyperparameters": {
+                        "model_type": "lightgbm",
+                        "forecast_horizon": 7,
+                        "n_estimators": 60,
+                        "learning_rate": 0.1,
+                        "category_column": "dept",
+                        "per_category_models": True,
+                        "series_column": "sku",
+                        "date_column": "day",
+                        "target_column": "qty",
+                    },
+                    "mlflow_experiment": "sku-forecast",
+                },
+            },
+            {
+                "task_id": "validate",
+                "type": "model_evaluate",
+                "depends_on": ["train"],
+                "config": {
+                    "validation_window": "7d",
+                    "metrics": ["mape", "bias"],
+                    "thresholds": {"mape_max": 0.3, "bias_range": [-0.1, 0.1]},
+                    "holdout_split": "last_7_days",
+                },
+            },
+            {
+                "task_id": "batch",
+                "type": "batch_inference",
+                "depends_on": ["validate"],
+                "config": {"output_table": "analytics.custom.forecast_7d"},
+            },
+        ],
+    }
+    (workspace.root / "pipelines" / "weekly-sku.json").write_text(json.dumps(spec))
+    from matih.forecast.service import configs_from_pipeline
+    from matih.specs import validate_workspace
+
+    assert validate_workspace(workspace.root).ok
+    cfg, gate, output = configs_from_pipeline(workspace)
+    assert cfg.roles.series_column == "sku" and cfg.forecast_horizon == 7 and gate.holdout_days == 7
+    train(workspace, cfg)
+    report = evaluate(workspace, cfg, gate)
+    assert report.promoted, report.reasons
+    result = forecast(workspace, cfg, output_table=output)
+    t = wh.query("SELECT * FROM analytics.custom.forecast_7d").to_pandas()
+    assert result.table == "analytics.custom.forecast_7d"
+    assert sorted(t["horizon_days"].unique().tolist()) == list(range(1, 8))
+    assert len(t) == t["product_id"].nunique() * 7

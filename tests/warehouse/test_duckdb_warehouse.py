@@ -1,0 +1,130 @@
+"""The warehouse runs the seed's SQL verbatim, atomically, and agrees with an independent computation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from matih.exceptions import WarehouseError
+from matih.forecast.service import warehouse_of
+from matih.warehouse import Warehouse
+
+SEED_COLUMNS = [
+    "product_id",
+    "sale_date",
+    "units_sold",
+    "revenue",
+    "avg_selling_price",
+    "avg_discount_pct",
+    "sales_rolling_7d",
+    "sales_rolling_14d",
+    "sales_rolling_30d",
+    "sales_volatility_30d",
+    "sales_lag_7d",
+    "sales_lag_14d",
+    "sales_same_day_last_year",
+    "day_of_week",
+    "month",
+    "is_weekend",
+    "is_holiday_period",
+    "category",
+    "subcategory",
+    "seasonal_flag",
+    "quantity_on_hand",
+    "reorder_point",
+    "is_low_stock",
+]
+
+
+def test_feature_sql_matches_a_pandas_reference(loaded_workspace, small_world):
+    wh = warehouse_of(loaded_workspace)
+    got = wh.query("SELECT * FROM analytics.derived.demand_features").to_pandas()
+    assert list(got.columns) == SEED_COLUMNS
+    items = small_world.tables["order_items"].to_pandas()
+    orders = small_world.tables["orders"].to_pandas()
+    df = items.merge(orders[["order_id", "order_date"]], on="order_id")
+    df["sale_date"] = df["order_date"].dt.normalize()
+    df["product_id"] = df["product_id"].astype(str)
+    daily = df.groupby(["product_id", "sale_date"]).agg(units_sold=("quantity", "sum")).reset_index()
+    daily = daily.sort_values(["product_id", "sale_date"])
+    g = daily.groupby("product_id")["units_sold"]
+    daily["sales_rolling_7d"] = g.transform(lambda s: s.rolling(7, min_periods=1).mean())
+    daily["sales_volatility_30d"] = g.transform(lambda s: s.rolling(30, min_periods=2).std())
+    daily["sales_lag_7d"] = g.shift(7)
+    inv = small_world.tables["inventory"].to_pandas()
+    daily = daily.merge(inv[["product_id", "quantity_on_hand", "reorder_point"]], on="product_id", how="left")
+    daily["is_low_stock"] = (daily["quantity_on_hand"] <= daily["reorder_point"]).astype(int)
+    daily = daily[daily["sale_date"] >= "2024-02-01"]
+    got = got.sort_values(["product_id", "sale_date"]).reset_index(drop=True)
+    ref = daily.reset_index(drop=True)
+    assert len(got) == len(ref)
+    assert (got["product_id"].to_numpy() == ref["product_id"].to_numpy()).all()
+    for col in ("units_sold", "sales_rolling_7d", "sales_volatility_30d", "sales_lag_7d", "is_low_stock"):
+        a = got[col].astype(float).to_numpy()
+        b = ref[col].astype(float).to_numpy()
+        assert np.allclose(a, b, equal_nan=True), col
+
+
+def test_history_bucket_query_runs_verbatim(loaded_workspace):
+    wh = warehouse_of(loaded_workspace)
+    t = wh.query(loaded_workspace.query_path("history_buckets").read_text()).to_pandas()
+    assert list(t.columns) == ["history_bucket", "product_count", "pct"]
+    assert t["history_bucket"].tolist()[0] == "12+ months"
+    assert t["pct"].sum() == pytest.approx(100, abs=0.3)
+
+
+def test_failed_overwrite_keeps_the_previous_table(tmp_path):
+    wh = Warehouse(tmp_path)
+    wh.run("CREATE TABLE analytics.derived.t AS SELECT range AS x FROM range(5)")
+    bad = (
+        "CREATE TABLE analytics.derived.t AS "
+        "SELECT CAST(CASE WHEN range < 3 THEN '1' ELSE 'x' END AS INT) AS x FROM range(10)"
+    )
+    with pytest.raises(WarehouseError, match=r"previous version of analytics\.derived\.t"):
+        wh.run(bad)
+    assert wh.query("SELECT count(*) AS n, sum(x) AS s FROM analytics.derived.t").to_pylist() == [
+        {"n": 5, "s": 10}
+    ]
+    wh.run("CREATE TABLE analytics.derived.t AS SELECT 7 AS x")  # re-running a CREATE replaces
+    assert wh.query("SELECT x FROM analytics.derived.t").to_pylist() == [{"x": 7}]
+
+
+def test_append_and_target_table(tmp_path):
+    wh = Warehouse(tmp_path)
+    wh.run("SELECT 1 AS a", target="analytics.s.t", write_mode="append")
+    wh.run("SELECT 2 AS a", target="analytics.s.t", write_mode="append")
+    assert sorted(r["a"] for r in wh.query("SELECT a FROM analytics.s.t").to_pylist()) == [1, 2]
+    wh.run("SELECT 3 AS a", target="analytics.s.t", write_mode="overwrite")
+    assert wh.query("SELECT a FROM analytics.s.t").to_pylist() == [{"a": 3}]
+
+
+def test_unknown_catalog_is_a_clear_error_and_creates_nothing(tmp_path):
+    wh = Warehouse(tmp_path)
+    with pytest.raises(WarehouseError, match="nowhere"):
+        wh.run("SELECT * FROM nowhere.s.t")
+    assert "nowhere" not in wh.catalogs()
+
+
+def test_row_limit_reports_truncation(tmp_path):
+    wh = Warehouse(tmp_path)
+    [res] = wh.run("SELECT range AS x FROM range(1000)", max_rows=10)
+    assert res.table is not None and res.table.num_rows == 10 and res.truncated
+    [res] = wh.run("SELECT range AS x FROM range(10)", max_rows=10)
+    assert not res.truncated
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_formats(tmp_path, fmt):
+    wh = Warehouse(tmp_path / "wh")
+    path = tmp_path / f"out.{fmt}"
+    assert wh.export("SELECT range AS x, 'a' AS y FROM range(3)", path, fmt) == 3
+    if fmt == "csv":
+        assert pd.read_csv(path)["x"].tolist() == [0, 1, 2]
+    elif fmt == "json":
+        assert [r["x"] for r in json.loads(path.read_text())] == [0, 1, 2]
+    else:
+        assert pq.read_table(path).column("x").to_pylist() == [0, 1, 2]
