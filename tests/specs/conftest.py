@@ -19,7 +19,7 @@ Editor = Callable[[str, Callable[[Any], Any]], Path]
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of examples/novamart; the cwd is the copy so error files read like 'pipelines/x.json'."""
     root = tmp_path / "novamart"
-    shutil.copytree(EXAMPLE, root)
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".matih"))
     monkeypatch.chdir(root)
     return root
 

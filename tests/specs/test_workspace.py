@@ -88,7 +88,10 @@ CROSS_REFERENCES = [
         lambda d: d["tasks"][1]["config"].update(query_ref="analytics.queries.demand_featurez"),
         PIPELINE,
         "$.tasks[1].config.query_ref",
-        ["needs queries/demand_featurez.sql", "known queries: 'demand_features', 'forecast_sample', 'history_buckets'"],
+        [
+            "needs queries/demand_featurez.sql",
+            "known queries: 'demand_features', 'forecast_sample', 'history_buckets'",
+        ],
         id="missing-query-file",
     ),
     pytest.param(
