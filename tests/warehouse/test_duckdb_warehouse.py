@@ -128,3 +128,16 @@ def test_export_formats(tmp_path, fmt):
         assert [r["x"] for r in json.loads(path.read_text())] == [0, 1, 2]
     else:
         assert pq.read_table(path).column("x").to_pylist() == [0, 1, 2]
+
+
+def test_integer_sums_are_stored_as_bigint_like_trino_and_postgres(tmp_path):
+    wh = Warehouse(tmp_path)
+    wh.run("CREATE TABLE analytics.s.t AS SELECT sum(range::INTEGER) AS total, 1.5 AS x FROM range(10)")
+    types = wh.query("SELECT typeof(total) AS t FROM analytics.s.t").column("t").to_pylist()
+    assert types == ["BIGINT"]
+    assert wh.query("SELECT total FROM analytics.s.t").to_pylist() == [{"total": 45}]
+    # beyond BIGINT the value is kept exactly, as HUGEINT
+    wh.run("CREATE TABLE analytics.s.big AS SELECT sum(9223372036854775807::HUGEINT) AS v FROM range(2)")
+    assert wh.query("SELECT typeof(v) AS t, v::VARCHAR AS v FROM analytics.s.big").to_pylist() == [
+        {"t": "HUGEINT", "v": "18446744073709551614"}
+    ]

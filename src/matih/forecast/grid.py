@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
 
 from matih.exceptions import TrainingError
 from matih.forecast.config import ColumnRoles
@@ -93,31 +95,31 @@ def load_grid(
     disc = r.discount_column if r.discount_column in columns else None
     cat = r.category_column if r.category_column in columns else None
     s, d = _q(r.series_column), _q(r.date_column)
-    end_filter = f"WHERE {d} <= DATE '{np.datetime_as_string(end, 'D')}'" if end is not None else ""
+    where = f"WHERE {d} <= DATE '{np.datetime_as_string(end, 'D')}'" if end is not None else ""
+    # one aggregation pass in DuckDB; series ids are ranked in Arrow (a hash, not a sort of every row)
     sql = f"""
-        WITH src AS (SELECT * FROM {dataset} {end_filter}),
-        bounds AS (SELECT min(CAST({d} AS DATE)) AS lo FROM src),
-        series AS (
-            SELECT {s} AS sid, row_number() OVER (ORDER BY {s}) - 1 AS idx FROM src GROUP BY {s})
-        SELECT series.idx, datediff('day', bounds.lo, CAST(src.{d} AS DATE)) AS day,
-               CAST(sum(src.{_q(r.target_column)}) AS DOUBLE) AS y,
-               {f"avg(src.{_q(price)})" if price else "NULL"} AS price,
-               {f"avg(src.{_q(disc)})" if disc else "NULL"} AS discount
-        FROM src JOIN series ON src.{s} = series.sid, bounds
-        GROUP BY ALL
-    """
+        SELECT CAST({s} AS VARCHAR) AS sid, CAST({d} AS DATE) AS day,
+               CAST(sum({_q(r.target_column)}) AS DOUBLE) AS y,
+               {f"avg({_q(price)})" if price else "NULL"} AS price,
+               {f"avg({_q(disc)})" if disc else "NULL"} AS discount
+        FROM {dataset} {where} GROUP BY ALL"""
+    statics = [c for c in r.static_columns if c in columns]
+    meta_sql = f"""
+        SELECT CAST({s} AS VARCHAR) AS sid, {f"arg_max({_q(cat)}, {d})" if cat else "NULL"} AS category
+               {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in statics)}
+        FROM {dataset} {where} GROUP BY ALL ORDER BY sid"""
     with warehouse.connect() as con:
         rows = con.execute(sql).to_arrow_table()
-        start_row = con.execute(f"SELECT min(CAST({d} AS DATE)) FROM {dataset} {end_filter}").fetchone()
-        meta = con.execute(f"""
-            SELECT {s} AS sid, {f"arg_max({_q(cat)}, {d})" if cat else "NULL"} AS category
-                   {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in r.static_columns if c in columns)}
-            FROM {dataset} {end_filter} GROUP BY {s} ORDER BY {s}""").to_arrow_table()
-    if rows.num_rows == 0 or start_row is None or start_row[0] is None:
+        meta = con.execute(meta_sql).to_arrow_table()
+    if rows.num_rows == 0:
         raise TrainingError(f"dataset {dataset} has no rows to train on")
-    start = np.datetime64(start_row[0], "D")
-    idx = rows.column("idx").to_numpy().astype(np.int64)
-    day = rows.column("day").to_numpy().astype(np.int64)
+    encoded = pc.dictionary_encode(rows.column("sid")).combine_chunks()
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    order = pd.Index(meta.column("sid").to_pylist()).get_indexer(names)
+    idx = order[encoded.indices.to_numpy()].astype(np.int64)
+    days = rows.column("day").to_numpy().astype("datetime64[D]")
+    start = days.min()
+    day = (days - start).astype(np.int64)
     P = meta.num_rows
     D = int(day.max()) + 1 if end is None else int((np.datetime64(end, "D") - start).astype(int)) + 1
     Y = np.zeros((P, D), dtype=np.float32)
@@ -130,7 +132,7 @@ def load_grid(
     disc_vals = rows.column("discount").to_numpy(zero_copy_only=False)
     discount = np.full((P, D), np.nan, dtype=np.float32)
     discount[idx, day] = disc_vals
-    statics = {c: meta.column(c).to_numpy(zero_copy_only=False) for c in r.static_columns if c in columns}
+    static_values = {c: meta.column(c).to_numpy(zero_copy_only=False) for c in statics}
     gaps = _gap_report(idx, day, first, selling, P, D)
     return DenseGrid(
         series=meta.column("sid").to_numpy(zero_copy_only=False).astype(str),
@@ -141,7 +143,7 @@ def load_grid(
         discount=discount,
         first=first,
         selling_days=selling,
-        statics=statics,
+        statics=static_values,
         gaps=gaps,
     )
 

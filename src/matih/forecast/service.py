@@ -332,8 +332,8 @@ def _noise_floor(
     lo = grid.start + np.timedelta64(int(target.min()), "D")
     with duckdb.connect(str(path), read_only=True) as con:
         truth = con.execute(
-            "SELECT product_id::VARCHAR AS p, date, expected_units, baseline_demand "
-            "FROM truth.expected_demand WHERE date >= ?",
+            "SELECT p.product_id AS p, t.date, t.expected_units, t.baseline_demand "
+            "FROM truth.expected_demand t JOIN truth.products p USING (product_idx) WHERE t.date >= ?",
             [str(lo)],
         ).to_arrow_table()
     if truth.num_rows == 0:

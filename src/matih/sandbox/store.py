@@ -13,8 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from matih.sandbox.generator import World, WorldConfig
+from matih.sandbox.generator import World, WorldConfig, product_ids
 from matih.warehouse import Warehouse
 
 #: world table -> (warehouse table, SELECT list)
@@ -54,6 +55,15 @@ def save_world(world: World, sandbox_dir: Path) -> Path:
         if world.truth is not None:
             con.register("incoming", world.truth)
             con.execute("CREATE TABLE truth.expected_demand AS SELECT * FROM incoming")
+            con.unregister("incoming")
+            ids = pa.table(
+                {
+                    "product_idx": pa.array(range(world.config.products), pa.int32()),
+                    "product_id": product_ids(world.config.products),
+                }
+            )
+            con.register("incoming", ids)
+            con.execute("CREATE TABLE truth.products AS SELECT * FROM incoming")
             con.unregister("incoming")
     tmp.replace(path)
     config = asdict(world.config)

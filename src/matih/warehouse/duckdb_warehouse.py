@@ -118,7 +118,9 @@ class Warehouse:
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection with every catalog ATTACHed; ``extra_catalogs`` are created when missing."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False}
+        config: dict[str, str | bool | int] = {
+            "autoinstall_known_extensions": False,
+        }
         if self.threads:
             config["threads"] = self.threads
         if self.memory_limit:
@@ -131,6 +133,7 @@ class Warehouse:
                 con.execute(f"ATTACH '{self.catalog_path(catalog)}' AS {catalog}")
             con.execute(f"USE {DEFAULT_CATALOG}")
             con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
             yield con
         finally:
             con.close()
@@ -218,7 +221,7 @@ class Warehouse:
             "json": "FORMAT json, ARRAY true",
             "parquet": "FORMAT parquet, COMPRESSION zstd",
         }[fmt]
-        body = statements[0].rstrip().rstrip(";")
+        body = _strip_terminator(statements[0])
         target = str(Path(path).resolve()).replace("'", "''")
         with self.connect() as con:
             try:
@@ -241,7 +244,7 @@ class Warehouse:
                 return self._write(con, stmt, body, tname, mode, params)
             if not analysis.is_query and analysis.kind != "statement":
                 raise WarehouseError(f"a target table needs a SELECT query, got a {analysis.kind} statement")
-            return self._write(con, stmt, stmt.rstrip().rstrip(";"), tname, mode, params)
+            return self._write(con, stmt, _strip_terminator(stmt), tname, mode, params)
 
     def _write(
         self,
@@ -253,6 +256,31 @@ class Warehouse:
         params: dict[str, object] | None,
     ) -> StatementResult:
         started = time.perf_counter()
+        narrowed = _narrow_hugeints(con, body, params)
+        try:
+            try:
+                rows = self._write_once(con, narrowed or body, tname, mode, params)
+            except duckdb.ConversionException:
+                if narrowed is None:
+                    raise
+                rows = self._write_once(con, body, tname, mode, params)  # a sum really exceeds BIGINT
+        except duckdb.Error as err:
+            raise WarehouseError(
+                f"{_explain(err, body)}\nthe previous version of {tname} (if any) is unchanged"
+            ) from err
+        return StatementResult(
+            sql=stmt, kind="write", elapsed=time.perf_counter() - started, target=str(tname), rows=rows
+        )
+
+    @staticmethod
+    def _write_once(
+        con: duckdb.DuckDBPyConnection,
+        body: str,
+        tname: TableName,
+        mode: WriteMode,
+        params: dict[str, object] | None,
+    ) -> int:
+        """One atomic attempt: everything inside a transaction, rolled back on any error."""
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
@@ -270,18 +298,10 @@ class Warehouse:
                     con.execute(f"CREATE TABLE {tname} AS {body}", params or None)
             row = con.execute(f"SELECT count(*) FROM {tname}").fetchone()
             con.execute("COMMIT")
-        except duckdb.Error as err:
+        except BaseException:
             con.execute("ROLLBACK")
-            raise WarehouseError(
-                f"{_explain(err, body)}\nthe previous version of {tname} (if any) is unchanged"
-            ) from err
-        return StatementResult(
-            sql=stmt,
-            kind="write",
-            elapsed=time.perf_counter() - started,
-            target=str(tname),
-            rows=int(row[0]) if row else 0,
-        )
+            raise
+        return int(row[0]) if row else 0
 
     def _execute(
         self,
@@ -321,6 +341,27 @@ class Warehouse:
         )
 
 
+def _narrow_hugeints(
+    con: duckdb.DuckDBPyConnection, body: str, params: dict[str, object] | None
+) -> str | None:
+    """``body`` with HUGEINT result columns cast to BIGINT, or None when it has none.
+
+    DuckDB types SUM(INTEGER) as HUGEINT; Trino and PostgreSQL (the engines the seed's SQL is written for)
+    type it BIGINT. HUGEINT columns also scan 40x slower from DuckDB storage, so the warehouse stores what
+    those engines would return. A value beyond BIGINT raises ConversionException and the write is retried
+    unchanged.
+    """
+    try:
+        described = con.execute(f"DESCRIBE {body}", params or None).fetchall()
+    except duckdb.Error:
+        return None
+    huge = [row[0] for row in described if row[1] == "HUGEINT"]
+    if not huge:
+        return None
+    casts = ", ".join(f'CAST("{c}" AS BIGINT) AS "{c}"' for c in (h.replace('"', '""') for h in huge))
+    return f"SELECT * REPLACE ({casts}) FROM (\n{body}\n)"
+
+
 def _split(sql: str) -> list[str]:
     """Statements of a script, as the user wrote them (comments kept for error positions)."""
     try:
@@ -344,7 +385,18 @@ def _create_body(stmt: str) -> str | None:
     """The query of ``CREATE TABLE name AS <query>``, as written (comments before CREATE skipped)."""
     text = _strip_leading_comments(stmt)
     match = _CREATE_AS.match(text)
-    return text[match.end() :].rstrip().rstrip(";") if match else None
+    return _strip_terminator(text[match.end() :]) if match else None
+
+
+def _strip_terminator(sql: str) -> str:
+    """``sql`` without its trailing ``;`` and comments, so it can be nested in another statement."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.TokenError:
+        return sql.rstrip().rstrip(";")
+    while tokens and tokens[-1].token_type == sqlglot.TokenType.SEMICOLON:
+        tokens.pop()
+    return sql[: tokens[-1].end + 1] if tokens else sql
 
 
 def _strip_leading_comments(sql: str) -> str:
