@@ -14,27 +14,27 @@ import os
 # small machines unless they wait passively (STACK.md)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import datetime as dt
+import json
+import resource
+import shutil
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-from matih.forecast import metrics as M  # noqa: E402
-from matih.forecast.config import TrainConfig  # noqa: E402
-from matih.forecast.features import FeatureContext  # noqa: E402
-from matih.forecast.grid import load_grid  # noqa: E402
-from matih.forecast.service import forecast_table  # noqa: E402
-from matih.forecast.train import fit_forecaster, split_points  # noqa: E402
-from matih.sandbox import WorldConfig, generate_world, load_world, save_world  # noqa: E402
-from matih.warehouse import Warehouse  # noqa: E402
-from matih.workspace import Workspace  # noqa: E402
+from matih.forecast import metrics as M
+from matih.forecast.config import TrainConfig
+from matih.forecast.features import FeatureContext
+from matih.forecast.grid import load_grid
+from matih.forecast.service import forecast_table
+from matih.forecast.train import fit_forecaster, split_points
+from matih.sandbox import WorldConfig, generate_world, load_world, save_world
+from matih.warehouse import Warehouse
+from matih.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "novamart"
@@ -61,10 +61,19 @@ def run_peer(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]
     df = pd.DataFrame({"unique_id": p.astype(np.int32), "ds": days[d], "y": Y[p, d].astype(np.float32)})
     build = time.perf_counter() - started
     fcst = MLForecast(
-        models={"lgbm": lgb.LGBMRegressor(n_estimators=config.n_estimators, learning_rate=config.learning_rate,
-                                          num_leaves=31, verbose=-1)},
-        freq="D", lags=[7, 14],
-        lag_transforms={1: [RollingMean(window_size=7), RollingMean(window_size=14), RollingMean(window_size=30)]},
+        models={
+            "lgbm": lgb.LGBMRegressor(
+                n_estimators=config.n_estimators,
+                learning_rate=config.learning_rate,
+                num_leaves=31,
+                verbose=-1,
+            )
+        },
+        freq="D",
+        lags=[7, 14],
+        lag_transforms={
+            1: [RollingMean(window_size=7), RollingMean(window_size=14), RollingMean(window_size=30)]
+        },
         date_features=["dayofweek", "month"],
     )
     t = time.perf_counter()
@@ -73,13 +82,18 @@ def run_peer(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]
     t = time.perf_counter()
     pred = fcst.predict(h=config.forecast_horizon)
     predict = time.perf_counter() - t
-    pred["h"] = ((pred["ds"].to_numpy().astype("datetime64[D]") - days[-1]).astype(int))
+    pred["h"] = (pred["ds"].to_numpy().astype("datetime64[D]") - days[-1]).astype(int)
     yhat = np.zeros((P, config.forecast_horizon))
     yhat[pred["unique_id"].to_numpy(), pred["h"].to_numpy() - 1] = np.clip(pred["lgbm"].to_numpy(), 0, None)
     active = np.nonzero(grid.first <= holdout_origin)[0]
-    actual = np.nan_to_num(grid.Y[active, holdout_origin + 1: holdout_origin + 1 + config.forecast_horizon])
-    return {"rows": float(len(df)), "frame_seconds": build, "fit_seconds": fit, "predict_seconds": predict,
-            "mape": M.mape(actual.ravel(), yhat[active].ravel())}
+    actual = np.nan_to_num(grid.Y[active, holdout_origin + 1 : holdout_origin + 1 + config.forecast_horizon])
+    return {
+        "rows": float(len(df)),
+        "frame_seconds": build,
+        "fit_seconds": fit,
+        "predict_seconds": predict,
+        "mape": M.mape(actual.ravel(), yhat[active].ravel()),
+    }
 
 
 def main() -> None:
@@ -111,7 +125,9 @@ def main() -> None:
         console.print(f"  {figures[name]:.1f}s, peak RSS so far {peaks[name]:.1f} GB")
         return out
 
-    cfg = WorldConfig(products=args.products, seed=7, end_date=dt.date.fromisoformat(args.end_date), days=args.days)
+    cfg = WorldConfig(
+        products=args.products, seed=7, end_date=dt.date.fromisoformat(args.end_date), days=args.days
+    )
     feature_rows = 0
     if not args.reuse:
         world = timed("generate", lambda: generate_world(cfg))
@@ -154,19 +170,40 @@ def main() -> None:
         if name == "holdout_coverage":
             continue
         seed = SEED.get(name)
-        table.add_row(name, f"{seconds:.1f}s", f"{seed:.0f}s" if seed else "", f"< {reach[name]}s" if name in reach else "")
+        table.add_row(
+            name,
+            f"{seconds:.1f}s",
+            f"{seed:.0f}s" if seed else "",
+            f"< {reach[name]}s" if name in reach else "",
+        )
     console.print(table)
-    console.print(f"rows: {rows}; demand_features {feature_rows:,}; training rows {stats.total_rows:,}; "
-                  f"forecast rows {batch_rows:,}")
-    console.print(f"MATIH holdout MAPE {mape:.2%} (80% interval coverage {figures['holdout_coverage']:.0%}); "
-                  f"peak RSS {max(peaks.values()):.1f} GB")
+    console.print(
+        f"rows: {rows}; demand_features {feature_rows:,}; training rows {stats.total_rows:,}; "
+        f"forecast rows {batch_rows:,}"
+    )
+    console.print(
+        f"MATIH holdout MAPE {mape:.2%} (80% interval coverage {figures['holdout_coverage']:.0%}); "
+        f"peak RSS {max(peaks.values()):.1f} GB"
+    )
     if peer:
-        console.print(f"mlforecast: fit {peer['fit_seconds']:.1f}s, predict {peer['predict_seconds']:.1f}s on "
-                      f"{peer['rows']:,.0f} rows; holdout MAPE {peer['mape']:.2%}")
-    out = {"products": args.products, "days": args.days, "figures": figures, "peak_gb": peaks,
-           "holdout_mape": mape, "training_rows": stats.total_rows, "feature_rows": feature_rows,
-           "world_rows": rows, "forecast_rows": batch_rows, "mlforecast": peer,
-           "machine": {"cpus": os.cpu_count()}, "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        console.print(
+            f"mlforecast: fit {peer['fit_seconds']:.1f}s, predict {peer['predict_seconds']:.1f}s on "
+            f"{peer['rows']:,.0f} rows; holdout MAPE {peer['mape']:.2%}"
+        )
+    out = {
+        "products": args.products,
+        "days": args.days,
+        "figures": figures,
+        "peak_gb": peaks,
+        "holdout_mape": mape,
+        "training_rows": stats.total_rows,
+        "feature_rows": feature_rows,
+        "world_rows": rows,
+        "forecast_rows": batch_rows,
+        "mlforecast": peer,
+        "machine": {"cpus": os.cpu_count()},
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     dest = HERE / "results" / "seed_scale.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(out, indent=2, default=float))

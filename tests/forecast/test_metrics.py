@@ -14,3 +14,21 @@ def test_mape_is_volume_weighted_and_defined_with_zero_days():
     assert M.rmse(y, yhat) == pytest.approx(np.sqrt((1 + 4 + 100) / 3))
     assert M.coverage(y, yhat - 1.5, yhat + 1.5) == pytest.approx(1 / 3)
     assert np.isnan(M.mape(np.zeros(3), np.ones(3)))
+
+
+def test_gate_config_reads_the_seed_task():
+    from matih.forecast.config import GateConfig
+
+    gate = GateConfig.from_task(
+        {
+            "validation_window": "14d",
+            "metrics": ["mape", "rmse", "bias"],
+            "thresholds": {"mape_max": 0.15, "bias_range": [-0.05, 0.05]},
+            "fail_on_threshold_breach": True,
+            "holdout_split": "last_14_days",
+        }
+    )
+    assert gate == GateConfig(holdout_days=14, mape_max=0.15, bias_range=(-0.05, 0.05))
+    assert GateConfig.from_task(
+        {"thresholds": {"coverage_min": 0.75}, "holdout_split": "last_7_days"}
+    ) == GateConfig(holdout_days=7, coverage_min=0.75)

@@ -47,6 +47,11 @@ def test_gate_promotes_good_models_and_refuses_bad_ones(workspace):
     batch = forecast(workspace, good)
     assert batch.model_version == first.forecaster.label  # the champion keeps serving
 
+    strict = evaluate(
+        workspace, good, GateConfig(coverage_min=0.99), version=first.forecaster.version, promote=False
+    )
+    assert not strict.passed and any("coverage" in r for r in strict.reasons)
+
     third = train(workspace, good)
     assert evaluate(workspace, good, gate).promoted
     assert registry.alias_version(good.experiment, CHAMPION) == third.forecaster.version

@@ -37,6 +37,13 @@ def _delete(*keys: str | int) -> Callable[[Any], None]:
 BREAKAGES = [
     pytest.param(
         PIPELINE,
+        _set("tasks", 3, "config", "validation_window", value="7d"),
+        "$.tasks[3].config.validation_window",
+        ["'7d'", "'last_14_days'", "disagree", "'14d'"],
+        id="window-vs-holdout",
+    ),
+    pytest.param(
+        PIPELINE,
         _set("tasks", 2, "config", "hyperparameters", "n_estimators", value="many"),
         "$.tasks[2].config.hyperparameters.n_estimators",
         ["expected an integer", "'many'"],

@@ -37,7 +37,7 @@ class TrainConfig:
     interval_level: float = 0.8
     roles: ColumnRoles = field(default_factory=ColumnRoles)
     #: cap on training rows per model (rows are sampled uniformly beyond it)
-    max_rows_per_model: int = 400_000
+    max_rows_per_model: int = 200_000
     #: days of targets used for training, counted back from the end of the training window
     train_days: int = 420
     num_threads: int = 0
@@ -96,6 +96,8 @@ class GateConfig:
     holdout_days: int = 14
     mape_max: float = 0.15
     bias_range: tuple[float, float] = (-0.05, 0.05)
+    #: optional floor on the prediction-interval coverage (an extension of the seed's thresholds)
+    coverage_min: float | None = None
     fail_on_threshold_breach: bool = True
 
     @classmethod
@@ -108,5 +110,6 @@ class GateConfig:
             holdout_days=days,
             mape_max=float(thresholds.get("mape_max", 0.15)),
             bias_range=(float(lo), float(hi)),
+            coverage_min=thresholds.get("coverage_min"),
             fail_on_threshold_breach=bool(task_config.get("fail_on_threshold_breach", True)),
         )

@@ -177,8 +177,9 @@ def _gap_report(
     calendar_days = D - first
     missing = calendar_days - selling
     gappy = missing > 0
-    order = np.lexsort((day, idx))
-    s_idx, s_day = idx[order], day[order]
+    present = np.zeros((P, D), dtype=bool)
+    present[idx, day] = True
+    s_idx, s_day = np.nonzero(present)  # memory order: by series, then day (no sort needed)
     same = s_idx[6:] == s_idx[:-6]
     spans = (s_day[6:] - s_day[:-6] + 1)[same]
     gappy_rows = gappy[s_idx[6:][same]]

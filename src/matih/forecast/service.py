@@ -255,6 +255,8 @@ def evaluate(
         reasons.append(f"overall MAPE {overall.mape:.1%} above the {gate.mape_max:.0%} threshold")
     if not gate.bias_range[0] <= overall.bias <= gate.bias_range[1]:
         reasons.append(f"overall bias {overall.bias:+.3f} outside {list(gate.bias_range)}")
+    if gate.coverage_min is not None and overall.coverage < gate.coverage_min:
+        reasons.append(f"interval coverage {overall.coverage:.0%} below {gate.coverage_min:.0%}")
     passed = not reasons
     fallback_name = config.fallback_name
     registered = RegisteredForecaster(

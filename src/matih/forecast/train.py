@@ -182,13 +182,13 @@ def _calibrate(ctx: FeatureContext, model: ForecastModel, origin: int, stats: Tr
         rows = fc.model == name
         model.calibrate(str(name), y[rows], fc.predicted[rows])
         stats.calibration_mape[str(name)] = wape(y[rows], fc.predicted[rows])
-    # the fallback also answers categories it was not routed to at calibration time: give it pooled
-    # residuals of its own predictions on everyone
+    # the fallback also answers categories it was not routed to at calibration time; when too few
+    # series were routed to it, calibrate it on its own predictions for everyone
+    if (fc.model == FALLBACK).sum() >= 200:
+        return
     everyone = np.nonzero(ctx.grid.first <= origin)[0]
     p = np.repeat(everyone, model.horizon)
     h = np.tile(np.arange(1, model.horizon + 1), len(everyone))
     X, scale = build_features(ctx, p, np.full(len(p), origin), h)
     yhat = np.clip(model.fallback.predict(X) * scale, 0, None)
-    young = fc.model == FALLBACK
-    if young.sum() < 200:
-        model.calibrate(FALLBACK, np.nan_to_num(ctx.grid.Y[p, origin + h]), yhat)
+    model.calibrate(FALLBACK, np.nan_to_num(ctx.grid.Y[p, origin + h]), yhat)

@@ -164,7 +164,7 @@ class _Builder:
         rng, P, D, days = self.rng, self.P, self.D, self.days
         C = len(self.cats)
         dow = calendar.day_of_week(days)
-        doy = calendar.day_of_year(days).astype(np.float64)
+        doy = calendar.day_of_year(days)
         weekly = np.array([np.array(c.weekly) / np.mean(c.weekly) for c in self.cats])  # C x 7
         bf = calendar.black_friday_weekend(days)
         xmas = calendar.christmas_ramp(days)
@@ -179,15 +179,32 @@ class _Builder:
             h = h * (1 + (c.valentines - 1) * val_ramp)
             h = np.where(xday, 0.3, h)
             hol[k] = h
-        amp = np.array([c.seasonality for c in self.cats])[self.cat][:, None]
-        peak = (np.array([c.peak_doy for c in self.cats])[self.cat] + self.peak_shift)[:, None]
-        season = np.exp(amp * np.cos(2 * np.pi * (doy[None, :] - peak) / 365.25))
-        season /= np.exp(amp * amp / 4)  # keeps the yearly mean near 1 (first-order Bessel term)
-        t_years = (np.arange(D) - (D - 1)) / 365.25
-        trend = np.exp(self.trend[:, None] * t_years[None, :])
-        age = np.arange(D)[None, :] - self.launch[:, None]
-        ramp = np.where(age < 0, 0.0, 1.0 - np.exp(-(age + 1) / 12.0))
-        mu = self.level[:, None] * weekly[self.cat][:, dow] * hol[self.cat] * season * trend * ramp
+        # the (products x days) factors are built in float32 and multiplied in place: at seed scale
+        # each matrix is 130 MB, and memory traffic is what this step costs
+        f32 = np.float32
+        amp = np.array([c.seasonality for c in self.cats], f32)[self.cat][:, None]
+        peak = (np.array([c.peak_doy for c in self.cats])[self.cat] + self.peak_shift).astype(f32)[:, None]
+        mu = doy.astype(f32)[None, :] - peak
+        mu *= f32(2 * np.pi / 365.25)
+        np.cos(mu, out=mu)
+        mu *= amp
+        np.exp(mu, out=mu)
+        mu /= np.exp(amp * amp / 4)  # keeps the yearly mean near 1 (first-order Bessel term)
+        mu *= self.level.astype(f32)[:, None]
+        mu *= weekly.astype(f32)[self.cat][:, dow]
+        mu *= hol[self.cat]
+        t_years = ((np.arange(D) - (D - 1)) / 365.25).astype(f32)
+        factor = self.trend.astype(f32)[:, None] * t_years[None, :]
+        np.exp(factor, out=factor)
+        mu *= factor
+        age = np.arange(D, dtype=np.int32)[None, :] - self.launch.astype(np.int32)[:, None]
+        np.add(age, 1, out=factor, casting="unsafe")
+        factor *= f32(-1 / 12.0)
+        np.exp(factor, out=factor)
+        np.subtract(f32(1), factor, out=factor)
+        factor[age < 0] = 0
+        mu *= factor
+        del factor, age
         # promotions: short episodes at a discount; demand answers through the price elasticity
         n_promos = rng.poisson(D / 365.0 * 2.0, P)
         total = int(n_promos.sum())
@@ -201,10 +218,11 @@ class _Builder:
         cells_d = np.repeat(start, length) + offsets
         keep = cells_d < D
         self.discount[cells_p[keep], cells_d[keep]] = np.repeat(depth, length)[keep]
-        uplift = np.power(1.0 - self.discount, -self.elasticity[:, None])
-        self.demand = (mu * uplift).astype(np.float32)
-        self.baseline = mu.astype(np.float32)  # demand had there been no promotion
-        del mu, uplift, season, trend, ramp
+        uplift = np.power(f32(1) - self.discount, -self.elasticity.astype(f32)[:, None])
+        uplift *= mu
+        self.demand = uplift
+        self.baseline = mu  # demand had there been no promotion
+        del uplift
         # stock-outs: rare episodes during which only a trickle sells
         n_out = rng.poisson(D / 365.0 * 0.8, P)
         o_idx = np.repeat(np.arange(P), n_out)
@@ -216,7 +234,7 @@ class _Builder:
         ok = od < D
         self.in_stock[op[ok], od[ok]] = False
         self.stockouts = (o_idx, o_start, o_len)
-        self.expected = np.where(self.in_stock, self.demand, self.demand * 0.05).astype(np.float32)
+        self.expected = np.where(self.in_stock, self.demand, self.demand * np.float32(0.05))
         self.units = rng.poisson(self.expected).astype(np.int32)
 
     # -- tables --------------------------------------------------------------------------------------

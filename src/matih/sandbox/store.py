@@ -49,11 +49,12 @@ def save_world(world: World, sandbox_dir: Path) -> Path:
         con.execute("SET preserve_insertion_order = false")
         con.execute("CREATE SCHEMA source; CREATE SCHEMA truth")
         for name, table in world.tables.items():
-            con.register("incoming", table)
+            # DuckDB scans Arrow in parallel per record batch: one giant batch would load on one core
+            con.register("incoming", pa.Table.from_batches(table.to_batches(max_chunksize=1 << 20)))
             con.execute(f"CREATE TABLE source.{name} AS SELECT * FROM incoming")
             con.unregister("incoming")
         if world.truth is not None:
-            con.register("incoming", world.truth)
+            con.register("incoming", pa.Table.from_batches(world.truth.to_batches(max_chunksize=1 << 20)))
             con.execute("CREATE TABLE truth.expected_demand AS SELECT * FROM incoming")
             con.unregister("incoming")
             ids = pa.table(

@@ -207,6 +207,22 @@ class ModelEvaluateConfig(SpecModel):
         return int(match.group(1))
 
     @model_validator(mode="after")
+    def _window_matches_holdout(self) -> ModelEvaluateConfig:
+        window = self.validation_window
+        if window.total_seconds() != self.holdout_days * 86400:
+            raise_spec_errors(
+                "ModelEvaluateConfig",
+                [
+                    (
+                        ("validation_window",),
+                        f"validation_window {window.text!r} and holdout_split {self.holdout_split!r} "
+                        f"disagree; use the same number of days (e.g. '{self.holdout_days}d')",
+                    )
+                ],
+            )
+        return self
+
+    @model_validator(mode="after")
     def _thresholds_have_metrics(self) -> ModelEvaluateConfig:
         needs = {"mape_max": "mape", "bias_range": "bias", "coverage_min": "coverage"}
         raise_spec_errors(
