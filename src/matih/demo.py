@@ -44,32 +44,11 @@ class DemoResult:
     report_path: str = ""
 
     def report(self) -> dict[str, Any]:
-        ev = self.evaluation
-        assert ev is not None
+        """The evaluation's figures plus what the demo adds: forecasts, row counts, timings."""
+        assert self.evaluation is not None
         batch = self.batch
         return {
-            "overall_mape": ev.overall.mape,
-            "overall_bias": ev.overall.bias,
-            "overall_rmse": ev.overall.rmse,
-            "noise_floor_mape": ev.noise_floor_mape,
-            "forecastable_floor_mape": ev.forecastable_floor_mape,
-            "seasonal_naive_mape": ev.seasonal_naive_mape,
-            "interval_coverage": ev.overall.coverage,
-            "passed": ev.passed,
-            "promoted": ev.promoted,
-            "model_version": ev.label,
-            "holdout": [ev.holdout_start, ev.holdout_end],
-            "per_category": [
-                {
-                    "name": g.name,
-                    "mape": g.mape,
-                    "rmse": g.rmse,
-                    "bias": g.bias,
-                    "coverage": g.coverage,
-                    "status": g.status,
-                }
-                for g in ev.per_category
-            ],
+            **self.evaluation.to_dict(),
             "forecast_rows": batch.rows if batch else 0,
             "forecast_products": batch.products if batch else 0,
             "forecast_origin": batch.origin if batch else None,
