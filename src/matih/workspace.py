@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from matih.exceptions import WorkspaceError
+
+if TYPE_CHECKING:
+    from matih.specs import WorkspaceSettings
 
 MARKER = "matih.yaml"
 STATE_DIR = ".matih"
@@ -72,6 +76,14 @@ class Workspace:
         if not path.is_file():
             raise WorkspaceError(f"query {ref!r} not found: expected {path.relative_to(self.root)}")
         return path
+
+    def settings(self) -> WorkspaceSettings:
+        """``matih.yaml``, validated (an invalid file raises SpecError naming the field)."""
+        from matih.specs import WorkspaceSettings, load_spec
+
+        spec = load_spec(self.root / MARKER)
+        assert isinstance(spec, WorkspaceSettings)
+        return spec
 
     def spec_files(self, kind: str) -> list[Path]:
         return sorted((self.root / kind).glob("*.json"))

@@ -73,7 +73,8 @@ class Registry:
     def __init__(self, workspace: Workspace, tracking_uri: str | None = None) -> None:
         workspace.ensure_state()
         self.workspace = workspace
-        self.uri = tracking_uri or f"sqlite:///{workspace.mlflow_dir / 'mlflow.db'}"
+        configured = workspace.settings().tracking.uri
+        self.uri = tracking_uri or configured or f"sqlite:///{workspace.mlflow_dir / 'mlflow.db'}"
         self.artifacts = (workspace.mlflow_dir / "artifacts").as_uri()
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from matih.exceptions import TrainingError, ValidationGateError
+from matih.exceptions import TrainingError, ValidationGateError, WorkspaceError
 from matih.forecast import metrics as M
 from matih.forecast.config import GateConfig, TrainConfig
 from matih.forecast.features import FeatureContext
@@ -28,8 +29,28 @@ PRODUCTS_TABLE = "postgresql.shopify.products"
 
 
 def warehouse_of(workspace: Workspace) -> Warehouse:
+    """The workspace's warehouse, as ``matih.yaml`` configures it."""
     workspace.ensure_state()
-    return Warehouse(workspace.warehouse_dir)
+    settings = workspace.settings().warehouse
+    if settings.engine != "duckdb":
+        raise WorkspaceError(
+            f"matih.yaml: warehouse.engine {settings.engine!r} is not available yet; the embedded engine is "
+            "'duckdb' (remove the engine line to use it)"
+        )
+    return Warehouse(
+        workspace.warehouse_dir,
+        memory_limit=settings.memory_limit or default_memory_limit(),
+        threads=settings.threads,
+    )
+
+
+def default_memory_limit() -> str:
+    """A quarter of physical memory: the warehouse shares the process with training and serving."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, total // 4 // 2**30)}GiB"
 
 
 def configs_from_pipeline(

@@ -18,6 +18,10 @@ class WarehouseSettings(SpecModel):
     """``duckdb`` is embedded (a file under ``.matih/``); the others need a ``dsn``."""
     dsn: str | None = None
     """Connection string; put passwords in ``${NAME}`` references, e.g. ``"postgresql://u:${PG_PW}@h/db"``."""
+    memory_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    """Cap on the embedded engine's memory, e.g. ``"6GB"``; defaults to a quarter of the machine's RAM."""
+    threads: int | None = Field(default=None, ge=1)
+    """Worker threads of the embedded engine; defaults to one per core."""
 
     @model_validator(mode="after")
     def _dsn_for_servers(self) -> WarehouseSettings:

@@ -1,0 +1,41 @@
+"""matih.yaml settings reach the engines, or fail clearly when they ask for what is not built."""
+
+from __future__ import annotations
+
+import pytest
+
+from matih.exceptions import WorkspaceError
+from matih.forecast.registry import Registry
+from matih.forecast.service import warehouse_of
+from matih.workspace import Workspace
+
+
+def test_warehouse_settings_are_honoured(tmp_path):
+    (tmp_path / "matih.yaml").write_text("name: t\nwarehouse:\n  memory_limit: 1GB\n  threads: 1\n")
+    wh = warehouse_of(Workspace(tmp_path))
+    with wh.connect() as con:
+        limit, threads = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        ).fetchone()
+    assert limit.replace(" ", "") in ("953.6MiB", "1.0GB", "1GB") and threads == 1
+
+
+def test_unbuilt_engine_is_refused(tmp_path):
+    (tmp_path / "matih.yaml").write_text("warehouse:\n  engine: trino\n  dsn: trino://h:8080/x\n")
+    with pytest.raises(WorkspaceError, match="'trino' is not available yet"):
+        warehouse_of(Workspace(tmp_path))
+
+
+def test_tracking_uri_is_honoured(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    (tmp_path / "matih.yaml").write_text(f"tracking:\n  uri: {uri}\n")
+    assert Registry(Workspace(tmp_path)).uri == uri
+
+
+def test_find_searches_upwards_and_explains(tmp_path):
+    (tmp_path / "matih.yaml").write_text("name: x\n")
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert Workspace.find(deep).root == tmp_path
+    with pytest.raises(WorkspaceError, match="no matih.yaml"):
+        Workspace.find(tmp_path.parent)
