@@ -30,10 +30,9 @@ from matih.forecast import metrics as M
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
 from matih.forecast.grid import load_grid
-from matih.forecast.service import forecast_table
+from matih.forecast.service import forecast_table, warehouse_of
 from matih.forecast.train import fit_forecaster, split_points
 from matih.sandbox import WorldConfig, generate_world, load_world, save_world
-from matih.warehouse import Warehouse
 from matih.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
@@ -112,7 +111,7 @@ def main() -> None:
         shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".matih"))
     ws = Workspace(root)
     ws.ensure_state()
-    wh = Warehouse(ws.warehouse_dir)
+    wh = warehouse_of(ws)  # as the CLI opens it: matih.yaml settings, default memory cap
     figures: dict[str, float] = {}
     peaks: dict[str, float] = {}
 
