@@ -37,5 +37,5 @@ def test_find_searches_upwards_and_explains(tmp_path):
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     assert Workspace.find(deep).root == tmp_path
-    with pytest.raises(WorkspaceError, match="no matih.yaml"):
+    with pytest.raises(WorkspaceError, match=r"no matih\.yaml"):
         Workspace.find(tmp_path.parent)

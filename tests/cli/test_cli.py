@@ -87,3 +87,21 @@ def test_query_run_the_seed_sql_file_verbatim_and_again(loaded_workspace):
         app, ["query", "run", str(loaded_workspace.root / "queries" / "history_buckets.sql")]
     )
     assert result.exit_code == 0 and "12+ months" in result.output
+
+
+def test_train_then_evaluate_exits_1_on_a_breached_gate(loaded_workspace, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(loaded_workspace.root, ws)
+    path = ws / "pipelines" / "demand-forecast-daily.json"
+    spec = json.loads(path.read_text())
+    spec["tasks"][3]["config"]["thresholds"]["mape_max"] = 0.001  # no model can pass
+    path.write_text(json.dumps(spec))
+    result = runner.invoke(app, ["train", "-w", str(ws), "--n-estimators", "10"])
+    assert result.exit_code == 0, result.output
+    assert "Training Summary: demand-forecast-daily" in result.output and "registered" in result.output
+    result = runner.invoke(app, ["evaluate", "-w", str(ws)])
+    assert result.exit_code == 1
+    assert "Per-Category Validation Results" in result.output
+    assert "not promoted" in result.output and "FAIL" in result.output
+    result = runner.invoke(app, ["forecast", "-w", str(ws)])
+    assert result.exit_code == 1 and "no 'champion' version" in result.output

@@ -48,6 +48,7 @@ def handled(fn: F) -> F:
 
 
 def _workspace(path: Path | None) -> Workspace:
+    """The workspace holding ``path`` (or the current folder)."""
     return Workspace.find(path)
 
 

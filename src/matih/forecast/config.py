@@ -42,6 +42,9 @@ class TrainConfig:
     train_days: int = 420
     num_threads: int = 0
     seed: int = 7
+    #: the task's ray_config.num_workers and training_script, reported (training runs locally for now)
+    ray_workers: int = 1
+    training_script: str | None = None
 
     def __post_init__(self) -> None:
         if self.model_type != "lightgbm":
@@ -85,6 +88,10 @@ class TrainConfig:
             kwargs["dataset"] = task_config["dataset"]
         if "mlflow_experiment" in task_config:
             kwargs["experiment"] = task_config["mlflow_experiment"]
+        if "ray_config" in task_config:
+            kwargs["ray_workers"] = int(task_config["ray_config"].get("num_workers", 1))
+        if "training_script" in task_config:
+            kwargs["training_script"] = task_config["training_script"]
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -67,16 +67,6 @@ class DenseGrid:
     def n_days(self) -> int:
         return int(self.Y.shape[1])
 
-    @property
-    def last_day(self) -> np.datetime64:
-        return self.start + np.timedelta64(self.n_days - 1, "D")
-
-    def day_index(self, day: np.datetime64) -> int:
-        return int((np.datetime64(day, "D") - self.start).astype(int))
-
-    def dates(self) -> np.ndarray:
-        return self.start + np.arange(self.n_days).astype("timedelta64[D]")
-
 
 def load_grid(
     warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np.datetime64 | None = None

@@ -19,7 +19,7 @@ from matih.forecast.features import FeatureContext
 from matih.forecast.grid import DenseGrid, load_grid
 from matih.forecast.model import FALLBACK, Forecast, ForecastModel
 from matih.forecast.registry import CHAMPION, RegisteredForecaster, Registry
-from matih.forecast.train import Progress, TrainStats, fit_forecaster, split_points
+from matih.forecast.train import Progress, TrainStats, fit_forecaster
 from matih.warehouse import Warehouse
 from matih.workspace import Workspace
 
@@ -85,11 +85,22 @@ def configs_from_pipeline(
             if gate_task
             else GateConfig()
         )
-        output = batch_task.config.output_table if batch_task else None
+        output = batch_task.config.output_table if batch_task else _deployment_output(workspace)
         return train, gate, output
     if pipeline_id:
         raise TrainingError(f"no pipeline {pipeline_id!r} in {workspace.root / 'pipelines'}")
-    return TrainConfig(), GateConfig(), None
+    return TrainConfig(), GateConfig(), _deployment_output(workspace)
+
+
+def _deployment_output(workspace: Workspace) -> str | None:
+    """``batch_inference.output_table`` of the first deployment with batch inference enabled."""
+    from matih.specs import DeploymentSpec, load_spec
+
+    for path in workspace.spec_files("deployments"):
+        spec = load_spec(path)
+        if isinstance(spec, DeploymentSpec) and spec.batch_inference and spec.batch_inference.enabled:
+            return str(spec.batch_inference.output_table)
+    return None
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -109,8 +120,6 @@ def train(workspace: Workspace, config: TrainConfig, *, progress: Progress | Non
     grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
     if grid.gaps and grid.gaps.warning():
         log.warning(grid.gaps.warning())
-    if config.forecast_horizon * 2 + 60 >= grid.n_days:
-        split_points(grid.n_days, config.forecast_horizon)  # raises with the explanation
     ctx = FeatureContext.build(grid)
     model, stats = fit_forecaster(ctx, config, progress=progress)
     seconds = time.perf_counter() - started
@@ -163,7 +172,10 @@ def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, se
         "─" * 48,
         f"Training Date:    {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
         f"Duration:         {minutes}m {secs:02d}s",
-        "Workers:          local process (CPU only)",
+        f"Workers:          local process (CPU only; ray_config asks for {config.ray_workers} workers, "
+        "used once a Ray cluster is configured)",
+        f"Trainer:          MATIH built-in ({config.training_script or 'no training_script'} "
+        "is not executed)",
         f"Categories:       {len(stats.rows) - 1} product categories",
         f"Models Trained:   {len(stats.rows) - 1} (per-category LightGBM) + 1 global fallback",
         f"Total Samples:    {stats.total_rows:,} rows (dense daily grid: {len(grid.series):,} series x "

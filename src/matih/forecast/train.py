@@ -144,8 +144,7 @@ def fit_forecaster(
         progress("training fallback", len(names), steps)
     started = time.perf_counter()
     everyone = np.arange(len(grid.series))
-    fb_config = TrainConfig(**{**config.__dict__, "max_rows_per_model": config.max_rows_per_model})
-    p, t, h = training_rows(ctx, everyone, cal_origin, fb_config, rng, 3)
+    p, t, h = training_rows(ctx, everyone, cal_origin, config, rng, 3)
     if len(p) < 200:
         raise TrainingError(
             f"only {len(p)} usable training rows in {config.dataset}; the fallback needs 200+"
