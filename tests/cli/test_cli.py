@@ -105,3 +105,12 @@ def test_train_then_evaluate_exits_1_on_a_breached_gate(loaded_workspace, tmp_pa
     assert "not promoted" in result.output and "FAIL" in result.output
     result = runner.invoke(app, ["forecast", "-w", str(ws)])
     assert result.exit_code == 1 and "no 'champion' version" in result.output
+
+
+def test_init_makes_a_workspace_that_validates(tmp_path):
+    result = runner.invoke(app, ["init", str(tmp_path / "mine")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mine" / "matih.yaml").is_file() and (tmp_path / "mine" / "pipelines").is_dir()
+    assert runner.invoke(app, ["validate", str(tmp_path / "mine")]).exit_code == 0
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 1 and "not a workspace" in result.output

@@ -62,14 +62,11 @@ class TrainConfig:
     def from_task(cls, task_config: dict[str, Any], **overrides: Any) -> TrainConfig:
         """Build from a ``ray_train`` task's ``config`` dict (the seed's shape)."""
         hp = dict(task_config.get("hyperparameters", {}))
-        roles = ColumnRoles(
-            **{
-                k: hp.pop(k)
-                for k in list(hp)
-                if k in ColumnRoles.__dataclass_fields__ and k != "static_columns"
-            },
-            **({"static_columns": tuple(hp.pop("static_columns"))} if "static_columns" in hp else {}),
-        )
+        role_names = [k for k in ColumnRoles.__dataclass_fields__ if k != "static_columns"]
+        role_args: dict[str, Any] = {k: hp.pop(k) for k in role_names if k in hp}
+        if "static_columns" in hp:
+            role_args["static_columns"] = tuple(hp.pop("static_columns"))
+        roles = ColumnRoles(**role_args)
         known = {
             k: hp[k]
             for k in (

@@ -111,7 +111,7 @@ def load_grid(
     start = days.min()
     day = (days - start).astype(np.int64)
     P = meta.num_rows
-    D = int(day.max()) + 1 if end is None else int((np.datetime64(end, "D") - start).astype(int)) + 1
+    D = int(day.max()) + 1 if end is None else int((end.astype("datetime64[D]") - start).astype(int)) + 1
     Y = np.zeros((P, D), dtype=np.float32)
     Y[idx, day] = rows.column("y").to_numpy(zero_copy_only=False)
     first = np.full(P, D, dtype=np.int64)

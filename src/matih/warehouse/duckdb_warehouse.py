@@ -118,7 +118,7 @@ class Warehouse:
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection with every catalog ATTACHed; ``extra_catalogs`` are created when missing."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        config: dict[str, str | bool | int] = {
+        config: dict[str, str | bool | int | float | list[str]] = {
             "autoinstall_known_extensions": False,
         }
         if self.threads:
