@@ -32,6 +32,12 @@ def test_gate_promotes_good_models_and_refuses_bad_ones(workspace):
     assert report.passed and report.promoted and report.version == first.forecaster.version
     registry = Registry(workspace)
     assert registry.alias_version(good.experiment, CHAMPION) == first.forecaster.version
+    run = registry.client.get_run(first.forecaster.run_id)
+    assert run.data.params["n_estimators"] == "80" and run.data.params["forecast_horizon"] == "14"
+    assert {"train_rows", "holdout_mape", "noise_floor_mape"} <= set(run.data.metrics)
+    artifacts = {a.path for a in registry.client.list_artifacts(first.forecaster.run_id)}
+    assert "training_summary.txt" in artifacts
+    assert len(registry.load(good.experiment, first.forecaster.version).boosters) == 20
     assert registry.alias_version(good.fallback_name, CHAMPION) == first.forecaster.fallback_version
 
     bad = TrainConfig(n_estimators=1, learning_rate=0.01)  # barely moves off the series' own mean
