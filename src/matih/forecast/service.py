@@ -315,6 +315,9 @@ def evaluate(
             "holdout_rmse": overall.rmse,
             "holdout_bias": overall.bias,
             "holdout_coverage": overall.coverage,
+            # the interval bounds are quantile forecasts: score them as such
+            "holdout_pinball_lower": M.pinball(y, fc.lower, (1 - model.level) / 2),
+            "holdout_pinball_upper": M.pinball(y, fc.upper, (1 + model.level) / 2),
             "seasonal_naive_mape": M.mape(y, naive),
             **({"noise_floor_mape": floor} if floor is not None else {}),
             **{f"holdout_mape.{_key(g.name)}": g.mape for g in per_cat},

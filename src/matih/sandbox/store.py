@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from matih.sandbox.generator import World, WorldConfig, product_ids
+from matih.sandbox.generator import World, product_ids
 from matih.warehouse import Warehouse
 
 #: world table -> (warehouse table, SELECT list)
@@ -94,18 +94,3 @@ def load_world(sandbox_dir: Path, warehouse: Warehouse) -> dict[str, int]:
             row = con.execute(f"SELECT count(*) FROM {target}").fetchone()
             counts[target] = int(row[0]) if row else 0
     return counts
-
-
-def read_world_config(sandbox_dir: Path) -> WorldConfig | None:
-    meta = sandbox_dir / "world.json"
-    if not meta.exists():
-        return None
-    import datetime as dt
-
-    cfg = json.loads(meta.read_text())["config"]
-    return WorldConfig(
-        products=cfg["products"],
-        seed=cfg["seed"],
-        days=cfg["days"],
-        end_date=dt.date.fromisoformat(cfg["end_date"]),
-    )
