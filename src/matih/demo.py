@@ -20,6 +20,7 @@ from matih.forecast.service import (
     configs_from_pipeline,
     evaluate,
     forecast,
+    load_features,
     train,
     warehouse_of,
 )
@@ -98,12 +99,13 @@ def run_demo(
     if n_estimators:
         train_cfg = type(train_cfg)(**{**train_cfg.__dict__, "n_estimators": n_estimators})
     with stage("train", f"Training per-category LightGBM ({train_cfg.n_estimators} trees)"):
-        result.training = train(workspace, train_cfg)
+        features = load_features(workspace, train_cfg)  # read once, shared by the next three stages
+        result.training = train(workspace, train_cfg, features=features)
     with stage("evaluate", "Validating on the 14-day holdout"):
-        result.evaluation = evaluate(workspace, train_cfg, gate_cfg)
+        result.evaluation = evaluate(workspace, train_cfg, gate_cfg, features=features)
     with stage("forecast", "Writing batch forecasts with the champion"):
         try:
-            result.batch = forecast(workspace, train_cfg, output_table=output_table)
+            result.batch = forecast(workspace, train_cfg, output_table=output_table, features=features)
         except RegistryError:
             result.batch = None  # the gate failed and no earlier champion exists: nothing to serve
     if result.batch is not None:

@@ -34,7 +34,9 @@ def test_gate_promotes_good_models_and_refuses_bad_ones(workspace):
     assert registry.alias_version(good.experiment, CHAMPION) == first.forecaster.version
     run = registry.client.get_run(first.forecaster.run_id)
     assert run.data.params["n_estimators"] == "80" and run.data.params["forecast_horizon"] == "14"
-    assert {"train_rows", "holdout_mape", "noise_floor_mape", "holdout_pinball_upper"} <= set(run.data.metrics)
+    assert {"train_rows", "holdout_mape", "noise_floor_mape", "holdout_pinball_upper"} <= set(
+        run.data.metrics
+    )
     artifacts = {a.path for a in registry.client.list_artifacts(first.forecaster.run_id)}
     assert "training_summary.txt" in artifacts
     assert len(registry.load(good.experiment, first.forecaster.version).boosters) == 20

@@ -115,12 +115,26 @@ class TrainResult:
     gap_warning: str | None
 
 
-def train(workspace: Workspace, config: TrainConfig, *, progress: Progress | None = None) -> TrainResult:
-    started = time.perf_counter()
+def load_features(workspace: Workspace, config: TrainConfig) -> FeatureContext:
+    """The dataset as a dense grid with its feature context, shared by training, evaluation and
+    forecasting when they run in one process."""
     grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
     if grid.gaps and grid.gaps.warning():
         log.warning(grid.gaps.warning())
-    ctx = FeatureContext.build(grid)
+    return FeatureContext.build(grid)
+
+
+def train(
+    workspace: Workspace,
+    config: TrainConfig,
+    *,
+    progress: Progress | None = None,
+    features: FeatureContext | None = None,
+) -> TrainResult:
+    """Fit, then log and register in MLflow; ``features`` skips re-reading the dataset."""
+    started = time.perf_counter()
+    ctx = features or load_features(workspace, config)
+    grid = ctx.grid
     model, stats = fit_forecaster(ctx, config, progress=progress)
     seconds = time.perf_counter() - started
     summary = training_summary(config, grid, stats, seconds)
@@ -261,6 +275,7 @@ def evaluate(
     *,
     version: int | None = None,
     promote: bool = True,
+    features: FeatureContext | None = None,
 ) -> EvaluationReport:
     """Score a registered version on the last ``holdout_days`` (zero-sales days included) and gate it."""
     registry = Registry(workspace)
@@ -271,8 +286,8 @@ def evaluate(
             f"holdout_split covers {gate.holdout_days} days but the model forecasts {model.horizon}; use "
             f"holdout_split 'last_{model.horizon}_days' or raise forecast_horizon"
         )
-    grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
-    ctx = FeatureContext.build(grid)
+    ctx = features or load_features(workspace, config)
+    grid = ctx.grid
     origin = grid.n_days - 1 - gate.holdout_days
     fc = model.predict(ctx, origin, horizon=gate.holdout_days)
     target = origin + fc.horizon
@@ -410,7 +425,7 @@ def forecast(
     *,
     output_table: str | None = None,
     version: int | str = CHAMPION,
-    grid: DenseGrid | None = None,
+    features: FeatureContext | None = None,
 ) -> BatchResult:
     """Forecast every series active at the last day of the dataset, ``horizon`` days ahead, with the
     champion (or ``version``), and replace ``output_table`` atomically."""
@@ -419,8 +434,8 @@ def forecast(
     number = registry.resolve(config.experiment, version)
     model = registry.load(config.experiment, number)
     wh = warehouse_of(workspace)
-    grid = grid or load_grid(wh, config.dataset, config.roles)
-    ctx = FeatureContext.build(grid)
+    ctx = features or load_features(workspace, config)
+    grid = ctx.grid
     origin = grid.n_days - 1
     fc = model.predict(ctx, origin)
     table = forecast_table(grid, fc, model, f"v{number}", origin, names=_product_names(wh))
