@@ -360,9 +360,15 @@ def demo(
         console.print(
             "[red]no forecasts written: the model failed validation and there is no earlier champion[/]"
         )
+    verdict = (
+        f"[green]{ev.label} passed the gate and is the champion[/]"
+        if ev.promoted
+        else f"[red]{ev.label} failed the gate[/] ({'; '.join(ev.reasons)}); the previous champion, if "
+        "any, keeps serving"
+    )
+    console.print(verdict)
+    # the demo reports a failed gate rather than failing: `matih evaluate` is the command that gates
     console.print(f"report: {result.report_path}")
-    if not ev.passed:
-        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry
