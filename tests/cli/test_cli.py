@@ -114,3 +114,34 @@ def test_init_makes_a_workspace_that_validates(tmp_path):
     assert runner.invoke(app, ["validate", str(tmp_path / "mine")]).exit_code == 0
     result = runner.invoke(app, ["validate", str(tmp_path)])
     assert result.exit_code == 1 and "not a workspace" in result.output
+
+
+def test_demo_command_prints_the_seed_tables(tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(EXAMPLE, ws, ignore=shutil.ignore_patterns(".matih"))
+    args = [
+        "demo",
+        "-w",
+        str(ws),
+        "--products",
+        "300",
+        "--seed",
+        "3",
+        "--n-estimators",
+        "120",
+        "--end-date",
+        "2026-06-30",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for expected in (
+        "Product history buckets",
+        "Training Summary",
+        "Per-Category Validation Results",
+        "Overall Weighted MAPE",
+        "Seasonal naive",
+        "Noise floor",
+        "Sample output from analytics.forecasts.demand_14d",
+    ):
+        assert expected in result.output, expected
+    assert (ws / ".matih" / "reports" / "demo.json").is_file()
