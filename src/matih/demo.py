@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from matih.exceptions import RegistryError
+from matih.forecast.config import GateConfig
 from matih.forecast.service import (
     BatchResult,
     EvaluationReport,
@@ -42,6 +43,7 @@ class DemoResult:
     evaluation: EvaluationReport | None = None
     batch: BatchResult | None = None
     top_forecasts: pa.Table | None = None
+    gate: GateConfig | None = None
     report_path: str = ""
 
     def report(self) -> dict[str, Any]:
@@ -95,9 +97,8 @@ def run_demo(
         out = wh.run(workspace.query_path("demand_features").read_text())
         result.feature_rows = int(out[-1].rows or 0)
     result.history_buckets = wh.query(workspace.query_path("history_buckets").read_text())
-    train_cfg, gate_cfg, output_table = configs_from_pipeline(workspace)
-    if n_estimators:
-        train_cfg = type(train_cfg)(**{**train_cfg.__dict__, "n_estimators": n_estimators})
+    train_cfg, gate_cfg, output_table = configs_from_pipeline(workspace, n_estimators=n_estimators)
+    result.gate = gate_cfg
     with stage("train", f"Training per-category LightGBM ({train_cfg.n_estimators} trees)"):
         features = load_features(workspace, train_cfg)  # read once, shared by the next three stages
         result.training = train(workspace, train_cfg, features=features)

@@ -180,10 +180,7 @@ def query_run(
 def _configs(ws: Workspace, pipeline: str | None, n_estimators: int | None) -> tuple[Any, Any, Any]:
     from matih.forecast.service import configs_from_pipeline
 
-    train_cfg, gate_cfg, output = configs_from_pipeline(ws, pipeline)
-    if n_estimators:
-        train_cfg = type(train_cfg)(**{**train_cfg.__dict__, "n_estimators": n_estimators})
-    return train_cfg, gate_cfg, output
+    return configs_from_pipeline(ws, pipeline, n_estimators=n_estimators)
 
 
 PipelineOpt = Annotated[
@@ -294,7 +291,6 @@ def demo(
 
     from matih.cli.render import arrow_table, console, rows_table, validation_table
     from matih.demo import run_demo
-    from matih.forecast.service import configs_from_pipeline
 
     _quiet_logs()
     ws = _workspace(workspace)
@@ -322,7 +318,8 @@ def demo(
         console.print(arrow_table(result.history_buckets, title="Product history buckets"))
     assert result.training is not None and result.evaluation is not None
     console.print(result.training.summary)
-    _, gate, _ = configs_from_pipeline(ws)
+    gate = result.gate
+    assert gate is not None
     console.print(validation_table(result.evaluation, gate.mape_max, gate.bias_range))
     ev = result.evaluation
     refs = [

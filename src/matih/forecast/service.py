@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -54,7 +55,7 @@ def default_memory_limit() -> str:
 
 
 def configs_from_pipeline(
-    workspace: Workspace, pipeline_id: str | None = None
+    workspace: Workspace, pipeline_id: str | None = None, *, n_estimators: int | None = None
 ) -> tuple[TrainConfig, GateConfig, str | None]:
     """Training and gate settings from the workspace's pipeline (the first ``ray_train`` and
     ``model_evaluate`` tasks), or defaults when the workspace has no pipeline."""
@@ -86,10 +87,12 @@ def configs_from_pipeline(
             else GateConfig()
         )
         output = batch_task.config.output_table if batch_task else _deployment_output(workspace)
+        if n_estimators:
+            train = dataclasses.replace(train, n_estimators=n_estimators)
         return train, gate, output
     if pipeline_id:
         raise TrainingError(f"no pipeline {pipeline_id!r} in {workspace.root / 'pipelines'}")
-    return TrainConfig(), GateConfig(), _deployment_output(workspace)
+    return TrainConfig(n_estimators=n_estimators or 500), GateConfig(), _deployment_output(workspace)
 
 
 def _deployment_output(workspace: Workspace) -> str | None:
