@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from matih.forecast.service import warehouse_of
+from matih.warehouse import warehouse_of
 
 
 def test_demo_report(demo_run):

@@ -8,6 +8,7 @@ Tree::
     ├── WorkspaceError         no workspace, or its state folder is unusable
     ├── WarehouseError         the SQL engine refused a statement or a table is missing
     ├── SandboxError           the NovaMart simulator was asked for something it cannot build
+    ├── SourceError            a connector could not read its source (auth, network, protocol, load)
     ├── TrainingError          training could not run on the given dataset
     ├── RegistryError          MLflow has no such model, version or alias
     └── ValidationGateError    a model breached the validation thresholds
@@ -65,6 +66,19 @@ class WarehouseError(MatihError):
 
 class SandboxError(MatihError):
     """The NovaMart simulator was asked for an impossible world."""
+
+
+class SourceError(MatihError):
+    """A sync failed. Names the source and stream; ``transient`` when a later retry may succeed."""
+
+    def __init__(
+        self, message: str, *, source: str | None = None, stream: str | None = None, transient: bool = False
+    ) -> None:
+        where = ":".join(p for p in (source, stream) if p)
+        super().__init__(f"source {where}: {message}" if where else message)
+        self.source = source
+        self.stream = stream
+        self.transient = transient
 
 
 class TrainingError(MatihError):

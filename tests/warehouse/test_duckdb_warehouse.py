@@ -10,8 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from matih.exceptions import WarehouseError
-from matih.forecast.service import warehouse_of
-from matih.warehouse import Warehouse
+from matih.warehouse import Warehouse, warehouse_of
 
 SEED_COLUMNS = [
     "product_id",

@@ -111,8 +111,8 @@ def sandbox_generate(
 ) -> None:
     """Generate the NovaMart world and load it into the warehouse."""
     from matih.cli.render import console, rows_table
-    from matih.forecast.service import warehouse_of
     from matih.sandbox import WorldConfig, generate_world, load_world, save_world
+    from matih.warehouse import warehouse_of
 
     ws = _workspace(workspace)
     ws.ensure_state()
@@ -148,7 +148,7 @@ def query_run(
     """Run SQL verbatim; CREATE TABLE ... AS replaces its table atomically."""
     from matih.cli.render import arrow_table, console
     from matih.exceptions import WarehouseError
-    from matih.forecast.service import warehouse_of
+    from matih.warehouse import warehouse_of
 
     if (file is None) == (execute is None):
         raise WarehouseError('give either a .sql FILE or -e "SQL"')

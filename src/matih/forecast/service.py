@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from matih.exceptions import TrainingError, ValidationGateError, WorkspaceError
+from matih.exceptions import TrainingError, ValidationGateError
 from matih.forecast import metrics as M
 from matih.forecast.config import GateConfig, TrainConfig
 from matih.forecast.features import FeatureContext
@@ -21,37 +20,12 @@ from matih.forecast.grid import DenseGrid, load_grid
 from matih.forecast.model import FALLBACK, Forecast, ForecastModel
 from matih.forecast.registry import CHAMPION, RegisteredForecaster, Registry
 from matih.forecast.train import Progress, TrainStats, fit_forecaster
-from matih.warehouse import Warehouse
+from matih.warehouse import Warehouse, warehouse_of
 from matih.workspace import Workspace
 
 log = logging.getLogger(__name__)
 FORECAST_TABLE = "analytics.forecasts.demand_14d"
 PRODUCTS_TABLE = "postgresql.shopify.products"
-
-
-def warehouse_of(workspace: Workspace) -> Warehouse:
-    """The workspace's warehouse, as ``matih.yaml`` configures it."""
-    workspace.ensure_state()
-    settings = workspace.settings().warehouse
-    if settings.engine != "duckdb":
-        raise WorkspaceError(
-            f"matih.yaml: warehouse.engine {settings.engine!r} is not available yet; the embedded engine is "
-            "'duckdb' (remove the engine line to use it)"
-        )
-    return Warehouse(
-        workspace.warehouse_dir,
-        memory_limit=settings.memory_limit or default_memory_limit(),
-        threads=settings.threads,
-    )
-
-
-def default_memory_limit() -> str:
-    """A quarter of physical memory: the warehouse shares the process with training and serving."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return "4GB"
-    return f"{max(1, total // 4 // 2**30)}GiB"
 
 
 def configs_from_pipeline(

@@ -226,30 +226,32 @@ def find_secret_refs(value: Any) -> list[str]:
     return names
 
 
-def resolve_secrets(obj: Any, *, file: str | None = None, path: str = "") -> Any:
-    """Deep copy of ``obj`` with every ``${NAME}`` replaced by ``os.environ[NAME]``.
+def resolve_secrets(
+    obj: Any, *, file: str | None = None, path: str = "", env: Mapping[str, str] | None = None
+) -> Any:
+    """Deep copy of ``obj`` with every ``${NAME}`` replaced by ``env[NAME]`` (default: ``os.environ``).
 
     Models are dumped to JSON-compatible dicts first (a resolved value would no longer be a valid
     ``SecretRef``). Raises :class:`SecretError` naming the variable, the file and the JSON path of the
     first reference that has no value; the error never contains any secret value.
     """
-    return _resolve(_plain(obj), path or "$", file)
+    return _resolve(_plain(obj), path or "$", file, os.environ if env is None else env)
 
 
-def _resolve(value: Any, path: str, file: str | None) -> Any:
+def _resolve(value: Any, path: str, file: str | None, env: Mapping[str, str]) -> Any:
     if isinstance(value, str):
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in os.environ:
+            if name not in env:
                 raise SecretError(name, file=file, path=path)
-            return os.environ[name]
+            return env[name]
 
         return _SECRET_RE.sub(substitute, value)
     if isinstance(value, Mapping):
-        return {key: _resolve(item, json_path((key,), path), file) for key, item in value.items()}
+        return {key: _resolve(item, json_path((key,), path), file, env) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_resolve(item, json_path((i,), path), file) for i, item in enumerate(value)]
+        return [_resolve(item, json_path((i,), path), file, env) for i, item in enumerate(value)]
     return value
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "CONNECTOR_CONFIGS",
     "Connector",
     "Deduplication",
+    "Destination",
     "FileConfig",
     "GoogleAnalyticsConfig",
     "GoogleAnalyticsCredentials",
@@ -61,6 +62,9 @@ class ShopifyConfig(SpecModel):
     """API credentials (secret references only)."""
     base_url: _URL | None = None
     """Override of the API root, e.g. a local sandbox; defaults to ``https://<shop>``."""
+    product_key: Literal["sku", "id"] = "sku"
+    """What ``product_id`` holds in the loaded tables: the variant SKU (shared with other systems) or
+    Shopify's numeric product id."""
 
 
 class ReplicationMethod(SpecModel):
@@ -177,6 +181,17 @@ class Transformation(SpecModel):
     """Duplicate handling; none when omitted."""
 
 
+class Destination(SpecModel):
+    """Where a source's tables land in the warehouse: ``<catalog>.<schema>.<stream table>``."""
+
+    catalog: Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*", "a plain identifier like 'postgresql'")]
+    """Warehouse catalog, e.g. ``"postgresql"``."""
+    schema_: Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*", "a plain identifier like 'shopify'")] = Field(
+        alias="schema"
+    )
+    """Schema inside the catalog, e.g. ``"shopify"``."""
+
+
 class SourceSpec(SpecModel):
     """A raw data source: connector, its settings, the streams to sync and the schedule."""
 
@@ -190,6 +205,8 @@ class SourceSpec(SpecModel):
     """Sync schedule."""
     transformation: Transformation | None = None
     """Optional renames and de-duplication."""
+    destination: Destination | None = None
+    """Where the tables land; each connector has a default (Shopify: ``postgresql.shopify``)."""
 
     _name: str | None = PrivateAttr(default=None)
 

@@ -8,7 +8,14 @@ from pydantic import Field, model_validator
 
 from matih.specs.common import SecretRef, SpecModel, raise_spec_errors
 
-__all__ = ["ApiKey", "TemporalSettings", "TrackingSettings", "WarehouseSettings", "WorkspaceSettings"]
+__all__ = [
+    "ApiKey",
+    "SourcesSettings",
+    "TemporalSettings",
+    "TrackingSettings",
+    "WarehouseSettings",
+    "WorkspaceSettings",
+]
 
 
 class WarehouseSettings(SpecModel):
@@ -63,6 +70,18 @@ class ApiKey(SpecModel):
     """``reader`` may fetch forecasts; ``editor`` may also change specs and trigger runs."""
 
 
+class SourcesSettings(SpecModel):
+    """How connectors reach their sources."""
+
+    endpoints: Literal["production", "sandbox"] = "production"
+    """``production`` uses each spec as written; ``sandbox`` points every connector at the running
+    NovaMart sandbox (``matih sandbox serve``) and takes credentials from it."""
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    """Attempts per HTTP request before a sync fails (429, 5xx and network errors are retried)."""
+    backoff_seconds: float = Field(default=1.0, ge=0, le=60)
+    """First wait after a 5xx or a network error; doubles on each retry."""
+
+
 class WorkspaceSettings(SpecModel):
     """Contents of ``matih.yaml``."""
 
@@ -74,5 +93,7 @@ class WorkspaceSettings(SpecModel):
     """Experiment tracking."""
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     """Orchestration."""
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    """Connector endpoints and retry policy."""
     api_keys: list[ApiKey] = Field(default_factory=list)
     """Keys accepted by the serving API, each with a role."""

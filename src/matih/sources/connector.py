@@ -1,0 +1,107 @@
+"""What a connector plugin provides, and how MATIH finds one by the spec's ``connector`` name.
+
+A connector is a module exposing ``CONNECTOR``, an instance of :class:`Connector`. Built-in ones live in
+``matih.sources.connectors.<folder>``; others are found through the ``matih.connectors`` entry-point
+group, so a package can add one without touching MATIH.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from matih.exceptions import SourceError
+from matih.sources.http import RetryPolicy
+
+if TYPE_CHECKING:
+    from dlt.extract.resource import DltResource
+
+    from matih.sandbox.server import SandboxEndpoints
+    from matih.specs.source import SourceSpec, StreamSpec
+    from matih.workspace import Workspace
+
+
+@dataclass
+class SyncContext:
+    """Everything a connector needs to build its dlt resources for one sync."""
+
+    source: str
+    """The source's name (its spec file stem)."""
+    spec: SourceSpec
+    config: dict[str, Any]
+    """The spec's ``config`` with secrets resolved and endpoint overrides applied: never log it."""
+    streams: list[StreamSpec]
+    policy: RetryPolicy
+    full_refresh: bool
+    workspace: Workspace
+    transformation: Any = None
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A stream a connector offers: the tables it fills and how rows are identified."""
+
+    tables: tuple[str, ...]
+    primary_key: tuple[str, ...] = ()
+    cursor_field: str | None = None
+    sync_modes: tuple[str, ...] = ("incremental", "full_refresh")
+    state_resource: str | None = None
+    """The dlt resource holding the stream's cursor, when it is not named like the stream."""
+
+
+@dataclass
+class Connector:
+    """One kind of source."""
+
+    name: str
+    """The spec's ``connector`` value, e.g. ``source-shopify``."""
+    streams: Mapping[str, StreamInfo]
+    """Streams by name; a spec may only ask for these (``None`` in a key means any name)."""
+    destination: Callable[[SourceSpec, str], tuple[str, str]]
+    """(spec, source name) -> (catalog, schema) the tables land in, unless the spec says otherwise."""
+    resources: Callable[[SyncContext], list[DltResource]]
+    """Builds the dlt resources of the selected streams."""
+    sandbox: Callable[[SandboxEndpoints], dict[str, Any]] | None = None
+    """Config overrides that point the connector at the NovaMart sandbox."""
+    docs: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def stream(self, name: str) -> StreamInfo:
+        if name in self.streams:
+            return self.streams[name]
+        if "*" in self.streams:
+            return self.streams["*"]
+        raise SourceError(
+            f"{self.name} has no stream {name!r}; it offers {', '.join(sorted(self.streams))}",
+        )
+
+
+@cache
+def connectors() -> dict[str, Connector]:
+    """Every connector, built-in first, then entry-point plugins (which may not shadow a built-in)."""
+    import matih.sources.connectors as package
+
+    found: dict[str, Connector] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        connector = getattr(module, "CONNECTOR", None)
+        if isinstance(connector, Connector):
+            found[connector.name] = connector
+    for entry in entry_points(group="matih.connectors"):
+        connector = entry.load()
+        if isinstance(connector, Connector) and connector.name not in found:
+            found[connector.name] = connector
+    return found
+
+
+def connector_for(name: str) -> Connector:
+    """The connector registered under ``name`` (a spec's ``connector`` field)."""
+    known = connectors()
+    if name not in known:
+        raise SourceError(f"no connector named {name!r}; installed: {', '.join(sorted(known))}")
+    return known[name]

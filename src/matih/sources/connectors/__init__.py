@@ -1,0 +1,1 @@
+"""Built-in connectors, one folder each; each module exposes ``CONNECTOR``."""

@@ -1,0 +1,34 @@
+"""The warehouse a workspace's ``matih.yaml`` configures."""
+
+from __future__ import annotations
+
+import os
+
+from matih.exceptions import WorkspaceError
+from matih.warehouse.duckdb_warehouse import Warehouse
+from matih.workspace import Workspace
+
+
+def warehouse_of(workspace: Workspace) -> Warehouse:
+    """The workspace's warehouse, as ``matih.yaml`` configures it."""
+    workspace.ensure_state()
+    settings = workspace.settings().warehouse
+    if settings.engine != "duckdb":
+        raise WorkspaceError(
+            f"matih.yaml: warehouse.engine {settings.engine!r} is not available yet; the embedded engine is "
+            "'duckdb' (remove the engine line to use it)"
+        )
+    return Warehouse(
+        workspace.warehouse_dir,
+        memory_limit=settings.memory_limit or default_memory_limit(),
+        threads=settings.threads,
+    )
+
+
+def default_memory_limit() -> str:
+    """A quarter of physical memory: the warehouse shares the process with training and serving."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, total // 4 // 2**30)}GiB"
