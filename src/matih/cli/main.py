@@ -25,7 +25,9 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(help="The NovaMart simulated retailer.", no_args_is_help=True)
 query_app = typer.Typer(help="Run SQL against the warehouse.", no_args_is_help=True)
+sources_app = typer.Typer(help="Connectors: list, sync, status, schedules.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(sources_app, name="sources")
 app.add_typer(query_app, name="query")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,6 +135,157 @@ def sandbox_generate(
             loaded = load_world(ws.sandbox_dir, warehouse_of(ws))
         rows = [(target, f"{n:,}") for target, n in loaded.items()]
     console.print(rows_table(("Table", "Rows"), rows, right=(1,)))
+
+
+@sandbox_app.command("serve")
+@handled
+def sandbox_serve(
+    workspace: WorkspaceOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day the servers show, YYYY-MM-DD (default: the world's end).")
+    ] = None,
+    rate_limit: Annotated[
+        float, typer.Option(help="Shopify API requests per second before 429 (0: unlimited).")
+    ] = 0.0,
+    bucket: Annotated[int, typer.Option(help="Shopify leaky-bucket size (burst).")] = 40,
+) -> None:
+    """Serve the world as Shopify, GA4 and PostgreSQL on 127.0.0.1 until Ctrl-C."""
+    from matih.cli.render import console
+    from matih.sandbox import server
+
+    ws = _workspace(workspace)
+    handle = server.start(
+        ws, as_of=dt.date.fromisoformat(as_of) if as_of else None, rate_limit=rate_limit, bucket=bucket
+    )
+    ep = handle.endpoints
+    console.print(f"NovaMart sandbox serving the world as of [bold]{ep.as_of}[/] (pid {ep.pid})")
+    console.print(f"  Shopify Admin API  {ep.shopify_url}/admin/api/2025-10/")
+    console.print(f"  GA4 Data API       {ep.ga_url}/v1beta/   (tokens: {ep.token_uri})")
+    console.print(
+        f"  PostgreSQL         host=127.0.0.1 port={ep.postgres_port} dbname={ep.postgres_database}"
+        f" user={ep.postgres_user}"
+    )
+    console.print("Connectors reach it when matih.yaml has `sources: {endpoints: sandbox}`. Ctrl-C stops it.")
+    try:
+        handle.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.stop()
+
+
+@sandbox_app.command("advance")
+@handled
+def sandbox_advance(
+    workspace: WorkspaceOpt = None,
+    days: Annotated[int, typer.Option(min=1, help="Days to move the clock on.")] = 1,
+) -> None:
+    """Move the running sandbox on by whole days: new and edited orders, stock, shipments, traffic."""
+    from matih.cli.render import console, rows_table
+    from matih.sandbox import server
+
+    done = server.advance(_workspace(workspace), days)
+    rows = [(day, *(f"{v:,}" for v in change.values())) for day, change in done["changes"].items()]
+    console.print(rows_table(("Day", "New shipments", "Received", "Stock rows moved"), rows, right=(1, 2, 3)))
+    console.print(f"the sandbox now shows the world up to {done['as_of']}")
+
+
+@sandbox_app.command("stop")
+@handled
+def sandbox_stop(workspace: WorkspaceOpt = None) -> None:
+    """Stop this workspace's sandbox if it runs."""
+    from matih.cli.render import console
+    from matih.sandbox import server
+
+    console.print("stopped" if server.stop(_workspace(workspace)) else "the sandbox was not running")
+
+
+@sources_app.command("list")
+@handled
+def sources_list(workspace: WorkspaceOpt = None) -> None:
+    """Every source of the workspace: connector, streams and where they land."""
+    from matih.cli.render import console, rows_table
+    from matih.sources import destination_of, load_source, source_names
+
+    ws = _workspace(workspace)
+    rows = []
+    for name in source_names(ws):
+        spec = load_source(ws, name)
+        catalog, schema = destination_of(spec, name)
+        streams = ", ".join(f"{s.name} ({s.sync_mode})" for s in spec.streams)
+        rows.append((name, spec.connector, streams, f"{catalog}.{schema}", spec.schedule.expression))
+    console.print(rows_table(("Source", "Connector", "Streams", "Destination", "Schedule"), rows))
+
+
+@sources_app.command("sync")
+@handled
+def sources_sync(
+    names: Annotated[list[str] | None, typer.Argument(help="Sources to sync (default: all).")] = None,
+    workspace: WorkspaceOpt = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Re-read everything and replace the tables.")
+    ] = False,
+) -> None:
+    """Sync sources into the warehouse (incremental streams read only what changed)."""
+    from matih.cli.render import console, rows_table
+    from matih.sources import source_names, sync
+
+    ws = _workspace(workspace)
+    for name in names or source_names(ws):
+        with console.status(f"Syncing {name}") as status:
+            run = sync(
+                ws, name, full_refresh=full_refresh, progress=lambda text: status.update(f"{name}: {text}")
+            )
+        rows = [
+            (s.name, s.mode, table, f"{n:,}", s.cursor or "")
+            for s in run.streams
+            for table, n in s.tables.items()
+        ]
+        console.print(
+            rows_table(
+                ("Stream", "Mode", "Table", "Rows loaded", "Cursor"),
+                rows,
+                title=f"{name} -> {run.destination} in {run.seconds:.1f}s",
+                right=(3,),
+            )
+        )
+
+
+@sources_app.command("status")
+@handled
+def sources_status(workspace: WorkspaceOpt = None) -> None:
+    """Per stream: mode, cursor value, rows loaded by the last sync, last success, last error."""
+    from matih.cli.render import console, rows_table
+    from matih.sources import stream_status
+
+    rows = [
+        (
+            s.source,
+            s.stream,
+            s.mode,
+            s.cursor or "",
+            "" if s.rows_last_sync is None else f"{s.rows_last_sync:,}",
+            s.last_success or "never",
+            (s.last_status or "") + (f": {s.last_error}" if s.last_error else ""),
+        )
+        for s in stream_status(_workspace(workspace))
+    ]
+    headers = ("Source", "Stream", "Mode", "Cursor", "Rows last sync", "Last success", "Last run")
+    console.print(rows_table(headers, rows, right=(4,)))
+
+
+@sources_app.command("schedule")
+@handled
+def sources_schedule(workspace: WorkspaceOpt = None) -> None:
+    """Each source's cron schedule and its next runs (running them on time is the orchestrator's job)."""
+    from matih.cli.render import console, rows_table
+    from matih.sources import schedules
+
+    rows = [
+        (s.source, s.expression, ", ".join(t.strftime("%Y-%m-%d %H:%M") for t in s.next_runs))
+        for s in schedules(_workspace(workspace))
+    ]
+    console.print(rows_table(("Source", "Cron", "Next runs (UTC)"), rows))
 
 
 @query_app.command("run")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from matih.sandbox.generator import World, product_ids
 from matih.warehouse import Warehouse
@@ -67,6 +68,11 @@ def save_world(world: World, sandbox_dir: Path) -> Path:
             con.execute("CREATE TABLE truth.products AS SELECT * FROM incoming")
             con.unregister("incoming")
     tmp.replace(path)
+    # reference data the merchandising team keeps as a file: ingested by a source-file connector
+    files = sandbox_dir / "files"
+    files.mkdir(exist_ok=True)
+    if "product_categories" in world.tables:
+        pq.write_table(world.tables["product_categories"], files / "product_categories.parquet")
     config = asdict(world.config)
     config["end_date"] = world.config.last_day.isoformat()
     config["first_day"] = world.config.first_day.isoformat()

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from matih.exceptions import MatihError, SourceError, SpecError
 from matih.sources.connector import Connector, SyncContext, connector_for
@@ -54,9 +54,12 @@ def destination_of(spec: Any, name: str) -> tuple[str, str]:
     return catalog, schema
 
 
-def _credentials_env(ws: Workspace) -> tuple[dict[str, str] | None, Any]:
-    """(environment for ``${NAME}`` references, sandbox endpoints) for the workspace's endpoint mode."""
-    if ws.settings().sources.endpoints != "sandbox":
+Endpoints = Literal["production", "sandbox"]
+
+
+def _credentials_env(ws: Workspace, endpoints_mode: Endpoints | None) -> tuple[dict[str, str] | None, Any]:
+    """(environment for ``${NAME}`` references, sandbox endpoints) for the endpoint mode."""
+    if (endpoints_mode or ws.settings().sources.endpoints) != "sandbox":
         return None, None
     from matih.sandbox.server import running, sandbox_secrets
 
@@ -71,7 +74,13 @@ def _credentials_env(ws: Workspace) -> tuple[dict[str, str] | None, Any]:
 
 
 def build_context(
-    ws: Workspace, name: str, spec: Any, connector: Connector, *, full_refresh: bool
+    ws: Workspace,
+    name: str,
+    spec: Any,
+    connector: Connector,
+    *,
+    full_refresh: bool,
+    endpoints: Endpoints | None = None,
 ) -> SyncContext:
     """Resolve secrets and endpoints; check the streams against what the connector offers."""
     file = f"sources/{name}.json"
@@ -87,10 +96,10 @@ def build_context(
                 file=file,
                 path=f"$.streams[{i}].sync_mode",
             )
-    env, endpoints = _credentials_env(ws)
+    env, sandbox = _credentials_env(ws, endpoints)
     config = spec.config.model_dump(mode="json", exclude_none=True)
-    if endpoints is not None and connector.sandbox is not None:
-        config.update(connector.sandbox(endpoints))
+    if sandbox is not None and connector.sandbox is not None:
+        config.update(connector.sandbox(sandbox))
     config = resolve_secrets(config, file=file, path="$.config", env=env)
     settings = ws.settings().sources
     return SyncContext(
@@ -166,9 +175,17 @@ def cursors(pipeline: Any, source: str) -> dict[str, str]:
 
 
 def sync(
-    ws: Workspace, name: str, *, full_refresh: bool = False, progress: Progress | None = None
+    ws: Workspace,
+    name: str,
+    *,
+    full_refresh: bool = False,
+    endpoints: Endpoints | None = None,
+    progress: Progress | None = None,
 ) -> SyncRun:
-    """Sync source ``name`` into the warehouse and journal the run; raise on failure (after journaling)."""
+    """Sync source ``name`` into the warehouse and journal the run; raise on failure (after journaling).
+
+    ``endpoints`` overrides ``matih.yaml``'s ``sources.endpoints`` (the demo always uses the sandbox).
+    """
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     spec = load_source(ws, name)
@@ -184,7 +201,7 @@ def sync(
     )
     start = time.perf_counter()
     try:
-        ctx = build_context(ws, name, spec, connector, full_refresh=full_refresh)
+        ctx = build_context(ws, name, spec, connector, full_refresh=full_refresh, endpoints=endpoints)
         pipeline = _pipeline(ws, name, catalog, schema)
         # a failed run may have left extracted packages behind: they must never be loaded later
         pipeline.abort_packages()
