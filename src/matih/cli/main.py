@@ -234,7 +234,10 @@ def sources_sync(
     for name in names or source_names(ws):
         with console.status(f"Syncing {name}") as status:
             run = sync(
-                ws, name, full_refresh=full_refresh, progress=lambda text: status.update(f"{name}: {text}")
+                ws,
+                name,
+                full_refresh=full_refresh,
+                progress=lambda text, name=name: status.update(f"{name}: {text}"),
             )
         rows = [
             (s.name, s.mode, table, f"{n:,}", s.cursor or "")

@@ -85,6 +85,7 @@ class GoogleAnalyticsSandbox:
     clock: Any
     token_uri: str = ""
     duplicate_rows: int = 0
+    duplicate_dimension: str = "pagePath"
     _tokens: dict[str, float] = field(default_factory=dict)
     _cache: dict[tuple[Any, ...], pa.Table] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -138,7 +139,9 @@ class GoogleAnalyticsSandbox:
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def set_duplicates(self, request: Request) -> Response:
-        self.duplicate_rows = int(orjson.loads(await request.body())["rows"])
+        raw = orjson.loads(await request.body())
+        self.duplicate_rows = int(raw["rows"])
+        self.duplicate_dimension = str(raw.get("dimension", "pagePath"))
         return Response(b"{}", media_type="application/json")
 
     def _authorised(self, request: Request) -> bool:
@@ -192,7 +195,7 @@ class GoogleAnalyticsSandbox:
         table = self._report(tuple(dims), tuple(metrics), start, end, as_of)
         page = table.slice(offset, limit)
         rows = self._rows(page, dims, metrics)
-        if self.duplicate_rows and rows:
+        if self.duplicate_rows and rows and self.duplicate_dimension in dims:
             # a late re-delivery of rows already sent, with revised numbers: the later copy wins
             extra = self._rows(page.slice(0, self.duplicate_rows), dims, metrics, bump=1)
             rows.extend(extra)

@@ -221,6 +221,7 @@ class ShopifySandbox:
         self.limiter = RateLimiter(rate_limit, bucket)
         self.faults: list[Fault] = []
         self.requests: dict[str, int] = {}
+        self.throttled = 0
         self.ranges = world.item_ranges()
         prefix = f"/admin/api/{API_VERSION}"
         self.app = Starlette(
@@ -231,6 +232,7 @@ class ShopifySandbox:
                 Route(f"{prefix}/inventory_levels.json", self.inventory_levels),
                 Route("/_sandbox/faults", self.set_faults, methods=["POST", "DELETE"]),
                 Route("/_sandbox/stats", self.stats),
+                Route("/_sandbox/rate_limit", self.set_rate_limit, methods=["POST"]),
                 Route("/healthz", lambda _r: Response(b"ok")),
             ]
         )
@@ -251,6 +253,7 @@ class ShopifySandbox:
             )
         allowed, wait, level = self.limiter.take(token)
         if not allowed:
+            self.throttled += 1
             return self._error(
                 429,
                 "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted"
@@ -506,5 +509,11 @@ class ShopifySandbox:
             self.faults.append(Fault(**orjson.loads(await request.body())))
         return Response(orjson.dumps({"faults": len(self.faults)}), media_type="application/json")
 
+    async def set_rate_limit(self, request: Request) -> Response:
+        raw = orjson.loads(await request.body())
+        self.limiter = RateLimiter(float(raw["per_second"]), int(raw.get("bucket", 40)))
+        return Response(b"{}", media_type="application/json")
+
     async def stats(self, _request: Request) -> Response:
-        return Response(orjson.dumps({"requests": self.requests}), media_type="application/json")
+        body = {"requests": self.requests, "throttled": self.throttled}
+        return Response(orjson.dumps(body), media_type="application/json")

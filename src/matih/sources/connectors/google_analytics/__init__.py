@@ -116,7 +116,8 @@ def _report_rows(
                 pa.date32()
             )
             yield pa.table(columns)
-        offset += len(rows)
+        # pages are addressed by the limit asked for, whatever a page held (re-delivered rows included)
+        offset += PAGE_ROWS
         if not rows or offset >= int(reply.get("rowCount", 0)):
             return
 

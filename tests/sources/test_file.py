@@ -1,0 +1,79 @@
+"""source-file: CSV, JSON lines and Parquet from a glob, full refresh and incremental by file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from matih.sources import sync
+from matih.workspace import Workspace
+
+
+def _spec(ws: Workspace, name: str, path: str, fmt: str, mode: str, key: list[str] | None = None) -> None:
+    (ws.root / "sources").mkdir(exist_ok=True)
+    stream = {"name": "sales", "sync_mode": mode}
+    if key:
+        stream["primary_key"] = key
+    spec = {
+        "connector": "source-file",
+        "config": {"path": path, "format": fmt},
+        "streams": [stream],
+        "schedule": {"type": "cron", "expression": "0 3 * * *"},
+        "destination": {"catalog": "raw", "schema": "uploads"},
+    }
+    (ws.root / "sources" / f"{name}.json").write_text(json.dumps(spec))
+
+
+def _rows(ws: Workspace, sql: str) -> list[tuple]:
+    with duckdb.connect(str(ws.warehouse_dir / "raw.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_csv_glob_full_refresh_then_incremental_by_file(tmp_path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    data = ws.root / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("sku,day,qty\nA,2025-01-01,3\nB,2025-01-01,4\n")
+    (data / "b.csv").write_text("sku,day,qty\nA,2025-01-02,5\n")
+    _spec(ws, "uploads", "data/*.csv", "csv", "incremental", ["sku", "day"])
+    run = sync(ws, "uploads")
+    assert run.streams[0].rows == 3
+    assert _rows(ws, "SELECT sum(qty) FROM uploads.sales") == [(12,)]
+    # a corrected file and a new one: only they are read; the correction replaces its row
+    time.sleep(0.01)
+    (data / "b.csv").write_text("sku,day,qty\nA,2025-01-02,6\n")
+    (data / "c.csv").write_text("sku,day,qty\nB,2025-01-03,1\n")
+    future = time.time() + 5
+    os.utime(data / "b.csv", (future, future))
+    os.utime(data / "c.csv", (future, future))
+    run = sync(ws, "uploads")
+    assert run.streams[0].rows == 2
+    assert _rows(ws, "SELECT count(*), sum(qty) FROM uploads.sales") == [(4, 14)]
+
+
+def test_parquet_and_jsonl(tmp_path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    (ws.root / "data").mkdir()
+    pq.write_table(pa.table({"sku": ["A", "B"], "qty": [1, 2]}), ws.root / "data" / "s.parquet")
+    (ws.root / "data" / "s.jsonl").write_text('{"sku": "C", "qty": 7}\n{"sku": "D", "qty": 8}\n')
+    _spec(ws, "pq", "data/*.parquet", "parquet", "full_refresh")
+    assert sync(ws, "pq").streams[0].rows == 2
+    _spec(ws, "pq", "data/*.jsonl", "jsonl", "full_refresh")
+    assert sync(ws, "pq").streams[0].rows == 2
+    assert _rows(ws, "SELECT string_agg(sku, '' ORDER BY sku) FROM uploads.sales") == [("CD",)]
+
+
+def test_missing_files_name_the_path(tmp_path) -> None:
+    import pytest
+
+    from matih.exceptions import SourceError
+
+    ws = Workspace.at(tmp_path / "ws")
+    _spec(ws, "none", "nowhere/*.csv", "csv", "full_refresh")
+    with pytest.raises(SourceError, match="nowhere/\\*.csv"):
+        sync(ws, "none")

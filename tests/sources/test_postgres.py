@@ -1,0 +1,85 @@
+"""source-postgres against the sandbox's real PostgreSQL server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from matih.exceptions import SourceError
+from matih.sandbox import server
+from matih.sandbox.postgres import PostgresServer
+from matih.sources import sync
+
+SOURCE = "inventory-db"
+
+
+def _pg_rows(served, table: str) -> int:
+    import psycopg2
+
+    ep = served.endpoints
+    secrets = server.sandbox_secrets(served.ws)
+    with (
+        psycopg2.connect(
+            host=ep.postgres_host,
+            port=ep.postgres_port,
+            dbname=ep.postgres_database,
+            user=ep.postgres_user,
+            password=secrets["INVENTORY_DB_PASSWORD"],
+        ) as con,
+        con.cursor() as cur,
+    ):
+        cur.execute(f"SELECT count(*) FROM {table}")
+        return int(cur.fetchone()[0])
+
+
+def test_sync_copies_tables_and_incremental_picks_up_changes(served) -> None:
+    run = sync(served.ws, SOURCE, full_refresh=True)
+    counts = {s.name: s.rows for s in run.streams}
+    for table in ("inventory", "supplier_shipments", "warehouses"):
+        assert counts[table] == _pg_rows(served, table)
+        assert served.warehouse(f"SELECT count(*) FROM inventory.{table}")[0][0] == _pg_rows(served, table)
+    assert counts["inventory"] == 300
+
+    server.advance(served.ws)
+    day = served.clock()
+    start = dt.datetime.combine(day, dt.time())
+    cut = start + dt.timedelta(days=1)
+    (changed,) = served.world(
+        "SELECT count(*) FROM source.supplier_shipments WHERE (ordered_at >= $s AND ordered_at < $c)"
+        " OR (received_at >= $s AND received_at < $c AND ordered_at < $s)",
+        {"s": start, "c": cut},
+    )[0]
+    run = sync(served.ws, SOURCE)
+    shipments = next(s for s in run.streams if s.name == "supplier_shipments")
+    assert shipments.rows == changed
+    assert (
+        served.warehouse("SELECT count(*) - count(DISTINCT shipment_id) FROM inventory.supplier_shipments")[
+            0
+        ][0]
+        == 0
+    )
+    assert served.warehouse("SELECT count(*) FROM inventory.supplier_shipments")[0][0] == _pg_rows(
+        served, "supplier_shipments"
+    )
+    # the day's sales moved stock: the full-refresh table shows the new quantities
+    moved = served.warehouse(f"SELECT count(*) FROM inventory.inventory WHERE updated_at >= '{start}'")[0][0]
+    assert moved > 0
+
+
+def test_database_going_away_keeps_tables_and_rerun_completes(served) -> None:
+    sync(served.ws, SOURCE)
+    before = served.warehouse("SELECT count(*), sum(quantity_on_hand) FROM inventory.inventory")
+    pg = PostgresServer(Path(served.endpoints.extra["postgres_folder"]), port=served.endpoints.postgres_port)
+    pg.stop()
+    try:
+        with pytest.raises(SourceError) as failure:
+            sync(served.ws, SOURCE, full_refresh=True)
+        assert failure.value.transient
+        assert "cannot reach PostgreSQL" in str(failure.value)
+        assert served.warehouse("SELECT count(*), sum(quantity_on_hand) FROM inventory.inventory") == before
+    finally:
+        pg.start()
+    run = sync(served.ws, SOURCE, full_refresh=True)
+    assert {s.name: s.rows for s in run.streams}["inventory"] == 300

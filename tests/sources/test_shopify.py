@@ -1,0 +1,148 @@
+"""source-shopify against the sandbox's Shopify Admin API: incremental merge, failures, 429, auth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import httpx
+import pytest
+
+from matih.exceptions import SourceError
+from matih.sandbox import server
+from matih.sources import history, stream_status, sync
+from matih.workspace import Workspace
+
+SOURCE = "shopify-orders"
+
+
+def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time())
+    return start, start + dt.timedelta(days=1)
+
+
+def _changed_on(served, day: dt.date) -> tuple[int, int]:
+    """(orders, line items) that a sync after ``day`` must load: created that day, or edited that day."""
+    start, cut = _day_bounds(day)
+    where = "(o.created_at >= $s AND o.created_at < $c) OR (o.updated_at >= $s AND o.updated_at < $c AND o.created_at < $s)"
+    (orders,) = served.world(f"SELECT count(*) FROM source.orders o WHERE {where}", {"s": start, "c": cut})[0]
+    (items,) = served.world(
+        f"SELECT count(*) FROM source.order_items i JOIN source.orders o USING (order_id) WHERE {where}",
+        {"s": start, "c": cut},
+    )[0]
+    return orders, items
+
+
+def _visible(served, day: dt.date) -> tuple[int, int, int]:
+    _, cut = _day_bounds(day)
+    return served.world(
+        "SELECT count(DISTINCT o.order_id), count(*), sum(i.quantity) FROM source.orders o"
+        " JOIN source.order_items i USING (order_id) WHERE o.created_at < $c",
+        {"c": cut},
+    )[0]
+
+
+def _warehouse_orders(served) -> tuple[int, int, int]:
+    return served.warehouse(
+        "SELECT (SELECT count(*) FROM shopify.orders), count(*), sum(quantity) FROM shopify.order_items"
+    )[0]
+
+
+def _cursor(served) -> str | None:
+    return next(s.cursor for s in stream_status(served.ws) if s.source == SOURCE and s.stream == "orders")
+
+
+def test_incremental_sync_loads_only_new_and_updated_orders(served) -> None:
+    sync(served.ws, SOURCE, full_refresh=True)
+    day = served.clock()
+    assert _warehouse_orders(served) == _visible(served, day)
+    ids = served.warehouse("SELECT count(*), count(DISTINCT order_item_id) FROM shopify.order_items")[0]
+    assert ids[0] == ids[1]
+
+    server.advance(served.ws)
+    new_day = served.clock()
+    assert new_day == day + dt.timedelta(days=1)
+    want_orders, want_items = _changed_on(served, new_day)
+    assert want_orders > 0
+    run = sync(served.ws, SOURCE)
+    orders = next(s for s in run.streams if s.name == "orders")
+    assert orders.tables == {"orders": want_orders, "order_items": want_items}
+    # merged, not appended: the warehouse equals the shop as of the new day, without duplicates
+    assert _warehouse_orders(served) == _visible(served, new_day)
+    assert served.warehouse("SELECT count(*) - count(DISTINCT order_id) FROM shopify.orders")[0][0] == 0
+    # an order refunded on the new day now shows its new version
+    start, cut = _day_bounds(new_day)
+    refunded = served.world(
+        "SELECT order_id FROM source.orders WHERE updated_at >= $s AND updated_at < $c AND created_at < $s"
+        " AND financial_status = 'refunded'",
+        {"s": start, "c": cut},
+    )
+    for (order_id,) in refunded:
+        assert served.warehouse(
+            f"SELECT financial_status FROM shopify.orders WHERE order_id = {order_id}"
+        ) == [("refunded",)]
+    # the seed's names resolve and the line items carry the seed's columns
+    cols = {r[0] for r in served.warehouse("DESCRIBE shopify.order_items")}
+    assert {"order_id", "product_id", "quantity", "unit_price", "discount"} <= cols
+
+
+def test_failed_sync_keeps_tables_and_cursor_then_rerun_is_exact(served) -> None:
+    sync(served.ws, SOURCE)
+    before, cursor = _warehouse_orders(served), _cursor(served)
+    served.shop("faults", resource="orders", status=500, from_page=3)
+    try:
+        with pytest.raises(SourceError) as failure:
+            sync(served.ws, SOURCE, full_refresh=True)
+    finally:
+        httpx.delete(f"{served.endpoints.shopify_url}/_sandbox/faults")
+    assert failure.value.transient and "500" in str(failure.value)
+    assert _warehouse_orders(served) == before
+    assert _cursor(served) == cursor
+    assert history(served.ws, SOURCE)[-1].status == "failed"
+
+    server.advance(served.ws)
+    want = _changed_on(served, served.clock())
+    run = sync(served.ws, SOURCE)
+    assert next(s for s in run.streams if s.name == "orders").tables == {
+        "orders": want[0],
+        "order_items": want[1],
+    }
+    assert _warehouse_orders(served) == _visible(served, served.clock())
+
+
+def test_rate_limited_sync_waits_for_retry_after_and_completes(served) -> None:
+    served.shop("rate_limit", per_second=5, bucket=1)
+    try:
+        throttled = served.shop("stats")["throttled"]
+        run = sync(served.ws, SOURCE)
+        assert served.shop("stats")["throttled"] > throttled
+    finally:
+        served.shop("rate_limit", per_second=0)
+    assert run.status == "succeeded"
+    assert served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0] == 300
+
+
+def test_wrong_token_fails_fast_naming_stream_and_fix_without_the_token(
+    served, tmp_path, monkeypatch
+) -> None:
+    ws = Workspace.at(tmp_path / "prod")
+    (ws.root / "sources").mkdir()
+    spec = json.loads((served.ws.root / "sources" / f"{SOURCE}.json").read_text())
+    spec["config"]["base_url"] = served.endpoints.shopify_url
+    (ws.root / "sources" / f"{SOURCE}.json").write_text(json.dumps(spec))
+    token = "shpat_not_the_right_token_4711"
+    monkeypatch.setenv("SHOPIFY_API_KEY", token)
+    requests = sum(served.shop("stats")["requests"].values())
+    started = time.perf_counter()
+    with pytest.raises(SourceError) as failure:
+        sync(ws, SOURCE)
+    assert time.perf_counter() - started < 10
+    message = str(failure.value)
+    assert "orders" in message and "credentials.api_password" in message and "401" in message
+    assert not failure.value.transient
+    assert token not in message
+    assert sum(served.shop("stats")["requests"].values()) == requests + 1  # no retries on a 401
+    for path in ws.state.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
