@@ -75,5 +75,5 @@ def test_missing_files_name_the_path(tmp_path) -> None:
 
     ws = Workspace.at(tmp_path / "ws")
     _spec(ws, "none", "nowhere/*.csv", "csv", "full_refresh")
-    with pytest.raises(SourceError, match="nowhere/\\*.csv"):
+    with pytest.raises(SourceError, match=r"nowhere/\*\.csv"):
         sync(ws, "none")

@@ -48,7 +48,8 @@ def test_incremental_sync_rereads_the_days_ga_still_revises(served) -> None:
     pages = next(s for s in run.streams if s.name == "pages")
     last = served.clock()
     (recent,) = served.world(
-        "SELECT count(*) FROM (SELECT DISTINCT date, page_path FROM source.web_sessions WHERE date BETWEEN $a AND $b)",
+        "SELECT count(*) FROM (SELECT DISTINCT date, page_path FROM source.web_sessions"
+        " WHERE date BETWEEN $a AND $b)",
         {"a": last - dt.timedelta(days=2), "b": last},
     )[0]
     assert pages.rows == recent

@@ -25,7 +25,10 @@ def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 def _changed_on(served, day: dt.date) -> tuple[int, int]:
     """(orders, line items) that a sync after ``day`` must load: created that day, or edited that day."""
     start, cut = _day_bounds(day)
-    where = "(o.created_at >= $s AND o.created_at < $c) OR (o.updated_at >= $s AND o.updated_at < $c AND o.created_at < $s)"
+    where = (
+        "(o.created_at >= $s AND o.created_at < $c)"
+        " OR (o.updated_at >= $s AND o.updated_at < $c AND o.created_at < $s)"
+    )
     (orders,) = served.world(f"SELECT count(*) FROM source.orders o WHERE {where}", {"s": start, "c": cut})[0]
     (items,) = served.world(
         f"SELECT count(*) FROM source.order_items i JOIN source.orders o USING (order_id) WHERE {where}",

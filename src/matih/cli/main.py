@@ -233,12 +233,11 @@ def sources_sync(
     ws = _workspace(workspace)
     for name in names or source_names(ws):
         with console.status(f"Syncing {name}") as status:
-            run = sync(
-                ws,
-                name,
-                full_refresh=full_refresh,
-                progress=lambda text, name=name: status.update(f"{name}: {text}"),
-            )
+
+            def progress(text: str, name: str = name) -> None:
+                status.update(f"{name}: {text}")
+
+            run = sync(ws, name, full_refresh=full_refresh, progress=progress)
         rows = [
             (s.name, s.mode, table, f"{n:,}", s.cursor or "")
             for s in run.streams

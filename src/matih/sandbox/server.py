@@ -210,8 +210,13 @@ def serve(
             tmp.write_text(json.dumps(asdict(endpoints), indent=2))
             os.replace(tmp, endpoints_path(ws))
             loop = asyncio.get_running_loop()
+
+            def shutdown() -> None:
+                for s in servers:
+                    s.should_exit = True
+
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s in servers])
+                loop.add_signal_handler(sig, shutdown)
             await asyncio.gather(*tasks)
 
         asyncio.run(main())

@@ -307,12 +307,12 @@ class ShopifySandbox:
             if extra:
                 return self._error(400, {"page_info": [f"cannot be combined with {sorted(extra)}"]})
             try:
-                state = self._decode(params["page_info"])
+                cursor = self._decode(params["page_info"])
             except ValueError:
                 return self._error(400, {"page_info": ["is invalid"]})
-            view = self.world.view(kind, int(state["cutoff"]))
-            start = int(np.searchsorted(view["key"], int(state["after"]), side="right"))
-            return view, start, int(state["page"]) + 1, state
+            view = self.world.view(kind, int(cursor["cutoff"]))
+            start = int(np.searchsorted(view["key"], int(cursor["after"]), side="right"))
+            return view, start, int(cursor["page"]) + 1, cursor
         order = params.get("order", "updated_at asc")
         if order not in ("updated_at asc", "id asc"):
             return self._error(400, {"order": ["only 'updated_at asc' is supported by the sandbox"]})

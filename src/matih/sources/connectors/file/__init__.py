@@ -82,7 +82,7 @@ def _file_resource(
         write: Any = "merge" if primary_key else "append"
     else:
         write = "replace"
-    return dlt.resource(rows, name=name, primary_key=primary_key or None, write_disposition=write)
+    return dlt.resource(rows, name=name, primary_key=primary_key or (), write_disposition=write)
 
 
 CONNECTOR = Connector(

@@ -192,7 +192,7 @@ def _report_resource(
         yield table
 
     strategy = "upsert" if keep == "last_write_wins" else "insert-only"
-    return dlt.resource(
+    return dlt.resource(  # type: ignore[call-overload]
         report,
         name=name,
         primary_key=key,

@@ -96,9 +96,9 @@ def _resources(ctx: SyncContext) -> list[Any]:
             schema=schema,
             backend="pyarrow",
             chunk_size=BATCH_ROWS,
-            incremental=dlt.sources.incremental(stream.cursor_field) if incremental else None,
+            incremental=dlt.sources.incremental(stream.cursor_field) if stream.cursor_field else None,
             write_disposition="merge" if incremental else "replace",
-            primary_key=key or None,
+            primary_key=key or (),
             reflection_level="full",
         )
         resources.append(resource)
@@ -118,7 +118,7 @@ def _sandbox(endpoints: Any) -> dict[str, Any]:
 CONNECTOR = Connector(
     name="source-postgres",
     streams={"*": StreamInfo(("*",))},
-    destination=lambda spec, _name: ("postgresql", spec.config.database),
+    destination=lambda spec, _name: ("postgresql", getattr(spec.config, "database", "postgres")),
     resources=_resources,
     sandbox=_sandbox,
 )

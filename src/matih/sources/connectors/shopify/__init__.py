@@ -185,7 +185,7 @@ def _resources(ctx: SyncContext) -> list[Any]:
                 yield _orders_table(page)
 
         # an edited order may gain or lose lines: all of an order's lines are replaced together
-        @dlt.transformer(
+        @dlt.transformer(  # type: ignore[call-overload]
             name="order_items",
             primary_key="order_item_id",
             merge_key="order_id",
