@@ -21,7 +21,18 @@ def test_demo_report(demo_run):
         "timings",
     ):
         assert key in report, key
-    assert set(report["timings"]) == {"generate", "load", "feature_sql", "train", "evaluate", "forecast"}
+    assert set(report["timings"]) == {"generate", "ingest", "feature_sql", "train", "evaluate", "forecast"}
+    # every row of the world reached the warehouse through the connectors
+    world, ingested = report["world_rows"], report["ingested_rows"]
+    for table, target in (
+        ("orders", "postgresql.shopify.orders"),
+        ("order_items", "postgresql.shopify.order_items"),
+        ("products", "postgresql.shopify.products"),
+        ("inventory", "postgresql.inventory.inventory"),
+        ("supplier_shipments", "postgresql.inventory.supplier_shipments"),
+        ("product_categories", "postgresql.analytics.product_categories"),
+    ):
+        assert ingested[target] == world[table], target
     assert len(report["per_category"]) == 20
     assert {c["status"] for c in report["per_category"]} <= {"PASS", "FAIL"}
     # accuracy: under the gate, clearly better than seasonal naive, within 2x of the noise floor and

@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_validate_example_workspace():
     result = runner.invoke(app, ["validate", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert "9 documents valid" in result.output
+    assert "10 documents valid" in result.output
     assert "sales_rolling_7d" in result.output  # the ROWS-over-gaps warning names the columns
 
 
@@ -145,3 +145,31 @@ def test_demo_command_prints_the_seed_tables(tmp_path):
     ):
         assert expected in result.output, expected
     assert (ws / ".matih" / "reports" / "demo.json").is_file()
+
+
+def test_sources_list_and_schedule():
+    listed = runner.invoke(app, ["sources", "list", "-w", str(EXAMPLE)])
+    assert listed.exit_code == 0, listed.output
+    for name in ("shopify-orders", "inventory-db", "google-analytics", "postgresql.shopify", "0 */6 * * *"):
+        assert name in listed.output
+    scheduled = runner.invoke(app, ["sources", "schedule", "-w", str(EXAMPLE)])
+    assert scheduled.exit_code == 0, scheduled.output
+    assert re.search(r"shopify-orders\s+│\s+0 \* \* \* \*", scheduled.output)
+
+
+def test_sources_sync_and_status_through_the_cli(served):
+    synced = runner.invoke(app, ["sources", "sync", "product-categories", "-w", str(served.ws.root)])
+    assert synced.exit_code == 0, synced.output
+    assert "product_categories" in synced.output and "300" in synced.output
+    status = runner.invoke(app, ["sources", "status", "-w", str(served.ws.root)], terminal_width=250)
+    assert status.exit_code == 0, status.output
+    assert re.search(r"product-categories\s+│\s+product_categories\s+│\s+full_refresh", status.output)
+    assert "succeeded" in status.output
+
+
+def test_sandbox_advance_needs_a_running_sandbox(tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(EXAMPLE, ws, ignore=shutil.ignore_patterns(".matih"))
+    result = runner.invoke(app, ["sandbox", "advance", "-w", str(ws)])
+    assert result.exit_code == 1
+    assert "matih sandbox serve" in result.output

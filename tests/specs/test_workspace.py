@@ -36,10 +36,12 @@ def test_the_example_workspace_is_valid() -> None:
         "sources",
         "sources",
         "sources",
+        "sources",
     ]
     assert [m.name for _, m in report.of_kind("sources") if isinstance(m, SourceSpec)] == [
         "google-analytics",
         "inventory-db",
+        "product-categories",
         "shopify-orders",
     ]
 

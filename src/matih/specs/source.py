@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -183,6 +184,9 @@ class Transformation(SpecModel):
 
 class Destination(SpecModel):
     """Where a source's tables land in the warehouse: ``<catalog>.<schema>.<stream table>``."""
+
+    # ``schema`` is a BaseModel attribute: the field is ``schema_`` in Python, ``schema`` in JSON
+    model_config = ConfigDict(**SpecModel.model_config, serialize_by_alias=True, validate_by_name=True)
 
     catalog: Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*", "a plain identifier like 'postgresql'")]
     """Warehouse catalog, e.g. ``"postgresql"``."""
