@@ -5,16 +5,19 @@ errors for everything else. Headers (where credentials travel) never reach a mes
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from matih.exceptions import SourceError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,3 +138,43 @@ def _retry_after(response: httpx.Response, *, default: float) -> float:
         return max(0.0, float(raw))
     except ValueError:
         return default
+
+
+def prefetched(pages: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """``pages`` produced by a background thread, up to ``depth`` ahead of the consumer.
+
+    The next request is then in flight (and the server building it) while the caller turns the current
+    page into rows. Errors reach the consumer in order; closing the consumer stops the producer.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        box.put(("page", page), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("done", None))
+        except BaseException as err:  # handed to the consumer, raised there
+            box.put(("error", err))
+
+    worker = threading.Thread(target=produce, name="matih-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "page":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        worker.join(timeout=5)

@@ -15,17 +15,18 @@ Streams and tables:
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import dlt
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from matih.sources.connector import Connector, StreamInfo, SyncContext
-from matih.sources.http import ApiClient
+from matih.sources.http import ApiClient, prefetched
 
 API_VERSION = "2025-10"
 PAGE_SIZE = 250
@@ -69,10 +70,16 @@ def _client(ctx: SyncContext) -> ApiClient:
 def _pages(
     client: ApiClient, stream: str, path: str, key: str, params: dict[str, Any]
 ) -> Iterator[list[Any]]:
-    """Every page of a list endpoint, following ``Link: <...>; rel="next"``."""
+    """Every page of a list endpoint, following ``Link: <...>; rel="next"``; the next request is in
+    flight while the current page is parsed and loaded."""
+    for content in prefetched(_bodies(client, stream, path, params)):
+        yield orjson.loads(content)[key]
+
+
+def _bodies(client: ApiClient, stream: str, path: str, params: dict[str, Any]) -> Iterator[bytes]:
     response = client.request("GET", path, stream=stream, params=params)
     while True:
-        yield orjson.loads(response.content)[key]
+        yield response.content
         following = response.links.get("next", {}).get("url")
         if not following:
             return
@@ -96,8 +103,9 @@ def _since(incremental: Any) -> dict[str, str]:
     return {"updated_at_min": value} if value else {}
 
 
-def _stamps(values: list[str]) -> pa.Array:
-    return pc.cast(pc.strptime(pa.array(values, pa.string()), "%Y-%m-%dT%H:%M:%S%z", "us"), _TIMESTAMP)
+def _stamps(values: list[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    text = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+    return pc.cast(pc.strptime(text, "%Y-%m-%dT%H:%M:%S%z", "us"), _TIMESTAMP)
 
 
 def _wall_clock(values: list[str]) -> pa.Array:
@@ -107,53 +115,118 @@ def _wall_clock(values: list[str]) -> pa.Array:
     )
 
 
-def _money(values: list[Any]) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
+_LINE = pa.struct(
+    [
+        ("id", pa.int64()),
+        ("product_id", pa.int64()),
+        ("variant_id", pa.int64()),
+        ("sku", pa.string()),
+        ("title", pa.string()),
+        ("quantity", pa.int64()),
+        ("price", pa.string()),
+        ("total_discount", pa.string()),
+    ]
+)
+_ORDER = pa.struct(
+    [
+        ("id", pa.int64()),
+        ("name", pa.string()),
+        ("created_at", pa.string()),
+        ("processed_at", pa.string()),
+        ("updated_at", pa.string()),
+        ("currency", pa.string()),
+        ("financial_status", pa.string()),
+        ("total_price", pa.string()),
+        ("customer", pa.struct([("id", pa.int64())])),
+        ("line_items", pa.list_(_LINE)),
+    ]
+)
+_ORDER_PAGE = pa.schema([("orders", pa.list_(_ORDER))])
 
 
-def _orders_table(orders: list[dict[str, Any]]) -> pa.Table:
+def _order_batches(bodies: Iterator[bytes], rows: int) -> Iterator[pa.Table]:
+    """Response bodies parsed by Arrow's JSON reader (multi-threaded, no Python objects per order), in
+    batches of about ``rows`` orders; fields the schema does not name are ignored."""
+    batch: list[bytes] = []
+    held = 0
+    for body in bodies:
+        # the reader takes one document per line: re-serialise the rare pretty-printed body
+        batch.append(orjson.dumps(orjson.loads(body)) if b"\n" in body else body)
+        held += max(1, len(body) // 600)  # about 600 bytes per order
+        if held >= rows:
+            yield _parse_orders(batch)
+            batch, held = [], 0
+    if batch:
+        yield _parse_orders(batch)
+
+
+def _parse_orders(bodies: list[bytes]) -> pa.Table:
+    options = pj.ParseOptions(explicit_schema=_ORDER_PAGE, unexpected_field_behavior="ignore")
+    pages = pj.read_json(io.BytesIO(b"\n".join(bodies)), parse_options=options)
+    orders = pc.list_flatten(pages["orders"].combine_chunks())
+    return pa.Table.from_batches([pa.RecordBatch.from_struct_array(orders)])
+
+
+def _money_of(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return pc.cast(pc.fill_null(values, "0"), pa.float64())
+
+
+def _orders_table(orders: pa.Table) -> pa.Table:
+    processed = pc.coalesce(orders["processed_at"], orders["created_at"])
     return pa.table(
         {
-            "order_id": pa.array([o["id"] for o in orders], pa.int64()),
-            "order_number": pa.array([o.get("name") for o in orders], pa.string()),
-            "order_date": _wall_clock([o.get("processed_at") or o["created_at"] for o in orders]),
-            "customer_id": pa.array([(o.get("customer") or {}).get("id") for o in orders], pa.int64()),
-            "financial_status": pa.array([o.get("financial_status") for o in orders], pa.string()),
-            "currency": pa.array([o.get("currency") for o in orders], pa.string()),
-            "total_price": pa.array(_money([o.get("total_price") or 0 for o in orders])),
-            "created_at": _stamps([o["created_at"] for o in orders]),
-            "updated_at": _stamps([o["updated_at"] for o in orders]),
+            "order_id": orders["id"],
+            "order_number": orders["name"],
+            "order_date": _wall_clock(processed),
+            "customer_id": pc.struct_field(orders["customer"], "id"),
+            "financial_status": orders["financial_status"],
+            "currency": orders["currency"],
+            "total_price": _money_of(orders["total_price"]),
+            "created_at": _stamps(orders["created_at"]),
+            "updated_at": _stamps(orders["updated_at"]),
         }
     )
 
 
-def _items_table(orders: list[dict[str, Any]], product_key: str) -> pa.Table:
-    lines = [(o["id"], o["updated_at"], line) for o in orders for line in o.get("line_items") or ()]
-    quantity = np.asarray([line["quantity"] for _, _, line in lines], dtype=np.int64)
-    price = _money([line.get("price") or 0 for _, _, line in lines])
-    discount = _money([line.get("total_discount") or 0 for _, _, line in lines])
-    gross = price * quantity
-    product = (
-        [line.get("sku") or str(line.get("product_id") or "") for _, _, line in lines]
-        if product_key == "sku"
-        else [str(line.get("product_id") or "") for _, _, line in lines]
+def _items_table(orders: pa.Table, product_key: str) -> pa.Table:
+    nested = orders["line_items"].combine_chunks()
+    parent = pc.list_parent_indices(nested)
+    lines = pc.list_flatten(nested)
+    field = {name: pc.struct_field(lines, name) for name in _LINE.names}
+    quantity = field["quantity"]
+    price = _money_of(field["price"])
+    discount = _money_of(field["total_discount"])
+    gross = pc.multiply(price, pc.cast(quantity, pa.float64()))
+    unit_price = pc.subtract(
+        price, pc.divide(discount, pc.cast(pc.max_element_wise(quantity, 1), pa.float64()))
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        unit_price = np.where(quantity > 0, price - discount / np.maximum(quantity, 1), price)
-        share = np.where(gross > 0, discount / gross, 0.0)
+    share = pc.if_else(pc.greater(gross, 0), pc.divide(discount, gross), 0.0)
+    shopify_id = pc.cast(field["product_id"], pa.string())
+    product = pc.coalesce(field["sku"], shopify_id) if product_key == "sku" else shopify_id
     return pa.table(
         {
-            "order_item_id": pa.array([line["id"] for _, _, line in lines], pa.int64()),
-            "order_id": pa.array([oid for oid, _, _ in lines], pa.int64()),
-            "product_id": pa.array(product, pa.string()),
-            "shopify_product_id": pa.array([line.get("product_id") for _, _, line in lines], pa.int64()),
-            "variant_id": pa.array([line.get("variant_id") for _, _, line in lines], pa.int64()),
-            "title": pa.array([line.get("title") for _, _, line in lines], pa.string()),
-            "quantity": pa.array(quantity),
-            "list_price": pa.array(price),
-            "unit_price": pa.array(np.round(unit_price, 2)),
-            "discount": pa.array(np.round(share, 4)),
-            "updated_at": _stamps([stamp for _, stamp, _ in lines]),
+            "order_item_id": field["id"],
+            "order_id": pc.take(orders["id"], parent),
+            "product_id": product,
+            "shopify_product_id": field["product_id"],
+            "variant_id": field["variant_id"],
+            "title": field["title"],
+            "quantity": quantity,
+            "list_price": price,
+            "unit_price": pc.round(unit_price, 2),
+            "discount": pc.round(share, 4),
+            "updated_at": _stamps(pc.take(orders["updated_at"], parent)),
+        }
+    )
+
+
+def _levels_table(levels: list[dict[str, Any]]) -> pa.Table:
+    return pa.table(
+        {
+            "inventory_item_id": pa.array([lv["inventory_item_id"] for lv in levels], pa.int64()),
+            "location_id": pa.array([lv["location_id"] for lv in levels], pa.int64()),
+            "available": pa.array([lv.get("available") for lv in levels], pa.int64()),
+            "updated_at": _stamps([lv["updated_at"] for lv in levels]),
         }
     )
 
@@ -169,10 +242,11 @@ def _resources(ctx: SyncContext) -> list[Any]:
         @dlt.resource(name="orders_feed", primary_key="id", selected=False)
         def order_feed(
             updated_at: Any = dlt.sources.incremental("updated_at") if incremental else None,
-        ) -> Iterator[list[dict[str, Any]]]:
+        ) -> Iterator[pa.Table]:
             params = {"status": "any", "limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
             with _client(ctx) as client:
-                yield from _batched(_pages(client, "orders", "orders.json", "orders", params), BATCH_ROWS)
+                bodies = prefetched(_bodies(client, "orders", "orders.json", params))
+                yield from _order_batches(bodies, BATCH_ROWS)
 
         @dlt.transformer(
             name="orders",
@@ -180,22 +254,24 @@ def _resources(ctx: SyncContext) -> list[Any]:
             columns={"order_date": {"data_type": "timestamp", "timezone": False}},
             write_disposition="merge" if incremental else "replace",
         )
-        def orders(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
-            if page:
-                yield _orders_table(page)
+        def orders(batch: pa.Table) -> Iterator[pa.Table]:
+            if batch.num_rows:
+                yield _orders_table(batch)
 
         # an edited order may gain or lose lines: all of an order's lines are replaced together
         @dlt.transformer(  # type: ignore[call-overload]
             name="order_items",
-            primary_key="order_item_id",
+            # the merge key alone: dlt joins on (primary key OR merge key) when given both, which DuckDB
+            # can only run as a nested loop; order_item_id stays unique because whole orders are replaced
             merge_key="order_id",
+            columns={"order_item_id": {"data_type": "bigint", "nullable": False, "unique": True}},
             write_disposition={"disposition": "merge", "strategy": "delete-insert"}
             if incremental
             else "replace",
         )
-        def order_items(page: list[dict[str, Any]]) -> Iterator[pa.Table]:
-            if page:
-                yield _items_table(page, product_key)
+        def order_items(batch: pa.Table) -> Iterator[pa.Table]:
+            if batch.num_rows:
+                yield _items_table(batch, product_key)
 
         resources += [order_feed | orders, order_feed | order_items]
 
@@ -237,7 +313,7 @@ def _resources(ctx: SyncContext) -> list[Any]:
             primary_key=("inventory_item_id", "location_id"),
             write_disposition="replace",
         )
-        def inventory_levels() -> Iterator[list[dict[str, Any]]]:
+        def inventory_levels() -> Iterator[pa.Table]:
             with _client(ctx) as client:
                 locations = orjson.loads(
                     client.request("GET", "locations.json", stream="inventory_levels").content
@@ -246,12 +322,11 @@ def _resources(ctx: SyncContext) -> list[Any]:
                 if not ids:
                     return
                 params = {"location_ids": ids, "limit": PAGE_SIZE}
-                for page in _pages(
+                pages = _pages(
                     client, "inventory_levels", "inventory_levels.json", "inventory_levels", params
-                ):
-                    for level in page:
-                        level.pop("admin_graphql_api_id", None)
-                    yield page
+                )
+                for batch in _batched(pages, BATCH_ROWS):
+                    yield _levels_table(batch)
 
         resources.append(inventory_levels)
     return resources
