@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup demo test test-slow bench bench-ingest lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -24,6 +24,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/seed_scale.py
+
+bench-ingest: $(STAMP)
+	$(PY) benchmarks/ingest.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -19,6 +19,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# PostgreSQL refuses to run as root: the sandbox runs its server as the `postgres` account
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+fi
+
 PY=""
 for candidate in python3.11 python3; do
   if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then

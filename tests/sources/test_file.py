@@ -56,6 +56,20 @@ def test_csv_glob_full_refresh_then_incremental_by_file(tmp_path) -> None:
     assert _rows(ws, "SELECT count(*), sum(qty) FROM uploads.sales") == [(4, 14)]
 
 
+def test_a_new_column_in_a_later_file_evolves_the_table(tmp_path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    data = ws.root / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("sku,day,qty\nA,2025-01-01,3\n")
+    _spec(ws, "uploads", "data/*.csv", "csv", "incremental", ["sku", "day"])
+    sync(ws, "uploads")
+    (data / "b.csv").write_text("sku,day,qty,channel\nB,2025-01-02,5,web\n")
+    future = time.time() + 5
+    os.utime(data / "b.csv", (future, future))
+    sync(ws, "uploads")
+    assert _rows(ws, "SELECT sku, channel FROM uploads.sales ORDER BY sku") == [("A", None), ("B", "web")]
+
+
 def test_parquet_and_jsonl(tmp_path) -> None:
     ws = Workspace.at(tmp_path / "ws")
     (ws.root / "data").mkdir()

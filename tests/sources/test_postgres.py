@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from matih.exceptions import SourceError
@@ -66,6 +67,20 @@ def test_sync_copies_tables_and_incremental_picks_up_changes(served) -> None:
     # the day's sales moved stock: the full-refresh table shows the new quantities
     moved = served.warehouse(f"SELECT count(*) FROM inventory.inventory WHERE updated_at >= '{start}'")[0][0]
     assert moved > 0
+
+    # a full refresh replaces the table: a row the source no longer has is gone afterwards
+    path = served.ws.warehouse_dir / "postgresql.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "INSERT INTO inventory.supplier_shipments (shipment_id, product_id, warehouse_id, supplier_id,"
+            " quantity, ordered_at, expected_at, status, updated_at, _dlt_load_id, _dlt_id)"
+            " VALUES (-1, 'PRD-STALE', 'WH-1', 1, 1, now(), now(), 'lost', now(), 'x', 'stale')"
+        )
+    sync(served.ws, SOURCE, full_refresh=True)
+    assert served.warehouse("SELECT count(*) FROM inventory.supplier_shipments WHERE shipment_id = -1") == [(0,)]
+    assert served.warehouse("SELECT count(*) FROM inventory.supplier_shipments")[0][0] == _pg_rows(
+        served, "supplier_shipments"
+    )
 
 
 def test_database_going_away_keeps_tables_and_rerun_completes(served) -> None:
