@@ -73,21 +73,10 @@ def plain_dlt_shopify(endpoints: Any, token: str, workdir: Path, max_orders: int
             if taken >= max_orders:
                 return
 
-    pipeline = dlt.pipeline(
-        pipeline_name="plain_shopify",
-        destination=dlt.destinations.duckdb(str(workdir / "plain.duckdb")),
-        dataset_name="shopify",
-        pipelines_dir=str(workdir / "plain_pipelines"),
-    )
-    started = time.perf_counter()
-    pipeline.run(orders())
-    seconds = time.perf_counter() - started
-    counts = pipeline.last_trace.last_normalize_info.row_counts
-    return seconds, int(counts.get("orders", 0) + counts.get("orders__line_items", 0))
+    return _run_plain(orders(), "plain_shopify", "shopify", workdir)
 
 
 def plain_dlt_postgres(endpoints: Any, password: str, workdir: Path) -> tuple[float, int]:
-    import dlt
     import sqlalchemy as sa
     from dlt.sources.sql_database import sql_database
 
@@ -105,14 +94,21 @@ def plain_dlt_postgres(endpoints: Any, password: str, workdir: Path) -> tuple[fl
         table_names=["inventory", "supplier_shipments", "warehouses"],
         backend="pyarrow",
     )
+    return _run_plain(source, "plain_pg", "inventory", workdir)
+
+
+def _run_plain(data: Any, name: str, dataset: str, workdir: Path) -> tuple[float, int]:
+    """(seconds, rows loaded) of a plain dlt pipeline into its own DuckDB file."""
+    import dlt
+
     pipeline = dlt.pipeline(
-        pipeline_name="plain_pg",
+        pipeline_name=name,
         destination=dlt.destinations.duckdb(str(workdir / "plain.duckdb")),
-        dataset_name="inventory",
+        dataset_name=dataset,
         pipelines_dir=str(workdir / "plain_pipelines"),
     )
     started = time.perf_counter()
-    pipeline.run(source)
+    pipeline.run(data)
     seconds = time.perf_counter() - started
     counts = pipeline.last_trace.last_normalize_info.row_counts
     return seconds, int(sum(v for k, v in counts.items() if not k.startswith("_dlt")))

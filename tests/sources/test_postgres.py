@@ -73,11 +73,13 @@ def test_sync_copies_tables_and_incremental_picks_up_changes(served) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute(
             "INSERT INTO inventory.supplier_shipments (shipment_id, product_id, warehouse_id, supplier_id,"
-            " quantity, ordered_at, expected_at, status, updated_at, _dlt_load_id, _dlt_id)"
-            " VALUES (-1, 'PRD-STALE', 'WH-1', 1, 1, now(), now(), 'lost', now(), 'x', 'stale')"
+            " quantity, ordered_at, expected_at, status, updated_at)"
+            " VALUES (-1, 'PRD-STALE', 'WH-1', 1, 1, now(), now(), 'lost', now())"
         )
     sync(served.ws, SOURCE, full_refresh=True)
-    assert served.warehouse("SELECT count(*) FROM inventory.supplier_shipments WHERE shipment_id = -1") == [(0,)]
+    assert served.warehouse("SELECT count(*) FROM inventory.supplier_shipments WHERE shipment_id = -1") == [
+        (0,)
+    ]
     assert served.warehouse("SELECT count(*) FROM inventory.supplier_shipments")[0][0] == _pg_rows(
         served, "supplier_shipments"
     )

@@ -7,6 +7,7 @@ user (``runuser``); the data folder and the folders above it are made reachable 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from matih.exceptions import SandboxError
 
+log = logging.getLogger(__name__)
 SERVER_USER = "postgres"
 """OS account the server runs as when MATIH runs as root."""
 
@@ -70,6 +72,7 @@ def _reachable_for_server(folder: Path) -> None:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             # execute-only: the server may pass through, not list
+            log.warning("letting the %s account traverse %s (o+x) to reach %s", SERVER_USER, parent, folder)
             parent.chmod(mode | stat.S_IXOTH)
     for path in (folder, *folder.rglob("*")):
         os.chown(path, entry.pw_uid, entry.pw_gid)
