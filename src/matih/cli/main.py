@@ -247,7 +247,8 @@ def sources_sync(
             rows_table(
                 ("Stream", "Mode", "Table", "Rows loaded", "Cursor"),
                 rows,
-                title=f"{name} -> {run.destination} in {run.seconds:.1f}s",
+                title=f"{name} -> {run.destination} in {run.seconds:.1f}s"
+                + (f" ({run.retries} HTTP retries)" if run.retries else ""),
                 right=(3,),
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -40,6 +41,13 @@ class SyncContext:
     full_refresh: bool
     workspace: Workspace
     transformation: Any = None
+    retries: int = 0
+    """HTTP retries made during the sync (429s, 5xx, network errors), for the run record."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,6 @@ class Connector:
     """Builds the dlt resources of the selected streams."""
     sandbox: Callable[[SandboxEndpoints], dict[str, Any]] | None = None
     """Config overrides that point the connector at the NovaMart sandbox."""
-    docs: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def stream(self, name: str) -> StreamInfo:
         if name in self.streams:

@@ -51,11 +51,12 @@ class ApiClient:
         explain: Explain | None = None,
         timeout: float = 60.0,
         auth: httpx.Auth | None = None,
+        on_retry: Callable[[], None] | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
         self.source = source
         self.explain = explain
-        self.retries = 0
+        self.on_retry = on_retry
         self._client = httpx.Client(
             base_url=base_url, headers=dict(headers or {}), timeout=timeout, auth=auth, follow_redirects=False
         )
@@ -113,7 +114,8 @@ class ApiClient:
                     raise self._client_error(status, response, stream)
             if attempt == policy.max_attempts:
                 break
-            self.retries += 1
+            if self.on_retry:
+                self.on_retry()
             log.info("%s; retry %d of %d in %.1f s", last, attempt, policy.max_attempts - 1, wait)
             time.sleep(wait)
         raise SourceError(

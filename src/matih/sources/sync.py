@@ -200,6 +200,7 @@ def sync(
         destination=f"{catalog}.{schema}",
     )
     start = time.perf_counter()
+    ctx: SyncContext | None = None
     try:
         ctx = build_context(ws, name, spec, connector, full_refresh=full_refresh, endpoints=endpoints)
         pipeline = _pipeline(ws, name, catalog, schema)
@@ -211,6 +212,7 @@ def sync(
         pipeline.run(_as_source(name, resources), refresh="drop_resources" if full_refresh else None)
     except (PipelineStepFailed, MatihError, OSError) as err:
         run.status = "failed"
+        run.retries = ctx.retries if ctx else 0
         run.error = _error_text(err)
         run.ended_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         run.seconds = round(time.perf_counter() - start, 3)
@@ -246,6 +248,7 @@ def sync(
             )
         )
     run.status = "succeeded"
+    run.retries = ctx.retries
     run.ended_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     run.seconds = round(time.perf_counter() - start, 3)
     record(ws, run)

@@ -180,6 +180,7 @@ def _report_resource(
             policy=ctx.policy,
             source=ctx.source,
             explain=_explain(ctx.config["property_id"]),
+            on_retry=ctx.note_retry,
         ) as client:
             parts = list(_report_rows(client, ctx, name, start, dims, metrics))
         if not parts:

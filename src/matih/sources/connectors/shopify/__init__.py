@@ -64,6 +64,7 @@ def _client(ctx: SyncContext) -> ApiClient:
         policy=ctx.policy,
         source=ctx.source,
         explain=_explain(shop),
+        on_retry=ctx.note_retry,
     )
 
 
