@@ -161,6 +161,37 @@ def _error_text(err: BaseException) -> str:
     return f"{type(root).__name__}: {root}"
 
 
+def _known_tables(pipeline: Any) -> set[str]:
+    """Tables this source's pipeline created in earlier syncs (empty before its first)."""
+    if not pipeline.default_schema_name:
+        return set()
+    return set(pipeline.default_schema.data_table_names())
+
+
+def _drop_foreign_tables(pipeline: Any, known: set[str], catalog: str, schema: str, ws: Workspace) -> None:
+    """Drop tables this sync is about to create that something else made (``sandbox generate --load``,
+    a hand-made table): dlt would try to alter them into shape, and DuckDB refuses to add constrained
+    columns. Runs after extraction and normalisation succeeded, so a failing source drops nothing."""
+    import duckdb
+
+    from matih.warehouse import warehouse_of
+
+    incoming = set(pipeline.default_schema.data_table_names()) - known
+    path = warehouse_of(ws).catalog_path(catalog)
+    if not incoming or not path.exists():
+        return
+    with duckdb.connect(str(path)) as con:
+        present = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
+            ).fetchall()
+        }
+        for table in sorted(incoming & present):
+            log.warning("replacing %s.%s.%s, which this source did not create", catalog, schema, table)
+            con.execute(f'DROP TABLE "{schema}"."{table}"')
+
+
 def cursors(pipeline: Any, source: str) -> dict[str, str]:
     """Cursor values by resource name, from the pipeline's committed state."""
     state = pipeline.state.get("sources", {}).get(source.replace("-", "_"), {}).get("resources", {})
@@ -207,9 +238,17 @@ def sync(
         # a failed run may have left extracted packages behind: they must never be loaded later
         pipeline.abort_packages()
         resources = connector.resources(ctx)
+        known = _known_tables(pipeline)
         if progress:
             progress(f"extracting {', '.join(s.name for s in spec.streams)}")
-        pipeline.run(_as_source(name, resources), refresh="drop_resources" if full_refresh else None)
+        pipeline.extract(_as_source(name, resources), refresh="drop_resources" if full_refresh else None)
+        if progress:
+            progress("normalising")
+        pipeline.normalize()
+        _drop_foreign_tables(pipeline, known, catalog, schema, ws)
+        if progress:
+            progress("loading")
+        pipeline.load()
     except (PipelineStepFailed, MatihError, OSError) as err:
         run.status = "failed"
         run.retries = ctx.retries if ctx else 0

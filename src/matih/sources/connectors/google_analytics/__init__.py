@@ -14,6 +14,7 @@ row. ``transformation.schema_mapping`` renames report fields (pagePath -> page_u
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from matih.exceptions import SourceError
 from matih.sources.connector import Connector, StreamInfo, SyncContext
@@ -104,22 +106,45 @@ def _report_rows(
             "offset": offset,
             "keepEmptyRows": False,
         }
-        reply = orjson.loads(client.request("POST", path, stream=stream, json=body).content)
-        rows = reply.get("rows") or []
-        if rows:
+        rows, total = _parse_report(client.request("POST", path, stream=stream, json=body).content)
+        if len(rows):
             columns: dict[str, Any] = {}
             for i, name in enumerate(dims):
-                columns[name] = [r["dimensionValues"][i]["value"] for r in rows]
+                columns[name] = _cell(rows, "dimensionValues", i)
             for i, name in enumerate(metrics):
-                columns[name] = pa.array([int(r["metricValues"][i]["value"]) for r in rows], pa.int64())
-            columns["date"] = pc.strptime(pa.array(columns["date"], pa.string()), "%Y%m%d", "s").cast(
-                pa.date32()
-            )
+                columns[name] = pc.cast(_cell(rows, "metricValues", i), pa.int64())
+            columns["date"] = pc.strptime(columns["date"], "%Y%m%d", "s").cast(pa.date32())
             yield pa.table(columns)
         # pages are addressed by the limit asked for, whatever a page held (re-delivered rows included)
         offset += PAGE_ROWS
-        if not rows or offset >= int(reply.get("rowCount", 0)):
+        if not len(rows) or offset >= total:
             return
+
+
+_VALUES = pa.list_(pa.struct([("value", pa.string())]))
+_REPORT = pa.schema(
+    [
+        ("rows", pa.list_(pa.struct([("dimensionValues", _VALUES), ("metricValues", _VALUES)]))),
+        ("rowCount", pa.int64()),
+    ]
+)
+
+
+def _parse_report(content: bytes) -> tuple[pa.StructArray, int]:
+    """A runReport response parsed by Arrow's JSON reader: (rows, rowCount); other fields ignored."""
+    if b"\n" in content:  # Google pretty-prints; the reader takes one document per line
+        content = orjson.dumps(orjson.loads(content))
+    options = pj.ParseOptions(explicit_schema=_REPORT, unexpected_field_behavior="ignore")
+    # a document may not straddle the reader's blocks: one block holds the whole response
+    reading = pj.ReadOptions(block_size=max(1 << 20, len(content) + 1))
+    table = pj.read_json(io.BytesIO(content), read_options=reading, parse_options=options)
+    rows = pc.list_flatten(table["rows"].combine_chunks())
+    total = table["rowCount"][0].as_py() or 0
+    return rows, int(total)
+
+
+def _cell(rows: pa.StructArray, kind: str, i: int) -> pa.Array:
+    return pc.struct_field(pc.list_element(pc.struct_field(rows, kind), i), "value")
 
 
 def _last_wins(table: pa.Table, key: list[str], keep: str) -> pa.Table:

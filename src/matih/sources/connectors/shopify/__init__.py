@@ -163,7 +163,9 @@ def _order_batches(bodies: Iterator[bytes], rows: int) -> Iterator[pa.Table]:
 
 def _parse_orders(bodies: list[bytes]) -> pa.Table:
     options = pj.ParseOptions(explicit_schema=_ORDER_PAGE, unexpected_field_behavior="ignore")
-    pages = pj.read_json(io.BytesIO(b"\n".join(bodies)), parse_options=options)
+    # a page may not straddle the reader's blocks: blocks hold at least the largest page
+    reading = pj.ReadOptions(block_size=max(1 << 20, 2 * max(len(b) for b in bodies)))
+    pages = pj.read_json(io.BytesIO(b"\n".join(bodies)), read_options=reading, parse_options=options)
     orders = pc.list_flatten(pages["orders"].combine_chunks())
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(orders)])
 
