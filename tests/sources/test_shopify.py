@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import time
 
+import duckdb
 import httpx
 import pytest
 
@@ -149,3 +150,25 @@ def test_wrong_token_fails_fast_naming_stream_and_fix_without_the_token(
     for path in ws.state.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_tables_made_by_sandbox_generate_load_are_replaced(
+    served, tmp_path, small_world, monkeypatch
+) -> None:
+    """`matih sandbox generate` (which loads the world directly) followed by a sync must just work."""
+    from matih.sandbox import load_world, save_world
+    from matih.warehouse import warehouse_of
+    from tests.conftest import copy_example
+
+    ws = Workspace(copy_example(tmp_path / "ws"))
+    ws.ensure_state()
+    save_world(small_world, ws.sandbox_dir)
+    load_world(ws.sandbox_dir, warehouse_of(ws))
+    spec = json.loads((ws.root / "sources" / f"{SOURCE}.json").read_text())
+    spec["config"]["base_url"] = served.endpoints.shopify_url
+    (ws.root / "sources" / f"{SOURCE}.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("SHOPIFY_API_KEY", server.sandbox_secrets(served.ws)["SHOPIFY_API_KEY"])
+    run = sync(ws, SOURCE, endpoints="production")
+    assert next(s for s in run.streams if s.name == "products").tables["products"] == 300
+    with duckdb.connect(str(ws.warehouse_dir / "postgresql.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM shopify.products__variants").fetchone() == (300,)
