@@ -11,6 +11,8 @@ statement that fails part-way leaves the previous table in place.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -268,9 +270,21 @@ class Warehouse:
             raise WarehouseError(
                 f"{_explain(err, body)}\nthe previous version of {tname} (if any) is unchanged"
             ) from err
+        self._journal(tname, mode, rows)
         return StatementResult(
             sql=stmt, kind="write", elapsed=time.perf_counter() - started, target=str(tname), rows=rows
         )
+
+    @property
+    def writes_path(self) -> Path:
+        """One JSON line per table write (table, mode, rows, time): the catalog's update times."""
+        return self.directory / "writes.jsonl"
+
+    def _journal(self, tname: TableName, mode: WriteMode, rows: int) -> None:
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        line = json.dumps({"table": str(tname), "mode": mode, "rows": rows, "at": stamp})
+        with self.writes_path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
     @staticmethod
     def _write_once(

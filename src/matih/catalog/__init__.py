@@ -1,0 +1,1 @@
+"""Discovery: what tables exist, what they hold, and where they come from."""
