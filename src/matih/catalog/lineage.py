@@ -245,12 +245,29 @@ def build_lineage(ws: Workspace) -> LineageGraph:
                     f"source:{path.stem}", f"{catalog}.{schema}.{table}", "ingest", f"{stream.name} stream"
                 )
 
+    deployments: dict[str, str] = {}
+    for path in ws.spec_files("deployments"):
+        spec = load_spec(path, "deployments")
+        batch = getattr(spec, "batch_inference", None)
+        if batch is None or not getattr(batch, "output_table", None):
+            continue
+        output = str(batch.output_table)
+        deployments[str(getattr(spec, "deployment_name", path.stem))] = output
+        for role in ("per_category", "fallback"):
+            model = getattr(getattr(spec, "models", None), role, None)
+            source = str(getattr(model, "source", "") or "")
+            if source.startswith("mlflow://"):
+                name = source.removeprefix("mlflow://").split("/")[0]
+                graph.add(f"model:{name}", output, "forecast", f"deployments/{path.name}")
+
     for path in ws.spec_files("pipelines"):
-        _add_pipeline(graph, ws, load_spec(path, "pipelines"), parsed)
+        _add_pipeline(graph, ws, load_spec(path, "pipelines"), parsed, deployments)
     return graph
 
 
-def _add_pipeline(graph: LineageGraph, ws: Workspace, spec: Any, parsed: dict[str, ParsedQuery]) -> None:
+def _add_pipeline(
+    graph: LineageGraph, ws: Workspace, spec: Any, parsed: dict[str, ParsedQuery], deployments: dict[str, str]
+) -> None:
     pid = spec.pipeline_id
     direct = {task.task_id: set(task.depends_on) for task in spec.tasks}
     ancestors: dict[str, set[str]] = {}
@@ -290,5 +307,8 @@ def _add_pipeline(graph: LineageGraph, ws: Workspace, spec: Any, parsed: dict[st
         elif task.type == "batch_inference" and model:
             writes.append((task.task_id, str(config.output_table)))
             graph.add(model, str(config.output_table), "forecast", via)
+        elif task.type == "ray_serve_update" and str(config.deployment_name) in deployments:
+            # rolling a deployment out makes it write its batch forecasts
+            writes.append((task.task_id, deployments[str(config.deployment_name)]))
         elif task.type == "quality_check" and getattr(config, "table", None):
             reads.append((task.task_id, str(config.table)))
