@@ -13,17 +13,17 @@ from matih.cli.main import app
 from matih.workspace import Workspace
 from tests.conftest import EXAMPLE
 
-OI, O = "postgresql.shopify.order_items", "postgresql.shopify.orders"
+OI, ORD = "postgresql.shopify.order_items", "postgresql.shopify.orders"
 INV, PC = "postgresql.inventory.inventory", "postgresql.analytics.product_categories"
 DAILY = {
     (OI, "product_id"),
-    (O, "order_date"),
+    (ORD, "order_date"),
 }  # the daily_sales grain: every window partitions and orders by it
 
 # hand-written: where each output column of the seed's feature SQL comes from
 EXPECTED = {
     "product_id": {(OI, "product_id")},
-    "sale_date": {(O, "order_date")},
+    "sale_date": {(ORD, "order_date")},
     "units_sold": {(OI, "quantity")},
     "revenue": {(OI, "quantity"), (OI, "unit_price")},
     "avg_selling_price": {(OI, "unit_price")},
@@ -35,10 +35,10 @@ EXPECTED = {
     "sales_lag_7d": DAILY | {(OI, "quantity")},
     "sales_lag_14d": DAILY | {(OI, "quantity")},
     "sales_same_day_last_year": DAILY | {(OI, "quantity")},
-    "day_of_week": {(O, "order_date")},
-    "month": {(O, "order_date")},
-    "is_weekend": {(O, "order_date")},
-    "is_holiday_period": {(O, "order_date")},
+    "day_of_week": {(ORD, "order_date")},
+    "month": {(ORD, "order_date")},
+    "is_weekend": {(ORD, "order_date")},
+    "is_holiday_period": {(ORD, "order_date")},
     "category": {(PC, "category")},
     "subcategory": {(PC, "subcategory")},
     "seasonal_flag": {(PC, "seasonal_flag")},
@@ -51,16 +51,16 @@ EXPECTED = {
 def test_column_lineage_of_the_seed_feature_sql() -> None:
     query = parse_query("demand_features", (EXAMPLE / "queries" / "demand_features.sql").read_text())
     assert query.writes == "analytics.derived.demand_features"
-    assert sorted(query.reads) == sorted([OI, O, INV, PC])
+    assert sorted(query.reads) == sorted([OI, ORD, INV, PC])
     assert query.columns == EXPECTED
 
 
 def test_the_example_workspace_graph_matches_the_seed_diagram() -> None:
     graph = build_lineage(Workspace(EXAMPLE))
     feeds = {e.source for e in graph.edges if e.target == "analytics.derived.demand_features"}
-    assert feeds == {OI, O, INV, PC}
+    assert feeds == {OI, ORD, INV, PC}
     assert {e.target for e in graph.edges if e.source == "source:shopify-orders"} == {
-        O,
+        ORD,
         OI,
         "postgresql.shopify.products",
         "postgresql.shopify.products__variants",
