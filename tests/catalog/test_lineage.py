@@ -106,12 +106,8 @@ def test_every_cycle_is_named_with_its_path(tmp_path) -> None:
 
 
 def test_a_pipeline_feeding_its_own_input_is_flagged(tmp_path) -> None:
-    ws = _workspace_with(
-        tmp_path,
-        {
-            "demand_features": "CREATE TABLE analytics.derived.demand_features AS SELECT * FROM analytics.forecasts.demand_14d"
-        },
-    )
+    sql = "CREATE TABLE analytics.derived.demand_features AS SELECT * FROM analytics.forecasts.demand_14d"
+    ws = _workspace_with(tmp_path, {"demand_features": sql})
     problems = build_lineage(ws).self_feeding_pipelines()
     assert (
         problems and "feature_engineering" in problems[0] and "analytics.forecasts.demand_14d" in problems[0]
