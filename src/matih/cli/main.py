@@ -62,7 +62,7 @@ def _workspace(path: Path | None) -> Workspace:
 
 def _quiet_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("mlflow", "alembic", "urllib3"):
+    for noisy in ("mlflow", "alembic", "urllib3", "sqlglot"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
@@ -461,6 +461,26 @@ def lineage_check(workspace: WorkspaceOpt = None) -> None:
     )
 
 
+@app.command("api")
+@handled
+def api_cmd(
+    workspace: WorkspaceOpt = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless keys are set.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+) -> None:
+    """Serve the HTTP API (catalog, lineage, SQL) with its OpenAPI spec at /docs and /openapi.json."""
+    import uvicorn
+
+    from matih.api.app import create_app
+    from matih.cli.render import console
+
+    app_ = create_app(_workspace(workspace))
+    console.print(f"MATIH API on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 @query_app.command("run")
 @handled
 def query_run(
@@ -470,34 +490,61 @@ def query_run(
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write the result to this file.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 50,
+    dialect: Annotated[
+        str, typer.Option(help="Dialect the SQL is written in: duckdb, trino, postgres or snowflake.")
+    ] = "duckdb",
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Print the query plan instead of running.")
+    ] = False,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE for $NAME in the SQL (repeatable).")
+    ] = None,
 ) -> None:
-    """Run SQL verbatim; CREATE TABLE ... AS replaces its table atomically."""
+    """Run SQL (any supported dialect, transpiled by sqlglot); CREATE TABLE ... AS replaces atomically.
+
+    Ctrl-C cancels a running statement; nothing it was writing is kept."""
     from matih.cli.render import arrow_table, console
     from matih.exceptions import WarehouseError
+    from matih.query import explain as explain_sql
+    from matih.query import run_sql, to_duckdb
     from matih.warehouse import warehouse_of
 
     if (file is None) == (execute is None):
         raise WarehouseError('give either a .sql FILE or -e "SQL"')
     if fmt not in ("table", "csv", "json", "parquet"):
         raise WarehouseError(f"--format must be table, csv, json or parquet, got {fmt!r}")
+    params: dict[str, object] = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise WarehouseError(f"--param {item!r}: write NAME=VALUE")
+        params[key.strip()] = value
     sql = execute if execute is not None else file.read_text()  # type: ignore[union-attr]
     start = file.resolve().parent if file else None
     ws = _workspace(workspace if workspace is not None else start)
     wh = warehouse_of(ws)
     started = time.perf_counter()
-    if output is not None or fmt != "table":
-        if output is None:
-            raise WarehouseError(f"--format {fmt} needs --output PATH")
-        kind: Literal["csv", "json", "parquet"] = "parquet" if fmt == "table" else fmt  # type: ignore[assignment]
-        rows = wh.export(sql, output, kind)
-        console.print(f"{rows:,} rows written to {output} in {time.perf_counter() - started:.2f}s")
-        return
-    for result in wh.run(sql, max_rows=limit):
+    try:
+        if explain:
+            console.print(explain_sql(wh, sql, dialect=dialect, params=params or None).text, highlight=False)
+            return
+        if output is not None or fmt != "table":
+            if output is None:
+                raise WarehouseError(f"--format {fmt} needs --output PATH")
+            kind: Literal["csv", "json", "parquet"] = "parquet" if fmt == "table" else fmt  # type: ignore[assignment]
+            rows = wh.export(to_duckdb(sql, dialect), output, kind)
+            console.print(f"{rows:,} rows written to {output} in {time.perf_counter() - started:.2f}s")
+            return
+        results = run_sql(wh, sql, dialect=dialect, max_rows=limit, params=params or None)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]cancelled[/] after {time.perf_counter() - started:.1f}s; nothing was changed")
+        raise typer.Exit(130) from None
+    for result in results:
         if result.target:
             console.print(f"[green]{result.target}[/]: {result.rows:,} rows in {result.elapsed:.2f}s")
         elif result.table is not None:
             console.print(arrow_table(result.table, max_rows=limit))
-            note = f" (first {limit} shown; more rows exist)" if result.truncated else ""
+            note = f" (truncated to the first {limit}; raise --limit to see more)" if result.truncated else ""
             console.print(f"{result.table.num_rows:,} rows{note} in {result.elapsed:.3f}s")
         else:
             console.print(f"{result.kind} ok in {result.elapsed:.3f}s")

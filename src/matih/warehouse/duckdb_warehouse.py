@@ -103,10 +103,19 @@ def _analyse(sql: str) -> _Analysis:
 class Warehouse:
     """DuckDB catalogs in one folder, opened together."""
 
-    def __init__(self, directory: str | Path, *, threads: int | None = None, memory_limit: str | None = None):
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        external_access: bool = True,
+    ):
         self.directory = Path(directory)
         self.threads = threads
         self.memory_limit = memory_limit
+        self.external_access = external_access
+        """False for untrusted SQL (the HTTP API): no files, URLs or extensions beyond the catalogs."""
 
     def catalog_path(self, catalog: str) -> Path:
         return self.directory / f"{catalog}.duckdb"
@@ -136,6 +145,9 @@ class Warehouse:
             con.execute(f"USE {DEFAULT_CATALOG}")
             con.execute("SET preserve_insertion_order = false")
             con.execute("SET enable_progress_bar = false")
+            if not self.external_access:
+                con.execute("SET enable_external_access = false")
+                con.execute("SET lock_configuration = true")
             yield con
         finally:
             con.close()

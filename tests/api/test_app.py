@@ -1,0 +1,74 @@
+"""The HTTP API over real HTTP: catalog, lineage, SQL, keys and roles, errors a user can act on."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.conftest import EDITOR_KEY, READER_KEY
+
+
+def test_catalog_search_and_card(api_url) -> None:
+    found = httpx.get(f"{api_url}/catalog/search", params={"column": "product_id"}).json()
+    roles = {row["table"]: row["role"] for row in found}
+    assert roles["postgresql.shopify.products"] == "PK"
+    assert roles["postgresql.shopify.order_items"] == "FK"
+    card = httpx.get(f"{api_url}/catalog/tables/postgresql.inventory.inventory").json()
+    assert card["rows"] == 300 and card["lineage_in"] == ["source:inventory-db"]
+    assert "analytics.derived.demand_features" in card["lineage_out"]
+    missing = httpx.get(f"{api_url}/catalog/tables/nope.nope.nope")
+    assert missing.status_code == 404 and "no table" in missing.json()["detail"]
+    assert len(httpx.get(f"{api_url}/catalog/tables").json()) >= 12
+
+
+def test_lineage_with_columns(api_url) -> None:
+    body = httpx.get(
+        f"{api_url}/lineage/analytics.derived.demand_features",
+        params={"columns": True, "direction": "upstream"},
+    ).json()
+    assert body["columns"]["is_low_stock"] == [
+        "postgresql.inventory.inventory.quantity_on_hand",
+        "postgresql.inventory.inventory.reorder_point",
+    ]
+    assert {e["source"] for e in body["edges"]} >= {"postgresql.shopify.orders", "source:shopify-orders"}
+
+
+def test_query_returns_columns_rows_and_truncation(api_url) -> None:
+    sql = "SELECT product_id, sale_date, units_sold FROM analytics.derived.demand_features ORDER BY 1, 2"
+    body = httpx.post(f"{api_url}/query", json={"sql": sql, "limit": 5}).json()
+    assert [c["name"] for c in body["columns"]] == ["product_id", "sale_date", "units_sold"]
+    assert body["row_count"] == 5 and body["truncated"] is True and body["elapsed"] >= 0
+    assert isinstance(body["rows"][0][1], str)  # dates as ISO text
+    trino = "SELECT DATE '2026-01-01' + INTERVAL '1' DAY AS d"
+    assert httpx.post(f"{api_url}/query", json={"sql": trino, "dialect": "trino"}).json()["rows"] == [
+        ["2026-01-02T00:00:00"]
+    ]
+    param = {
+        "sql": "SELECT count(*) AS n FROM analytics.derived.demand_features WHERE category = $c",
+        "params": {"c": "Beauty"},
+    }
+    assert httpx.post(f"{api_url}/query", json=param).json()["rows"][0][0] > 0
+
+
+def test_writes_need_the_editor_role(api_url) -> None:
+    create = {"sql": "CREATE TABLE analytics.scratch.t AS SELECT 1 AS x"}
+    for headers in ({}, {"X-API-Key": READER_KEY}):
+        refused = httpx.post(f"{api_url}/query", json=create, headers=headers)
+        assert refused.status_code == 403 and "editor" in refused.json()["detail"]
+    exists = {"sql": "SELECT count(*) FROM information_schema.tables WHERE table_name = 't'"}
+    assert httpx.post(f"{api_url}/query", json=exists).json()["rows"] == [[0]]
+    assert httpx.post(f"{api_url}/query", json=create, headers={"X-API-Key": "wrong"}).status_code == 401
+    done = httpx.post(f"{api_url}/query", json=create, headers={"Authorization": f"Bearer {EDITOR_KEY}"})
+    assert done.status_code == 200, done.text
+    assert httpx.post(f"{api_url}/query", json=exists).json()["rows"] == [[1]]
+
+
+def test_errors_name_the_line_and_column(api_url) -> None:
+    bad = httpx.post(f"{api_url}/query", json={"sql": "SELECT product_id,\n  FROM WHERE"})
+    assert bad.status_code == 400
+    detail = bad.json()["detail"]
+    assert detail["line"] == 2 and detail["column"] is not None and "syntax" in detail["message"].lower()
+    missing = httpx.post(f"{api_url}/query", json={"sql": "SELECT * FROM analytics.derived.nope"})
+    assert missing.status_code == 400 and "nope" in missing.json()["detail"]["message"]
+    # readers cannot reach the file system through SQL
+    files = httpx.post(f"{api_url}/query", json={"sql": "SELECT * FROM read_csv('/etc/passwd')"})
+    assert files.status_code == 400 and "disabled" in files.json()["detail"]["message"]
