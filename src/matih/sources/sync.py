@@ -220,6 +220,12 @@ def sync(
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     spec = load_source(ws, name)
+    if getattr(spec.config, "mode", "ingest") == "live":
+        raise SourceError(
+            "declared live (config.mode: live): it is queried in place, so there is nothing to sync; "
+            'set "mode": "ingest" to copy it into the warehouse',
+            source=name,
+        )
     connector = connector_for(spec.connector)
     catalog, schema = destination_of(spec, name)
     run = SyncRun(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -44,6 +45,19 @@ class StatementResult:
     target: str | None = None
     rows: int | None = None
     truncated: bool = False
+
+
+@dataclass(frozen=True)
+class LiveSource:
+    """A PostgreSQL schema read in place: ``catalog.schema`` names resolve to ``alias.pg_schema``."""
+
+    catalog: str
+    schema: str
+    alias: str
+    dsn: str
+    """libpq key/value connection string; holds the password, so it is never shown."""
+    pg_schema: str = "public"
+    secret: str | None = None
 
 
 @dataclass
@@ -110,12 +124,15 @@ class Warehouse:
         threads: int | None = None,
         memory_limit: str | None = None,
         external_access: bool = True,
+        live: list[LiveSource] | None = None,
     ):
         self.directory = Path(directory)
         self.threads = threads
         self.memory_limit = memory_limit
         self.external_access = external_access
         """False for untrusted SQL (the HTTP API): no files, URLs or extensions beyond the catalogs."""
+        self.live = list(live or [])
+        """Sources queried in place through DuckDB's postgres extension instead of their ingested copy."""
 
     def catalog_path(self, catalog: str) -> Path:
         return self.directory / f"{catalog}.duckdb"
@@ -142,6 +159,8 @@ class Warehouse:
                 if not _IDENT.match(catalog):
                     raise WarehouseError(f"catalog name {catalog!r} is not a plain identifier")
                 con.execute(f"ATTACH '{self.catalog_path(catalog)}' AS {catalog}")
+            for source in self.live:
+                _attach_live(con, source)
             con.execute(f"USE {DEFAULT_CATALOG}")
             con.execute("SET preserve_insertion_order = false")
             con.execute("SET enable_progress_bar = false")
@@ -167,7 +186,7 @@ class Warehouse:
         ``CREATE TABLE x AS ...`` replaces ``x`` atomically (``write_mode="overwrite"``) or appends to it
         (``"append"``). With ``target``, a single query's result is written to that table instead.
         """
-        statements = _split(sql)
+        statements = [self._federate(s) for s in _split(sql)]
         if target is not None:
             if len(statements) != 1:
                 raise WarehouseError(
@@ -235,7 +254,7 @@ class Warehouse:
             "json": "FORMAT json, ARRAY true",
             "parquet": "FORMAT parquet, COMPRESSION zstd",
         }[fmt]
-        body = _strip_terminator(statements[0])
+        body = self._federate(_strip_terminator(statements[0]))
         target = str(Path(path).resolve()).replace("'", "''")
         with self.connect() as con:
             try:
@@ -246,6 +265,27 @@ class Warehouse:
         return int(row[0]) if row else 0
 
     # -- internals -----------------------------------------------------------------------------------
+    def _federate(self, stmt: str) -> str:
+        """Point references to a live source's ``catalog.schema`` at its ATTACHed PostgreSQL database."""
+        lowered = stmt.lower()
+        wanted = [s for s in self.live if f"{s.catalog}.{s.schema}".lower() in lowered]
+        if not wanted:
+            return stmt
+        trees = sqlglot.parse(stmt, read="duckdb")
+        if len(trees) != 1 or trees[0] is None:
+            return stmt
+        by_name = {(s.catalog.lower(), s.schema.lower()): s for s in wanted}
+
+        def swap(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Table) and node.catalog and node.db:
+                source = by_name.get((node.catalog.lower(), node.db.lower()))
+                if source is not None:
+                    node.set("catalog", exp.to_identifier(source.alias))
+                    node.set("db", exp.to_identifier(source.pg_schema))
+            return node
+
+        return trees[0].transform(swap).sql(dialect="duckdb")
+
     def _write_query(
         self, stmt: str, tname: TableName, mode: WriteMode, params: dict[str, object] | None
     ) -> StatementResult:
@@ -365,6 +405,49 @@ class Warehouse:
             rows=table.num_rows,
             truncated=truncated,
         )
+
+
+def _postgres_extension() -> str:
+    """Path of DuckDB's postgres extension from the ``duckdb-extension-postgres`` wheel, under the
+    file name DuckDB loads it by (nothing is downloaded)."""
+    import glob
+    import tempfile
+
+    try:
+        import duckdb_extension_postgres
+    except ImportError as err:
+        raise WarehouseError(
+            "live sources need DuckDB's postgres extension: pip install duckdb-extension-postgres"
+        ) from err
+    folder = Path(duckdb_extension_postgres.__file__).parent / "extensions"
+    found = glob.glob(str(folder / f"v{duckdb.__version__}" / "postgres.duckdb_extension"))
+    if not found:
+        raise WarehouseError(f"duckdb-extension-postgres has no build for DuckDB {duckdb.__version__}")
+    # the file must be named after the extension's internal name to LOAD by path
+    target = (
+        Path(tempfile.gettempdir())
+        / f"matih-duckdb-{duckdb.__version__}"
+        / "postgres_scanner.duckdb_extension"
+    )
+    if not target.exists() or target.stat().st_size != Path(found[0]).stat().st_size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(Path(found[0]).read_bytes())
+        os.replace(tmp, target)
+    return str(target)
+
+
+def _attach_live(con: duckdb.DuckDBPyConnection, source: LiveSource) -> None:
+    try:
+        con.execute(f"LOAD '{_postgres_extension()}'")
+        con.execute(f"ATTACH '{source.dsn}' AS {source.alias} (TYPE postgres, READ_ONLY)")
+    except duckdb.Error as err:
+        text = str(err)
+        if source.secret:
+            text = text.replace(source.secret, "***")
+        raise WarehouseError(
+            f"cannot reach live source {source.catalog}.{source.schema}: {text.splitlines()[0]}"
+        ) from None
 
 
 def _narrow_hugeints(
