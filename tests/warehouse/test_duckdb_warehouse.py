@@ -140,3 +140,34 @@ def test_integer_sums_are_stored_as_bigint_like_trino_and_postgres(tmp_path):
     assert wh.query("SELECT typeof(v) AS t, v::VARCHAR AS v FROM analytics.s.big").to_pylist() == [
         {"t": "HUGEINT", "v": "18446744073709551614"}
     ]
+
+
+def test_an_interrupted_write_keeps_the_previous_table(tmp_path) -> None:
+    import threading
+    import time
+
+    from matih.warehouse import QueryCancelled, Warehouse
+
+    wh = Warehouse(tmp_path / "wh")
+    wh.run("CREATE TABLE analytics.derived.t AS SELECT 42 AS x")
+    outcome: dict[str, BaseException] = {}
+
+    def long_write() -> None:
+        try:
+            endless = "SELECT count(*) AS x FROM range(100000000000) r(i) WHERE i % 7 = 3"
+            wh.run(f"CREATE TABLE analytics.derived.t AS {endless}")
+        except BaseException as err:
+            outcome["error"] = err
+
+    worker = threading.Thread(target=long_write)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not wh._open and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    wh.interrupt()
+    worker.join(20)
+    assert not worker.is_alive()
+    assert isinstance(outcome.get("error"), QueryCancelled), outcome
+    assert "unchanged" in str(outcome["error"])
+    assert wh.query("SELECT x FROM analytics.derived.t").to_pylist() == [{"x": 42}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ app.add_typer(lineage_app, name="lineage")
 app.add_typer(query_app, name="query")
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 WorkspaceOpt = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", help="Workspace folder (default: the one holding the current folder)."),
@@ -507,7 +509,7 @@ def query_run(
     from matih.exceptions import WarehouseError
     from matih.query import explain as explain_sql
     from matih.query import run_sql, to_duckdb
-    from matih.warehouse import warehouse_of
+    from matih.warehouse import QueryCancelled, warehouse_of
 
     if (file is None) == (execute is None):
         raise WarehouseError('give either a .sql FILE or -e "SQL"')
@@ -535,10 +537,15 @@ def query_run(
             rows = wh.export(to_duckdb(sql, dialect), output, kind)
             console.print(f"{rows:,} rows written to {output} in {time.perf_counter() - started:.2f}s")
             return
-        results = run_sql(wh, sql, dialect=dialect, max_rows=limit, params=params or None)
-    except KeyboardInterrupt:
+        results = _cancellable(
+            wh, lambda: run_sql(wh, sql, dialect=dialect, max_rows=limit, params=params or None)
+        )
+    except (KeyboardInterrupt, QueryCancelled):
         console.print(f"[yellow]cancelled[/] after {time.perf_counter() - started:.1f}s; nothing was changed")
-        raise typer.Exit(130) from None
+        sys.stdout.flush()
+        # DuckDB's worker threads may still be unwinding the interrupted statement; a normal interpreter
+        # exit can abort on them (std::terminate), so leave at once: the transaction is already rolled back
+        os._exit(130)
     for result in results:
         if result.target:
             console.print(f"[green]{result.target}[/]: {result.rows:,} rows in {result.elapsed:.2f}s")
@@ -548,6 +555,32 @@ def query_run(
             console.print(f"{result.table.num_rows:,} rows{note} in {result.elapsed:.3f}s")
         else:
             console.print(f"{result.kind} ok in {result.elapsed:.3f}s")
+
+
+def _cancellable(wh: Any, work: Callable[[], T]) -> T:
+    """Run ``work`` in a worker thread so Ctrl-C reaches us while DuckDB runs, then interrupt it."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as err:  # handed back to the main thread
+            box["error"] = err
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        wh.interrupt()
+        worker.join(30)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 def _configs(ws: Workspace, pipeline: str | None, n_estimators: int | None) -> tuple[Any, Any, Any]:

@@ -47,6 +47,17 @@ class StatementResult:
     truncated: bool = False
 
 
+class QueryCancelled(WarehouseError):
+    """The user interrupted a running statement (Ctrl-C); its transaction was rolled back."""
+
+
+def _cancelled(err: RuntimeError, outcome: str) -> BaseException:
+    # DuckDB turns SIGINT during execution into RuntimeError("Query interrupted")
+    if "interrupt" in str(err).lower():
+        return QueryCancelled(f"query cancelled; {outcome}")
+    return err
+
+
 @dataclass(frozen=True)
 class LiveSource:
     """A PostgreSQL schema read in place: ``catalog.schema`` names resolve to ``alias.pg_schema``."""
@@ -131,8 +142,14 @@ class Warehouse:
         self.memory_limit = memory_limit
         self.external_access = external_access
         """False for untrusted SQL (the HTTP API): no files, URLs or extensions beyond the catalogs."""
+        self._open: list[duckdb.DuckDBPyConnection] = []
         self.live = list(live or [])
         """Sources queried in place through DuckDB's postgres extension instead of their ingested copy."""
+
+    def interrupt(self) -> None:
+        """Interrupt every statement running on this warehouse's open connections (from another thread)."""
+        for con in list(self._open):
+            con.interrupt()
 
     def catalog_path(self, catalog: str) -> Path:
         return self.directory / f"{catalog}.duckdb"
@@ -154,11 +171,19 @@ class Warehouse:
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
         con = duckdb.connect(config=config)
+        self._open.append(con)
         try:
             for catalog in sorted(set(self.catalogs()) | {DEFAULT_CATALOG} | set(extra_catalogs)):
                 if not _IDENT.match(catalog):
                     raise WarehouseError(f"catalog name {catalog!r} is not a plain identifier")
-                con.execute(f"ATTACH '{self.catalog_path(catalog)}' AS {catalog}")
+                try:
+                    con.execute(f"ATTACH '{self.catalog_path(catalog)}' AS {catalog}")
+                except duckdb.IOException as err:
+                    # DuckDB files take one writer process at a time
+                    raise WarehouseError(
+                        f"the warehouse catalog {catalog!r} is in use by another process; wait for it or stop"
+                        f" it ({str(err).splitlines()[0]})"
+                    ) from None
             for source in self.live:
                 _attach_live(con, source)
             con.execute(f"USE {DEFAULT_CATALOG}")
@@ -169,6 +194,7 @@ class Warehouse:
                 con.execute("SET lock_configuration = true")
             yield con
         finally:
+            self._open.remove(con)
             con.close()
 
     # -- SQL -----------------------------------------------------------------------------------------
@@ -318,10 +344,16 @@ class Warehouse:
                 if narrowed is None:
                     raise
                 rows = self._write_once(con, body, tname, mode, params)  # a sum really exceeds BIGINT
+        except duckdb.InterruptException:
+            raise QueryCancelled(
+                f"query cancelled; the previous version of {tname} (if any) is unchanged"
+            ) from None
         except duckdb.Error as err:
             raise WarehouseError(
                 f"{_explain(err, body)}\nthe previous version of {tname} (if any) is unchanged"
             ) from err
+        except RuntimeError as err:
+            raise _cancelled(err, f"the previous version of {tname} (if any) is unchanged") from None
         self._journal(tname, mode, rows)
         return StatementResult(
             sql=stmt, kind="write", elapsed=time.perf_counter() - started, target=str(tname), rows=rows
@@ -395,8 +427,12 @@ class Warehouse:
                 table = table.slice(0, max_rows)
             else:
                 table, truncated = rel.to_arrow_table(), False
+        except duckdb.InterruptException:
+            raise QueryCancelled("query cancelled; nothing was changed") from None
         except duckdb.Error as err:
             raise WarehouseError(_explain(err, stmt)) from err
+        except RuntimeError as err:
+            raise _cancelled(err, "nothing was changed") from None
         return StatementResult(
             sql=stmt,
             kind=analysis.kind,
