@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import random
 import shutil
 import statistics
@@ -25,6 +23,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from results_file import write_results  # benchmarks/ is the script's folder
 from rich.console import Console
 from rich.table import Table
 
@@ -108,7 +107,8 @@ def main() -> None:
     figures["lineage_edges"] = len(graph.edges)
 
     sample = wh.query(
-        "SELECT product_id, sale_date::VARCHAR AS d FROM analytics.derived.demand_features USING SAMPLE 1000 ROWS"
+        "SELECT product_id, sale_date::VARCHAR AS d FROM analytics.derived.demand_features"
+        " USING SAMPLE 1000 ROWS"
     ).to_pylist()
     keys = [(r["product_id"], r["d"]) for r in sample]
     random.Random(7).shuffle(keys)
@@ -168,13 +168,8 @@ def main() -> None:
         "",
     )
     console.print(table)
-    figures.update(
-        products=args.products,
-        machine={"cpus": os.cpu_count()},
-        when=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    )
-    out = HERE / "results" / "discovery.json"
-    out.write_text(json.dumps(figures, indent=2, default=str))
+    figures.update(products=args.products)
+    out = write_results("discovery", figures)
     console.print(f"figures written to {out}")
 
 

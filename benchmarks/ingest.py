@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import resource
 import shutil
@@ -30,6 +29,7 @@ from typing import Any
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
+from results_file import write_results  # benchmarks/ is the script's folder
 from rich.console import Console
 from rich.table import Table
 
@@ -202,14 +202,8 @@ def main() -> None:
         row("plain dlt: sql_database, same tables", figures["peer_postgres_rows"], figures["peer_postgres"])
     console.print(table)
     console.print(f"peak memory {figures['peak_gb']:.1f} GB; world {figures['world_rows']}")
-    figures.update(
-        products=args.products,
-        days=args.days,
-        machine={"cpus": os.cpu_count()},
-        when=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    )
-    out = HERE / "results" / "ingest.json"
-    out.write_text(json.dumps(figures, indent=2, default=str))
+    figures.update(products=args.products, days=args.days)
+    out = write_results("ingest", figures)
     console.print(f"figures written to {out}")
 
 
