@@ -91,9 +91,12 @@ def main() -> None:
     (rows,) = wh.query("SELECT count(*) AS n FROM analytics.derived.demand_features")["n"].to_pylist()
     figures["demand_features_rows"] = rows
 
-    refresh(ws)  # warm the file cache, as a second refresh would find it
+    (ws.state / "catalog" / "catalog.json").unlink(missing_ok=True)
     started = time.perf_counter()
-    catalog = refresh(ws)
+    catalog = refresh(ws)  # everything checked: no earlier snapshot to reuse
+    figures["catalog_refresh_cold"] = time.perf_counter() - started
+    started = time.perf_counter()
+    refresh(ws)  # nothing changed since: counts and metadata read again, key checks reused
     figures["catalog_refresh"] = time.perf_counter() - started
     figures["catalog_tables"] = len(catalog.tables)
 
@@ -142,12 +145,16 @@ def main() -> None:
     table = Table(title=f"Discovery and query, {args.products:,} products ({rows:,} demand_features rows)")
     for col in ("measure", "value", "goal", "met"):
         table.add_column(col, justify="left" if col in ("measure", "goal") else "right")
-    table.add_row(
-        f"catalog refresh ({figures['catalog_tables']} tables, counts and key checks)",
-        f"{figures['catalog_refresh']:.2f} s",
-        "< 5 s",
-        "yes" if figures["catalog_refresh"] < 5 else "no",
-    )
+    for label, key in (
+        ("catalog refresh, first (every key verified)", "catalog_refresh_cold"),
+        ("catalog refresh, nothing changed since the last", "catalog_refresh"),
+    ):
+        table.add_row(
+            f"{label} ({figures['catalog_tables']} tables)",
+            f"{figures[key]:.2f} s",
+            "< 5 s",
+            "yes" if figures[key] < 5 else "no",
+        )
     table.add_row(
         f"lineage of the workspace ({figures['lineage_edges']} edges, column lineage included)",
         f"{figures['lineage'] * 1000:.0f} ms",

@@ -129,9 +129,15 @@ def create_app(ws: Workspace) -> FastAPI:
     )
     app.state.workspace = ws
     base = warehouse_of(ws)
-    # untrusted SQL: same catalogs, no file system or network access
-    readers = Warehouse(
-        base.directory, threads=base.threads, memory_limit=base.memory_limit, external_access=False
+    # untrusted SQL: same catalogs, no file system or network access; one database held open while
+    # requests keep coming (and released when idle, so syncs in other processes can write)
+    warehouse = Warehouse(
+        base.directory,
+        threads=base.threads,
+        memory_limit=base.memory_limit,
+        external_access=False,
+        live=base.live,
+        hold_open_seconds=2.0,
     )
 
     @app.exception_handler(MatihError)
@@ -227,9 +233,8 @@ def create_app(ws: Workspace) -> FastAPI:
             raise HTTPException(422, "unknown dialect")
         if not is_read_only(request.sql, request.dialect) and caller != "editor":
             raise HTTPException(403, "this statement writes; it needs an API key with the editor role")
-        wh = readers if caller != "editor" else base
         results = run_sql(
-            wh,
+            warehouse,
             request.sql,
             dialect=request.dialect,
             max_rows=request.limit,

@@ -199,9 +199,9 @@ def refresh(ws: Workspace) -> Catalog:
                 name = f"{catalog}.{schema}.{table}"
                 if name in tables and keys:
                     declared[name] = keys
-        _assign_keys(con, tables, declared)
+        _times(ws, tables, wh.writes_path)
+        _assign_keys(con, tables, declared, _previous(ws))
         _owners_from_data(con, tables)
-    _times(ws, tables, wh.writes_path)
     notes = load_annotations(ws)
     for name, info in tables.items():
         entry = notes.get(name, {})
@@ -233,15 +233,53 @@ def _dlt_keys(con: Any, catalog: str, schema: str) -> dict[str, list[str]]:
     return keys
 
 
-def _assign_keys(con: Any, tables: dict[str, TableInfo], declared: dict[str, list[str]]) -> None:
+def _previous(ws: Workspace) -> dict[str, TableInfo]:
+    try:
+        return load_catalog(ws, refresh_if_missing=False).tables
+    except (WarehouseError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _unchanged(info: TableInfo, before: TableInfo | None) -> bool:
+    """Same rows, columns and last write as at the previous refresh: its key checks still hold."""
+    return (
+        before is not None
+        and before.rows == info.rows
+        and before.updated_at == info.updated_at
+        and [(c.name, c.type) for c in before.columns] == [(c.name, c.type) for c in info.columns]
+    )
+
+
+def _assign_keys(
+    con: Any,
+    tables: dict[str, TableInfo],
+    declared: dict[str, list[str]],
+    previous: dict[str, TableInfo] | None = None,
+) -> None:
+    """Key roles per column. When no table changed since the previous refresh (same tables, rows,
+    columns, last writes and declared keys) the roles found then still hold and are reused."""
+    previous = previous or {}
     for name, keys in declared.items():
         tables[name].primary_key = keys
+    same = set(previous) == set(tables) and all(
+        _unchanged(info, previous[name])
+        and (name not in declared or declared[name] == previous[name].primary_key)
+        for name, info in tables.items()
+    )
+    reused = set()
+    if same:
+        for name, info in tables.items():
+            info.primary_key = list(previous[name].primary_key)
+            info.columns = [ColumnInfo(**c.__dict__) for c in previous[name].columns]
+            reused.add(name)
     # single-column keys that other tables may reference, by column name
     targets: dict[str, list[str]] = {}
     for name, info in tables.items():
         if len(info.primary_key) == 1:
             targets.setdefault(info.primary_key[0], []).append(name)
     for name, info in tables.items():
+        if name in reused:
+            continue
         for col in info.columns:
             if col.name in info.primary_key and len(info.primary_key) == 1:
                 col.role = "PK"
@@ -257,7 +295,7 @@ def _assign_keys(con: Any, tables: dict[str, TableInfo], declared: dict[str, lis
                     col.role = "PK"
     # undeclared tables: a verified-unique id column that references nothing is the key
     for name, info in tables.items():
-        if info.primary_key or info.rows == 0:
+        if name in reused or info.primary_key or info.rows == 0:
             continue
         for col in info.columns:
             if (
@@ -284,6 +322,12 @@ def _contained(con: Any, table: str, column: str, target: str) -> bool:
 
 
 def _unique(con: Any, table: str, column: str) -> bool:
+    # a cheap estimate rejects the clearly repeated columns before the exact count
+    (rows, estimate) = con.execute(
+        f'SELECT count(*), approx_count_distinct("{column}") FROM {_quoted(table)}'
+    ).fetchone()
+    if rows == 0 or estimate < 0.9 * rows:
+        return False
     (rows, distinct, nulls) = con.execute(
         f'SELECT count(*), count(DISTINCT "{column}"), count(*) - count("{column}") FROM {_quoted(table)}'
     ).fetchone()
