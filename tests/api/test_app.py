@@ -72,3 +72,10 @@ def test_errors_name_the_line_and_column(api_url) -> None:
     # readers cannot reach the file system through SQL
     files = httpx.post(f"{api_url}/query", json={"sql": "SELECT * FROM read_csv('/etc/passwd')"})
     assert files.status_code == 400 and "disabled" in files.json()["detail"]["message"]
+
+
+def test_unterminated_quotes_and_noise_are_400_not_500(api_url) -> None:
+    for sql in ('SELECT "abc', 'õã󍫃}󶠺õ􅅦"¬ÇS񢤤d®æ', "SELECT 'x"):
+        reply = httpx.post(f"{api_url}/query", json={"sql": sql})
+        assert reply.status_code == 400, (sql, reply.text)
+        assert "syntax" in reply.json()["detail"]["message"].lower()

@@ -70,6 +70,12 @@ def test_a_row_inserted_a_moment_ago_is_seen_without_a_sync(served, tmp_path, mo
         admin.close()
     with pytest.raises(SourceError, match="live"):
         sync(ws, "inventory-db")
+    # the catalog lists the live tables under the names queries use
+    from matih.catalog.tables import refresh
+
+    listed = refresh(ws).get("postgresql.inventory.warehouses")
+    assert listed.rows == 5 and (listed.origin or "").startswith("live")
+    assert secret not in (ws.state / "catalog" / "catalog.json").read_text()
     # the password never shows, not even when the server refuses the login
     monkeypatch.setenv("INVENTORY_DB_PASSWORD", secret + "-wrong")
     with pytest.raises(Exception) as failure:

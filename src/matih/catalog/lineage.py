@@ -187,7 +187,7 @@ def parse_query(name: str, sql: str, *, dialect: str = READ_DIALECT) -> ParsedQu
         trees = [
             t for t in sqlglot.parse(sql, read=dialect) if t is not None and not isinstance(t, exp.Semicolon)
         ]
-    except sqlglot.errors.ParseError as err:
+    except sqlglot.errors.SqlglotError as err:
         raise SpecError(f"queries/{name}.sql cannot be parsed: {err}") from None
     reads: list[str] = []
     writes: str | None = None

@@ -50,6 +50,13 @@ class TableInfo:
     origin: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    physical: str | None = None
+    """Where queries find it when that differs from ``name`` (a live source's ATTACHed database)."""
+
+    @property
+    def sql(self) -> str:
+        """The table as SQL: its physical name, quoted."""
+        return ".".join(f'"{p}"' for p in (self.physical or self.name).split("."))
 
     @property
     def catalog(self) -> str:
@@ -179,10 +186,17 @@ def refresh(ws: Workspace) -> Catalog:
             "SELECT database_name, schema_name, table_name FROM duckdb_tables()"
             " WHERE NOT internal AND NOT temporary ORDER BY ALL"
         ).fetchall()
+        live = {source.alias: source for source in wh.live}
         for catalog, schema, table in listing:
             if schema.endswith(HIDDEN_SCHEMA_SUFFIX) or table.startswith("_dlt"):
                 continue
-            name = f"{catalog}.{schema}.{table}"
+            source = live.get(catalog)
+            if source is not None and schema != source.pg_schema:
+                continue
+            # a live source's tables are listed under the names queries use (postgresql.inventory.*)
+            name = f"{source.catalog}.{source.schema}.{table}" if source else f"{catalog}.{schema}.{table}"
+            if source is None and (tables.get(name) and (tables[name].origin or "").startswith("live")):
+                continue  # shadowed: queries read the live source, not this ingested copy
             columns = [
                 ColumnInfo(col, str(kind))
                 for col, kind in con.execute(
@@ -193,7 +207,13 @@ def refresh(ws: Workspace) -> Catalog:
                 if not col.startswith("_dlt")
             ]
             (rows,) = con.execute(f'SELECT count(*) FROM "{catalog}"."{schema}"."{table}"').fetchone() or (0,)
-            tables[name] = TableInfo(name, columns, int(rows))
+            tables[name] = TableInfo(
+                name,
+                columns,
+                int(rows),
+                origin=f"live ({source.dsn.split()[0]})" if source else None,
+                physical=f"{catalog}.{schema}.{table}" if source else None,
+            )
         for catalog, schema in {(n.split(".")[0], n.split(".")[1]) for n in tables}:
             for table, keys in _dlt_keys(con, catalog, schema).items():
                 name = f"{catalog}.{schema}.{table}"
@@ -287,7 +307,7 @@ def _assign_keys(
             for target in targets.get(col.name, []):
                 target_col = tables[target].column(col.name)
                 comparable = target_col is not None and target_col.type == col.type
-                if target != name and comparable and _contained(con, name, col.name, target):
+                if target != name and comparable and _contained(con, info, col.name, tables[target]):
                     col.role, col.references = "FK", f"{target}.{col.name}"
                     break
             else:
@@ -301,45 +321,41 @@ def _assign_keys(
             if (
                 col.role is None
                 and (col.name == "id" or col.name.endswith("_id"))
-                and _unique(con, name, col.name)
+                and _unique(con, info, col.name)
             ):
                 col.role = "PK"
                 info.primary_key = [col.name]
                 break
 
 
-def _quoted(name: str) -> str:
-    return ".".join(f'"{p}"' for p in name.split("."))
-
-
-def _contained(con: Any, table: str, column: str, target: str) -> bool:
+def _contained(con: Any, table: TableInfo, column: str, target: TableInfo) -> bool:
     (missing,) = con.execute(
-        f'SELECT count(*) FROM (SELECT DISTINCT "{column}" AS v FROM {_quoted(table)}'
-        f' WHERE "{column}" IS NOT NULL) WHERE v NOT IN (SELECT "{column}" FROM {_quoted(target)})'
+        f'SELECT count(*) FROM (SELECT DISTINCT "{column}" AS v FROM {table.sql}'
+        f' WHERE "{column}" IS NOT NULL) WHERE v NOT IN (SELECT "{column}" FROM {target.sql})'
     ).fetchone()
-    (present,) = con.execute(f'SELECT count("{column}") FROM {_quoted(table)}').fetchone()
+    (present,) = con.execute(f'SELECT count("{column}") FROM {table.sql}').fetchone()
     return bool(present) and missing == 0
 
 
-def _unique(con: Any, table: str, column: str) -> bool:
+def _unique(con: Any, table: TableInfo, column: str) -> bool:
     # a cheap estimate rejects the clearly repeated columns before the exact count
     (rows, estimate) = con.execute(
-        f'SELECT count(*), approx_count_distinct("{column}") FROM {_quoted(table)}'
+        f'SELECT count(*), approx_count_distinct("{column}") FROM {table.sql}'
     ).fetchone()
     if rows == 0 or estimate < 0.9 * rows:
         return False
     (rows, distinct, nulls) = con.execute(
-        f'SELECT count(*), count(DISTINCT "{column}"), count(*) - count("{column}") FROM {_quoted(table)}'
+        f'SELECT count(*), count(DISTINCT "{column}"), count(*) - count("{column}") FROM {table.sql}'
     ).fetchone()
     return rows > 0 and rows == distinct and nulls == 0
 
 
 def _owners_from_data(con: Any, tables: dict[str, TableInfo]) -> None:
     """A ``last_modified_by`` column names the table's owner (its most frequent value)."""
-    for name, info in tables.items():
+    for info in tables.values():
         if info.column("last_modified_by") is not None and info.rows:
             row = con.execute(
-                f"SELECT last_modified_by FROM {_quoted(name)} GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+                f"SELECT last_modified_by FROM {info.sql} GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
             ).fetchone()
             info.owner = row[0] if row else None
 

@@ -37,8 +37,10 @@ def _statements(sql: str, dialect: str) -> list[exp.Expr]:
         raise QueryError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
     try:
         trees = sqlglot.parse(sql, read=dialect)
-    except sqlglot.errors.ParseError as err:
-        first = err.errors[0] if err.errors else {}
+    except sqlglot.errors.SqlglotError as err:
+        # ParseError lists located errors; TokenError (an unclosed quote, say) carries only its text
+        errors = getattr(err, "errors", None) or [{}]
+        first = errors[0]
         raise QueryError(
             f"SQL syntax error: {first.get('description', str(err))}",
             line=first.get("line"),

@@ -107,7 +107,7 @@ def _analyse(sql: str) -> _Analysis:
         trees = [
             t for t in sqlglot.parse(sql, read="duckdb") if t is not None and not isinstance(t, exp.Semicolon)
         ]
-    except sqlglot.errors.ParseError:
+    except sqlglot.errors.SqlglotError:
         trees = []
     if len(trees) != 1:
         # syntax sqlglot does not know: DuckDB still runs it, and a CREATE TABLE AS keeps its atomicity
@@ -357,7 +357,10 @@ class Warehouse:
         wanted = [s for s in self.live if f"{s.catalog}.{s.schema}".lower() in lowered]
         if not wanted:
             return stmt
-        trees = sqlglot.parse(stmt, read="duckdb")
+        try:
+            trees = sqlglot.parse(stmt, read="duckdb")
+        except sqlglot.errors.SqlglotError:
+            return stmt  # DuckDB will report the syntax error itself
         if len(trees) != 1 or trees[0] is None:
             return stmt
         by_name = {(s.catalog.lower(), s.schema.lower()): s for s in wanted}

@@ -13,7 +13,7 @@ def rows_window_warnings(sql: str, *, file: str = "<sql>") -> list[str]:
     days) they count rows, not calendar days."""
     try:
         trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None]
-    except sqlglot.errors.ParseError:
+    except sqlglot.errors.SqlglotError:
         return []
     found: list[str] = []
     for tree in trees:
