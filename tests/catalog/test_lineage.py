@@ -140,3 +140,14 @@ def test_cli_formats() -> None:
     assert all(e["target"] != "model:demand-forecast-daily" for e in payload["edges"])
     check = runner.invoke(app, ["lineage", "check", "-w", str(EXAMPLE)])
     assert check.exit_code == 0 and "No circular dependencies" in check.output
+
+
+def test_model_versions_that_wrote_the_forecasts_are_in_the_lineage(demo_run) -> None:
+    graph = build_lineage(demo_run.workspace)
+    version = demo_run.batch.model_version
+    node = f"model:demand-forecast-daily@{version}"
+    assert ("model:demand-forecast-daily", node, "version") in {
+        (e.source, e.target, e.kind) for e in graph.edges
+    }
+    upstream = {e.source for e in graph.upstream("analytics.forecasts.demand_14d")}
+    assert {node, "analytics.derived.demand_features", "source:shopify-orders"} <= upstream

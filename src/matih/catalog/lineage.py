@@ -262,7 +262,31 @@ def build_lineage(ws: Workspace) -> LineageGraph:
 
     for path in ws.spec_files("pipelines"):
         _add_pipeline(graph, ws, load_spec(path, "pipelines"), parsed, deployments)
+    _add_model_versions(graph, ws)
     return graph
+
+
+def _add_model_versions(graph: LineageGraph, ws: Workspace) -> None:
+    """Model -> the versions that wrote each forecast table (its ``model_version`` column) -> the table."""
+    from matih.exceptions import MatihError
+    from matih.warehouse import warehouse_of
+
+    forecasts = [e for e in graph.edges if e.kind == "forecast"]
+    if not forecasts or not ws.warehouse_dir.exists():
+        return
+    wh = warehouse_of(ws)
+    for edge in forecasts:
+        try:
+            if not wh.table_exists(edge.target):
+                continue
+            found = wh.query(
+                f"SELECT DISTINCT model_version FROM {edge.target} WHERE model_version IS NOT NULL ORDER BY 1"
+            )
+        except MatihError:
+            continue  # no model_version column, or the warehouse is busy: the spec-level edge stays
+        for version in found.column(0).to_pylist():
+            graph.add(edge.source, f"{edge.source}@{version}", "version", "model registry")
+            graph.add(f"{edge.source}@{version}", edge.target, "forecast", f"{edge.target}.model_version")
 
 
 def _add_pipeline(
