@@ -91,3 +91,19 @@ def test_missing_files_name_the_path(tmp_path) -> None:
     _spec(ws, "none", "nowhere/*.csv", "csv", "full_refresh")
     with pytest.raises(SourceError, match=r"nowhere/\*\.csv"):
         sync(ws, "none")
+
+
+def test_an_unsupported_cursor_field_is_a_spec_error_not_ignored(tmp_path) -> None:
+    import pytest
+
+    from matih.exceptions import SpecError
+    from tests.conftest import copy_example
+
+    ws = Workspace(copy_example(tmp_path / "ws"))
+    path = ws.root / "sources" / "shopify-orders.json"
+    spec = json.loads(path.read_text())
+    spec["streams"][0]["cursor_field"] = "created_at"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(SpecError) as failure:
+        sync(ws, "shopify-orders", endpoints="production")
+    assert "$.streams[0].cursor_field" in str(failure.value) and "'updated_at'" in str(failure.value)

@@ -89,6 +89,13 @@ def build_context(
             info = connector.stream(stream.name)
         except SourceError as err:
             raise SpecError(str(err.message), file=file, path=f"$.streams[{i}].name") from None
+        if stream.cursor_field and info.cursor_field and stream.cursor_field != info.cursor_field:
+            raise SpecError(
+                f"stream {stream.name!r} of {connector.name} is read incrementally on {info.cursor_field!r}; "
+                f"set cursor_field to {info.cursor_field!r} or leave it out",
+                file=file,
+                path=f"$.streams[{i}].cursor_field",
+            )
         if stream.sync_mode not in info.sync_modes:
             raise SpecError(
                 f"stream {stream.name!r} supports sync_mode {' or '.join(info.sync_modes)}, "
