@@ -52,10 +52,11 @@ class SyncContext:
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """A stream a connector offers: the tables it fills and how rows are identified."""
+    """A stream a connector offers: the tables it fills, the cursor it reads by, the modes it allows.
+
+    Keys are not listed here: the resources declare them to dlt, and the catalog reads them there."""
 
     tables: tuple[str, ...]
-    primary_key: tuple[str, ...] = ()
     cursor_field: str | None = None
     sync_modes: tuple[str, ...] = ("incremental", "full_refresh")
     state_resource: str | None = None

@@ -50,7 +50,6 @@ class ApiClient:
         source: str | None = None,
         explain: Explain | None = None,
         timeout: float = 60.0,
-        auth: httpx.Auth | None = None,
         on_retry: Callable[[], None] | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
@@ -58,7 +57,7 @@ class ApiClient:
         self.explain = explain
         self.on_retry = on_retry
         self._client = httpx.Client(
-            base_url=base_url, headers=dict(headers or {}), timeout=timeout, auth=auth, follow_redirects=False
+            base_url=base_url, headers=dict(headers or {}), timeout=timeout, follow_redirects=False
         )
 
     def close(self) -> None:

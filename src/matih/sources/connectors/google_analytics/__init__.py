@@ -233,7 +233,7 @@ def _sandbox(endpoints: Any) -> dict[str, Any]:
 CONNECTOR = Connector(
     name="source-google-analytics-data-api",
     streams={
-        name: StreamInfo((name,), tuple(dims), "date", state_resource=name)
+        name: StreamInfo((name,), cursor_field="date", state_resource=name)
         for name, (dims, _) in REPORTS.items()
     },
     destination=lambda _spec, _name: ("google_analytics", "ga4"),

@@ -343,12 +343,10 @@ CONNECTOR = Connector(
     name="source-shopify",
     streams={
         "orders": StreamInfo(
-            ("orders", "order_items"), ("order_id",), "updated_at", state_resource="orders_feed"
+            ("orders", "order_items"), cursor_field="updated_at", state_resource="orders_feed"
         ),
-        "products": StreamInfo(("products", "products__variants"), ("product_id",), "updated_at"),
-        "inventory_levels": StreamInfo(
-            ("inventory_levels",), ("inventory_item_id", "location_id"), None, ("full_refresh",)
-        ),
+        "products": StreamInfo(("products", "products__variants"), cursor_field="updated_at"),
+        "inventory_levels": StreamInfo(("inventory_levels",), sync_modes=("full_refresh",)),
     },
     destination=lambda _spec, _name: ("postgresql", "shopify"),
     resources=_resources,
