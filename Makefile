@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-slow bench bench-ingest lint clean
+.PHONY: setup demo test test-slow bench bench-ingest bench-discovery lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -27,6 +27,9 @@ bench: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(PY) benchmarks/ingest.py
+
+bench-discovery: $(STAMP)
+	$(PY) benchmarks/discovery.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
