@@ -215,6 +215,9 @@ class Warehouse:
             if not self.external_access:
                 con.execute("SET enable_external_access = false")
                 con.execute("SET lock_configuration = true")
+        except duckdb.InterruptException:
+            con.close()
+            raise QueryCancelled("query cancelled before it started; nothing was changed") from None
         except BaseException:
             con.close()
             raise
