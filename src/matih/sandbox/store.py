@@ -1,9 +1,9 @@
 """Where a generated world lives, and how it reaches the warehouse.
 
 The world is kept in ``.matih/sandbox/world.duckdb`` (schema ``source`` for what the store's systems
-hold, ``truth`` for the expected demand). Loading copies the source tables into the warehouse under the
-names the seed's SQL uses. Connectors (Shopify, PostgreSQL, GA4) replace this direct load once they
-exist; the names stay the same.
+hold, ``truth`` for the expected demand). The demo ingests it through the connectors from the sandbox's
+servers (``matih.sandbox.server``); ``load_world`` is the shortcut that copies the source tables straight
+into the warehouse under the same names (``sandbox generate --load``, and tests that need no servers).
 """
 
 from __future__ import annotations
