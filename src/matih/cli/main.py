@@ -692,7 +692,7 @@ def demo(
     end_date: Annotated[str | None, typer.Option(help="Last day of sales (default: yesterday).")] = None,
     n_estimators: Annotated[int | None, typer.Option(help="Override the pipeline's tree count.")] = None,
 ) -> None:
-    """The main job end to end: world -> sandbox -> connectors -> feature SQL -> train -> validate -> forecast."""
+    """The main job end to end: world, sandbox, connectors, feature SQL, training, gate, forecasts."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from matih.cli.render import arrow_table, console, rows_table, validation_table
