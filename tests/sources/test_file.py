@@ -107,3 +107,23 @@ def test_an_unsupported_cursor_field_is_a_spec_error_not_ignored(tmp_path) -> No
     with pytest.raises(SpecError) as failure:
         sync(ws, "shopify-orders", endpoints="production")
     assert "$.streams[0].cursor_field" in str(failure.value) and "'updated_at'" in str(failure.value)
+
+
+def test_fields_a_connector_cannot_honour_are_spec_errors(tmp_path) -> None:
+    import pytest
+
+    from matih.exceptions import SpecError
+    from tests.conftest import copy_example
+
+    ws = Workspace(copy_example(tmp_path / "ws"))
+    path = ws.root / "sources" / "shopify-orders.json"
+    original = json.loads(path.read_text())
+    keyed = json.loads(json.dumps(original))
+    keyed["streams"][1]["primary_key"] = ["title"]
+    path.write_text(json.dumps(keyed))
+    with pytest.raises(SpecError, match=r"primary_key"):
+        sync(ws, "shopify-orders", endpoints="production")
+    renamed = {**original, "transformation": {"schema_mapping": {"title": "name"}}}
+    path.write_text(json.dumps(renamed))
+    with pytest.raises(SpecError, match=r"\$\.transformation"):
+        sync(ws, "shopify-orders", endpoints="production")

@@ -59,6 +59,8 @@ class StreamInfo:
     tables: tuple[str, ...]
     cursor_field: str | None = None
     sync_modes: tuple[str, ...] = ("incremental", "full_refresh")
+    custom_keys: bool = True
+    """Whether a spec may set the stream's ``primary_key`` (False: the connector fixes the keys)."""
     state_resource: str | None = None
     """The dlt resource holding the stream's cursor, when it is not named like the stream."""
 
@@ -76,6 +78,8 @@ class Connector:
     resources: Callable[[SyncContext], list[DltResource]]
     """Builds the dlt resources of the selected streams."""
     sandbox: Callable[[SandboxEndpoints], dict[str, Any]] | None = None
+    transformation: bool = False
+    """Whether the connector applies a spec's ``transformation`` (renames, deduplication)."""
     """Config overrides that point the connector at the NovaMart sandbox."""
 
     def stream(self, name: str) -> StreamInfo:

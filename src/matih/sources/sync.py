@@ -96,6 +96,17 @@ def build_context(
                 file=file,
                 path=f"$.streams[{i}].cursor_field",
             )
+        if stream.primary_key and not info.custom_keys:
+            raise SpecError(
+                f"stream {stream.name!r} of {connector.name} has fixed keys; remove primary_key"
+                + (
+                    " (use transformation.deduplication.key for GA reports)"
+                    if connector.transformation
+                    else ""
+                ),
+                file=file,
+                path=f"$.streams[{i}].primary_key",
+            )
         if stream.sync_mode not in info.sync_modes:
             raise SpecError(
                 f"stream {stream.name!r} supports sync_mode {' or '.join(info.sync_modes)}, "
@@ -103,6 +114,13 @@ def build_context(
                 file=file,
                 path=f"$.streams[{i}].sync_mode",
             )
+    if spec.transformation is not None and not connector.transformation:
+        raise SpecError(
+            f"{connector.name} does not apply a transformation (renames, deduplication); remove it, or rename"
+            " columns in a query over the loaded table",
+            file=file,
+            path="$.transformation",
+        )
     env, sandbox = _credentials_env(ws, endpoints)
     config = spec.config.model_dump(mode="json", exclude_none=True)
     if sandbox is not None and connector.sandbox is not None:

@@ -233,10 +233,11 @@ def _sandbox(endpoints: Any) -> dict[str, Any]:
 CONNECTOR = Connector(
     name="source-google-analytics-data-api",
     streams={
-        name: StreamInfo((name,), cursor_field="date", state_resource=name)
+        name: StreamInfo((name,), cursor_field="date", custom_keys=False, state_resource=name)
         for name, (dims, _) in REPORTS.items()
     },
     destination=lambda _spec, _name: ("google_analytics", "ga4"),
     resources=_resources,
     sandbox=_sandbox,
+    transformation=True,
 )

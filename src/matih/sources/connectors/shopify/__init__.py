@@ -343,10 +343,17 @@ CONNECTOR = Connector(
     name="source-shopify",
     streams={
         "orders": StreamInfo(
-            ("orders", "order_items"), cursor_field="updated_at", state_resource="orders_feed"
+            ("orders", "order_items"),
+            cursor_field="updated_at",
+            custom_keys=False,
+            state_resource="orders_feed",
         ),
-        "products": StreamInfo(("products", "products__variants"), cursor_field="updated_at"),
-        "inventory_levels": StreamInfo(("inventory_levels",), sync_modes=("full_refresh",)),
+        "products": StreamInfo(
+            ("products", "products__variants"), cursor_field="updated_at", custom_keys=False
+        ),
+        "inventory_levels": StreamInfo(
+            ("inventory_levels",), sync_modes=("full_refresh",), custom_keys=False
+        ),
     },
     destination=lambda _spec, _name: ("postgresql", "shopify"),
     resources=_resources,
