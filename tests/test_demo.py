@@ -21,7 +21,13 @@ def test_demo_report(demo_run):
         "timings",
     ):
         assert key in report, key
-    assert set(report["timings"]) == {"generate", "ingest", "feature_sql", "train", "evaluate", "forecast"}
+    tasks = {"sync_sources", "feature_engineering", "model_training", "model_validation", "model_deployment"}
+    assert set(report["timings"]) == {"generate", "ingest", "pipeline", *tasks}
+    # the seed's pipeline ran on Temporal: five tasks, each once
+    assert report["pipeline_status"] == "succeeded"
+    assert {k: (v["state"], v["attempts"]) for k, v in report["tasks"].items()} == {
+        t: ("succeeded", 1) for t in tasks
+    }
     # every row of the world reached the warehouse through the connectors
     world, ingested = report["world_rows"], report["ingested_rows"]
     for table, target in (
@@ -62,7 +68,7 @@ def test_demo_writes_the_seed_forecast_table(demo_run):
     ):
         assert col in t.columns
     products = t["product_id"].nunique()
-    assert len(t) == products * 14 and demo_run.batch.rows == len(t)
+    assert len(t) == products * 14 and demo_run.forecast_rows == len(t)
     assert (t["predicted_units"] >= 0).all()
     assert (t["prediction_interval_lower"] <= t["predicted_units"] + 1e-9).all()
     assert (t["predicted_units"] <= t["prediction_interval_upper"] + 1e-9).all()

@@ -1,4 +1,9 @@
-"""The main job end to end on the embedded default: world, warehouse, SQL, training, gate, forecasts."""
+"""The main job end to end on the embedded default: world, sandbox, then the seed's pipeline on Temporal.
+
+The pipeline ``demand-forecast-daily`` runs as written (sync, feature SQL, training, validation,
+blue-green deployment) as a Temporal workflow on the embedded dev server, with a worker inside this
+process. Sources the pipeline does not sync (the product-categories file) are synced first.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from matih.exceptions import RegistryError
+from matih.exceptions import OrchestrationError
 from matih.forecast.config import GateConfig
-from matih.forecast.service import (
-    BatchResult,
-    EvaluationReport,
-    TrainResult,
-    configs_from_pipeline,
-    evaluate,
-    forecast,
-    load_features,
-    train,
-    warehouse_of,
-)
-from matih.sandbox import WorldConfig, generate_world, load_world, save_world
+from matih.forecast.service import EvaluationReport, configs_from_pipeline, report_from_dict, warehouse_of
+from matih.orchestrate import plan as P
+from matih.sandbox import WorldConfig, generate_world, save_world
 from matih.workspace import Workspace
 
+PIPELINE = "demand-forecast-daily"
 FEATURE_TABLE = "analytics.derived.demand_features"
 StageHook = Callable[[str, str, float | None], None]
 
@@ -39,23 +36,30 @@ class DemoResult:
     world_rows: dict[str, int] = field(default_factory=dict)
     feature_rows: int = 0
     history_buckets: pa.Table | None = None
-    training: TrainResult | None = None
+    run: P.RunResult | None = None
+    training_summary: str = ""
     evaluation: EvaluationReport | None = None
-    batch: BatchResult | None = None
+    forecast_rows: int = 0
+    forecast_table: str | None = None
+    forecast_version: str | None = None
     top_forecasts: pa.Table | None = None
     gate: GateConfig | None = None
     report_path: str = ""
     ingested: dict[str, int] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
-        """The evaluation's figures plus what the demo adds: forecasts, row counts, timings."""
-        assert self.evaluation is not None
-        batch = self.batch
+        """The evaluation's figures plus what the demo adds: the run, forecasts, row counts, timings."""
+        assert self.evaluation is not None and self.run is not None
         return {
             **self.evaluation.to_dict(),
-            "forecast_rows": batch.rows if batch else 0,
-            "forecast_products": batch.products if batch else 0,
-            "forecast_origin": batch.origin if batch else None,
+            "pipeline_run": self.run.run_id,
+            "pipeline_status": self.run.status,
+            "tasks": {
+                t.task_id: {"state": t.state, "attempts": t.attempts, "seconds": t.seconds}
+                for t in self.run.tasks
+            },
+            "forecast_rows": self.forecast_rows,
+            "forecast_version": self.forecast_version,
             "feature_rows": self.feature_rows,
             "world_rows": self.world_rows,
             "ingested_rows": self.ingested,
@@ -73,10 +77,14 @@ def run_demo(
     n_estimators: int | None = None,
     on_stage: StageHook | None = None,
 ) -> DemoResult:
-    """Generate NovaMart, load it, run the seed's SQL, train, validate, forecast; write the report."""
+    """Generate NovaMart, serve it, run the seed's pipeline on Temporal; write the report."""
+    from matih.orchestrate.client import pipeline_spec
+    from matih.orchestrate.runner import run_pipeline
+    from matih.sandbox import server
+    from matih.sources import source_names, sync
+
     workspace.ensure_state()
     result = DemoResult(workspace)
-    wh = warehouse_of(workspace)
 
     @contextmanager
     def stage(key: str, label: str) -> Iterator[None]:
@@ -93,48 +101,74 @@ def run_demo(
         save_world(world, workspace.sandbox_dir)
         result.world_rows = world.row_counts()
         del world
-    with stage("ingest", "Ingesting through the connectors (Shopify, PostgreSQL, GA4, files)"):
-        result.ingested = ingest_world(workspace)
-    with stage("feature_sql", "Running queries/demand_features.sql"):
-        out = wh.run(workspace.query_path("demand_features").read_text())
-        result.feature_rows = int(out[-1].rows or 0)
+    spec = pipeline_spec(workspace, PIPELINE)
+    in_pipeline = {
+        name for task in spec.tasks if task.type == "ingestion_trigger" for name in task.config.connections
+    }
+    others = [name for name in source_names(workspace) if name not in in_pipeline]
+    journal_from = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with server.start(workspace):
+        if others:
+            with stage("ingest", f"Syncing the sources the pipeline does not sync ({', '.join(others)})"):
+                for name in others:
+                    sync(workspace, name, full_refresh=True)
+        seen: dict[str, str] = {}
+
+        def on_progress(run: P.RunResult) -> None:
+            for task in run.tasks:
+                label = f"Temporal task {task.task_id} ({task.type})"
+                if task.state == P.RUNNING and task.task_id not in seen:
+                    seen[task.task_id] = P.RUNNING
+                    if on_stage:
+                        on_stage(task.task_id, label, None)
+                elif task.state not in (P.PENDING, P.RUNNING) and seen.get(task.task_id) != "done":
+                    if task.task_id not in seen and on_stage:
+                        on_stage(task.task_id, label, None)
+                    seen[task.task_id] = "done"
+                    result.timings[task.task_id] = task.seconds or 0.0
+                    if on_stage:
+                        on_stage(task.task_id, f"{label}: {task.state}", task.seconds or 0.0)
+
+        options: dict[str, Any] = {"trigger": "demo", "full_refresh": True}  # the world was just rebuilt
+        if n_estimators:
+            options["n_estimators"] = n_estimators
+        started = time.perf_counter()
+        run = run_pipeline(workspace, PIPELINE, options=options, on_progress=on_progress)
+        result.timings["pipeline"] = round(time.perf_counter() - started, 3)
+    result.run = run
+    if run.status == P.RUN_FAILED:
+        raise OrchestrationError(f"pipeline run {run.run_id} failed: {run.message}")
+    result.ingested = _ingested_since(workspace, journal_from)
+    _, result.gate, _ = configs_from_pipeline(workspace, PIPELINE)
+    wh = warehouse_of(workspace)
+    result.feature_rows = int(run.task("feature_engineering").metrics.get("rows", 0))
     result.history_buckets = wh.query(workspace.query_path("history_buckets").read_text())
-    train_cfg, gate_cfg, output_table = configs_from_pipeline(workspace, n_estimators=n_estimators)
-    result.gate = gate_cfg
-    with stage("train", f"Training per-category LightGBM ({train_cfg.n_estimators} trees)"):
-        features = load_features(workspace, train_cfg)  # read once, shared by the next three stages
-        result.training = train(workspace, train_cfg, features=features)
-    with stage("evaluate", "Validating on the 14-day holdout"):
-        result.evaluation = evaluate(workspace, train_cfg, gate_cfg, features=features)
-    with stage("forecast", "Writing batch forecasts with the champion"):
-        try:
-            result.batch = forecast(workspace, train_cfg, output_table=output_table, features=features)
-        except RegistryError:
-            result.batch = None  # the gate failed and no earlier champion exists: nothing to serve
-    if result.batch is not None:
-        result.top_forecasts = top_forecasts(workspace, result.batch.table)
+    if (trained := run.of_type("ray_train")) is not None:
+        result.training_summary = str(trained.details.get("training_summary", ""))
+    evaluated = run.of_type("model_evaluate")
+    if evaluated is not None and evaluated.details.get("report"):
+        result.evaluation = report_from_dict(evaluated.details["report"])
+    deployed = run.of_type("ray_serve_update")
+    table = (deployed.details.get("output_table") if deployed else None) or "analytics.forecasts.demand_14d"
+    if wh.table_exists(table):
+        result.forecast_table = table
+        counts = wh.query(f"SELECT count(*) AS n, min(model_version) AS v FROM {table}")
+        result.forecast_rows = int(counts.column("n")[0].as_py())
+        result.forecast_version = counts.column("v")[0].as_py()
+        result.top_forecasts = top_forecasts(workspace, table)
     path = workspace.reports_dir / "demo.json"
     path.write_text(json.dumps(result.report(), indent=2, default=str))
     result.report_path = str(path)
     return result
 
 
-def ingest_world(workspace: Workspace) -> dict[str, int]:
-    """Serve the stored world through the sandbox and sync every source of the workspace from it.
+def _ingested_since(workspace: Workspace, since: str) -> dict[str, int]:
+    """Rows per destination table of the syncs since ``since`` (the demo's own)."""
+    from matih.sources.runs import history
 
-    Each sync is a full refresh: the world was just rebuilt, so earlier cursors mean nothing. A
-    workspace without sources gets the world copied straight into the warehouse.
-    """
-    from matih.sandbox import server
-    from matih.sources import source_names, sync
-
-    names = source_names(workspace)
-    if not names:
-        return load_world(workspace.sandbox_dir, warehouse_of(workspace))
     rows: dict[str, int] = {}
-    with server.start(workspace):
-        for name in names:
-            run = sync(workspace, name, full_refresh=True, endpoints="sandbox")
+    for run in history(workspace):
+        if run.started_at >= since and run.status == "succeeded":
             for stream in run.streams:
                 for table, n in stream.tables.items():
                     rows[f"{run.destination}.{table}"] = n

@@ -11,7 +11,9 @@ Tree::
     ├── SourceError            a connector could not read its source (auth, network, protocol, load)
     ├── TrainingError          training could not run on the given dataset
     ├── RegistryError          MLflow has no such model, version or alias
-    └── ValidationGateError    a model breached the validation thresholds
+    ├── ValidationGateError    a model breached the validation thresholds
+    ├── DeploymentError        a rollout failed its health check or could not switch
+    └── OrchestrationError     Temporal is unreachable, or a pipeline run failed or is unknown
 
 ``transient`` tells orchestration whether a retry can help (connection refused, 5xx, 429) or whether
 the input itself is wrong and retrying only wastes time.
@@ -91,3 +93,15 @@ class RegistryError(MatihError):
 
 class ValidationGateError(MatihError):
     """A model breached its validation thresholds and was not promoted."""
+
+
+class DeploymentError(MatihError):
+    """A rollout failed; the version that was live before keeps serving."""
+
+
+class OrchestrationError(MatihError):
+    """Temporal could not be reached, or a pipeline run is unknown or failed."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient

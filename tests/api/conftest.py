@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
+
+from tests.servers import serve_in_thread
 
 READER_KEY = "reader-key-0123456789"
 EDITOR_KEY = "editor-key-9876543210"
@@ -20,7 +19,6 @@ def api_url(demo_run) -> Iterator[str]:
 
     from matih.api.app import create_app
     from matih.catalog.tables import refresh
-    from matih.sandbox.postgres import free_port
 
     ws = demo_run.workspace
     with (ws.root / "matih.yaml").open("a") as out:
@@ -32,17 +30,6 @@ def api_url(demo_run) -> Iterator[str]:
     os.environ["MATIH_TEST_READER_KEY"] = READER_KEY
     os.environ["MATIH_TEST_EDITOR_KEY"] = EDITOR_KEY
     refresh(ws)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    httpx.get(f"{url}/openapi.json").raise_for_status()
-    try:
+    with serve_in_thread(create_app(ws)) as url:
+        httpx.get(f"{url}/openapi.json").raise_for_status()
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -144,7 +144,7 @@ def test_cli_formats() -> None:
 
 def test_model_versions_that_wrote_the_forecasts_are_in_the_lineage(demo_run) -> None:
     graph = build_lineage(demo_run.workspace)
-    version = demo_run.batch.model_version
+    version = demo_run.forecast_version
     node = f"model:demand-forecast-daily@{version}"
     assert ("model:demand-forecast-daily", node, "version") in {
         (e.source, e.target, e.kind) for e in graph.edges

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import logging
 import os
 import sys
 import time
@@ -14,7 +12,12 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
-from matih.exceptions import MatihError, WorkspaceError
+from matih.cli.common import WorkspaceOpt, handled
+from matih.cli.common import quiet_logs as _quiet_logs
+from matih.cli.common import workspace as _workspace
+from matih.cli.pipeline import pipeline_app, temporal_app
+from matih.cli.pipeline import worker as pipeline_worker
+from matih.exceptions import WorkspaceError
 from matih.workspace import Workspace
 
 SPEC_FOLDERS = ("sources", "queries", "quality", "pipelines", "deployments", "monitors", "routing")
@@ -34,38 +37,11 @@ lineage_app = typer.Typer(help="Where tables come from and what they feed.", no_
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(lineage_app, name="lineage")
 app.add_typer(query_app, name="query")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(temporal_app, name="temporal")
+app.command("worker")(handled(pipeline_worker))
 
-F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: the one holding the current folder)."),
-]
-
-
-def handled(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from matih.cli.render import err_console
-
-        try:
-            return fn(*args, **kwargs)
-        except MatihError as err:
-            err_console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _workspace(path: Path | None) -> Workspace:
-    """The workspace holding ``path`` (or the current folder)."""
-    return Workspace.find(path)
-
-
-def _quiet_logs() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("mlflow", "alembic", "urllib3", "sqlglot"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 @app.command()
@@ -692,9 +668,11 @@ def demo(
     end_date: Annotated[str | None, typer.Option(help="Last day of sales (default: yesterday).")] = None,
     n_estimators: Annotated[int | None, typer.Option(help="Override the pipeline's tree count.")] = None,
 ) -> None:
-    """The main job end to end: world, sandbox, connectors, feature SQL, training, gate, forecasts."""
+    """The main job end to end: world, sandbox, then the seed's pipeline as a Temporal workflow (sync,
+    feature SQL, training, validation gate, blue-green deployment of the forecasts)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from matih.cli.pipeline import run_table
     from matih.cli.render import arrow_table, console, rows_table, validation_table
     from matih.demo import run_demo
 
@@ -719,15 +697,16 @@ def demo(
             on_stage=on_stage,
             end_date=dt.date.fromisoformat(end_date) if end_date else None,
         )
+    assert result.run is not None
+    console.print(run_table(result.run))
     console.print(f"demand_features: {result.feature_rows:,} rows")
     if result.history_buckets is not None:
         console.print(arrow_table(result.history_buckets, title="Product history buckets"))
-    assert result.training is not None and result.evaluation is not None
-    console.print(result.training.summary)
+    console.print(result.training_summary)
     gate = result.gate
-    assert gate is not None
-    console.print(validation_table(result.evaluation, gate.mape_max, gate.bias_range))
     ev = result.evaluation
+    assert gate is not None and ev is not None
+    console.print(validation_table(ev, gate.mape_max, gate.bias_range))
     refs = [
         (
             "MATIH per-category LightGBM",
@@ -756,9 +735,7 @@ def demo(
         )
     )
     if result.top_forecasts is not None:
-        console.print(
-            arrow_table(result.top_forecasts, title="Sample output from analytics.forecasts.demand_14d")
-        )
+        console.print(arrow_table(result.top_forecasts, title=f"Sample output from {result.forecast_table}"))
     else:
         console.print(
             "[red]no forecasts written: the model failed validation and there is no earlier champion[/]"
@@ -766,17 +743,30 @@ def demo(
     verdict = (
         f"[green]{ev.label} passed the gate and is the champion[/]"
         if ev.promoted
-        else f"[red]{ev.label} failed the gate[/] ({'; '.join(ev.reasons)}); the previous champion, if "
-        "any, keeps serving"
+        else f"[red]{ev.label} failed the gate[/] ({'; '.join(ev.reasons)}); deployment was skipped and the "
+        "previous champion, if any, keeps serving"
     )
     console.print(verdict)
+    for note in result.run.notifications:
+        console.print(f"[dim]notification: {note}[/]")
     # the demo reports a failed gate rather than failing: `matih evaluate` is the command that gates
     console.print(f"report: {result.report_path}")
 
 
 def main() -> None:  # pragma: no cover - console entry
-    app(prog_name="matih")
+    """``matih``. After a command that used Temporal the process leaves with ``os._exit``: the Temporal
+    SDK can crash during interpreter teardown (sdk-python issue 300) and turn a success into a failure."""
+    try:
+        app(prog_name="matih")
+        code: int = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    if "temporalio" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

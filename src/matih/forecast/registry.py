@@ -176,6 +176,22 @@ class Registry:
                 self.client.set_registered_model_alias(name, PREVIOUS, str(current))
             self.client.set_registered_model_alias(name, CHAMPION, str(version))
 
+    def restore_previous(self, names: tuple[str, ...]) -> dict[str, int | None]:
+        """Point ``champion`` back at the ``previous`` version of each model (a rollback), and drop the
+        ``previous`` alias so the next promotion sets it afresh. Returns the champion per name (``None``
+        when a model had no earlier champion: then its champion alias is removed)."""
+        restored: dict[str, int | None] = {}
+        for name in names:
+            before = self.alias_version(name, PREVIOUS)
+            if before is None:
+                if self.alias_version(name, CHAMPION) is not None:
+                    self.client.delete_registered_model_alias(name, CHAMPION)
+            else:
+                self.client.set_registered_model_alias(name, CHAMPION, str(before))
+                self.client.delete_registered_model_alias(name, PREVIOUS)
+            restored[name] = before
+        return restored
+
     def tag_version(self, name: str, version: int, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(name, str(version), key, value)

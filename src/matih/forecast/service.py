@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +23,9 @@ from matih.forecast.train import Progress, TrainStats, fit_forecaster
 from matih.warehouse import Warehouse, warehouse_of
 from matih.workspace import Workspace
 
+if TYPE_CHECKING:
+    from matih.specs import PipelineSpec
+
 log = logging.getLogger(__name__)
 FORECAST_TABLE = "analytics.forecasts.demand_14d"
 PRODUCTS_TABLE = "postgresql.shopify.products"
@@ -35,38 +38,43 @@ def configs_from_pipeline(
     ``model_evaluate`` tasks), or defaults when the workspace has no pipeline."""
     from matih.specs import PipelineSpec, load_spec
 
-    files = workspace.spec_files("pipelines")
-    for path in files:
+    for path in workspace.spec_files("pipelines"):
         spec = load_spec(path)
         assert isinstance(spec, PipelineSpec)
         if pipeline_id and spec.pipeline_id != pipeline_id:
             continue
-        train_task = next((t for t in spec.tasks if t.type == "ray_train"), None)
-        gate_task = next((t for t in spec.tasks if t.type == "model_evaluate"), None)
-        batch_task = next((t for t in spec.tasks if t.type == "batch_inference"), None)
-        train = (
-            TrainConfig.from_task(train_task.config.model_dump(exclude_unset=True))
-            if train_task
-            else TrainConfig()
-        )
-        hp = train_task.config.hyperparameters if train_task else None
-        if hp is not None and hp.feature_columns:
-            raise TrainingError(
-                f"{path.name}: hyperparameters.feature_columns is not supported yet: MATIH derives its "
-                "features from the target, price and calendar; remove the field"
-            )
-        gate = (
-            GateConfig.from_task(gate_task.config.model_dump(exclude_unset=True))
-            if gate_task
-            else GateConfig()
-        )
-        output = batch_task.config.output_table if batch_task else _deployment_output(workspace)
-        if n_estimators:
-            train = dataclasses.replace(train, n_estimators=n_estimators)
-        return train, gate, output
+        return configs_from_spec(workspace, spec, n_estimators=n_estimators, file=path.name)
     if pipeline_id:
         raise TrainingError(f"no pipeline {pipeline_id!r} in {workspace.root / 'pipelines'}")
     return TrainConfig(n_estimators=n_estimators or 500), GateConfig(), _deployment_output(workspace)
+
+
+def configs_from_spec(
+    workspace: Workspace, spec: PipelineSpec, *, n_estimators: int | None = None, file: str | None = None
+) -> tuple[TrainConfig, GateConfig, str | None]:
+    """Training settings, gate and batch output table of one pipeline spec (defaults where a task is
+    missing)."""
+    train_task = next((t for t in spec.tasks if t.type == "ray_train"), None)
+    gate_task = next((t for t in spec.tasks if t.type == "model_evaluate"), None)
+    batch_task = next((t for t in spec.tasks if t.type == "batch_inference"), None)
+    train = (
+        TrainConfig.from_task(train_task.config.model_dump(exclude_unset=True))
+        if train_task
+        else TrainConfig()
+    )
+    hp = train_task.config.hyperparameters if train_task else None
+    if hp is not None and hp.feature_columns:
+        raise TrainingError(
+            f"{file or spec.pipeline_id}: hyperparameters.feature_columns is not supported yet: MATIH "
+            "derives its features from the target, price and calendar; remove the field"
+        )
+    gate = (
+        GateConfig.from_task(gate_task.config.model_dump(exclude_unset=True)) if gate_task else GateConfig()
+    )
+    output = batch_task.config.output_table if batch_task else _deployment_output(workspace)
+    if n_estimators:
+        train = dataclasses.replace(train, n_estimators=n_estimators)
+    return train, gate, str(output) if output else None
 
 
 def _deployment_output(workspace: Workspace) -> str | None:
@@ -217,6 +225,7 @@ class EvaluationReport:
             "passed": self.passed,
             "promoted": self.promoted,
             "reasons": self.reasons,
+            "rows": self.rows,
             "per_category": [
                 {
                     "name": g.name,
@@ -229,6 +238,35 @@ class EvaluationReport:
                 for g in self.per_category
             ],
         }
+
+
+def report_from_dict(raw: dict[str, Any]) -> EvaluationReport:
+    """The report :meth:`EvaluationReport.to_dict` wrote (as a pipeline task returns it)."""
+
+    def group(name: str, g: dict[str, Any]) -> GroupMetrics:
+        return GroupMetrics(name, g["mape"], g["rmse"], g["bias"], g["coverage"], 0.0, g.get("status", ""))
+
+    overall = {
+        "mape": raw["overall_mape"],
+        "rmse": raw["overall_rmse"],
+        "bias": raw["overall_bias"],
+        "coverage": raw["interval_coverage"],
+    }
+    return EvaluationReport(
+        version=int(str(raw["model_version"]).lstrip("v")),
+        label=raw["model_version"],
+        holdout_start=raw["holdout"][0],
+        holdout_end=raw["holdout"][1],
+        per_category=[group(g["name"], g) for g in raw["per_category"]],
+        overall=group("Overall", overall),
+        seasonal_naive_mape=raw["seasonal_naive_mape"],
+        noise_floor_mape=raw["noise_floor_mape"],
+        forecastable_floor_mape=raw["forecastable_floor_mape"],
+        passed=raw["passed"],
+        promoted=raw["promoted"],
+        reasons=list(raw["reasons"]),
+        rows=int(raw.get("rows", 0)),
+    )
 
 
 def _group(name: str, y: np.ndarray, fc: Forecast, rows: np.ndarray, gate: GateConfig) -> GroupMetrics:
@@ -406,6 +444,24 @@ def forecast(
 ) -> BatchResult:
     """Forecast every series active at the last day of the dataset, ``horizon`` days ahead, with the
     champion (or ``version``), and replace ``output_table`` atomically."""
+    table, result = predict_batch(
+        workspace, config, output_table=output_table, version=version, features=features
+    )
+    started = time.perf_counter()
+    warehouse_of(workspace).write_arrow(result.table, table)
+    result.seconds += time.perf_counter() - started
+    return result
+
+
+def predict_batch(
+    workspace: Workspace,
+    config: TrainConfig,
+    *,
+    output_table: str | None = None,
+    version: int | str = CHAMPION,
+    features: FeatureContext | None = None,
+) -> tuple[pa.Table, BatchResult]:
+    """The forecasts :func:`forecast` writes, without writing them (a rollout checks them first)."""
     started = time.perf_counter()
     registry = Registry(workspace)
     number = registry.resolve(config.experiment, version)
@@ -416,16 +472,14 @@ def forecast(
     origin = grid.n_days - 1
     fc = model.predict(ctx, origin)
     table = forecast_table(grid, fc, model, f"v{number}", origin, names=_product_names(wh))
-    target = output_table or FORECAST_TABLE
-    wh.write_arrow(target, table)
     by_model = {
         str(k): int(v)
         for k, v in zip(
             *np.unique(np.where(fc.model == FALLBACK, FALLBACK, "category"), return_counts=True), strict=True
         )
     }
-    return BatchResult(
-        target,
+    return table, BatchResult(
+        output_table or FORECAST_TABLE,
         table.num_rows,
         len(np.unique(fc.series_index)),
         f"v{number}",

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from matih.specs.common import SecretRef, SpecModel, raise_spec_errors
+from matih.specs.common import Duration, SecretRef, SpecModel, raise_spec_errors
 
 __all__ = [
     "ApiKey",
+    "NotificationSettings",
     "SourcesSettings",
     "TemporalSettings",
     "TrackingSettings",
@@ -55,10 +56,31 @@ class TrackingSettings(SpecModel):
 
 
 class TemporalSettings(SpecModel):
-    """Workflow orchestration."""
+    """Workflow orchestration on Temporal."""
 
     address: str | None = None
-    """Temporal frontend ``host:port``; pipelines run in-process when omitted."""
+    """Temporal frontend ``host:port`` of a cluster (``MATIH_TEMPORAL_ADDRESS`` overrides it); when
+    omitted MATIH starts the Temporal dev server itself, with its database under ``.matih/temporal``."""
+    namespace: str = Field(default="default", min_length=1)
+    """Temporal namespace."""
+    task_queue: str = Field(default="matih", min_length=1)
+    """Task queue the MATIH workers poll."""
+    max_concurrent_tasks: int = Field(default=4, ge=1, le=64)
+    """Pipeline tasks one worker runs at the same time."""
+    heartbeat_timeout: Duration = Field(default_factory=lambda: Duration.parse("30s"))
+    """A task whose worker stops heartbeating for this long is handed to another worker."""
+    time_scale: float = Field(default=1.0, gt=0, le=1)
+    """Multiplies every duration of a pipeline spec (retry intervals, timeouts, health checks); below 1
+    only for tests and rehearsals, e.g. 0.01 turns a 60 s retry wait into 0.6 s (Temporal waits at
+    least 1 s between attempts)."""
+
+
+class NotificationSettings(SpecModel):
+    """Where pipeline notifications are delivered."""
+
+    slack_webhook_url: SecretRef | None = "${SLACK_WEBHOOK_URL}"
+    """Slack incoming-webhook URL, always as a ``${NAME}`` reference; the message's ``channel`` is the
+    spec's ``target``. When the variable is unset, notifications are skipped with a warning."""
 
 
 class ApiKey(SpecModel):
@@ -95,5 +117,7 @@ class WorkspaceSettings(SpecModel):
     """Orchestration."""
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     """Connector endpoints and retry policy."""
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    """Notification delivery."""
     api_keys: list[ApiKey] = Field(default_factory=list)
     """Keys accepted by the serving API, each with a role."""

@@ -1,0 +1,222 @@
+"""What travels through Temporal: the run plan a pipeline spec becomes, and what tasks report back.
+
+Plain dataclasses only: they are workflow inputs and results (JSON in Temporal's history), and the
+workflow sandbox imports this module, so it must not pull in pydantic models, DuckDB or MLflow.
+``plan_pipeline`` (which does need the spec models) builds a plan on the client side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matih.specs import PipelineSpec, WorkspaceSettings
+
+WORKFLOW_NAME = "MatihPipeline"
+RUN_TASK = "run_task"
+ROLLBACK_TASK = "rollback_task"
+NOTIFY = "notify"
+LOAD_PLAN = "load_plan"
+
+#: task states, as ``pipeline status`` shows them
+PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK = (
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "rolled_back",
+)
+#: run outcomes
+RUN_SUCCEEDED, RUN_FAILED, RUN_VALIDATION_FAILED = "succeeded", "failed", "validation_failed"
+
+
+@dataclass
+class RetryPlan:
+    """A task's ``retry_policy``, with the workspace's time scale applied."""
+
+    max_attempts: int
+    initial_interval_s: float
+    backoff_coefficient: float
+
+
+@dataclass
+class NotificationPlan:
+    """One ``notifications`` entry."""
+
+    channel: str
+    target: str
+    include_logs: bool = False
+    include_metrics: bool = False
+
+
+@dataclass
+class TaskPlan:
+    """One task as the workflow schedules it; ``spec`` is the task's JSON as submitted."""
+
+    task_id: str
+    type: str
+    depends_on: list[str]
+    spec: dict[str, Any]
+    retry: RetryPlan | None
+    timeout_s: float | None
+    on_failure: str = "retry_then_fail"
+    wait_for_completion: bool = True
+
+
+@dataclass
+class PipelinePlan:
+    """Everything a run needs, fixed when it starts: a spec edited mid-run does not change the run."""
+
+    pipeline_id: str
+    name: str
+    tasks: list[TaskPlan]
+    timeout_s: float
+    heartbeat_timeout_s: float
+    time_scale: float = 1.0
+    on_success: NotificationPlan | None = None
+    on_failure: NotificationPlan | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    """Run options: ``full_refresh`` (syncs), ``n_estimators`` (training), ``trigger``."""
+
+
+@dataclass
+class TaskInput:
+    """What one activity attempt receives."""
+
+    pipeline_id: str
+    run_id: str
+    task_id: str
+    spec: dict[str, Any]
+    pipeline_spec: dict[str, Any]
+    time_scale: float
+    options: dict[str, Any]
+    upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Metrics of the tasks that already succeeded in this run, by task id."""
+
+
+@dataclass
+class TaskOutput:
+    """What a successful task reports."""
+
+    summary: str
+    metrics: dict[str, Any]
+    attempt: int
+    attempt_log: list[dict[str, Any]]
+    details: dict[str, Any] = field(default_factory=dict)
+    """Larger results for reports (an evaluation report, a training summary); not sent to Slack."""
+
+
+@dataclass
+class TaskRun:
+    """A task's state within a run."""
+
+    task_id: str
+    type: str
+    state: str = PENDING
+    attempts: int = 0
+    started: str | None = None
+    ended: str | None = None
+    seconds: float | None = None
+    summary: str = ""
+    error: str | None = None
+    error_type: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """A run's outcome: also the workflow's result, and the details of its failure."""
+
+    pipeline_id: str
+    run_id: str
+    status: str
+    tasks: list[TaskRun]
+    started: str
+    ended: str | None = None
+    seconds: float | None = None
+    message: str = ""
+    notifications: list[str] = field(default_factory=list)
+
+    def task(self, task_id: str) -> TaskRun:
+        return next(t for t in self.tasks if t.task_id == task_id)
+
+    def of_type(self, type_: str) -> TaskRun | None:
+        return next((t for t in self.tasks if t.type == type_), None)
+
+
+@dataclass
+class NotifyInput:
+    """One notification of a run's outcome; the activity builds the message and resolves the webhook."""
+
+    note: NotificationPlan
+    run: RunResult
+
+
+def source_pipeline(name: str, cron: str) -> dict[str, Any]:
+    """The one-task pipeline spec a source's schedule runs: sync that source."""
+    return {
+        "pipeline_id": f"sync-{name}",
+        "name": f"Sync source {name}",
+        "schedule": cron,
+        "timeout": "6h",
+        "tasks": [{"task_id": "sync", "type": "ingestion_trigger", "config": {"connections": [name]}}],
+    }
+
+
+def plan_pipeline(
+    spec: PipelineSpec, settings: WorkspaceSettings, options: dict[str, Any] | None = None
+) -> PipelinePlan:
+    """The run plan of ``spec``: task order and edges, retry policies and timeouts scaled by
+    ``temporal.time_scale``, failure actions and notifications."""
+    scale = settings.temporal.time_scale
+    actions = spec.failure_handling.task_level if spec.failure_handling else {}
+    tasks = []
+    for task in spec.tasks:
+        retry = (
+            RetryPlan(
+                task.retry_policy.max_attempts,
+                task.retry_policy.initial_interval.total_seconds() * scale,
+                task.retry_policy.backoff_coefficient,
+            )
+            if task.retry_policy
+            else None
+        )
+        timeout = getattr(task.config, "timeout", None)
+        tasks.append(
+            TaskPlan(
+                task_id=task.task_id,
+                type=task.type,
+                depends_on=list(task.depends_on),
+                spec=task.model_dump(mode="json", by_alias=True, exclude_unset=True),
+                retry=retry,
+                timeout_s=timeout.total_seconds() * scale if timeout is not None else None,
+                on_failure=actions.get(task.task_id, "retry_then_fail"),
+                wait_for_completion=bool(getattr(task.config, "wait_for_completion", True)),
+            )
+        )
+    notes = spec.notifications
+
+    def notification(entry: Any) -> NotificationPlan | None:
+        if entry is None:
+            return None
+        return NotificationPlan(entry.channel, entry.target, entry.include_logs, entry.include_metrics)
+
+    return PipelinePlan(
+        pipeline_id=spec.pipeline_id,
+        name=spec.name,
+        tasks=tasks,
+        timeout_s=spec.timeout.total_seconds() * scale,
+        heartbeat_timeout_s=settings.temporal.heartbeat_timeout.total_seconds(),
+        time_scale=scale,
+        on_success=notification(notes.on_success if notes else None),
+        on_failure=notification(notes.on_failure if notes else None),
+        spec=spec.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        options=dict(options or {}),
+    )

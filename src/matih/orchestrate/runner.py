@@ -1,0 +1,157 @@
+"""Blocking entry points over :mod:`matih.orchestrate.client`, used by the CLI, the demo and tests.
+
+Embedded mode runs the workers itself: ``run_pipeline(wait=True)`` polls with a worker inside the
+calling process while it waits; ``wait=False`` leaves the run to a background ``matih worker`` that
+stops once no run has been open for a minute (the dev server keeps running until ``matih temporal
+stop``). With a cluster configured, workers are the cluster's (``matih worker`` on its machines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from temporalio.client import Client
+
+from matih.orchestrate import client as C
+from matih.orchestrate import devserver
+from matih.orchestrate import plan as P
+from matih.workspace import Workspace
+
+T = TypeVar("T")
+Progress = Callable[[P.RunResult], None]
+BACKGROUND_IDLE_EXIT = 60.0
+
+
+def _with_client(
+    ws: Workspace,
+    work: Callable[[Client, C.Orchestrator], Coroutine[Any, Any, T]],
+    *,
+    keep_server: bool = False,
+) -> T:
+    with C.orchestrator(ws, keep_server=keep_server) as orch:
+
+        async def main() -> T:
+            return await work(await C.connect(orch), orch)
+
+        return asyncio.run(main())
+
+
+def run_pipeline(
+    ws: Workspace,
+    pipeline_id: str,
+    *,
+    options: dict[str, Any] | None = None,
+    wait: bool = True,
+    on_progress: Progress | None = None,
+    poll: float = 0.5,
+) -> P.RunResult:
+    """Start a run of ``pipeline_id``. With ``wait``, return its final state (a worker polls inside this
+    process when Temporal is embedded); otherwise return its state right after starting."""
+    plan = C.plan_for(ws, pipeline_id, options)  # spec errors surface here, before anything starts
+
+    async def work(client: Client, orch: C.Orchestrator) -> P.RunResult:
+        if not wait:
+            if orch.embedded:
+                ensure_background_worker(ws)
+            run_id = await C.start_run(client, orch, plan)
+            return await C.get_run(client, run_id)
+        from matih.orchestrate.worker import running_worker
+
+        local = running_worker(client, orch) if orch.embedded else contextlib.nullcontext()
+        async with local:
+            run_id = await C.start_run(client, orch, plan)
+            return await C.wait_run(client, run_id, on_progress=on_progress, poll=poll)
+
+    return _with_client(ws, work, keep_server=not wait)
+
+
+def run_status(ws: Workspace, run_id: str) -> P.RunResult:
+    return _with_client(ws, lambda client, _orch: C.get_run(client, run_id))
+
+
+def run_history(ws: Workspace, pipeline_id: str, *, limit: int = 20) -> list[P.RunResult]:
+    return _with_client(ws, lambda client, _orch: C.list_runs(client, pipeline_id, limit=limit))
+
+
+def schedule(
+    ws: Workspace, name: str, *, source: bool = False, catchup: dt.timedelta | None = None
+) -> C.ScheduleView:
+    """Register the schedule; the embedded server keeps running so the schedule can fire."""
+    return _with_client(
+        ws,
+        lambda client, orch: C.schedule(client, orch, name, source=source, catchup=catchup),
+        keep_server=True,
+    )
+
+
+def unschedule(ws: Workspace, name: str, *, source: bool = False) -> bool:
+    return _with_client(ws, lambda client, _orch: C.unschedule(client, name, source=source))
+
+
+def schedules(ws: Workspace) -> list[C.ScheduleView]:
+    return _with_client(ws, lambda client, _orch: C.list_schedules(client))
+
+
+# -- background worker (embedded mode) ---------------------------------------------------------------
+def _worker_record(ws: Workspace) -> Any:
+    return devserver.state_dir(ws) / "worker.json"
+
+
+def background_worker_pid(ws: Workspace) -> int | None:
+    path = _worker_record(ws)
+    if not path.is_file():
+        return None
+    try:
+        pid = int(json.loads(path.read_text())["pid"])
+        os.kill(pid, 0)
+    except (ValueError, KeyError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def ensure_background_worker(ws: Workspace) -> int:
+    """Start ``matih worker --idle-exit`` detached unless this workspace's background worker runs."""
+    if (pid := background_worker_pid(ws)) is not None:
+        return pid
+    log = (devserver.state_dir(ws) / "worker.log").open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "matih.cli.main",
+            "worker",
+            "-w",
+            str(ws.root),
+            "--idle-exit",
+            str(int(BACKGROUND_IDLE_EXIT)),
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    devserver.adopt(process)
+    register_worker(ws, process.pid)
+    return process.pid
+
+
+def register_worker(ws: Workspace, pid: int) -> None:
+    path = _worker_record(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": pid, "started_at": dt.datetime.now(dt.UTC).isoformat()}))
+
+
+def unregister_worker(ws: Workspace, pid: int) -> None:
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        if int(json.loads(_worker_record(ws).read_text())["pid"]) == pid:
+            _worker_record(ws).unlink()

@@ -1,0 +1,274 @@
+"""What each pipeline task ``type`` does: plain library calls, run by the ``run_task`` activity.
+
+Each runner takes the parsed task, the workspace and a :class:`TaskContext`, and returns a one-line
+summary plus the metrics downstream tasks and notifications use. Runners raise MatihError subclasses;
+their ``transient`` flag decides whether Temporal retries them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from matih.exceptions import SpecError
+from matih.forecast.config import TrainConfig
+from matih.forecast.features import FeatureContext
+from matih.specs import PipelineSpec
+from matih.specs.tasks import (
+    BatchInferenceTask,
+    IngestionTriggerTask,
+    ModelEvaluateTask,
+    QualityCheckTask,
+    RayServeUpdateTask,
+    RayTrainTask,
+    SqlExecuteTask,
+)
+from matih.workspace import Workspace
+
+
+@dataclass
+class TaskContext:
+    """What a runner may use besides its spec."""
+
+    pipeline: PipelineSpec
+    run_id: str
+    time_scale: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+    upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: dict[str, Any] = field(default_factory=dict)
+    """Kept across attempts (it travels in Temporal heartbeats): a retry resumes where one stopped."""
+    cancel_hooks: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_cancel(self, hook: Callable[[], None]) -> None:
+        self.cancel_hooks.append(hook)
+
+    def train_config(self, ws: Workspace) -> TrainConfig:
+        from matih.forecast.service import configs_from_spec
+
+        train, _gate, _out = configs_from_spec(
+            ws, self.pipeline, n_estimators=self.options.get("n_estimators")
+        )
+        return train
+
+
+@dataclass
+class Outcome:
+    summary: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[Any, Workspace, TaskContext], Outcome]
+
+
+# -- ingestion ---------------------------------------------------------------------------------------
+def ingestion_trigger(task: IngestionTriggerTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    """Sync each connection in turn; connections a failed attempt already synced are not synced again."""
+    from matih.sources import sync
+
+    done: dict[str, int] = ctx.progress.setdefault("synced", {})
+    for name in task.config.connections:
+        if name in done:
+            continue
+        run = sync(ws, name, full_refresh=bool(ctx.options.get("full_refresh")))
+        done[name] = run.rows
+    total = sum(done.values())
+    return Outcome(
+        f"synced {len(done)} source(s), {total:,} rows",
+        {"rows": total, **{f"rows.{k}": v for k, v in done.items()}},
+    )
+
+
+# -- SQL ---------------------------------------------------------------------------------------------
+def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    """Run ``query_ref`` into ``target_table`` in one transaction (overwrite or append)."""
+    from matih.warehouse import warehouse_of
+
+    cfg = task.config
+    path = ws.root / "queries" / f"{cfg.query_name}.sql"
+    if not path.is_file():
+        raise SpecError(
+            f"query_ref {cfg.query_ref!r} names queries/{cfg.query_name}.sql, which does not exist",
+            file=f"pipelines/{ctx.pipeline.pipeline_id}.json",
+            path=f"tasks[{task.task_id}].config.query_ref",
+        )
+    wh = warehouse_of(ws)
+    ctx.on_cancel(wh.interrupt)
+    started = time.perf_counter()
+    result = wh.run(path.read_text(), target=str(cfg.target_table), write_mode=cfg.write_mode)[-1]
+    rows = int(result.rows or 0)
+    return Outcome(
+        f"{cfg.write_mode} {cfg.target_table}: {rows:,} rows in {time.perf_counter() - started:.1f}s",
+        {"rows": rows, "table": str(cfg.target_table)},
+    )
+
+
+# -- training, evaluation, serving -------------------------------------------------------------------
+class _FeatureCache:
+    """The last dataset read, kept while its table is unchanged: training, validation and deployment
+    in one worker then read the feature table once, as the in-process demo did."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._value: FeatureContext | None = None
+
+    def get(self, ws: Workspace, config: TrainConfig) -> FeatureContext:
+        from matih.forecast.service import load_features
+        from matih.warehouse import warehouse_of
+
+        journal = warehouse_of(ws).writes_path
+        stamp = journal.stat().st_mtime_ns if journal.exists() else 0
+        key = (str(ws.root), config.dataset, config.roles, stamp)
+        with self._lock:
+            if self._key != key or self._value is None:
+                self._value = None  # free the old grid before reading the new one
+                self._value = load_features(ws, config)
+                self._key = key
+            return self._value
+
+
+FEATURES = _FeatureCache()
+
+
+def ray_train(task: RayTrainTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    """Train with the task's hyperparameters; log and register in MLflow."""
+    from matih.forecast.service import train
+
+    config = TrainConfig.from_task(task.config.model_dump(exclude_unset=True))
+    if n := ctx.options.get("n_estimators"):
+        config = dataclasses.replace(config, n_estimators=int(n))
+    result = train(ws, config, features=FEATURES.get(ws, config))
+    version = result.forecaster.version
+    return Outcome(
+        f"trained {result.forecaster.name} v{version} on {result.stats.total_rows:,} rows "
+        f"({len(result.stats.rows) - 1} categories + fallback) in {result.seconds:.1f}s",
+        {
+            "model_version": version,
+            "train_rows": result.stats.total_rows,
+            "series": result.series,
+            "train_seconds": round(result.seconds, 3),
+        },
+        {"training_summary": result.summary, "gap_warning": result.gap_warning},
+    )
+
+
+def _trained_version(ctx: TaskContext, task_id: str) -> int | None:
+    """The version a ``ray_train`` task of this run registered, if one ran before ``task_id``."""
+    for other in ctx.pipeline.tasks:
+        if other.type == "ray_train" and "model_version" in ctx.upstream.get(other.task_id, {}):
+            return int(ctx.upstream[other.task_id]["model_version"])
+    return None
+
+
+def model_evaluate(task: ModelEvaluateTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    """Back-test the version trained in this run (else the latest) and gate it; passing promotes it."""
+    from matih.forecast.config import GateConfig
+    from matih.forecast.service import enforce_gate, evaluate
+
+    config = ctx.train_config(ws)
+    gate = GateConfig.from_task(task.config.model_dump(exclude_unset=True))
+    report = evaluate(
+        ws, config, gate, version=_trained_version(ctx, task.task_id), features=FEATURES.get(ws, config)
+    )
+    ctx.progress["report"] = report.to_dict()
+    enforce_gate(report, gate)
+    return Outcome(
+        f"{report.label}: MAPE {report.overall.mape:.1%}, bias {report.overall.bias:+.3f}, "
+        f"{'promoted to champion' if report.promoted else 'not promoted'}",
+        {
+            "model_version": report.version,
+            "mape": round(report.overall.mape, 6),
+            "rmse": round(report.overall.rmse, 6),
+            "bias": round(report.overall.bias, 6),
+            "coverage": round(report.overall.coverage, 6),
+            "passed": report.passed,
+            "promoted": report.promoted,
+        },
+        {"report": report.to_dict()},
+    )
+
+
+def ray_serve_update(task: RayServeUpdateTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    """Blue-green rollout of the validated model to the deployment (see :mod:`matih.serving`)."""
+    from matih.serving.deployments import rollout
+
+    config = ctx.train_config(ws)
+    cfg = task.config
+    result = rollout(
+        ws,
+        cfg.deployment_name,
+        config,
+        model_source=cfg.model_source,
+        health_check_timeout=cfg.health_check_timeout.total_seconds() * ctx.time_scale,
+        features=FEATURES.get(ws, config),
+    )
+    return Outcome(
+        f"{result.deployment}: {result.version} live (was {result.previous or 'nothing'}); "
+        f"{result.rows:,} forecast rows" + (f" in {result.output_table}" if result.output_table else ""),
+        {
+            "model_version": result.version,
+            "previous_version": result.previous,
+            "rows": result.rows,
+            "products": result.products,
+            "health_seconds": result.health_seconds,
+        },
+        {"output_table": result.output_table, "forecast_origin": result.forecast_origin},
+    )
+
+
+def rollback_serve_update(task: RayServeUpdateTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    from matih.serving.deployments import rollback
+
+    return Outcome(rollback(ws, task.config.deployment_name, ctx.train_config(ws)))
+
+
+def batch_inference(task: BatchInferenceTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    """Forecast every active product with the champion into ``output_table``, atomically."""
+    from matih.forecast.service import forecast
+
+    config = ctx.train_config(ws)
+    result = forecast(
+        ws, config, output_table=str(task.config.output_table), features=FEATURES.get(ws, config)
+    )
+    return Outcome(
+        f"{result.rows:,} forecast rows for {result.products:,} products with {result.model_version} "
+        f"into {result.table}",
+        {"rows": result.rows, "products": result.products, "model_version": result.model_version},
+        {"output_table": result.table, "forecast_origin": result.origin},
+    )
+
+
+def quality_check(task: QualityCheckTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    raise SpecError(
+        f"task {task.task_id}: quality_check needs MATIH's data-quality module, which is not built yet; "
+        "remove the task or run the pipeline without it",
+        file=f"pipelines/{ctx.pipeline.pipeline_id}.json",
+    )
+
+
+RUNNERS: dict[str, Runner] = {
+    "ingestion_trigger": ingestion_trigger,
+    "sql_execute": sql_execute,
+    "quality_check": quality_check,
+    "ray_train": ray_train,
+    "model_evaluate": model_evaluate,
+    "ray_serve_update": ray_serve_update,
+    "batch_inference": batch_inference,
+}
+ROLLBACKS: dict[str, Runner] = {"ray_serve_update": rollback_serve_update}
+
+
+def run(task: Any, ws: Workspace, ctx: TaskContext, *, rollback: bool = False) -> Outcome:
+    """Dispatch ``task`` (a parsed task model) by its ``type``."""
+    table = ROLLBACKS if rollback else RUNNERS
+    runner = table.get(task.type)
+    if runner is None:
+        if rollback:
+            raise SpecError(f"task {task.task_id}: rollback_to_previous is only defined for ray_serve_update")
+        raise SpecError(f"task {task.task_id}: unknown task type {task.type!r}")
+    return runner(task, ws, ctx)

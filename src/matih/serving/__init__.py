@@ -1,0 +1,1 @@
+"""Serving: deployments, their rollouts and rollbacks."""

@@ -1,0 +1,195 @@
+"""Deployments: which model version a ``deployments/*.json`` serves, and the rollout that changes it.
+
+A rollout is blue-green over the deployment's outputs. The new version (green) is loaded from the
+registry and forecasts every active product; it is healthy when it does so within
+``health_check_timeout`` with finite, non-negative forecasts. Only then is traffic switched: the batch
+output table is replaced in one transaction and the deployment record names green as live, blue as
+previous. A green that fails leaves the table and the record untouched, so blue keeps serving.
+:func:`rollback` restores the registry's previous champion after a failed rollout.
+
+The record lives in ``.matih/deployments/<deployment_name>.json``; the online server reads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matih.exceptions import DeploymentError, SpecError
+from matih.forecast.config import TrainConfig
+from matih.forecast.features import FeatureContext
+from matih.forecast.registry import CHAMPION, Registry
+from matih.specs import DeploymentSpec, load_spec
+from matih.workspace import Workspace
+
+#: ``model_source`` values that mean "the version that passed validation", i.e. the champion
+VALIDATED_SOURCES = ("latest_validated", "champion", "latest")
+
+
+@dataclass
+class DeploymentState:
+    """What a deployment serves now, what it served before, and every rollout."""
+
+    name: str
+    live: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RolloutResult:
+    deployment: str
+    version: str
+    previous: str | None
+    rows: int
+    products: int
+    output_table: str | None
+    health_seconds: float
+    seconds: float
+    forecast_origin: str
+
+
+def _state_path(ws: Workspace, name: str) -> Path:
+    return ws.state / "deployments" / f"{name}.json"
+
+
+def load_state(ws: Workspace, name: str) -> DeploymentState:
+    path = _state_path(ws, name)
+    if not path.is_file():
+        return DeploymentState(name)
+    return DeploymentState(**json.loads(path.read_text()))
+
+
+def _save(ws: Workspace, state: DeploymentState) -> None:
+    path = _state_path(ws, state.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    os.replace(tmp, path)  # readers see the old record or the new one, never half of one
+
+
+def deployment_spec(ws: Workspace, name: str) -> DeploymentSpec:
+    """The ``deployments/*.json`` whose ``deployment_name`` is ``name``."""
+    for path in ws.spec_files("deployments"):
+        spec = load_spec(path, "deployments")
+        if isinstance(spec, DeploymentSpec) and spec.deployment_name == name:
+            return spec
+    known = [p.stem for p in ws.spec_files("deployments")]
+    raise SpecError(
+        f"serving is not configured for deployment {name!r}: no deployments/*.json has "
+        f'"deployment_name": "{name}" (found: {", ".join(known) or "none"}); add the deployment spec, '
+        "e.g. the seed's deployments/demand-forecaster.json"
+    )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def rollout(
+    ws: Workspace,
+    name: str,
+    train: TrainConfig,
+    *,
+    model_source: str = "latest_validated",
+    health_check_timeout: float = 300.0,
+    features: FeatureContext | None = None,
+) -> RolloutResult:
+    """Roll ``model_source`` out to deployment ``name`` (see the module docstring)."""
+    from matih.forecast.service import predict_batch
+    from matih.warehouse import warehouse_of
+
+    spec = deployment_spec(ws, name)
+    started = time.perf_counter()
+    ref: int | str = CHAMPION if model_source in VALIDATED_SOURCES else model_source
+    if isinstance(ref, str) and ref.isdigit():
+        ref = int(ref)
+    elif ref != CHAMPION:
+        raise SpecError(
+            f"model_source {model_source!r} is not understood; use 'latest_validated' (the champion) or a "
+            "version number"
+        )
+    version = Registry(ws).resolve(train.experiment, ref)
+    output = (
+        str(spec.batch_inference.output_table)
+        if spec.batch_inference and spec.batch_inference.enabled
+        else None
+    )
+    table, batch = predict_batch(ws, train, output_table=output, version=version, features=features)
+    health = time.perf_counter() - started
+    predicted = table.column("predicted_units").to_numpy()
+    lower = table.column("prediction_interval_lower").to_numpy()
+    problems = []
+    if not np.isfinite(predicted).all() or not np.isfinite(lower).all():
+        problems.append(f"{int((~np.isfinite(predicted)).sum())} forecasts are not finite")
+    if (predicted < 0).any():
+        problems.append(f"{int((predicted < 0).sum())} forecasts are negative")
+    if table.num_rows == 0:
+        problems.append("it forecast no products")
+    if health > health_check_timeout:
+        problems.append(f"it took {health:.1f}s to become healthy, over the {health_check_timeout:g}s limit")
+    state = load_state(ws, name)
+    blue = state.live["version"] if state.live else None
+    if problems:
+        state.history.append(
+            {"at": _now(), "event": "rollout_failed", "version": f"v{version}", "reason": "; ".join(problems)}
+        )
+        _save(ws, state)
+        raise DeploymentError(
+            f"deployment {name}: green v{version} failed its health check ({'; '.join(problems)}); "
+            f"{blue or 'the previous deployment'} keeps serving"
+        )
+    if output is not None:
+        from matih.warehouse import warehouse_of
+
+        warehouse_of(ws).write_arrow(output, table)
+    live = {
+        "version": f"v{version}",
+        "model": train.experiment,
+        "fallback": train.fallback_name,
+        "deployed_at": _now(),
+        "output_table": output,
+        "rows": table.num_rows,
+        "forecast_origin": batch.origin,
+    }
+    if state.live and state.live.get("version") != live["version"]:
+        state.previous = state.live
+    state.live = live
+    state.history.append({"at": live["deployed_at"], "event": "rollout", "version": live["version"]})
+    _save(ws, state)
+    return RolloutResult(
+        name,
+        live["version"],
+        blue,
+        table.num_rows,
+        batch.products,
+        output,
+        round(health, 3),
+        round(time.perf_counter() - started, 3),
+        batch.origin,
+    )
+
+
+def rollback(ws: Workspace, name: str, train: TrainConfig) -> str:
+    """After a failed rollout: the registry's champion goes back to the previous version (the one the
+    deployment serves), and the deployment record notes it. Returns a one-line summary."""
+    state = load_state(ws, name)
+    restored = Registry(ws).restore_previous((train.experiment, train.fallback_name))
+    champion = restored.get(train.experiment)
+    serving = state.live["version"] if state.live else None
+    state.history.append(
+        {"at": _now(), "event": "rollback", "champion": f"v{champion}" if champion else None}
+    )
+    _save(ws, state)
+    if champion is None:
+        return f"rolled back: {train.experiment} has no earlier champion; {name} serves nothing yet"
+    return (
+        f"rolled back: {train.experiment} champion is v{champion} again; {name} serves {serving or 'nothing'}"
+    )
