@@ -39,11 +39,13 @@ def test_a_run_survives_the_loss_of_its_worker(tmp_path, small_world):
         started = run_pipeline(ws, pipeline, options={"n_estimators": 150}, wait=False)
         first = runner.background_worker_pid(ws)
         assert first is not None  # `pipeline run` without --wait started a worker process
-        until(
-            lambda: run_status(ws, started.run_id).task("model_training").state == P.RUNNING,
-            180,
-            "model_training to start",
-        )
+
+        def training() -> bool:
+            run = run_status(ws, started.run_id)
+            assert run.status == P.RUNNING, f"the run ended before training: {run.message}"
+            return run.task("model_training").state == P.RUNNING
+
+        until(training, 180, "model_training to start")
         os.kill(first, signal.SIGKILL)
         until(lambda: runner.background_worker_pid(ws) is None, 10, "the worker to die")
         second = ensure_background_worker(ws)

@@ -23,7 +23,12 @@ def champion(ws: Any) -> int | None:
 
 
 def served_version(ws: Any) -> str:
-    return warehouse_of(ws).query("SELECT DISTINCT model_version FROM analytics.forecasts.demand_14d").column(0)[0].as_py()
+    return (
+        warehouse_of(ws)
+        .query("SELECT DISTINCT model_version FROM analytics.forecasts.demand_14d")
+        .column(0)[0]
+        .as_py()
+    )
 
 
 def good_run(ws: Any) -> P.RunResult:

@@ -27,7 +27,6 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
     WorkflowExecutionStatus,
     WorkflowFailureError,
 )
@@ -369,18 +368,23 @@ async def schedule(
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup or MIN_CATCHUP),
     )
     try:
-        await client.create_schedule(sid, target)
+        await client.create_schedule(sid, target, memo={"cron": cron})
     except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(sid).update(lambda _input: ScheduleUpdate(schedule=target))
+        # replaced rather than updated: the memo (the cron as written) cannot be updated in place
+        await client.get_schedule_handle(sid).delete()
+        await client.create_schedule(sid, target, memo={"cron": cron})
     return await describe_schedule(client, sid)
 
 
 async def describe_schedule(client: Client, sid: str) -> ScheduleView:
     desc = await client.get_schedule_handle(sid).describe()
-    spec = desc.schedule.spec
+    try:
+        cron = str(await desc.memo_value("cron"))
+    except KeyError:
+        cron = ", ".join(desc.schedule.spec.cron_expressions)
     return ScheduleView(
         sid,
-        ", ".join(spec.cron_expressions) or "",
+        cron,
         [t.isoformat() for t in desc.info.next_action_times[:3]],
         desc.schedule.state.paused,
     )

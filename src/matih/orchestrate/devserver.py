@@ -66,6 +66,7 @@ def temporal_binary() -> Path:
 
 
 def _alive(pid: int) -> bool:
+    reap(pid)  # a child of this process that exited is a zombie until reaped, and "alive" to kill(0)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -80,6 +81,11 @@ def _listening(address: str) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=0.5):
         return True
     return False
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (reaping it first when it is an exited child of this process)."""
+    return _alive(pid)
 
 
 def running(ws: Workspace) -> ServerRecord | None:
@@ -171,12 +177,12 @@ def stop(ws: Workspace, timeout: float = 15.0) -> bool:
             os.kill(record.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while _alive(record.pid) and time.monotonic() < deadline:
-            _reap(record.pid)
+            reap(record.pid)
             time.sleep(0.05)
         if _alive(record.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record.pid, signal.SIGKILL)
-        _reap(record.pid)
+        reap(record.pid)
         return True
 
 
@@ -185,7 +191,7 @@ def adopt(process: subprocess.Popen[bytes]) -> None:
     _CHILDREN[process.pid] = process
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
     """Collect the exit status when the server is this process's child (else it lingers as a zombie)."""
     child = _CHILDREN.get(pid)
     if child is not None:

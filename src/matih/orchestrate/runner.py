@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
@@ -111,35 +110,32 @@ def background_worker_pid(ws: Workspace) -> int | None:
         return None
     try:
         pid = int(json.loads(path.read_text())["pid"])
-        os.kill(pid, 0)
-    except (ValueError, KeyError, ProcessLookupError):
+    except (ValueError, KeyError):
         return None
-    except PermissionError:
-        pass
-    return pid
+    return pid if devserver.alive(pid) else None
 
 
 def ensure_background_worker(ws: Workspace) -> int:
     """Start ``matih worker --idle-exit`` detached unless this workspace's background worker runs."""
     if (pid := background_worker_pid(ws)) is not None:
         return pid
-    log = (devserver.state_dir(ws) / "worker.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "matih.cli.main",
-            "worker",
-            "-w",
-            str(ws.root),
-            "--idle-exit",
-            str(int(BACKGROUND_IDLE_EXIT)),
-        ],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with (devserver.state_dir(ws) / "worker.log").open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "matih.cli.main",
+                "worker",
+                "-w",
+                str(ws.root),
+                "--idle-exit",
+                str(int(BACKGROUND_IDLE_EXIT)),
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     devserver.adopt(process)
     register_worker(ws, process.pid)
     return process.pid

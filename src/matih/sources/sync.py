@@ -57,9 +57,12 @@ def destination_of(spec: Any, name: str) -> tuple[str, str]:
 Endpoints = Literal["production", "sandbox"]
 
 
-def _credentials_env(ws: Workspace, endpoints_mode: Endpoints | None) -> tuple[dict[str, str] | None, Any]:
-    """(environment for ``${NAME}`` references, sandbox endpoints) for the endpoint mode."""
-    if (endpoints_mode or ws.settings().sources.endpoints) != "sandbox":
+def _credentials_env(
+    ws: Workspace, endpoints_mode: Endpoints | None, connector: Connector
+) -> tuple[dict[str, str] | None, Any]:
+    """(environment for ``${NAME}`` references, sandbox endpoints) for the endpoint mode. Connectors
+    the sandbox does not serve (files) read their source as written either way."""
+    if (endpoints_mode or ws.settings().sources.endpoints) != "sandbox" or connector.sandbox is None:
         return None, None
     from matih.sandbox.server import running, sandbox_secrets
 
@@ -121,7 +124,7 @@ def build_context(
             file=file,
             path="$.transformation",
         )
-    env, sandbox = _credentials_env(ws, endpoints)
+    env, sandbox = _credentials_env(ws, endpoints, connector)
     config = spec.config.model_dump(mode="json", exclude_none=True)
     if sandbox is not None and connector.sandbox is not None:
         config.update(connector.sandbox(sandbox))

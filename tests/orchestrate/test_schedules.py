@@ -1,0 +1,63 @@
+"""Schedules: a pipeline's (or a source's) cron becomes a Temporal Schedule, overlap skip, no catch-up."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from temporalio.client import ScheduleOverlapPolicy
+
+from matih.orchestrate import client as C
+from matih.orchestrate import plan as P
+from matih.orchestrate.runner import run_history, schedule, schedules, unschedule
+from matih.orchestrate.worker import running_worker
+
+
+def test_a_pipeline_schedule_is_a_temporal_schedule(orch_ws):
+    view = schedule(orch_ws, "demand-forecast-daily")
+    assert view.schedule_id == "matih-pipeline-demand-forecast-daily"
+    assert view.cron == "0 2 * * *"
+    nexts = [dt.datetime.fromisoformat(t) for t in view.next_runs]
+    assert len(nexts) == 3 and all((t.hour, t.minute) == (2, 0) for t in nexts)
+    assert nexts[1] - nexts[0] == dt.timedelta(days=1)
+
+    async def policy() -> object:
+        with C.orchestrator(orch_ws) as orch:
+            client = await C.connect(orch)
+            return (await client.get_schedule_handle(view.schedule_id).describe()).schedule.policy
+
+    found = asyncio.run(policy())
+    assert found.overlap == ScheduleOverlapPolicy.SKIP
+    assert found.catchup_window == C.MIN_CATCHUP  # catch-up off: Temporal's smallest window
+    assert view.schedule_id in [v.schedule_id for v in schedules(orch_ws)]
+    assert unschedule(orch_ws, "demand-forecast-daily") is True
+    assert unschedule(orch_ws, "demand-forecast-daily") is False
+    assert view.schedule_id not in [v.schedule_id for v in schedules(orch_ws)]
+
+
+def test_a_scheduled_source_sync_reads_the_spec_when_it_fires(orch_ws):
+    view = schedule(orch_ws, "product-categories", source=True)
+    assert view.schedule_id == "matih-source-product-categories"
+
+    async def fire() -> P.RunResult:
+        with C.orchestrator(orch_ws) as orch:
+            client = await C.connect(orch)
+            async with running_worker(client, orch):
+                await client.get_schedule_handle(view.schedule_id).trigger()
+                for _ in range(300):
+                    runs = await C.list_runs(client, "sync-product-categories")
+                    if runs and runs[0].status != P.RUNNING:
+                        return runs[0]
+                    await asyncio.sleep(0.2)
+        raise AssertionError("the scheduled run did not finish")
+
+    try:
+        run = asyncio.run(fire())
+    finally:
+        unschedule(orch_ws, "product-categories", source=True)
+    assert run.status == P.RUN_SUCCEEDED, run.message
+    assert run.run_id.startswith("sync-product-categories-scheduled-")
+    (task,) = run.tasks
+    assert (task.task_id, task.type, task.attempts) == ("sync", "ingestion_trigger", 1)
+    assert task.metrics["rows"] > 0
+    assert run_history(orch_ws, "sync-product-categories")[0].run_id == run.run_id
