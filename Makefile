@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-slow bench bench-ingest bench-discovery lint clean
+.PHONY: setup demo test test-slow bench bench-ingest bench-discovery bench-orchestration lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -30,6 +30,9 @@ bench-ingest: $(STAMP)
 
 bench-discovery: $(STAMP)
 	$(PY) benchmarks/discovery.py
+
+bench-orchestration: $(STAMP)
+	$(PY) benchmarks/orchestration.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

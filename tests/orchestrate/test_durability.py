@@ -64,8 +64,9 @@ def test_a_run_survives_the_loss_of_its_worker(tmp_path, small_world):
         writes = [json.loads(line) for line in (ws.warehouse_dir / "writes.jsonl").read_text().splitlines()]
         assert [w["table"] for w in writes].count("analytics.derived.demand_features") == 1
     finally:
-        for pid in (second,):
-            if pid:
-                os.kill(pid, signal.SIGTERM)
-        until(lambda: runner.background_worker_pid(ws) is None, 30, "the worker to stop")
-        devserver.stop(ws)
+        try:
+            if second:
+                os.kill(second, signal.SIGTERM)
+            until(lambda: runner.background_worker_pid(ws) is None, 30, "the worker to stop")
+        finally:
+            devserver.stop(ws)

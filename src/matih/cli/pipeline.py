@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 import os
 from typing import Annotated, Any
 
@@ -113,24 +111,12 @@ def pipeline_status(
         console.print(run.message)
     for t in run.tasks:
         if len(t.attempt_log) > 1:
-            waits = _backoffs(t.attempt_log)
+            waits = t.backoffs()
             console.print(f"{t.task_id}: waits between attempts {', '.join(f'{w:.1f}s' for w in waits)}")
         if logs and t.log_tail:
             console.print(
                 f"[bold]{t.task_id} log tail[/]\n" + "\n".join(t.log_tail), highlight=False, markup=False
             )
-
-
-def _backoffs(attempt_log: list[dict[str, Any]]) -> list[float]:
-    """Seconds between one attempt's end and the next one's start."""
-    out = []
-    for before, after in itertools.pairwise(attempt_log):
-        out.append(
-            (
-                dt.datetime.fromisoformat(after["started"]) - dt.datetime.fromisoformat(before["ended"])
-            ).total_seconds()
-        )
-    return out
 
 
 @pipeline_app.command("history")

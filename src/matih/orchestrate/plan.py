@@ -129,6 +129,18 @@ class TaskRun:
     note: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def backoffs(self) -> list[float]:
+        """Seconds between each attempt's end and the next attempt's start: the retry policy at work."""
+        from datetime import datetime
+        from itertools import pairwise
+
+        return [
+            (
+                datetime.fromisoformat(after["started"]) - datetime.fromisoformat(before["ended"])
+            ).total_seconds()
+            for before, after in pairwise(self.attempt_log)
+        ]
+
 
 @dataclass
 class RunResult:
