@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from matih.specs import (
     SPEC_KINDS,
@@ -236,3 +237,12 @@ def test_workspace_settings_from_yaml(tmp_path: Path) -> None:
     assert isinstance(settings, WorkspaceSettings)
     assert settings.warehouse.dsn == "postgresql://u:${PG_PW}@h/db"
     assert settings.api_keys[0].role == "editor"
+
+
+def test_rollback_applies_to_deployments_only(pipeline: PipelineSpec) -> None:
+    raw = pipeline.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    raw["failure_handling"]["task_level"]["feature_engineering"] = "rollback_to_previous"
+    with pytest.raises(ValidationError) as err:
+        PipelineSpec.model_validate(raw)
+    assert "failure_handling.task_level.feature_engineering" in str(err.value)
+    assert "rollback_to_previous restores a deployment" in str(err.value)

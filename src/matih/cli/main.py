@@ -262,7 +262,8 @@ def sources_status(workspace: WorkspaceOpt = None) -> None:
 @sources_app.command("schedule")
 @handled
 def sources_schedule(workspace: WorkspaceOpt = None) -> None:
-    """Each source's cron schedule and its next runs (running them on time is the orchestrator's job)."""
+    """Each source's cron schedule and its next runs. `matih pipeline schedule NAME --source` registers
+    one with Temporal so it runs on time."""
     from matih.cli.render import console, rows_table
     from matih.sources import schedules
 
@@ -271,6 +272,9 @@ def sources_schedule(workspace: WorkspaceOpt = None) -> None:
         for s in schedules(_workspace(workspace))
     ]
     console.print(rows_table(("Source", "Cron", "Next runs (UTC)"), rows))
+    console.print(
+        "[dim]to run one on its schedule: `matih pipeline schedule NAME --source` and `matih worker`[/]"
+    )
 
 
 @catalog_app.command("refresh")

@@ -83,9 +83,24 @@ def pipeline_run(
     if not wait:
         run = run_pipeline(ws, name, options=options, wait=False)
         console.print(f"started [bold]{run.run_id}[/]; follow it with `matih pipeline status {run.run_id}`")
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
-        run = run_pipeline(ws, name, options=options, on_progress=lambda r: live.update(run_table(r)))
-        live.update(run_table(run))
+    started: list[str] = []
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            run = run_pipeline(
+                ws,
+                name,
+                options=options,
+                on_progress=lambda r: live.update(run_table(r)),
+                on_started=started.append,
+            )
+            live.update(run_table(run))
+    except KeyboardInterrupt:
+        if started:
+            console.print(
+                f"stopped following {started[0]}: the run stays in Temporal and goes on while a worker "
+                f"polls (`matih worker`); see it with `matih pipeline status {started[0]}`"
+            )
+        raise typer.Exit(130) from None
     console.print(run.message)
     for note in run.notifications:
         console.print(f"[dim]notification: {note}[/]")

@@ -50,6 +50,7 @@ def run_pipeline(
     options: dict[str, Any] | None = None,
     wait: bool = True,
     on_progress: Progress | None = None,
+    on_started: Callable[[str], None] | None = None,
     poll: float = 0.5,
 ) -> P.RunResult:
     """Start a run of ``pipeline_id``. With ``wait``, return its final state (a worker polls inside this
@@ -67,6 +68,8 @@ def run_pipeline(
         local = running_worker(client, orch) if orch.embedded else contextlib.nullcontext()
         async with local:
             run_id = await C.start_run(client, orch, plan)
+            if on_started is not None:
+                on_started(run_id)
             return await C.wait_run(client, run_id, on_progress=on_progress, poll=poll)
 
     return _with_client(ws, work, keep_server=not wait)

@@ -22,6 +22,7 @@ from matih.sources.connector import Connector, SyncContext, connector_for
 from matih.sources.http import RetryPolicy
 from matih.sources.runs import StreamRun, SyncRun, record
 from matih.specs.common import resolve_secrets
+from matih.warehouse.duckdb_warehouse import folder_lock
 from matih.workspace import Workspace
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -279,10 +280,11 @@ def sync(
         if progress:
             progress("normalising")
         pipeline.normalize()
-        _drop_foreign_tables(pipeline, known, catalog, schema, ws)
         if progress:
             progress("loading")
-        pipeline.load()
+        with folder_lock(ws.warehouse_dir):
+            _drop_foreign_tables(pipeline, known, catalog, schema, ws)
+            pipeline.load()
     except (PipelineStepFailed, MatihError, OSError) as err:
         run.status = "failed"
         run.retries = ctx.retries if ctx else 0

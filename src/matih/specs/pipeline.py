@@ -19,6 +19,8 @@ __all__ = [
     "Task",
 ]
 
+#: task types with a rollback (what ``rollback_to_previous`` restores)
+ROLLBACK_TYPES: tuple[str, ...] = ("ray_serve_update",)
 FailureAction = Literal["retry_then_fail", "skip_deployment_keep_current", "rollback_to_previous"]
 
 
@@ -129,12 +131,22 @@ class PipelineSpec(SpecModel):
                     )
                 )
         if self.failure_handling is not None:
-            for task_id in self.failure_handling.task_level:
+            types = {t.task_id: t.type for t in self.tasks}
+            for task_id, action in self.failure_handling.task_level.items():
                 if task_id not in first_index:
                     problems.append(
                         (
                             ("failure_handling", "task_level", task_id),
                             f"unknown task {task_id!r}; known tasks: {known}",
+                        )
+                    )
+                elif action == "rollback_to_previous" and types[task_id] not in ROLLBACK_TYPES:
+                    problems.append(
+                        (
+                            ("failure_handling", "task_level", task_id),
+                            f"rollback_to_previous restores a deployment, so it applies to "
+                            f"{', '.join(ROLLBACK_TYPES)} tasks; {task_id!r} is a {types[task_id]} task: "
+                            "use retry_then_fail or skip_deployment_keep_current",
                         )
                     )
         raise_spec_errors("PipelineSpec", problems)

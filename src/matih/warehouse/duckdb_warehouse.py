@@ -126,6 +126,23 @@ def _analyse(sql: str) -> _Analysis:
     return _Analysis(kind="query" if is_query else tree.key, catalogs=catalogs, is_query=is_query)
 
 
+_FOLDER_LOCKS: dict[Path, threading.RLock] = {}
+_FOLDER_LOCKS_GUARD = threading.Lock()
+
+
+def folder_lock(directory: str | Path) -> threading.RLock:
+    """The lock every opening of a warehouse folder takes within this process.
+
+    DuckDB lets one database instance per process hold a file, and each warehouse connection is its own
+    in-memory database ATTACHing the catalog files: two at once fail with "Unique file handle conflict".
+    So pipeline tasks running in parallel in one worker take turns on the warehouse (syncs hold it only
+    while dlt loads); their other work still overlaps.
+    """
+    key = Path(directory).resolve()
+    with _FOLDER_LOCKS_GUARD:
+        return _FOLDER_LOCKS.setdefault(key, threading.RLock())
+
+
 class Warehouse:
     """DuckDB catalogs in one folder, opened together."""
 
@@ -178,13 +195,14 @@ class Warehouse:
             with self._held_cursor(wanted) as cursor:
                 yield cursor
             return
-        con = self._open_database(wanted)
-        self._open.append(con)
-        try:
-            yield con
-        finally:
-            self._open.remove(con)
-            con.close()
+        with folder_lock(self.directory):
+            con = self._open_database(wanted)
+            self._open.append(con)
+            try:
+                yield con
+            finally:
+                self._open.remove(con)
+                con.close()
 
     def _open_database(self, catalogs: set[str]) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | bool | int | float | list[str]] = {
