@@ -38,6 +38,7 @@ class DemoResult:
     history_buckets: pa.Table | None = None
     run: P.RunResult | None = None
     training_summary: str = ""
+    gap_warning: str | None = None
     evaluation: EvaluationReport | None = None
     forecast_rows: int = 0
     forecast_table: str | None = None
@@ -145,6 +146,7 @@ def run_demo(
     result.history_buckets = wh.query(workspace.query_path("history_buckets").read_text())
     if (trained := run.of_type("ray_train")) is not None:
         result.training_summary = str(trained.details.get("training_summary", ""))
+        result.gap_warning = trained.details.get("gap_warning")
     evaluated = run.of_type("model_evaluate")
     if evaluated is not None and evaluated.details.get("report"):
         result.evaluation = report_from_dict(evaluated.details["report"])

@@ -48,3 +48,14 @@ def quiet_logs() -> None:
         handler.setLevel(logging.WARNING)
     for noisy in ("mlflow", "alembic", "urllib3", "sqlglot"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def quiet_task_logs() -> None:
+    """While a command follows a run with a worker inside it, task logs go to the run's log files
+    only (`pipeline status --logs` shows them); the terminal keeps the run's table readable."""
+    from matih.orchestrate.activities import OutsideTasks
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(OutsideTasks())
+    # the SDK logs every failed attempt with its traceback; the run's table already shows the error
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
-from matih.cli.common import WorkspaceOpt, handled
+from matih.cli.common import WorkspaceOpt, handled, quiet_task_logs
 from matih.cli.common import quiet_logs as _quiet_logs
 from matih.cli.common import workspace as _workspace
 from matih.cli.pipeline import pipeline_app, temporal_app
@@ -681,6 +681,7 @@ def demo(
     from matih.demo import run_demo
 
     _quiet_logs()
+    quiet_task_logs()
     ws = _workspace(workspace)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
@@ -706,6 +707,8 @@ def demo(
     console.print(f"demand_features: {result.feature_rows:,} rows")
     if result.history_buckets is not None:
         console.print(arrow_table(result.history_buckets, title="Product history buckets"))
+    if result.gap_warning:
+        console.print(f"[yellow]note:[/] {result.gap_warning}")
     console.print(result.training_summary)
     gate = result.gate
     ev = result.evaluation

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from matih.cli.common import WorkspaceOpt, handled, quiet_logs, workspace
+from matih.cli.common import WorkspaceOpt, handled, quiet_logs, quiet_task_logs, workspace
 from matih.exceptions import SpecError
 
 pipeline_app = typer.Typer(
@@ -83,6 +83,8 @@ def pipeline_run(
     if not wait:
         run = run_pipeline(ws, name, options=options, wait=False)
         console.print(f"started [bold]{run.run_id}[/]; follow it with `matih pipeline status {run.run_id}`")
+        return
+    quiet_task_logs()
     started: list[str] = []
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:

@@ -63,6 +63,13 @@ class _TaskLog(logging.Handler):
         super().close()
 
 
+class OutsideTasks(logging.Filter):
+    """Passes only records emitted outside a task attempt (for a console that shows runs, not logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _CURRENT.get() is None
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 

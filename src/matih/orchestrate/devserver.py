@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import shutil
@@ -19,11 +18,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from matih.exceptions import OrchestrationError
+from matih.locks import file_lock
 from matih.sandbox.postgres import free_port
 from matih.workspace import Workspace
 
@@ -100,16 +99,9 @@ def running(ws: Workspace) -> ServerRecord | None:
     return record if _alive(record.pid) else None
 
 
-@contextlib.contextmanager
-def _lock(ws: Workspace) -> Iterator[None]:
+def _lock(ws: Workspace) -> contextlib.AbstractContextManager[None]:
     """Serialises start and stop across processes, so two commands never start two servers."""
-    state_dir(ws).mkdir(parents=True, exist_ok=True)
-    with (state_dir(ws) / "server.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(state_dir(ws) / "server.lock")
 
 
 def start(ws: Workspace) -> tuple[ServerRecord, bool]:

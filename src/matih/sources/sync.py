@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from matih.exceptions import MatihError, SourceError, SpecError
+from matih.locks import file_lock
 from matih.sources.connector import Connector, SyncContext, connector_for
 from matih.sources.http import RetryPolicy
 from matih.sources.runs import StreamRun, SyncRun, record
@@ -246,6 +247,19 @@ def sync(
 
     ``endpoints`` overrides ``matih.yaml``'s ``sources.endpoints`` (the demo always uses the sandbox).
     """
+    # one sync of a source at a time, across processes: two would share dlt's state and cursors
+    with file_lock(pipelines_dir(ws) / f"{name}.lock"):
+        return _sync(ws, name, full_refresh=full_refresh, endpoints=endpoints, progress=progress)
+
+
+def _sync(
+    ws: Workspace,
+    name: str,
+    *,
+    full_refresh: bool,
+    endpoints: Endpoints | None,
+    progress: Progress | None,
+) -> SyncRun:
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     spec = load_source(ws, name)
