@@ -37,5 +37,5 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev,bench]'
+.venv/bin/python -m pip install -q -e '.[dev,bench,ray]'
 echo "setup: .venv ready ($(.venv/bin/python --version))"

@@ -42,8 +42,12 @@ class TrainConfig:
     train_days: int = 420
     num_threads: int = 0
     seed: int = 7
-    #: the task's ray_config.num_workers and training_script, reported (training runs locally for now)
+    #: the task's ray_config: parallel model fits and what each asks of a Ray cluster (used when a Ray
+    #: address is configured; locally the fits run one after the other in this process)
     ray_workers: int = 1
+    ray_resources: tuple[tuple[str, float], ...] = ()
+    use_gpu: bool = False
+    #: reported, not executed: MATIH's trainer is built in
     training_script: str | None = None
 
     def __post_init__(self) -> None:
@@ -86,7 +90,10 @@ class TrainConfig:
         if "mlflow_experiment" in task_config:
             kwargs["experiment"] = task_config["mlflow_experiment"]
         if "ray_config" in task_config:
-            kwargs["ray_workers"] = int(task_config["ray_config"].get("num_workers", 1))
+            ray_config = task_config["ray_config"]
+            kwargs["ray_workers"] = int(ray_config.get("num_workers", 1))
+            kwargs["ray_resources"] = tuple(sorted(ray_config.get("resources_per_worker", {}).items()))
+            kwargs["use_gpu"] = bool(ray_config.get("use_gpu", False))
         if "training_script" in task_config:
             kwargs["training_script"] = task_config["training_script"]
         kwargs.update(overrides)

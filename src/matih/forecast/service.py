@@ -16,6 +16,7 @@ from matih.exceptions import TrainingError, ValidationGateError
 from matih.forecast import metrics as M
 from matih.forecast.config import GateConfig, TrainConfig
 from matih.forecast.features import FeatureContext
+from matih.forecast.fitters import fitter_for, ray_address
 from matih.forecast.grid import DenseGrid, load_grid
 from matih.forecast.model import FALLBACK, Forecast, ForecastModel
 from matih.forecast.registry import CHAMPION, RegisteredForecaster, Registry
@@ -120,7 +121,8 @@ def train(
     started = time.perf_counter()
     ctx = features or load_features(workspace, config)
     grid = ctx.grid
-    model, stats = fit_forecaster(ctx, config, progress=progress)
+    address = ray_address(workspace.settings().ray.address)
+    model, stats = fit_forecaster(ctx, config, progress=progress, fitter=fitter_for(config, address))
     seconds = time.perf_counter() - started
     summary = training_summary(config, grid, stats, seconds)
     params: dict[str, Any] = {
@@ -171,8 +173,12 @@ def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, se
         "─" * 48,
         f"Training Date:    {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
         f"Duration:         {minutes}m {secs:02d}s",
-        f"Workers:          local process (CPU only; ray_config asks for {config.ray_workers} workers, "
-        "used once a Ray cluster is configured)",
+        f"Workers:          {stats.where}"
+        + (
+            ""
+            if stats.where.startswith("Ray")
+            else f" (ray_config's {config.ray_workers} workers need ray.address)"
+        ),
         f"Trainer:          MATIH built-in ({config.training_script or 'no training_script'} "
         "is not executed)",
         f"Categories:       {len(stats.rows) - 1} product categories",

@@ -13,17 +13,16 @@ untouched for the validation gate.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import lightgbm as lgb
 import numpy as np
 
 from matih.exceptions import TrainingError
 from matih.forecast.config import TrainConfig
-from matih.forecast.features import CATEGORICAL, FEATURES, FeatureContext, build_features
+from matih.forecast.features import FeatureContext, build_features
+from matih.forecast.fitters import Fitter, LocalFitter
 from matih.forecast.metrics import wape
 from matih.forecast.model import FALLBACK, ForecastModel
 
@@ -37,6 +36,7 @@ class TrainStats:
     seconds: dict[str, float] = field(default_factory=dict)
     calibration_mape: dict[str, float] = field(default_factory=dict)
     feature_seconds: float = 0.0
+    where: str = "local process"
 
     @property
     def total_rows(self) -> int:
@@ -53,26 +53,6 @@ def split_points(n_days: int, horizon: int) -> tuple[int, int]:
             f"(history, a {horizon}-day calibration window and a {horizon}-day holdout)"
         )
     return calibration_origin, holdout_origin
-
-
-def _params(config: TrainConfig, categorical: bool) -> dict[str, object]:
-    return {
-        "objective": "regression",
-        "learning_rate": config.learning_rate,
-        "num_leaves": 31,
-        "min_data_in_leaf": 40,
-        "feature_fraction": 0.85,
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "lambda_l2": 1.0,
-        "max_bin": 63,
-        "num_threads": config.num_threads or (os.cpu_count() or 1),
-        "seed": config.seed,
-        "deterministic": True,
-        "force_row_wise": True,
-        "verbose": -1,
-        **({"max_cat_to_onehot": 32} if categorical else {}),
-    }
 
 
 def training_rows(
@@ -103,18 +83,17 @@ def training_rows(
     return p[ok], t[ok], h[ok]
 
 
-def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, config: TrainConfig, categorical: bool) -> lgb.Booster:
-    cats = [f for f in CATEGORICAL if categorical or f != "category_code"]
-    data = lgb.Dataset(
-        X, label=y, weight=w, feature_name=list(FEATURES), categorical_feature=cats, free_raw_data=True
-    )
-    return lgb.train(_params(config, categorical), data, num_boost_round=config.n_estimators)
-
-
 def fit_forecaster(
-    ctx: FeatureContext, config: TrainConfig, *, progress: Progress | None = None
+    ctx: FeatureContext,
+    config: TrainConfig,
+    *,
+    progress: Progress | None = None,
+    fitter: Fitter | None = None,
 ) -> tuple[ForecastModel, TrainStats]:
-    """Train every category model and the fallback; calibrate intervals; leave the holdout unseen."""
+    """Train every category model and the fallback; calibrate intervals; leave the holdout unseen.
+
+    Rows and features are built here; ``fitter`` does the fits (default: here, one after another)."""
+    fitter = fitter or LocalFitter(config)
     grid = ctx.grid
     H = config.forecast_horizon
     cal_origin, holdout_origin = split_points(grid.n_days, H)
@@ -122,7 +101,6 @@ def fit_forecaster(
     stats = TrainStats()
     cats = np.asarray(grid.category, dtype=object)
     names = sorted({str(c) for c in cats if c is not None}) if config.per_category_models else []
-    boosters: dict[str, lgb.Booster] = {}
     steps = len(names) + 1
     for i, name in enumerate(names):
         if progress:
@@ -137,7 +115,7 @@ def fit_forecaster(
         X, scale = build_features(ctx, p, t, h)
         y = np.nan_to_num(grid.Y[p, t + h]) / scale
         stats.feature_seconds += time.perf_counter() - f0
-        boosters[name] = _fit(X, y, scale, config, categorical=False)
+        fitter.submit(name, X, y, scale, categorical=False)
         stats.rows[name] = len(p)
         stats.seconds[name] = time.perf_counter() - started
     if progress:
@@ -150,9 +128,12 @@ def fit_forecaster(
             f"only {len(p)} usable training rows in {config.dataset}; the fallback needs 200+"
         )
     X, scale = build_features(ctx, p, t, h)
-    fallback = _fit(X, np.nan_to_num(grid.Y[p, t + h]) / scale, scale, config, categorical=True)
+    fitter.submit(FALLBACK, X, np.nan_to_num(grid.Y[p, t + h]) / scale, scale, categorical=True)
     stats.rows[FALLBACK] = len(p)
+    boosters = fitter.results()
+    fallback = boosters.pop(FALLBACK)
     stats.seconds[FALLBACK] = time.perf_counter() - started
+    stats.where = fitter.where
     model = ForecastModel(
         horizon=H,
         min_history_days=config.min_history_days,

@@ -11,6 +11,7 @@ from matih.specs.common import Duration, SecretRef, SpecModel, raise_spec_errors
 __all__ = [
     "ApiKey",
     "NotificationSettings",
+    "RaySettings",
     "SourcesSettings",
     "TemporalSettings",
     "TrackingSettings",
@@ -75,6 +76,15 @@ class TemporalSettings(SpecModel):
     least 1 s between attempts)."""
 
 
+class RaySettings(SpecModel):
+    """Where training runs."""
+
+    address: str | None = None
+    """A Ray cluster (``"auto"``, ``"ray://head:10001"``, ``"head:6379"``) or ``"local"`` (a Ray instance
+    on this machine, started by MATIH); ``MATIH_RAY_ADDRESS`` overrides it. When omitted, models are fitted
+    one after the other in the process that trains."""
+
+
 class NotificationSettings(SpecModel):
     """Where pipeline notifications are delivered."""
 
@@ -117,6 +127,8 @@ class WorkspaceSettings(SpecModel):
     """Orchestration."""
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     """Connector endpoints and retry policy."""
+    ray: RaySettings = Field(default_factory=RaySettings)
+    """Distributed training."""
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     """Notification delivery."""
     api_keys: list[ApiKey] = Field(default_factory=list)
