@@ -23,12 +23,11 @@ from pathlib import Path
 
 from matih.exceptions import OrchestrationError
 from matih.locks import file_lock
+from matih.processes import adopt, alive, reap
 from matih.sandbox.postgres import free_port
 from matih.workspace import Workspace
 
 READY_TIMEOUT = 30.0
-#: servers started by this process, kept so they are reaped (not warned about) when stopped
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -64,27 +63,11 @@ def temporal_binary() -> Path:
     )
 
 
-def _alive(pid: int) -> bool:
-    reap(pid)  # a child of this process that exited is a zombie until reaped, and "alive" to kill(0)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _listening(address: str) -> bool:
     host, _, port = address.rpartition(":")
     with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=0.5):
         return True
     return False
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (reaping it first when it is an exited child of this process)."""
-    return _alive(pid)
 
 
 def running(ws: Workspace) -> ServerRecord | None:
@@ -96,7 +79,7 @@ def running(ws: Workspace) -> ServerRecord | None:
         record = ServerRecord(**json.loads(path.read_text()))
     except (ValueError, TypeError):
         return None
-    return record if _alive(record.pid) else None
+    return record if alive(record.pid) else None
 
 
 def _lock(ws: Workspace) -> contextlib.AbstractContextManager[None]:
@@ -132,7 +115,7 @@ def start(ws: Workspace) -> tuple[ServerRecord, bool]:
             process = subprocess.Popen(
                 command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        _CHILDREN[process.pid] = process
+        adopt(process)
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + READY_TIMEOUT
         while not _listening(address):
@@ -168,27 +151,10 @@ def stop(ws: Workspace, timeout: float = 15.0) -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(record.pid) and time.monotonic() < deadline:
-            reap(record.pid)
+        while alive(record.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(record.pid):
+        if alive(record.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record.pid, signal.SIGKILL)
         reap(record.pid)
         return True
-
-
-def adopt(process: subprocess.Popen[bytes]) -> None:
-    """Keep a detached child's handle so it is reaped when it exits rather than warned about."""
-    _CHILDREN[process.pid] = process
-
-
-def reap(pid: int) -> None:
-    """Collect the exit status when the server is this process's child (else it lingers as a zombie)."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is not None:
-            del _CHILDREN[pid]
-        return
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)

@@ -22,6 +22,7 @@ from temporalio.client import Client
 from matih.orchestrate import client as C
 from matih.orchestrate import devserver
 from matih.orchestrate import plan as P
+from matih.processes import adopt, alive
 from matih.workspace import Workspace
 
 T = TypeVar("T")
@@ -115,7 +116,7 @@ def background_worker_pid(ws: Workspace) -> int | None:
         pid = int(json.loads(path.read_text())["pid"])
     except (ValueError, KeyError):
         return None
-    return pid if devserver.alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def ensure_background_worker(ws: Workspace) -> int:
@@ -139,7 +140,7 @@ def ensure_background_worker(ws: Workspace) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    devserver.adopt(process)
+    adopt(process)
     register_worker(ws, process.pid)
     return process.pid
 

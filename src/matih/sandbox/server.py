@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from matih.exceptions import SandboxError
+from matih.processes import alive
 from matih.sandbox.clock import SandboxClock
 from matih.sandbox.postgres import PostgresServer
 from matih.sandbox.store import world_path
@@ -63,23 +64,13 @@ def endpoints_path(ws: Workspace) -> Path:
     return ws.sandbox_dir / "endpoints.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running(ws: Workspace) -> SandboxEndpoints | None:
     """The endpoints of this workspace's sandbox when its process is alive, else ``None``."""
     path = endpoints_path(ws)
     if not path.is_file():
         return None
     endpoints = SandboxEndpoints.read(path)
-    return endpoints if _alive(endpoints.pid) else None
+    return endpoints if alive(endpoints.pid) else None
 
 
 def sandbox_secrets(ws: Workspace, *, create: bool = False, token_uri: str | None = None) -> dict[str, str]:
@@ -294,7 +285,7 @@ def stop(ws: Workspace, timeout: float = 30.0) -> bool:
         return False
     os.kill(endpoints.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(endpoints.pid) and time.monotonic() < deadline:
+    while alive(endpoints.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     return True
 

@@ -1,0 +1,39 @@
+"""Child processes MATIH starts and leaves running (servers, background workers): liveness and reaping."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+
+#: detached children started by this process, kept so they are reaped (not warned about) when they end
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def adopt(process: subprocess.Popen[bytes]) -> None:
+    """Keep a detached child's handle so it is reaped when it exits rather than warned about."""
+    _CHILDREN[process.pid] = process
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status when ``pid`` is this process's child (else it lingers as a zombie)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+        return
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs; an exited child of this process is reaped first (a zombie would
+    still answer ``kill(pid, 0)``)."""
+    reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
