@@ -22,7 +22,10 @@ def test_demo_report(demo_run):
     ):
         assert key in report, key
     tasks = {"sync_sources", "feature_engineering", "model_training", "model_validation", "model_deployment"}
-    assert set(report["timings"]) == {"generate", "ingest", "pipeline", *tasks}
+    assert set(report["timings"]) == {"generate", "ingest", "pipeline", "quality", "profile", *tasks}
+    # Stage 5: the seed's suite passes on the clean world; the profile's correlations are there
+    assert report["quality"]["success"] and len(report["quality"]["results"]) == 4
+    assert report["correlations"]["sales_rolling_7d"] > 0.8
     # the seed's pipeline ran on Temporal: five tasks, each once
     assert report["pipeline_status"] == "succeeded"
     assert {k: (v["state"], v["attempts"]) for k, v in report["tasks"].items()} == {

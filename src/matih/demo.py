@@ -21,10 +21,13 @@ from matih.exceptions import OrchestrationError
 from matih.forecast.config import GateConfig
 from matih.forecast.service import EvaluationReport, configs_from_pipeline, report_from_dict, warehouse_of
 from matih.orchestrate import plan as P
+from matih.quality.profile import Profile
+from matih.quality.suites import SuiteRun
 from matih.sandbox import WorldConfig, generate_world, save_world
 from matih.workspace import Workspace
 
 PIPELINE = "demand-forecast-daily"
+SUITE = "demand_features_validation"
 FEATURE_TABLE = "analytics.derived.demand_features"
 StageHook = Callable[[str, str, float | None], None]
 
@@ -45,6 +48,8 @@ class DemoResult:
     forecast_version: str | None = None
     top_forecasts: pa.Table | None = None
     gate: GateConfig | None = None
+    quality: SuiteRun | None = None
+    profile: Profile | None = None
     report_path: str = ""
     ingested: dict[str, int] = field(default_factory=dict)
 
@@ -59,6 +64,8 @@ class DemoResult:
                 t.task_id: {"state": t.state, "attempts": t.attempts, "seconds": t.seconds}
                 for t in self.run.tasks
             },
+            "quality": self.quality.to_dict() if self.quality else None,
+            "correlations": {c.feature: c.r for c in self.profile.correlations} if self.profile else None,
             "forecast_rows": self.forecast_rows,
             "forecast_version": self.forecast_version,
             "feature_rows": self.feature_rows,
@@ -140,10 +147,18 @@ def run_demo(
     if run.status == P.RUN_FAILED:
         raise OrchestrationError(f"pipeline run {run.run_id} failed: {run.message}")
     result.ingested = _ingested_since(workspace, journal_from)
-    _, result.gate, _ = configs_from_pipeline(workspace, PIPELINE)
+    train_cfg, result.gate, _ = configs_from_pipeline(workspace, PIPELINE)
     wh = warehouse_of(workspace)
     result.feature_rows = int(run.task("feature_engineering").metrics.get("rows", 0))
     result.history_buckets = wh.query(workspace.query_path("history_buckets").read_text())
+    from matih.quality.profile import profile_table
+    from matih.quality.suites import run_suite
+
+    if (workspace.root / "quality" / f"{SUITE}.json").is_file():
+        with stage("quality", f"Running the expectation suite {SUITE} (Great Expectations)"):
+            result.quality = run_suite(workspace, SUITE, table=FEATURE_TABLE)
+    with stage("profile", f"Profiling {FEATURE_TABLE}"):
+        result.profile = profile_table(workspace, FEATURE_TABLE, min_history_days=train_cfg.min_history_days)
     if (trained := run.of_type("ray_train")) is not None:
         result.training_summary = str(trained.details.get("training_summary", ""))
         result.gap_warning = trained.details.get("gap_warning")

@@ -91,3 +91,47 @@ def test_failed_deployment_rolls_back_to_the_previous_champion(orch_ws, slack):
     assert served_version(orch_ws) == f"v{before}"
     (message,) = [m for m in slack.messages if m["channel"] == "#ml-ops-alerts"]
     assert "rolled back" in json.dumps(message["blocks"])
+
+
+def test_a_failing_quality_suite_stops_the_run_before_training(orch_ws, slack):
+    good_run(orch_ws)
+    before, latest = champion(orch_ws), Registry(orch_ws).latest_version(MODEL)
+    (orch_ws.root / "queries" / "defective_features.sql").write_text(
+        "SELECT * FROM analytics.derived.demand_features\n"
+        "UNION ALL (SELECT * FROM analytics.derived.demand_features LIMIT 1)"  # a duplicated key
+    )
+
+    def with_quality_gate(spec: dict[str, Any]) -> None:
+        without_sync(spec)
+        spec["tasks"][0]["config"].update(
+            query_ref="analytics.queries.defective_features",
+            target_table="analytics.derived.defective_features",
+        )
+        spec["tasks"].insert(
+            1,
+            {
+                "task_id": "validate_data",
+                "type": "quality_check",
+                "depends_on": ["feature_engineering"],
+                "config": {
+                    "suite": "demand_features_validation",
+                    "table": "analytics.derived.defective_features",
+                },
+            },
+        )
+        spec["tasks"][2]["depends_on"] = ["validate_data"]
+
+    run = run_pipeline(orch_ws, write_pipeline(orch_ws, "quality-gate", with_quality_gate), options=TREES)
+    assert run.status == P.RUN_FAILED
+    gate = run.task("validate_data")
+    assert (gate.state, gate.error_type, gate.attempts) == (P.FAILED, "QualityError", 1)
+    uniqueness = gate.details["quality"]["results"][3]
+    assert (
+        uniqueness["type"] == "expect_compound_columns_to_be_unique" and uniqueness["unexpected_count"] == 2
+    )
+    assert [run.task(t).state for t in ("model_training", "model_validation", "model_deployment")] == [
+        P.SKIPPED
+    ] * 3
+    assert Registry(orch_ws).latest_version(MODEL) == latest and champion(orch_ws) == before
+    (message,) = [m for m in slack.messages if m["channel"] == "#ml-ops-alerts"]
+    assert "compound_columns_to_be_unique" in json.dumps(message)

@@ -17,6 +17,8 @@ from matih.cli.common import quiet_logs as _quiet_logs
 from matih.cli.common import workspace as _workspace
 from matih.cli.pipeline import pipeline_app, temporal_app
 from matih.cli.pipeline import worker as pipeline_worker
+from matih.cli.quality import profile as quality_profile
+from matih.cli.quality import quality_app
 from matih.exceptions import WorkspaceError
 from matih.workspace import Workspace
 
@@ -39,6 +41,8 @@ app.add_typer(lineage_app, name="lineage")
 app.add_typer(query_app, name="query")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(quality_app, name="quality")
+app.command("profile")(handled(quality_profile))
 app.command("worker")(handled(pipeline_worker))
 
 T = TypeVar("T")
@@ -677,6 +681,7 @@ def demo(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from matih.cli.pipeline import run_table
+    from matih.cli.quality import profile_renderables, suite_table
     from matih.cli.render import arrow_table, console, rows_table, validation_table
     from matih.demo import run_demo
 
@@ -705,7 +710,11 @@ def demo(
     assert result.run is not None
     console.print(run_table(result.run))
     console.print(f"demand_features: {result.feature_rows:,} rows")
-    if result.history_buckets is not None:
+    if result.quality is not None:
+        console.print(suite_table(result.quality))
+    if result.profile is not None:
+        console.print(*profile_renderables(result.profile))
+    elif result.history_buckets is not None:
         console.print(arrow_table(result.history_buckets, title="Product history buckets"))
     if result.gap_warning:
         console.print(f"[yellow]note:[/] {result.gap_warning}")

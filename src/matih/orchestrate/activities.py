@@ -199,7 +199,7 @@ class Activities:
                     "attempt": info.attempt,
                     "attempt_log": attempt_log,
                     "log_tail": list(handler.tail),
-                    "report": progress.get("report"),
+                    "details": progress.get("details") or {},
                 },
                 type=type(err).__name__,
                 non_retryable=not is_transient(err),

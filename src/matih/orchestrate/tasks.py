@@ -175,7 +175,7 @@ def model_evaluate(task: ModelEvaluateTask, ws: Workspace, ctx: TaskContext) -> 
     report = evaluate(
         ws, config, gate, version=_trained_version(ctx, task.task_id), features=FEATURES.get(ws, config)
     )
-    ctx.progress["report"] = report.to_dict()
+    ctx.progress["details"] = {"report": report.to_dict()}
     enforce_gate(report, gate)
     return Outcome(
         f"{report.label}: MAPE {report.overall.mape:.1%}, bias {report.overall.bias:+.3f}, "
@@ -244,10 +244,22 @@ def batch_inference(task: BatchInferenceTask, ws: Workspace, ctx: TaskContext) -
 
 
 def quality_check(task: QualityCheckTask, ws: Workspace, ctx: TaskContext) -> Outcome:
-    raise SpecError(
-        f"task {task.task_id}: quality_check needs MATIH's data-quality module, which is not built yet; "
-        "remove the task or run the pipeline without it",
-        file=f"pipelines/{ctx.pipeline.pipeline_id}.json",
+    """Run the expectation suite; a failing error-level expectation fails the task (not retried) with the
+    suite's results attached, so the tasks after it (training) never see the data."""
+    from matih.quality.suites import QualityError, run_suite
+
+    cfg = task.config
+    run = run_suite(ws, cfg.suite, table=str(cfg.table) if cfg.table else None)
+    report = run.to_dict()
+    ctx.progress["details"] = {"quality": report}
+    if not run.success:
+        raise QualityError(run)
+    warned = [r for r in run.results if not r.success]
+    return Outcome(
+        f"{run.suite} passed on {run.table}: {len(run.results)} expectations"
+        + (f", {len(warned)} warning(s)" if warned else ""),
+        {"expectations": len(run.results), "warnings": len(warned), "table": run.table},
+        {"quality": report},
     )
 
 

@@ -175,8 +175,8 @@ class PipelineWorkflow:
         run.attempts += int(details.get("attempt") or _attempts(cause) or 1)
         run.log_tail = list(details.get("log_tail") or [])
         run.attempt_log = list(details.get("attempt_log") or [])
-        if details.get("report"):
-            run.details = {"report": details["report"]}
+        if details.get("details"):
+            run.details = dict(details["details"])
         self._finish(run)
         if task.on_failure == "rollback_to_previous":
             try:
@@ -224,7 +224,7 @@ class PipelineWorkflow:
             what += f"; {run.note}"
         if hard:
             return P.RUN_FAILED, what
-        if run.error_type == "ValidationGateError":
+        if run.error_type in ("ValidationGateError", "QualityError"):
             skipped = [r.task_id for r in self.runs.values() if r.state == P.SKIPPED]
             return P.RUN_VALIDATION_FAILED, (
                 f"{what}; skipped {', '.join(skipped) or 'nothing'}, the current champion keeps serving"
