@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-slow bench bench-ingest bench-discovery bench-orchestration lint clean
+.PHONY: setup demo test test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -33,6 +33,9 @@ bench-discovery: $(STAMP)
 
 bench-orchestration: $(STAMP)
 	$(PY) benchmarks/orchestration.py
+
+bench-quality: $(STAMP)
+	$(PY) benchmarks/quality.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -26,6 +26,7 @@ from matih.workspace import Workspace
 
 RECENT = "expect_column_max_to_be_recent"
 SAMPLES = 5
+QUALITY_MEMORY = "1GB"
 
 
 class QualityError(MatihError):
@@ -201,7 +202,8 @@ def run_suite(ws: Workspace, name: str, *, table: str | None = None, record_run:
             for i, e in enumerate(spec.expectations)
         ]
         keys = next((e.kwargs["column_list"] for e in spec.expectations if "column_list" in e.kwargs), None)
-        config: dict[str, Any] = {"read_only": True, "config": {"memory_limit": wh.memory_limit or "1GB"}}
+        # checks are scans and one GROUP BY, which spill: a small cap keeps a suite light beside the rest
+        config: dict[str, Any] = {"read_only": True, "config": {"memory_limit": QUALITY_MEMORY}}
         if wh.threads:
             config["config"]["threads"] = wh.threads
         context = gx.get_context(mode="ephemeral")
