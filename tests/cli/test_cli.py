@@ -135,7 +135,9 @@ def test_demo_command_prints_the_seed_tables(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     for expected in (
-        "Product history buckets",
+        "demand_features_validation on analytics.derived.demand_features: passed",
+        "History per product_id",
+        "Feature Correlations with units_sold",
         "Training Summary",
         "Per-Category Validation Results",
         "Overall Weighted MAPE",
