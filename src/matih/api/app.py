@@ -116,8 +116,9 @@ def caller_role(request: Request) -> Role:
 Caller = Annotated[Role, Depends(caller_role)]
 
 
-def create_app(ws: Workspace) -> FastAPI:
-    """The API over workspace ``ws``."""
+def create_app(ws: Workspace, *, serving: Any = None, max_concurrent: int = 200) -> FastAPI:
+    """The API over workspace ``ws``; with ``serving`` (a :class:`matih.serving.online.LiveModel`), the
+    online forecast endpoints too."""
     from matih.catalog.lineage import build_lineage
     from matih.catalog.tables import load_catalog
 
@@ -139,6 +140,11 @@ def create_app(ws: Workspace) -> FastAPI:
         live=base.live,
         hold_open_seconds=2.0,
     )
+
+    if serving is not None:
+        from matih.serving.api import install
+
+        install(app, serving, max_concurrent=max_concurrent)
 
     @app.exception_handler(MatihError)
     async def matih_error(_request: Request, err: MatihError) -> JSONResponse:

@@ -19,6 +19,8 @@ from matih.cli.pipeline import pipeline_app, temporal_app
 from matih.cli.pipeline import worker as pipeline_worker
 from matih.cli.quality import profile as quality_profile
 from matih.cli.quality import quality_app
+from matih.cli.serving import deploy as serving_deploy
+from matih.cli.serving import serve as serving_serve
 from matih.exceptions import WorkspaceError
 from matih.workspace import Workspace
 
@@ -42,6 +44,8 @@ app.add_typer(query_app, name="query")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(quality_app, name="quality")
+app.command("deploy")(handled(serving_deploy))
+app.command("serve")(handled(serving_serve))
 app.command("profile")(handled(quality_profile))
 app.command("worker")(handled(pipeline_worker))
 

@@ -1,0 +1,148 @@
+"""The online forecast endpoints, mounted on MATIH's HTTP API when the workspace has a deployment.
+
+``POST /v1/forecast`` answers one or many products for ``horizon`` days (1-14) from the live version in
+memory; ``GET /v1/forecast/{product_id}`` the same product's latest forecast row set; ``/healthz`` is
+up when the process is; ``/readyz`` only once a model version is loaded. Requests beyond the
+deployment's ``serving_config.max_concurrent_queries`` get 503 with ``Retry-After`` at once, never a
+timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, model_validator
+
+from matih.serving.online import LiveModel
+
+FORECAST_PREFIX = "/v1/forecast"
+
+
+class ForecastRequest(BaseModel):
+    """Products to forecast; give ``product_id`` or ``product_ids``."""
+
+    product_id: str | None = Field(default=None, min_length=1, description="One product.")
+    product_ids: list[str] | None = Field(
+        default=None, min_length=1, max_length=1000, description="Many products."
+    )
+    horizon: int = Field(default=14, ge=1, le=14, description="Days ahead, 1 to 14.")
+
+    @model_validator(mode="after")
+    def _some_product(self) -> ForecastRequest:
+        if not self.product_id and not self.product_ids:
+            raise ValueError("give product_id or product_ids")
+        return self
+
+    def ids(self) -> list[str]:
+        return [self.product_id] if self.product_id else list(self.product_ids or [])
+
+
+class ForecastDay(BaseModel):
+    forecast_date: str
+    horizon_days: int
+    predicted_units: float
+    prediction_interval_lower: float
+    prediction_interval_upper: float
+
+
+class ProductForecast(BaseModel):
+    product_id: str
+    product_name: str | None
+    category: str | None
+    model: str = Field(description="The model that answered: 'category:<name>' or 'fallback'.")
+    model_version: str
+    forecast_origin: str
+    days: list[ForecastDay]
+
+
+class ForecastResponse(BaseModel):
+    model_version: str
+    forecasts: list[ProductForecast]
+
+
+def install(app: FastAPI, live: LiveModel, *, max_concurrent: int) -> None:
+    """Add the forecast routes (callers need a reader key, or to be local) and the in-flight limit."""
+    from matih.api.app import caller_role
+
+    router = APIRouter(dependencies=[Depends(caller_role)], tags=["forecasts"])
+    probes = APIRouter(tags=["probes"])
+    in_flight = {"n": 0}
+
+    @app.middleware("http")
+    async def limit_concurrency(request: Request, call_next: Any) -> Response:
+        if not request.url.path.startswith(FORECAST_PREFIX):
+            return await call_next(request)
+        if in_flight["n"] >= max_concurrent:
+            return JSONResponse(
+                {"message": f"over {max_concurrent} requests in flight; retry shortly"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        in_flight["n"] += 1
+        try:
+            return await call_next(request)
+        finally:
+            in_flight["n"] -= 1
+
+    def served() -> Any:
+        current = live.current
+        if current is None:
+            raise HTTPException(
+                503, detail=f"no model loaded yet for {live.deployment}", headers={"Retry-After": "1"}
+            )
+        return current
+
+    @router.post(FORECAST_PREFIX, response_model=ForecastResponse, summary="Forecast products")
+    def forecast(body: ForecastRequest) -> dict[str, Any]:
+        current = served()
+        out: list[dict[str, Any]] = []
+        missing: list[str] = []
+        for pid in body.ids():
+            found = current.forecast(pid, body.horizon)
+            if found is None:
+                missing.append(pid)
+            else:
+                out.append(found)
+        if missing:
+            raise HTTPException(
+                404,
+                detail=f"unknown product(s) {', '.join(missing[:10])}: {live.deployment} {current.version} "
+                f"forecasts the {len(current.products):,} products active at {current.origin}",
+            )
+        return {"model_version": current.version, "forecasts": out}
+
+    @router.get(
+        FORECAST_PREFIX + "/{product_id}", response_model=ProductForecast, summary="A product's forecast"
+    )
+    def latest(product_id: str) -> dict[str, Any]:
+        current = served()
+        found = current.forecast(product_id, current.horizon)
+        if found is None:
+            raise HTTPException(
+                404, detail=f"unknown product {product_id!r} in {live.deployment} {current.version}"
+            )
+        return found
+
+    @probes.get("/healthz", summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @probes.get("/readyz", summary="A model version is loaded")
+    def readyz() -> Response:
+        current = live.current
+        if current is None:
+            return JSONResponse({"status": "loading", "error": live.error}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ready",
+                "deployment": live.deployment,
+                "model_version": current.version,
+                "forecast_origin": current.origin,
+                "products": len(current.products),
+            }
+        )
+
+    app.include_router(router)
+    app.include_router(probes)
