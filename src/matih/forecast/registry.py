@@ -158,7 +158,12 @@ class Registry:
         return str(self.client.get_model_version(name, str(version)).run_id)
 
     def load(self, name: str, version: int) -> ForecastModel:
-        mv = self.client.get_model_version(name, str(version))
+        try:
+            mv = self.client.get_model_version(name, str(version))
+        except MlflowException:
+            raise RegistryError(
+                f"model {name!r} has no version {version} (versions: {sorted(self._versions(name))})"
+            ) from None
         with tempfile.TemporaryDirectory() as tmp:
             local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=tmp)
             found = next(Path(local).rglob("forecaster.json"), None)

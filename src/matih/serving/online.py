@@ -166,18 +166,24 @@ class LiveModel:
     def stop(self) -> None:
         self._stop.set()
 
-    def _wanted(self) -> str | None:
+    def _wanted(self) -> tuple[str | None, str | None]:
+        """(live version, when it was deployed) from the deployment record."""
         from matih.serving.deployments import load_state
 
         live = load_state(self.ws, self.deployment).live
-        return str(live["version"]) if live else None
+        return (str(live["version"]), str(live.get("deployed_at"))) if live else (None, None)
 
     def _watch(self) -> None:
+        refused: tuple[str | None, str | None] | None = None  # a green that failed is not retried
         while not self._stop.is_set():
             try:
                 wanted = self._wanted()
-                if self.current is None or (wanted is not None and wanted != self.current.version):
-                    self.switch(wanted)
+                changed = (
+                    wanted[0] is not None and self.current is not None and wanted[0] != self.current.version
+                )
+                if (self.current is None or changed) and wanted != refused:
+                    if not self.switch(wanted[0]):
+                        refused = wanted
             except MatihError as err:
                 self.error = str(err)
                 log.warning("serving %s: %s", self.deployment, err)

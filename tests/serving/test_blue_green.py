@@ -1,0 +1,119 @@
+"""Blue-green: broken greens (one that cannot load, one that returns NaN) are rolled back while blue
+keeps serving, with a load generator running through each attempt; the rollout refuses them too."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from matih.api.app import create_app
+from matih.exceptions import DeploymentError
+from matih.forecast.registry import CHAMPION, Registry
+from matih.forecast.service import configs_from_pipeline
+from matih.serving.deployments import load_state, rollout
+from matih.serving.online import LiveModel
+from matih.warehouse import warehouse_of
+from tests.servers import serve_in_thread
+
+DEPLOYMENT = "demand-forecaster"
+
+
+def nan_version(ws: Any) -> str:
+    """A registered version whose interval calibration is NaN: it loads, and answers NaN bounds."""
+    train, _, _ = configs_from_pipeline(ws)
+    registry = Registry(ws)
+    model = registry.load(train.experiment, registry.resolve(train.experiment, CHAMPION))
+    model.intervals = {name: (float("nan"), float("nan")) for name in [*model.boosters, "fallback"]}
+    broken = registry.log_training(
+        model,
+        experiment=train.experiment,
+        fallback_name=train.fallback_name,
+        params={"broken": "on purpose"},
+        metrics={},
+        summary="broken on purpose",
+    )
+    return f"v{broken.version}"
+
+
+def point_record_at(ws: Any, version: str) -> None:
+    """What a rollout that skipped its checks would do: name ``version`` live."""
+    path = ws.state / "deployments" / f"{DEPLOYMENT}.json"
+    record = json.loads(path.read_text())
+    record["live"] = {**record["live"], "version": version, "deployed_at": f"{time.time()}"}
+    path.write_text(json.dumps(record))
+
+
+def until(check: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_broken_greens_are_rolled_back_and_blue_serves_throughout(serving_ws):
+    record = (serving_ws.state / "deployments" / f"{DEPLOYMENT}.json").read_text()
+    live = LiveModel(serving_ws, DEPLOYMENT, poll_seconds=0.1)
+    live.switch(None)
+    blue = live.current.version
+    products = list(live.current.products)
+    broken_nan = nan_version(serving_ws)
+    live.start()
+    answers: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def load_generator() -> None:
+        with httpx.Client() as client:
+            while not stop.is_set():
+                r = client.post(f"{url}/v1/forecast", json={"product_id": random.choice(products)})
+                answers.append(
+                    (r.status_code, r.json().get("model_version") if r.status_code == 200 else None)
+                )
+
+    try:
+        with serve_in_thread(create_app(serving_ws, serving=live, max_concurrent=200)) as url:
+            clients = [threading.Thread(target=load_generator) for _ in range(4)]
+            for c in clients:
+                c.start()
+            for broken in ("v999", broken_nan):  # cannot load; loads but answers NaN
+                point_record_at(serving_ws, broken)
+                until(
+                    lambda b=broken: any(
+                        e["event"] == "online_rollout_failed" and e["version"] == b for e in live.events
+                    )
+                )
+                time.sleep(0.3)  # serve a little after the failure too
+            stop.set()
+            for c in clients:
+                c.join()
+    finally:
+        stop.set()
+        live.stop()
+        (serving_ws.state / "deployments" / f"{DEPLOYMENT}.json").write_text(record)
+    assert len(answers) > 50
+    assert {code for code, _ in answers} == {200}  # not one failed request
+    assert {version for _, version in answers} == {blue}
+    failures = {e["version"]: e["detail"] for e in live.events if e["event"] == "online_rollout_failed"}
+    assert "RegistryError" in failures["v999"] and "no version 999" in failures["v999"]
+    assert "non-finite" in failures[broken_nan]
+    assert live.current.version == blue
+
+
+def test_the_rollout_refuses_a_nan_green_and_keeps_blue_live(serving_ws):
+    train, _, _ = configs_from_pipeline(serving_ws)
+    before = load_state(serving_ws, DEPLOYMENT).live
+    broken = nan_version(serving_ws)
+    with pytest.raises(DeploymentError) as err:
+        rollout(serving_ws, DEPLOYMENT, train, model_source=broken.lstrip("v"))
+    assert "health check" in str(err.value) and "not finite" in str(err.value)
+    assert load_state(serving_ws, DEPLOYMENT).live == before
+    served = warehouse_of(serving_ws).query(
+        "SELECT prediction_interval_lower FROM analytics.forecasts.demand_14d"
+    )
+    assert np.isfinite(served.column(0).to_numpy()).all()
