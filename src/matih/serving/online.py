@@ -181,9 +181,8 @@ class LiveModel:
                 changed = (
                     wanted[0] is not None and self.current is not None and wanted[0] != self.current.version
                 )
-                if (self.current is None or changed) and wanted != refused:
-                    if not self.switch(wanted[0]):
-                        refused = wanted
+                if (self.current is None or changed) and wanted != refused and not self.switch(wanted[0]):
+                    refused = wanted
             except MatihError as err:
                 self.error = str(err)
                 log.warning("serving %s: %s", self.deployment, err)
