@@ -36,7 +36,7 @@ def test_a_pipeline_schedule_is_a_temporal_schedule(orch_ws):
 
 
 def test_a_scheduled_source_sync_reads_the_spec_when_it_fires(orch_ws):
-    view = schedule(orch_ws, "product-categories", source=True)
+    view = schedule(orch_ws, "product-categories", kind="source")
     assert view.schedule_id == "matih-source-product-categories"
 
     async def fire() -> P.RunResult:
@@ -54,10 +54,38 @@ def test_a_scheduled_source_sync_reads_the_spec_when_it_fires(orch_ws):
     try:
         run = asyncio.run(fire())
     finally:
-        unschedule(orch_ws, "product-categories", source=True)
+        unschedule(orch_ws, "product-categories", kind="source")
     assert run.status == P.RUN_SUCCEEDED, run.message
     assert run.run_id.startswith("sync-product-categories-scheduled-")
     (task,) = run.tasks
     assert (task.task_id, task.type, task.attempts) == ("sync", "ingestion_trigger", 1)
     assert task.metrics["rows"] > 0
     assert run_history(orch_ws, "sync-product-categories")[0].run_id == run.run_id
+
+
+def test_a_deployments_batch_inference_is_scheduled_and_writes_the_live_versions_forecasts(orch_ws):
+    from matih.forecast.registry import Registry
+    from matih.orchestrate.runner import run_pipeline
+    from matih.serving.deployments import load_state
+    from matih.warehouse import warehouse_of
+    from tests.orchestrate.conftest import without_sync, write_pipeline
+
+    if load_state(orch_ws, "demand-forecaster").live is None:  # this module's runs may not have deployed
+        run = run_pipeline(
+            orch_ws, write_pipeline(orch_ws, "deploy-once", without_sync), options={"n_estimators": 30}
+        )
+        assert run.status == P.RUN_SUCCEEDED, run.message
+    view = schedule(orch_ws, "demand-forecaster", kind="deployment")
+    assert view.schedule_id == "matih-deployment-demand-forecaster" and view.cron == "0 5 * * *"
+    try:
+        run = run_pipeline(orch_ws, "batch-demand-forecaster", options={"deployment": "demand-forecaster"})
+    finally:
+        assert unschedule(orch_ws, "demand-forecaster", kind="deployment")
+    assert run.status == P.RUN_SUCCEEDED, run.message
+    live = load_state(orch_ws, "demand-forecaster").live["version"]
+    assert run.task("batch_inference").metrics["model_version"] == live
+    versions = warehouse_of(orch_ws).query(
+        "SELECT DISTINCT model_version FROM analytics.forecasts.demand_14d"
+    )
+    assert versions.column(0).to_pylist() == [live]
+    assert Registry(orch_ws).alias_version("demand-forecast-daily", "champion") is not None

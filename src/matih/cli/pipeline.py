@@ -181,8 +181,13 @@ def pipeline_history(
 @pipeline_app.command("schedule")
 @handled
 def pipeline_schedule(
-    name: Annotated[str, typer.Argument(help="pipeline_id; with --source, a source name.")],
+    name: Annotated[
+        str, typer.Argument(help="pipeline_id; with --source a source, --deployment a deployment.")
+    ],
     source: Annotated[bool, typer.Option("--source", help="Schedule a source's sync instead.")] = False,
+    deployment: Annotated[
+        bool, typer.Option("--deployment", help="Schedule a deployment's batch_inference instead.")
+    ] = False,
     catchup: Annotated[
         str | None, typer.Option(help="Run missed actions up to this far back, e.g. '1h'.")
     ] = None,
@@ -198,23 +203,34 @@ def pipeline_schedule(
         window = Duration.parse(catchup) if catchup else None
     except ValueError as err:
         raise SpecError(f"--catchup: {err}") from None
-    view = schedule(ws, name, source=source, catchup=window)
+    view = schedule(ws, name, kind=_kind(source, deployment), catchup=window)
     console.print(f"schedule [bold]{view.schedule_id}[/]: {view.cron}; next runs {', '.join(view.next_runs)}")
     console.print("[dim]runs start only while a worker polls: keep `matih worker` running[/]")
+
+
+def _kind(source: bool, deployment: bool) -> Any:
+    if source and deployment:
+        raise SpecError("give --source or --deployment, not both")
+    return "source" if source else "deployment" if deployment else "pipeline"
 
 
 @pipeline_app.command("unschedule")
 @handled
 def pipeline_unschedule(
-    name: Annotated[str, typer.Argument(help="pipeline_id; with --source, a source name.")],
+    name: Annotated[
+        str, typer.Argument(help="pipeline_id; with --source a source, --deployment a deployment.")
+    ],
     source: Annotated[bool, typer.Option("--source", help="Unschedule a source's sync instead.")] = False,
+    deployment: Annotated[
+        bool, typer.Option("--deployment", help="Unschedule a deployment's batch.")
+    ] = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Delete the pipeline's (or source's) Temporal Schedule."""
     from matih.cli.render import console
     from matih.orchestrate.runner import unschedule
 
-    removed = unschedule(workspace(workspace_dir), name, source=source)
+    removed = unschedule(workspace(workspace_dir), name, kind=_kind(source, deployment))
     console.print(f"{'removed' if removed else 'there was no'} schedule for {name}")
 
 

@@ -16,7 +16,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
@@ -120,7 +120,8 @@ def pipeline_spec(ws: Workspace, pipeline_id: str) -> Any:
 
 
 def plan_for(ws: Workspace, pipeline_id: str, options: dict[str, Any] | None = None) -> P.PipelinePlan:
-    """The run plan of a pipeline, or of a source's sync when ``options["source"]`` names one."""
+    """The run plan of a pipeline, of a source's sync when ``options["source"]`` names one, or of a
+    deployment's batch forecasts when ``options["deployment"]`` does."""
     from matih.specs import PipelineSpec
 
     options = dict(options or {})
@@ -130,6 +131,18 @@ def plan_for(ws: Workspace, pipeline_id: str, options: dict[str, Any] | None = N
 
         cron = load_source(ws, source).schedule
         spec = PipelineSpec.model_validate(P.source_pipeline(source, str(cron.expression)))
+    elif deployment := options.get("deployment"):
+        from matih.serving.deployments import deployment_spec
+
+        batch = deployment_spec(ws, deployment).batch_inference
+        if batch is None or not batch.enabled:
+            raise SpecError(
+                f"deployment {deployment!r} has no enabled batch_inference (schedule, output_table) "
+                "to schedule"
+            )
+        spec = PipelineSpec.model_validate(
+            P.deployment_pipeline(deployment, str(batch.schedule), str(batch.output_table))
+        )
     else:
         spec = pipeline_spec(ws, pipeline_id)
     return P.plan_pipeline(spec, settings, options)
@@ -334,8 +347,11 @@ class ScheduleView:
     paused: bool
 
 
-def schedule_id(pipeline_id: str, *, source: bool = False) -> str:
-    return f"matih-source-{pipeline_id}" if source else f"matih-pipeline-{pipeline_id}"
+Kind = Literal["pipeline", "source", "deployment"]
+
+
+def schedule_id(name: str, kind: Kind = "pipeline") -> str:
+    return f"matih-{kind}-{name}"
 
 
 async def schedule(
@@ -343,19 +359,21 @@ async def schedule(
     orch: Orchestrator,
     name: str,
     *,
-    source: bool = False,
+    kind: Kind = "pipeline",
     catchup: dt.timedelta | None = None,
 ) -> ScheduleView:
-    """Create (or update) the Temporal Schedule of a pipeline, or of a source's sync: its cron, overlap
-    policy skip (a run still going makes the next one skip), catch-up off unless ``catchup`` is given.
-    Each scheduled run reads the spec as it is when it starts."""
-    options = {"source": name, "trigger": "schedule"} if source else {"trigger": "schedule"}
+    """Create (or update) the Temporal Schedule of a pipeline, a source's sync or a deployment's batch
+    forecasts: its cron, overlap policy skip (a run still going makes the next one skip), catch-up off
+    unless ``catchup`` is given. Each scheduled run reads the spec as it is when it starts."""
+    options: dict[str, Any] = {"trigger": "schedule"}
+    if kind != "pipeline":
+        options[kind] = name
     plan = plan_for(orch.workspace, name, options)  # validates the spec now, so errors show here
     cron = str(plan.spec["schedule"])
     stub = P.PipelinePlan(
         plan.pipeline_id, plan.name, [], plan.timeout_s, plan.heartbeat_timeout_s, options=options
     )
-    sid = schedule_id(name, source=source)
+    sid = schedule_id(name, kind)
     target = Schedule(
         action=ScheduleActionStartWorkflow(
             P.WORKFLOW_NAME,
@@ -390,10 +408,10 @@ async def describe_schedule(client: Client, sid: str) -> ScheduleView:
     )
 
 
-async def unschedule(client: Client, name: str, *, source: bool = False) -> bool:
+async def unschedule(client: Client, name: str, *, kind: Kind = "pipeline") -> bool:
     """Delete the schedule; ``False`` when there was none."""
     try:
-        await client.get_schedule_handle(schedule_id(name, source=source)).delete()
+        await client.get_schedule_handle(schedule_id(name, kind)).delete()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return False

@@ -182,6 +182,23 @@ def source_pipeline(name: str, cron: str) -> dict[str, Any]:
     }
 
 
+def deployment_pipeline(name: str, cron: str, output_table: str) -> dict[str, Any]:
+    """The one-task pipeline a deployment's ``batch_inference.schedule`` runs: its batch forecasts."""
+    return {
+        "pipeline_id": f"batch-{name}",
+        "name": f"Batch forecasts of {name}",
+        "schedule": cron,
+        "timeout": "2h",
+        "tasks": [
+            {
+                "task_id": "batch_inference",
+                "type": "batch_inference",
+                "config": {"deployment_name": name, "output_table": output_table},
+            }
+        ],
+    }
+
+
 def plan_pipeline(
     spec: PipelineSpec, settings: WorkspaceSettings, options: dict[str, Any] | None = None
 ) -> PipelinePlan:

@@ -85,18 +85,18 @@ def run_history(ws: Workspace, pipeline_id: str, *, limit: int = 20) -> list[P.R
 
 
 def schedule(
-    ws: Workspace, name: str, *, source: bool = False, catchup: dt.timedelta | None = None
+    ws: Workspace, name: str, *, kind: C.Kind = "pipeline", catchup: dt.timedelta | None = None
 ) -> C.ScheduleView:
     """Register the schedule; the embedded server keeps running so the schedule can fire."""
     return _with_client(
         ws,
-        lambda client, orch: C.schedule(client, orch, name, source=source, catchup=catchup),
+        lambda client, orch: C.schedule(client, orch, name, kind=kind, catchup=catchup),
         keep_server=True,
     )
 
 
-def unschedule(ws: Workspace, name: str, *, source: bool = False) -> bool:
-    return _with_client(ws, lambda client, _orch: C.unschedule(client, name, source=source))
+def unschedule(ws: Workspace, name: str, *, kind: C.Kind = "pipeline") -> bool:
+    return _with_client(ws, lambda client, _orch: C.unschedule(client, name, kind=kind))
 
 
 def schedules(ws: Workspace) -> list[C.ScheduleView]:

@@ -228,12 +228,25 @@ def rollback_serve_update(task: RayServeUpdateTask, ws: Workspace, ctx: TaskCont
 
 
 def batch_inference(task: BatchInferenceTask, ws: Workspace, ctx: TaskContext) -> Outcome:
-    """Forecast every active product with the champion into ``output_table``, atomically."""
+    """Forecast every active product into ``output_table`` atomically, with the deployment's live
+    version when ``deployment_name`` is given (else the champion)."""
+    from matih.forecast.registry import CHAMPION
     from matih.forecast.service import forecast
 
     config = ctx.train_config(ws)
+    version: int | str = CHAMPION
+    if task.config.deployment_name:
+        from matih.serving.deployments import load_state
+
+        live = load_state(ws, task.config.deployment_name).live
+        if live:
+            version = int(str(live["version"]).lstrip("v"))
     result = forecast(
-        ws, config, output_table=str(task.config.output_table), features=FEATURES.get(ws, config)
+        ws,
+        config,
+        output_table=str(task.config.output_table),
+        version=version,
+        features=FEATURES.get(ws, config),
     )
     return Outcome(
         f"{result.rows:,} forecast rows for {result.products:,} products with {result.model_version} "
