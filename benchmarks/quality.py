@@ -58,13 +58,16 @@ def peer(ws: Any) -> float:
     wh = warehouse_of(ws)
     started = time.perf_counter()
     with wh.connect() as con:
-        con.execute(f"SELECT count(*) FILTER (WHERE units_sold NOT BETWEEN 0 AND 10000) FROM {TABLE}").fetchall()
+        con.execute(
+            f"SELECT count(*) FILTER (WHERE units_sold NOT BETWEEN 0 AND 10000) FROM {TABLE}"
+        ).fetchall()
         con.execute(
             f"SELECT count(*) FILTER (WHERE avg_selling_price NOT BETWEEN 0.01 AND 9999.99) FROM {TABLE}"
         ).fetchall()
         con.execute(f"SELECT count(*) FILTER (WHERE sales_rolling_7d IS NULL) FROM {TABLE}").fetchall()
         con.execute(
-            f"SELECT count(*) FROM (SELECT product_id, sale_date FROM {TABLE} GROUP BY ALL HAVING count(*) > 1)"
+            f"SELECT count(*) FROM (SELECT product_id, sale_date FROM {TABLE} GROUP BY ALL "
+            "HAVING count(*) > 1)"
         ).fetchall()
     return time.perf_counter() - started
 

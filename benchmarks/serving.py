@@ -1,0 +1,181 @@
+"""Serving benchmark: the embedded forecast server at seed scale, under 50 concurrent clients.
+
+    .venv/bin/python benchmarks/serving.py [--workdir /tmp/matih-bench] [--seconds 20] [--clients 50]
+
+Uses the seed-scale workspace of ``benchmarks/quality.py`` (built when missing). Trains and promotes a
+model when the workspace has no champion, then measures:
+
+- the rollout of the champion to ``demand-forecaster``: batch forecasts for every product x 14 days,
+  checked and written to ``analytics.forecasts.demand_14d`` (the seed: 7m 34s);
+- ``matih serve`` in its own process: time to ready, then single-product ``POST /v1/forecast`` from
+  ``--clients`` concurrent clients for ``--seconds``: server-side latency (the ``Server-Timing`` header)
+  and the load generator's own latency, throughput and error rate;
+- peer: the same lookups called directly on the loaded version in this process.
+
+Prints a table and writes benchmarks/results/serving.json; RESULTS.md quotes it. Goals: server-side
+p50 under 5 ms and p99 under 25 ms with no errors; batch under 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from results_file import write_results  # benchmarks/ is the script's folder
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+console = Console(width=120)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def load(url: str, products: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    client_ms: list[float] = []
+    server_ms: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def one_client() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post("/v1/forecast", json={"product_id": random.choice(products)})
+                client_ms.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    errors += 1
+                    continue
+                timing = response.headers.get("server-timing", "")
+                if "dur=" in timing:
+                    server_ms.append(float(timing.split("dur=")[1]))
+
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+    return {"client_ms": client_ms, "server_ms": server_ms, "errors": errors}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", default="/tmp/matih-bench")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--port", type=int, default=8799)
+    args = parser.parse_args()
+    from matih.forecast.registry import CHAMPION, Registry
+    from matih.forecast.service import configs_from_pipeline, evaluate, load_features, train
+    from matih.serving.deployments import rollout
+    from matih.serving.online import load_version
+    from matih.workspace import Workspace
+
+    root = Path(args.workdir)
+    if not (root / ".matih" / "warehouse" / "analytics.duckdb").exists():
+        subprocess.run([sys.executable, str(HERE / "quality.py"), "--workdir", str(root)], check=True)
+    ws = Workspace(root)
+    config, gate, _ = configs_from_pipeline(ws)
+    figures: dict[str, Any] = {}
+    if Registry(ws).alias_version(config.experiment, CHAMPION) is None:
+        console.print("training the seed-scale model (about 4 minutes)")
+        features = load_features(ws, config)
+        started = time.perf_counter()
+        trained = train(ws, config, features=features)
+        report = evaluate(ws, config, gate, version=trained.forecaster.version, features=features)
+        if not report.promoted:
+            Registry(ws).promote(trained.forecaster)  # the benchmark measures serving, not the gate
+        figures["train_s"] = time.perf_counter() - started
+        del features
+    started = time.perf_counter()
+    result = rollout(ws, "demand-forecaster", config)
+    figures["rollout_s"] = time.perf_counter() - started
+    figures["batch_rows"] = result.rows
+    figures["batch_products"] = result.products
+    log = (ws.state / "serve-bench.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "matih.cli.main", "serve", "-w", str(root), "--port", str(args.port)],
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{args.port}"
+    try:
+        started = time.perf_counter()
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None:
+                raise SystemExit(f"matih serve exited; see {log.name}")
+            time.sleep(0.5)
+        figures["server_ready_s"] = time.perf_counter() - started
+        products = load_products(ws)
+        found = asyncio.run(load(url, products, args.clients, args.seconds))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    served = load_version(ws, "demand-forecaster")
+    started = time.perf_counter()
+    n = 200_000
+    for _ in range(n):
+        served.forecast(random.choice(products), 14)
+    figures["peer_direct_us"] = (time.perf_counter() - started) / n * 1e6
+    requests = len(found["client_ms"])
+    figures.update(
+        clients=args.clients,
+        seconds=args.seconds,
+        requests=requests,
+        throughput_rps=requests / args.seconds,
+        errors=found["errors"],
+        error_rate=found["errors"] / requests if requests else None,
+        server_p50_ms=pct(found["server_ms"], 0.50),
+        server_p99_ms=pct(found["server_ms"], 0.99),
+        client_p50_ms=pct(found["client_ms"], 0.50),
+        client_p99_ms=pct(found["client_ms"], 0.99),
+        client_mean_ms=statistics.fmean(found["client_ms"]),
+        goals={"server_p50_ms": 5, "server_p99_ms": 25, "errors": 0, "batch_s": 30},
+    )
+    table = Table(title=f"demand-forecaster at {result.products:,} products, {args.clients} clients")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(
+        "rollout: batch forecasts checked and written", f"{figures['rollout_s']:.1f} s (goal < 30 s)"
+    )
+    table.add_row("matih serve: start to ready", f"{figures['server_ready_s']:.1f} s")
+    table.add_row(
+        "server-side p50 / p99",
+        f"{figures['server_p50_ms']:.2f} / {figures['server_p99_ms']:.2f} ms (goal < 5 / 25)",
+    )
+    table.add_row(
+        "load generator p50 / p99", f"{figures['client_p50_ms']:.1f} / {figures['client_p99_ms']:.1f} ms"
+    )
+    table.add_row("throughput", f"{figures['throughput_rps']:,.0f} requests/s")
+    table.add_row("errors", f"{figures['errors']} of {requests:,}")
+    table.add_row("peer: the lookup in this process", f"{figures['peer_direct_us']:.1f} us")
+    console.print(table)
+    console.print(f"figures: {write_results('serving', figures)}")
+    os._exit(0)
+
+
+def load_products(ws: Any) -> list[str]:
+    from matih.warehouse import warehouse_of
+
+    table = warehouse_of(ws).query("SELECT DISTINCT product_id FROM analytics.forecasts.demand_14d")
+    return [str(p) for p in table.column(0).to_pylist()]
+
+
+if __name__ == "__main__":
+    main()
