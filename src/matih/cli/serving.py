@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from matih.cli.common import WorkspaceOpt, quiet_logs, workspace
+from matih.exceptions import SpecError
 
 deploy_app = typer.Typer(
     help="Roll a validated model out to a deployment; see what it serves.", no_args_is_help=True
@@ -22,6 +23,12 @@ def serve(
         str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless keys are set.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8766,
+    engine: Annotated[str, typer.Option(help="'embedded' (uvicorn, one process) or 'ray' (Ray Serve).")] = (
+        "embedded"
+    ),
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster for --engine ray (default: local).")
+    ] = None,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Serve online forecasts (POST /v1/forecast, GET /v1/forecast/{id}, /healthz, /readyz) with the
@@ -37,6 +44,11 @@ def serve(
     quiet_logs()
     ws = workspace(workspace_dir)
     spec = deployment_spec(ws, deployment)
+    if engine == "ray":
+        _serve_on_ray(ws, deployment, host, port, ray_address)
+        return
+    if engine != "embedded":
+        raise SpecError(f"--engine {engine!r}: use 'embedded' or 'ray'")
     limit = spec.serving_config.max_concurrent_queries if spec.serving_config else 100
     live = LiveModel(ws, deployment)
     live.start()
@@ -103,3 +115,26 @@ def deploy_status(deployment: str, workspace_dir: WorkspaceOpt = None) -> None:
         for h in reversed(state.history)
     ]
     console.print(rows_table(("at (UTC)", "event", "version", "detail"), rows, title="Rollouts"))
+
+
+def _serve_on_ray(ws: Any, deployment: str, host: str, port: int, address: str | None) -> None:
+    import signal
+    import threading
+
+    import ray
+    from ray import serve
+
+    from matih.cli.render import console
+    from matih.serving.ray_engine import deploy
+
+    url = deploy(ws, deployment, host=host, port=port, address=address)
+    console.print(f"{deployment} on Ray Serve at {url}/v1/forecast (ready at /readyz); Ctrl-C stops")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+        ray.shutdown()
