@@ -68,9 +68,11 @@ class PipelineWorkflow:
             )
         except TimeoutError_:
             for run in self.runs.values():
-                if run.state in (P.RUNNING, P.PENDING):
+                # a task may already have seen its cancellation as a failure ("Cancelled")
+                cancelled = run.state == P.FAILED and run.error_type == "CancelledError"
+                if run.state in (P.RUNNING, P.PENDING) or cancelled:
                     run.state, run.error = (
-                        P.FAILED if run.state == P.RUNNING else P.SKIPPED,
+                        P.SKIPPED if run.state == P.PENDING else P.FAILED,
                         "pipeline timeout",
                     )
             for future in futures.values():
