@@ -116,3 +116,14 @@ def test_success_message_carries_metrics_when_asked():
     assert "MAPE 12.3%" in json.dumps(message["blocks"])
     payload = message["metadata"]["event_payload"]
     assert payload["mape"] == 0.123 and payload["tasks"]["model_validation"]["seconds"] == 2.5
+
+
+def test_rollback_on_failure_rolls_back_without_a_failure_handling_entry():
+    raw = json.loads(SEED_PIPELINE.read_text())
+    del raw["failure_handling"]
+    settings = WorkspaceSettings()
+    plan = P.plan_pipeline(PipelineSpec.model_validate(raw), settings)
+    assert plan.tasks[-1].on_failure == "rollback_to_previous"  # the seed's rollback_on_failure: true
+    raw["tasks"][-1]["config"]["rollback_on_failure"] = False
+    plan = P.plan_pipeline(PipelineSpec.model_validate(raw), settings)
+    assert plan.tasks[-1].on_failure == "retry_then_fail"

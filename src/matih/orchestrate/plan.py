@@ -171,6 +171,13 @@ class NotifyInput:
     run: RunResult
 
 
+def _default_action(task: Any) -> str:
+    """Without a ``failure_handling`` entry: a deployment with ``rollback_on_failure`` rolls back."""
+    if task.type == "ray_serve_update" and task.config.rollback_on_failure:
+        return "rollback_to_previous"
+    return "retry_then_fail"
+
+
 def source_pipeline(name: str, cron: str) -> dict[str, Any]:
     """The one-task pipeline spec a source's schedule runs: sync that source."""
     return {
@@ -226,7 +233,7 @@ def plan_pipeline(
                 spec=task.model_dump(mode="json", by_alias=True, exclude_unset=True),
                 retry=retry,
                 timeout_s=timeout.total_seconds() * scale if timeout is not None else None,
-                on_failure=actions.get(task.task_id, "retry_then_fail"),
+                on_failure=actions.get(task.task_id, _default_action(task)),
                 wait_for_completion=bool(getattr(task.config, "wait_for_completion", True)),
             )
         )

@@ -89,6 +89,31 @@ def deployment_spec(ws: Workspace, name: str) -> DeploymentSpec:
     )
 
 
+def check_models(spec: DeploymentSpec, train: TrainConfig) -> None:
+    """The deployment must serve what the pipeline trains: its model names and routing key."""
+    models = spec.models
+    problems = []
+    if models.per_category.model_name != train.experiment:
+        problems.append(
+            f"models.per_category.source names {models.per_category.model_name!r} but the pipeline registers "
+            f"{train.experiment!r}"
+        )
+    if models.fallback is not None and models.fallback.model_name != train.fallback_name:
+        problems.append(
+            f"models.fallback.source names {models.fallback.model_name!r} but training registers the "
+            f"fallback as {train.fallback_name!r}"
+        )
+    if models.per_category.routing_key != train.roles.category_column:
+        problems.append(
+            f"models.per_category.routing_key is {models.per_category.routing_key!r} but the models are "
+            f"split by {train.roles.category_column!r} (hyperparameters.category_column)"
+        )
+    if problems:
+        raise SpecError(
+            f"deployments/{spec.deployment_name}.json: " + "; ".join(problems) + "; make them agree",
+        )
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -107,6 +132,7 @@ def rollout(
     from matih.warehouse import warehouse_of
 
     spec = deployment_spec(ws, name)
+    check_models(spec, train)
     started = time.perf_counter()
     ref: int | str = CHAMPION if model_source in VALIDATED_SOURCES else model_source
     if isinstance(ref, str) and ref.isdigit():

@@ -80,11 +80,12 @@ class ServedVersion:
 def load_version(ws: Workspace, deployment: str, version: str | None = None) -> ServedVersion:
     """Load ``version`` (``"v3"``; default: the deployment's live one, else the champion) and check it."""
     from matih.forecast.service import configs_from_pipeline, predict_batch
-    from matih.serving.deployments import deployment_spec, load_state
+    from matih.serving.deployments import check_models, deployment_spec, load_state
 
-    deployment_spec(ws, deployment)  # "serving is not configured" when the spec is missing
+    spec = deployment_spec(ws, deployment)  # "serving is not configured" when the spec is missing
     started = time.perf_counter()
     train, _, _ = configs_from_pipeline(ws)
+    check_models(spec, train)
     state = load_state(ws, deployment)
     ref: int | str = CHAMPION
     if version is not None:

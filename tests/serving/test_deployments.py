@@ -1,0 +1,41 @@
+"""A deployment must serve what the pipeline trains: its model names and routing key are checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from matih.exceptions import SpecError
+from matih.forecast.config import TrainConfig
+from matih.serving.deployments import check_models
+from matih.specs import DeploymentSpec, load_spec
+from tests.conftest import EXAMPLE
+
+SEED = EXAMPLE / "deployments" / "demand-forecaster.json"
+
+
+def test_the_seed_deployment_serves_what_the_seed_pipeline_trains():
+    spec = load_spec(SEED)
+    assert isinstance(spec, DeploymentSpec)
+    check_models(spec, TrainConfig())
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("per_category", "source"), "mlflow://other-model/latest", "names 'other-model'"),
+        (
+            ("fallback", "source"),
+            "mlflow://another-fallback/latest",
+            "fallback as 'demand-forecast-global-fallback'",
+        ),
+        (("per_category", "routing_key"), "subcategory", "routing_key is 'subcategory'"),
+    ],
+)
+def test_a_deployment_that_disagrees_with_training_is_refused(path, value, message):
+    raw = json.loads(SEED.read_text())
+    raw["models"][path[0]][path[1]] = value
+    with pytest.raises(SpecError) as err:
+        check_models(DeploymentSpec.model_validate(raw), TrainConfig())
+    assert message in str(err.value) and "demand-forecaster.json" in str(err.value)
