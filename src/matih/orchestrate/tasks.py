@@ -157,8 +157,8 @@ def ray_train(task: RayTrainTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     )
 
 
-def _trained_version(ctx: TaskContext, task_id: str) -> int | None:
-    """The version a ``ray_train`` task of this run registered, if one ran before ``task_id``."""
+def _trained_version(ctx: TaskContext) -> int | None:
+    """The version a ``ray_train`` task of this run registered, if one ran before."""
     for other in ctx.pipeline.tasks:
         if other.type == "ray_train" and "model_version" in ctx.upstream.get(other.task_id, {}):
             return int(ctx.upstream[other.task_id]["model_version"])
@@ -173,7 +173,7 @@ def model_evaluate(task: ModelEvaluateTask, ws: Workspace, ctx: TaskContext) -> 
     config = ctx.train_config(ws)
     gate = GateConfig.from_task(task.config.model_dump(exclude_unset=True))
     report = evaluate(
-        ws, config, gate, version=_trained_version(ctx, task.task_id), features=FEATURES.get(ws, config)
+        ws, config, gate, version=_trained_version(ctx), features=FEATURES.get(ws, config)
     )
     ctx.progress["details"] = {"report": report.to_dict()}
     enforce_gate(report, gate)

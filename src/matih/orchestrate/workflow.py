@@ -40,11 +40,6 @@ class PipelineWorkflow:
         self.started = ""
         self.background: list[asyncio.Task[bool]] = []
 
-    @workflow.query
-    def progress(self) -> P.RunResult:
-        """The run as it stands: per-task state, attempts and durations so far."""
-        return self._result(P.RUNNING)
-
     @workflow.run
     async def run(self, plan: P.PipelinePlan) -> P.RunResult:
         if not plan.tasks:
@@ -236,15 +231,14 @@ class PipelineWorkflow:
     def _result(self, status: str, message: str = "") -> P.RunResult:
         assert self.plan is not None
         now = workflow.now()
-        ended = now.isoformat() if status != P.RUNNING else None
         return P.RunResult(
             pipeline_id=self.plan.pipeline_id,
             run_id=workflow.info().workflow_id,
             status=status,
             tasks=[self.runs[t.task_id] for t in self.plan.tasks],
             started=self.started,
-            ended=ended,
-            seconds=round((now - _parse(self.started)).total_seconds(), 3) if ended else None,
+            ended=now.isoformat(),
+            seconds=round((now - _parse(self.started)).total_seconds(), 3),
             message=message,
         )
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matih.exceptions import MatihError, SpecError, WarehouseError
+from matih.exceptions import MatihError, SpecError
 from matih.specs import ExpectationSuiteSpec, load_spec
 from matih.specs.common import Duration
 from matih.warehouse import warehouse_of
@@ -290,16 +290,10 @@ def history(ws: Workspace, suite: str | None = None) -> list[SuiteRun]:
     return [r for r in reversed(runs) if suite in (None, r.suite)]
 
 
-def ensure_fails_loudly(run: SuiteRun) -> None:
-    if not run.success:
-        raise QualityError(run)
-
-
 __all__ = [
     "ExpectationOutcome",
     "QualityError",
     "SuiteRun",
-    "WarehouseError",
     "find_suite",
     "history",
     "run_suite",
