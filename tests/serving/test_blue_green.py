@@ -99,7 +99,7 @@ def test_broken_greens_are_rolled_back_and_blue_serves_throughout(serving_ws):
     assert len(answers) > 50
     assert {code for code, _ in answers} == {200}  # not one failed request
     assert {version for _, version in answers} == {blue}
-    failures = {e["version"]: e["detail"] for e in live.events if e["event"] == "online_rollout_failed"}
+    failures = {e["version"]: e["reason"] for e in live.events if e["event"] == "online_rollout_failed"}
     assert "RegistryError" in failures["v999"] and "no version 999" in failures["v999"]
     assert "non-finite" in failures[broken_nan]
     assert live.current.version == blue

@@ -170,3 +170,21 @@ def test_an_interrupted_write_keeps_the_previous_table(tmp_path) -> None:
     assert not worker.is_alive()
     assert isinstance(outcome.get("error"), QueryCancelled), outcome
     assert wh.query("SELECT x FROM analytics.derived.t").to_pylist() == [{"x": 42}]
+
+
+def test_swap_in_keeps_the_replaced_rows_and_restore_puts_them_back(tmp_path):
+    import pyarrow as pa
+
+    wh = Warehouse(tmp_path)
+    assert wh.swap_in("analytics.f.t", pa.table({"v": ["blue"] * 3}), keep_as="t_previous") == 3
+    assert not wh.table_exists("analytics.f.t_previous")  # nothing was there to keep
+    wh.swap_in("analytics.f.t", pa.table({"v": ["green"] * 2}), keep_as="t_previous")
+    assert wh.query("SELECT v FROM analytics.f.t").column(0).to_pylist() == ["green"] * 2
+    assert wh.query("SELECT v FROM analytics.f.t_previous").column(0).to_pylist() == ["blue"] * 3
+    with pytest.raises(WarehouseError):  # a failed swap changes nothing
+        wh.swap_in("analytics.f.t", pa.table({"v": ["x"]}), keep_as="not a name; DROP")
+    assert wh.query("SELECT count(*) FROM analytics.f.t").column(0)[0].as_py() == 2
+    assert wh.restore_kept("analytics.f.t", kept_as="t_previous")
+    assert wh.query("SELECT v FROM analytics.f.t").column(0).to_pylist() == ["blue"] * 3
+    assert not wh.table_exists("analytics.f.t_previous")
+    assert not wh.restore_kept("analytics.f.t", kept_as="t_previous")  # nothing kept any more

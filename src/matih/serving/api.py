@@ -148,7 +148,7 @@ def install(app: FastAPI, live: LiveModel, *, max_concurrent: int) -> None:
         for i, pid in enumerate(body.ids()):
             if i and i % 100 == 0:
                 await asyncio.sleep(0)  # a long list lets other requests through meanwhile
-            found = current.forecast(pid, body.horizon)
+            found = live.answer(pid, body.horizon)
             if found is None:
                 missing.append(pid)
             else:
@@ -169,7 +169,7 @@ def install(app: FastAPI, live: LiveModel, *, max_concurrent: int) -> None:
     )
     async def latest(product_id: str) -> Any:
         current = served()
-        found = current.forecast(product_id, current.horizon)
+        found = live.answer(product_id, current.horizon)
         if found is None:
             raise HTTPException(
                 404, detail=f"unknown product {product_id!r} in {live.deployment} {current.version}"

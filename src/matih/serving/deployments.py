@@ -3,9 +3,15 @@
 A rollout is blue-green over the deployment's outputs. The new version (green) is loaded from the
 registry and forecasts every active product; it is healthy when it does so within
 ``health_check_timeout`` with finite, non-negative forecasts. Only then is traffic switched: the batch
-output table is replaced in one transaction and the deployment record names green as live, blue as
-previous. A green that fails leaves the table and the record untouched, so blue keeps serving.
-:func:`rollback` restores the registry's previous champion after a failed rollout.
+output table is replaced in one transaction (blue's rows are kept beside it as ``<table>_previous``) and
+the deployment record names green as live, blue as previous. A green that fails leaves the table and
+the record untouched, so blue keeps serving. :func:`rollback` restores the registry's previous champion
+after a failed rollout.
+
+After the switch, servers keep blue loaded for the deployment's ``rollout.bake_time`` and count green's
+failed answers (:mod:`matih.serving.online`). Above ``rollout.max_error_rate`` they answer with blue
+again and, with ``rollback_on_failure``, call :func:`revert`: the record names blue live, the batch
+table gets blue's rows back and the champion alias returns to blue.
 
 The record lives in ``.matih/deployments/<deployment_name>.json``; the online server reads it.
 """
@@ -25,8 +31,9 @@ import numpy as np
 from matih.exceptions import DeploymentError, SpecError
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
-from matih.forecast.registry import CHAMPION, Registry
-from matih.specs import DeploymentSpec, load_spec
+from matih.forecast.registry import CHAMPION, PREVIOUS, Registry
+from matih.locks import file_lock
+from matih.specs import DeploymentSpec, PipelineSpec, load_spec
 from matih.workspace import Workspace
 
 #: ``model_source`` values that mean "the version that passed validation", i.e. the champion
@@ -65,6 +72,35 @@ def load_state(ws: Workspace, name: str) -> DeploymentState:
     if not path.is_file():
         return DeploymentState(name)
     return DeploymentState(**json.loads(path.read_text()))
+
+
+def _record_lock(ws: Workspace, name: str) -> Any:
+    """Held around every read-modify-write of the record: rollouts, servers and reverts write it."""
+    return file_lock(ws.state / "deployments" / f"{name}.lock")
+
+
+def kept_table(output: str) -> str:
+    """Name of the table that keeps blue's batch rows beside green's (same schema)."""
+    return output.rsplit(".", 1)[-1] + "_previous"
+
+
+def note(ws: Workspace, name: str, entry: dict[str, Any]) -> None:
+    """Append one event to the deployment's history."""
+    with _record_lock(ws, name):
+        state = load_state(ws, name)
+        state.history.append(entry)
+        _save(ws, state)
+
+
+def rollback_on_failure(ws: Workspace, name: str) -> bool:
+    """The ``rollback_on_failure`` of the pipeline task that rolls out ``name`` (on when none does)."""
+    for path in ws.spec_files("pipelines"):
+        spec = load_spec(path, "pipelines")
+        if isinstance(spec, PipelineSpec):
+            for task in spec.tasks:
+                if task.type == "ray_serve_update" and task.config.deployment_name == name:
+                    return bool(task.config.rollback_on_failure)
+    return True
 
 
 def _save(ws: Workspace, state: DeploymentState) -> None:
@@ -161,35 +197,28 @@ def rollout(
         problems.append("it forecast no products")
     if health > health_check_timeout:
         problems.append(f"it took {health:.1f}s to become healthy, over the {health_check_timeout:g}s limit")
-    state = load_state(ws, name)
-    blue = state.live["version"] if state.live else None
     if problems:
-        state.history.append(
-            {"at": _now(), "event": "rollout_failed", "version": f"v{version}", "reason": "; ".join(problems)}
+        blue = (load_state(ws, name).live or {}).get("version")
+        note(
+            ws,
+            name,
+            {
+                "at": _now(),
+                "event": "rollout_failed",
+                "version": f"v{version}",
+                "reason": "; ".join(problems),
+            },
         )
-        _save(ws, state)
         raise DeploymentError(
             f"deployment {name}: green v{version} failed its health check ({'; '.join(problems)}); "
             f"{blue or 'the previous deployment'} keeps serving"
         )
-    if output is not None:
-        from matih.warehouse import warehouse_of
-
-        warehouse_of(ws).write_arrow(output, table)
-    live = {
-        "version": f"v{version}",
-        "model": train.experiment,
-        "fallback": train.fallback_name,
-        "deployed_at": _now(),
-        "output_table": output,
-        "rows": table.num_rows,
-        "forecast_origin": batch.origin,
-    }
-    if state.live and state.live.get("version") != live["version"]:
-        state.previous = state.live
-    state.live = live
-    state.history.append({"at": live["deployed_at"], "event": "rollout", "version": live["version"]})
-    _save(ws, state)
+    with _record_lock(ws, name):
+        state = load_state(ws, name)
+        blue = state.live["version"] if state.live else None
+        if output is not None:
+            warehouse_of(ws).swap_in(output, table, keep_as=kept_table(output))
+        live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
     return RolloutResult(
         name,
         live["version"],
@@ -203,19 +232,87 @@ def rollout(
     )
 
 
+def _switch(
+    ws: Workspace,
+    state: DeploymentState,
+    train: TrainConfig,
+    version: int,
+    rows: int,
+    output: str | None,
+    origin: str,
+) -> dict[str, Any]:
+    live = {
+        "version": f"v{version}",
+        "model": train.experiment,
+        "fallback": train.fallback_name,
+        "deployed_at": _now(),
+        "output_table": output,
+        "rows": rows,
+        "forecast_origin": origin,
+    }
+    if state.live and state.live.get("version") != live["version"]:
+        state.previous = state.live
+    state.live = live
+    state.history.append({"at": live["deployed_at"], "event": "rollout", "version": live["version"]})
+    _save(ws, state)
+    return live
+
+
 def rollback(ws: Workspace, name: str, train: TrainConfig) -> str:
     """After a failed rollout: the registry's champion goes back to the previous version (the one the
     deployment serves), and the deployment record notes it. Returns a one-line summary."""
-    state = load_state(ws, name)
     restored = Registry(ws).restore_previous((train.experiment, train.fallback_name))
     champion = restored.get(train.experiment)
-    serving = state.live["version"] if state.live else None
-    state.history.append(
-        {"at": _now(), "event": "rollback", "champion": f"v{champion}" if champion else None}
-    )
-    _save(ws, state)
+    note(ws, name, {"at": _now(), "event": "rollback", "champion": f"v{champion}" if champion else None})
+    serving = (load_state(ws, name).live or {}).get("version")
     if champion is None:
         return f"rolled back: {train.experiment} has no earlier champion; {name} serves nothing yet"
     return (
         f"rolled back: {train.experiment} champion is v{champion} again; {name} serves {serving or 'nothing'}"
     )
+
+
+def revert(ws: Workspace, name: str, green: str, reason: str) -> str | None:
+    """Green ``green`` (e.g. ``"v7"``) failed after the switch: name blue (the record's previous) live
+    again, put blue's batch rows back, and move the champion alias back to blue when it points at green.
+    ``None`` when the record no longer names ``green`` live (another server reverted first, or a newer
+    rollout happened): nothing to do. Returns a one-line summary."""
+    from matih.warehouse import warehouse_of
+
+    with _record_lock(ws, name):
+        state = load_state(ws, name)
+        if not state.live or state.live.get("version") != green or not state.previous:
+            return None
+        blue = state.previous
+        done = [f"{name} serves {blue['version']} again"]
+        output = state.live.get("output_table")
+        if output:
+            wh = warehouse_of(ws)
+            kept = f"{output.rsplit('.', 1)[0]}.{kept_table(output)}"
+            kept_version = (
+                wh.query(f"SELECT any_value(model_version) AS v FROM {kept}").column("v")[0].as_py()
+                if wh.table_exists(kept)
+                else None
+            )
+            if kept_version == blue["version"] and wh.restore_kept(output, kept_as=kept_table(output)):
+                done.append(f"{output} holds {blue['version']}'s forecasts again")
+            else:
+                done.append(f"{output} keeps {green}'s rows until the next batch run")
+        registry = Registry(ws)
+        model = str(state.live.get("model"))
+        number = int(green.lstrip("v"))
+        if registry.alias_version(model, CHAMPION) == number and registry.alias_version(model, PREVIOUS):
+            fallback = str(state.live.get("fallback"))
+            restored = registry.restore_previous((model, fallback))
+            done.append(f"{model} champion is v{restored[model]} again")
+        state.live, state.previous = {**blue, "restored_at": _now()}, None
+        state.history.append(
+            {
+                "at": _now(),
+                "event": "auto_rollback",
+                "version": blue["version"],
+                "reason": f"{green}: {reason}",
+            }
+        )
+        _save(ws, state)
+    return "; ".join(done)

@@ -11,6 +11,13 @@ changes, the new version (green) is loaded and checked beside the one serving (b
 its forecasts must be finite and non-negative. Only then does one reference assignment switch traffic.
 A green that fails is dropped, blue keeps serving, and the failure is recorded in the deployment's
 history. Requests never wait for a load.
+
+After the switch blue stays loaded for the deployment's ``rollout.bake_time``. Every answer green gives
+meanwhile is counted; one that fails (an exception, or no forecast for a product blue knows) is given
+by blue instead, so the caller never sees it. When green's failure share passes
+``rollout.max_error_rate`` (after ``rollout.min_requests`` answers), traffic returns to blue at once and,
+with the pipeline's ``rollback_on_failure``, :func:`matih.serving.deployments.revert` rolls the record,
+the batch table and the champion back too.
 """
 
 from __future__ import annotations
@@ -19,14 +26,18 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from matih.exceptions import DeploymentError, MatihError
 from matih.forecast.registry import CHAMPION, Registry
 from matih.workspace import Workspace
+
+if TYPE_CHECKING:
+    from matih.specs.deployment import RolloutGuard
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +153,43 @@ def check(served: ServedVersion) -> None:
         raise DeploymentError(f"{served.version} returns negative forecasts")
 
 
-class LiveModel:
-    """The version a server answers with, switched blue-green when the deployment record changes."""
+Loader = Callable[[Workspace, str, "str | None"], ServedVersion]
 
-    def __init__(self, ws: Workspace, deployment: str, *, poll_seconds: float = 2.0) -> None:
+
+class LiveModel:
+    """The version a server answers with, switched blue-green when the deployment record changes, and
+    switched back when green fails under traffic during the bake time."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        deployment: str,
+        *,
+        poll_seconds: float = 2.0,
+        guard: RolloutGuard | None = None,
+        rollback: bool | None = None,
+        loader: Loader = load_version,
+    ) -> None:
+        from matih.serving.deployments import deployment_spec, rollback_on_failure
+
         self.ws = ws
         self.deployment = deployment
         self.poll_seconds = poll_seconds
+        self.guard = guard or deployment_spec(ws, deployment).rollout
+        self.rollback = rollback_on_failure(ws, deployment) if rollback is None else rollback
+        self.loader = loader
         self.current: ServedVersion | None = None
+        self.standby: ServedVersion | None = None
+        """Blue, kept loaded while green bakes."""
+        self.bake_until = 0.0
+        self.answers = 0
+        """Green's answers during the bake time ..."""
+        self.failures = 0
+        """... and how many of them failed."""
         self.error: str | None = None
         self.events: list[dict[str, Any]] = []
+        self._failed_green: tuple[str, str] | None = None  # (version, reason) awaiting revert
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -167,6 +205,42 @@ class LiveModel:
     def stop(self) -> None:
         self._stop.set()
 
+    # -- answering -----------------------------------------------------------------------------------
+    def answer(self, product_id: str, horizon: int) -> dict[str, Any] | None:
+        """``product_id``'s forecast from the live version; during the bake time a failed green answer
+        is counted and given by blue instead. ``None`` for a product no version knows."""
+        green, blue = self.current, self.standby
+        if green is None:
+            raise DeploymentError(f"{self.deployment}: no model version is loaded yet")
+        if blue is None:
+            return green.forecast(product_id, horizon)
+        try:
+            found = green.forecast(product_id, horizon)
+            failed = found is None and product_id in blue.products
+            problem = f"no forecast for {product_id}, which {blue.version} knows" if failed else ""
+        except Exception as err:  # green's fault, not the caller's: blue answers
+            found, failed, problem = None, True, f"{type(err).__name__}: {err}"
+        self._count(green, failed, problem)
+        return blue.forecast(product_id, horizon) if failed else found
+
+    def _count(self, green: ServedVersion, failed: bool, problem: str) -> None:
+        with self._lock:
+            if self.current is not green or self.standby is None:
+                return
+            self.answers += 1
+            self.failures += failed
+            rate = self.failures / self.answers
+            if self.answers < self.guard.min_requests or rate <= self.guard.max_error_rate:
+                return
+            reason = (
+                f"{self.failures} of {self.answers} answers failed ({rate:.1%}, over the "
+                f"{self.guard.max_error_rate:.1%} limit) within its bake time; last: {problem}"
+            )
+            self.current, self.standby = self.standby, None  # back to blue, in one assignment
+            self._failed_green = (green.version, reason)
+        self._record("online_rollback", green.version, reason)
+
+    # -- following the deployment record -------------------------------------------------------------
     def _wanted(self) -> tuple[str | None, str | None]:
         """(live version, when it was deployed) from the deployment record."""
         from matih.serving.deployments import load_state
@@ -178,6 +252,11 @@ class LiveModel:
         refused: tuple[str | None, str | None] | None = None  # a green that failed is not retried
         while not self._stop.is_set():
             try:
+                if self._failed_green is not None:
+                    refused = self._wanted()
+                    self._revert(*self._failed_green)
+                    self._failed_green = None
+                self._end_bake()
                 wanted = self._wanted()
                 changed = (
                     wanted[0] is not None and self.current is not None and wanted[0] != self.current.version
@@ -189,30 +268,63 @@ class LiveModel:
                 log.warning("serving %s: %s", self.deployment, err)
             self._stop.wait(self.poll_seconds)
 
+    def _end_bake(self) -> None:
+        with self._lock:
+            if self.standby is None or time.monotonic() < self.bake_until or self.current is None:
+                return
+            blue, green = self.standby, self.current
+            self.standby = None  # blue's memory is released
+            detail = f"{self.failures} of {self.answers} answers failed; {blue.version} unloaded"
+        self._record("online_bake_passed", green.version, detail)
+
+    def _revert(self, green: str, reason: str) -> None:
+        from matih.serving.deployments import revert
+
+        if not self.rollback:
+            self._record(
+                "online_rollback_local", green, "rollback_on_failure is off: the record still names it"
+            )
+            return
+        summary = revert(self.ws, self.deployment, green, reason)
+        if summary:
+            log.warning("serving %s: %s failed after the switch; %s", self.deployment, green, summary)
+
     def switch(self, version: str | None) -> bool:
         """Load ``version`` as green beside blue and switch to it if it is healthy; ``False`` (blue
-        keeps serving, the failure recorded) when it is not."""
-        blue = self.current
-        try:
-            green = load_version(self.ws, self.deployment, version)
-        except Exception as err:  # a green that cannot load must never take blue down
-            self._record("online_rollout_failed", version, f"{type(err).__name__}: {err}")
-            if blue is None:
-                raise DeploymentError(
-                    f"{self.deployment}: cannot load {version or 'the live version'}: {err}"
-                ) from err
-            return False
-        self.current = green  # one reference assignment: requests see blue or green, never a mix
+        keeps serving, the failure recorded) when it is not. Blue stays loaded for the bake time."""
+        blue, standby = self.current, self.standby
+        if standby is not None and version == standby.version:
+            green = standby  # the record went back to the version kept loaded (another server reverted)
+        else:
+            try:
+                green = self.loader(self.ws, self.deployment, version)
+                check(green)
+            except Exception as err:  # a green that cannot load must never take blue down
+                self._record("online_rollout_failed", version, f"{type(err).__name__}: {err}")
+                if blue is None:
+                    raise DeploymentError(
+                        f"{self.deployment}: cannot load {version or 'the live version'}: {err}"
+                    ) from err
+                return False
+        with self._lock:
+            self.current = green  # one reference assignment: requests see blue or green, never a mix
+            self.standby = blue if blue is not None and green is not standby else None
+            self.bake_until = time.monotonic() + self.guard.bake_time.total_seconds()
+            self.answers = self.failures = 0
         self.error = None
         self._record("online_switch", green.version, f"from {blue.version if blue else 'nothing'}")
         return True
 
     def _record(self, event: str, version: str | None, detail: str) -> None:
+        from matih.serving.deployments import note
+
         entry = {
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "event": event,
             "version": version,
-            "detail": detail,
+            "reason": detail,
         }
         self.events.append(entry)
         log.info("serving %s: %s %s (%s)", self.deployment, event, version, detail)
+        if event != "online_switch":  # a switch per server and rollout would flood the history
+            note(self.ws, self.deployment, entry)

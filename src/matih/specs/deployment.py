@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from matih.specs.common import CronExpression, Identifier, SpecModel, TableName, raise_spec_errors
+from matih.specs.common import CronExpression, Duration, Identifier, SpecModel, TableName, raise_spec_errors
 
 __all__ = [
     "AutoscalingConfig",
@@ -17,6 +17,7 @@ __all__ = [
     "MlflowUri",
     "ModelsConfig",
     "PerCategoryModels",
+    "RolloutGuard",
     "ServingConfig",
     "parse_mlflow_uri",
 ]
@@ -126,6 +127,19 @@ class ServingConfig(SpecModel):
     """Autoscaling; fixed ``num_replicas`` when omitted."""
 
 
+class RolloutGuard(SpecModel):
+    """How long a switched-to version (green) is watched with the previous one (blue) kept loaded, and
+    the error rate that sends traffic back to blue. An extension of the seed's document; these defaults
+    apply when it is omitted."""
+
+    bake_time: Duration = Field(default_factory=lambda: Duration.parse("10m"))
+    """How long blue stays loaded beside green after the switch, e.g. ``"10m"``."""
+    max_error_rate: float = Field(default=0.01, ge=0, lt=1)
+    """Share of green's answers that may fail during ``bake_time`` before traffic returns to blue."""
+    min_requests: PositiveInt = 50
+    """Answers green must have given before its error rate is judged."""
+
+
 class BatchInferenceSettings(SpecModel):
     """Scheduled batch scoring of every active series."""
 
@@ -152,6 +166,8 @@ class DeploymentSpec(SpecModel):
     """Online serving capacity."""
     batch_inference: BatchInferenceSettings | None = None
     """Scheduled batch scoring."""
+    rollout: RolloutGuard = Field(default_factory=RolloutGuard)
+    """After-switch watch and automatic rollback (MATIH extension)."""
 
     def model_names(self) -> list[str]:
         """Registered model names this deployment needs, per-category first."""

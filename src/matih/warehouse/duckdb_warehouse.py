@@ -331,6 +331,59 @@ class Warehouse:
             con.unregister("__matih_incoming")
         return table.num_rows
 
+    def swap_in(self, name: str, table: pa.Table, *, keep_as: str) -> int:
+        """Replace ``name`` with ``table`` and keep the replaced rows as table ``keep_as`` (same schema),
+        in one transaction: a rollback can put them back with :meth:`restore_kept`. A rename, not a
+        copy, so keeping costs nothing."""
+        tname = TableName.parse(name)
+        kept = TableName.parse(f"{tname.catalog}.{tname.schema}.{keep_as}")
+        with self.connect(extra_catalogs={tname.catalog}) as con:
+            con.register("__matih_incoming", table)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
+                con.execute(f"DROP TABLE IF EXISTS {kept}")
+                if self._exists(con, tname):
+                    con.execute(f"ALTER TABLE {tname} RENAME TO {kept.name}")
+                con.execute(f"CREATE TABLE {tname} AS SELECT * FROM __matih_incoming")
+                con.execute("COMMIT")
+            except duckdb.Error as err:
+                con.execute("ROLLBACK")
+                raise WarehouseError(f"{err}\nthe previous version of {tname} (if any) is unchanged") from err
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        self._journal(tname, "overwrite", table.num_rows)
+        return table.num_rows
+
+    def restore_kept(self, name: str, *, kept_as: str) -> bool:
+        """Put back the rows :meth:`swap_in` kept (one transaction); ``False`` when none were kept."""
+        tname = TableName.parse(name)
+        kept = TableName.parse(f"{tname.catalog}.{tname.schema}.{kept_as}")
+        with self.connect(extra_catalogs={tname.catalog}) as con:
+            if not self._exists(con, kept):
+                return False
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"DROP TABLE IF EXISTS {tname}")
+                con.execute(f"ALTER TABLE {kept} RENAME TO {tname.name}")
+                rows = con.execute(f"SELECT count(*) FROM {tname}").fetchone()
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        self._journal(tname, "overwrite", int(rows[0]) if rows else 0)
+        return True
+
+    @staticmethod
+    def _exists(con: duckdb.DuckDBPyConnection, tname: TableName) -> bool:
+        found = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog=? AND table_schema=? "
+            "AND table_name=?",
+            [tname.catalog, tname.schema, tname.name],
+        ).fetchone()
+        return bool(found and found[0])
+
     def table_exists(self, name: str) -> bool:
         tname = TableName.parse(name)
         if not self.catalog_path(tname.catalog).exists():
