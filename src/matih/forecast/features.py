@@ -87,8 +87,9 @@ class FeatureContext:
             return out
 
         cat_names, cat_index = np.unique(np.asarray(grid.category, dtype=str), return_inverse=True)
-        cat_sum = np.zeros((len(cat_names), D), dtype=np.float64)
-        np.add.at(cat_sum, cat_index, y0)
+        members = np.zeros((len(cat_names), P))
+        members[cat_index, np.arange(P)] = 1.0
+        cat_sum = members @ y0.astype(np.float64)  # category totals per day (ufunc.at is 30x slower)
         pos = np.where(y0 > 0, np.arange(D)[None, :], -1)
         np.maximum.accumulate(pos, axis=1, out=pos)
         price = grid.price

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from matih.exceptions import TrainingError
@@ -61,17 +63,26 @@ class DenseGrid:
     first: np.ndarray
     selling_days: np.ndarray
     statics: dict[str, np.ndarray] = field(default_factory=dict)
-    gaps: GapReport | None = None
+    present: np.ndarray | None = None
+    """Days with a dataset row, per series (what the gap report reads)."""
 
     @property
     def n_days(self) -> int:
         return int(self.Y.shape[1])
 
+    @cached_property
+    def gaps(self) -> GapReport | None:
+        """Computed on first use: a forecast-only load never needs it (1.5 s at seed scale)."""
+        if self.present is None:
+            return None
+        return _gap_report(self.present, self.first, self.selling_days, self.n_days)
+
 
 def load_grid(
     warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np.datetime64 | None = None
 ) -> DenseGrid:
-    """Read ``dataset`` from the warehouse into a dense grid (the aggregation happens in DuckDB)."""
+    """Read ``dataset`` from the warehouse into a dense grid (one value per series and day: rows that
+    share a day are summed by DuckDB)."""
     warehouse.require_table(dataset)
     columns = _columns(warehouse, dataset)
     r = roles
@@ -86,44 +97,49 @@ def load_grid(
     cat = r.category_column if r.category_column in columns else None
     s, d = _q(r.series_column), _q(r.date_column)
     where = f"WHERE {d} <= DATE '{np.datetime_as_string(end, 'D')}'" if end is not None else ""
-    # one aggregation pass in DuckDB; series ids are ranked in Arrow (a hash, not a sort of every row)
-    sql = f"""
+
+    # Rows are read as they are; when a (series, day) repeats, they are read again aggregated by DuckDB
+    # (5x slower at seed scale, so only when needed). Series ids are ranked in Arrow (a hash, not a sort).
+    def rows_sql(aggregate: bool) -> str:
+        def agg(fn: str, column: str | None) -> str:
+            if column is None:
+                return "NULL"
+            return f"{fn}({_q(column)})" if aggregate else _q(column)
+
+        return f"""
         SELECT CAST({s} AS VARCHAR) AS sid, CAST({d} AS DATE) AS day,
-               CAST(sum({_q(r.target_column)}) AS DOUBLE) AS y,
-               {f"avg({_q(price)})" if price else "NULL"} AS price,
-               {f"avg({_q(disc)})" if disc else "NULL"} AS discount
-        FROM {dataset} {where} GROUP BY ALL"""
+               CAST({agg("sum", r.target_column)} AS DOUBLE) AS y,
+               {agg("avg", price)} AS price, {agg("avg", disc)} AS discount
+        FROM {dataset} {where} {"GROUP BY ALL" if aggregate else ""}"""
+
     statics = [c for c in r.static_columns if c in columns]
     meta_sql = f"""
         SELECT CAST({s} AS VARCHAR) AS sid, {f"arg_max({_q(cat)}, {d})" if cat else "NULL"} AS category
                {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in statics)}
         FROM {dataset} {where} GROUP BY ALL ORDER BY sid"""
     with warehouse.connect() as con:
-        rows = con.execute(sql).to_arrow_table()
         meta = con.execute(meta_sql).to_arrow_table()
-    if rows.num_rows == 0:
-        raise TrainingError(f"dataset {dataset} has no rows to train on")
-    encoded = pc.dictionary_encode(rows.column("sid")).combine_chunks()
-    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    order = pd.Index(meta.column("sid").to_pylist()).get_indexer(names)
-    idx = order[encoded.indices.to_numpy()].astype(np.int64)
-    days = rows.column("day").to_numpy().astype("datetime64[D]")
-    start = days.min()
-    day = (days - start).astype(np.int64)
-    P = meta.num_rows
-    D = int(day.max()) + 1 if end is None else int((end.astype("datetime64[D]") - start).astype(int)) + 1
+        rows = con.execute(rows_sql(aggregate=False)).to_arrow_table()
+        if rows.num_rows == 0:
+            raise TrainingError(f"dataset {dataset} has no rows to train on")
+        idx, day, start = _positions(rows, meta)
+        P = meta.num_rows
+        D = int(day.max()) + 1 if end is None else int((end.astype("datetime64[D]") - start).astype(int)) + 1
+        present = np.zeros((P, D), dtype=bool)
+        present[idx, day] = True
+        if int(present.sum()) != rows.num_rows:  # some (series, day) has several rows: sum them
+            rows = con.execute(rows_sql(aggregate=True)).to_arrow_table()
+            idx, day, start = _positions(rows, meta)
     Y = np.zeros((P, D), dtype=np.float32)
     Y[idx, day] = rows.column("y").to_numpy(zero_copy_only=False)
-    first = np.full(P, D, dtype=np.int64)
-    np.minimum.at(first, idx, day)
+    first = present.argmax(axis=1).astype(np.int64)  # every series has a row (ufunc.at is 30x slower)
     Y[np.arange(D)[None, :] < first[:, None]] = np.nan
-    selling = np.bincount(idx, minlength=P)
+    selling = present.sum(axis=1)
     price_m = _ffill_matrix(P, D, idx, day, rows.column("price").to_numpy(zero_copy_only=False), first)
     disc_vals = rows.column("discount").to_numpy(zero_copy_only=False)
     discount = np.full((P, D), np.nan, dtype=np.float32)
     discount[idx, day] = disc_vals
     static_values = {c: meta.column(c).to_numpy(zero_copy_only=False) for c in statics}
-    gaps = _gap_report(idx, day, first, selling, P, D)
     return DenseGrid(
         series=meta.column("sid").to_numpy(zero_copy_only=False).astype(str),
         category=np.asarray(meta.column("category").to_pylist(), dtype=object),
@@ -134,8 +150,19 @@ def load_grid(
         first=first,
         selling_days=selling,
         statics=static_values,
-        gaps=gaps,
+        present=present,
     )
+
+
+def _positions(rows: pa.Table, meta: pa.Table) -> tuple[np.ndarray, np.ndarray, np.datetime64]:
+    """Each row's series index (in ``meta``'s order) and day offset, and the first day."""
+    encoded = pc.dictionary_encode(rows.column("sid")).combine_chunks()
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    order = pd.Index(meta.column("sid").to_pylist()).get_indexer(names)
+    idx = order[encoded.indices.to_numpy()].astype(np.int64)
+    days = rows.column("day").to_numpy().astype("datetime64[D]")
+    start = days.min()
+    return idx, (days - start).astype(np.int64), start
 
 
 def _q(name: str) -> str:
@@ -161,14 +188,11 @@ def _ffill_matrix(
     return filled.astype(np.float32)
 
 
-def _gap_report(
-    idx: np.ndarray, day: np.ndarray, first: np.ndarray, selling: np.ndarray, P: int, D: int
-) -> GapReport:
+def _gap_report(present: np.ndarray, first: np.ndarray, selling: np.ndarray, D: int) -> GapReport:
+    P = present.shape[0]
     calendar_days = D - first
     missing = calendar_days - selling
     gappy = missing > 0
-    present = np.zeros((P, D), dtype=bool)
-    present[idx, day] = True
     s_idx, s_day = np.nonzero(present)  # memory order: by series, then day (no sort needed)
     same = s_idx[6:] == s_idx[:-6]
     spans = (s_day[6:] - s_day[:-6] + 1)[same]

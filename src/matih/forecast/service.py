@@ -101,11 +101,12 @@ class TrainResult:
     gap_warning: str | None
 
 
-def load_features(workspace: Workspace, config: TrainConfig) -> FeatureContext:
+def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: bool = True) -> FeatureContext:
     """The dataset as a dense grid with its feature context, shared by training, evaluation and
-    forecasting when they run in one process."""
+    forecasting when they run in one process. ``report_gaps`` logs how sparse the series are (training
+    wants to know; a forecast does not)."""
     grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
-    if grid.gaps and grid.gaps.warning():
+    if report_gaps and grid.gaps and grid.gaps.warning():
         log.warning(grid.gaps.warning())
     return FeatureContext.build(grid)
 
@@ -473,7 +474,7 @@ def predict_batch(
     number = registry.resolve(config.experiment, version)
     model = registry.load(config.experiment, number)
     wh = warehouse_of(workspace)
-    ctx = features or load_features(workspace, config)
+    ctx = features or load_features(workspace, config, report_gaps=False)
     grid = ctx.grid
     origin = grid.n_days - 1
     fc = model.predict(ctx, origin)
@@ -504,7 +505,9 @@ def forecast_table(
     names: dict[str, str] | None = None,
 ) -> pa.Table:
     ids = grid.series[fc.series_index]
-    name_arr = [names.get(s) for s in ids] if names else [None] * len(ids)
+    # names are looked up per series (45K), not per row (630K)
+    per_series = np.asarray([names.get(s) for s in grid.series] if names else [None] * len(grid.series))
+    name_arr = per_series[fc.series_index]
     days = grid.start + (origin + fc.horizon).astype("timedelta64[D]")
     return pa.table(
         {
