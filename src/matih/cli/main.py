@@ -571,14 +571,25 @@ def _cancellable(wh: Any, work: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
-def _configs(ws: Workspace, pipeline: str | None, n_estimators: int | None) -> tuple[Any, Any, Any]:
+def _configs(
+    ws: Workspace, pipeline: str | None, n_estimators: int | None, family: str | None = None
+) -> tuple[Any, Any, Any]:
+    from matih.forecast.routing import family_config
     from matih.forecast.service import configs_from_pipeline
 
-    return configs_from_pipeline(ws, pipeline, n_estimators=n_estimators)
+    train, gate, output = configs_from_pipeline(ws, pipeline, n_estimators=n_estimators)
+    return family_config(train, family), gate, output
 
 
 PipelineOpt = Annotated[
     str | None, typer.Option(help="Pipeline whose task configs to use (default: the first).")
+]
+FamilyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Register as this model family (routing/*.json routes categories to families); default: the "
+        "pipeline's own."
+    ),
 ]
 
 
@@ -588,6 +599,7 @@ def train_cmd(
     workspace: WorkspaceOpt = None,
     pipeline: PipelineOpt = None,
     n_estimators: Annotated[int | None, typer.Option(help="Override the tree count.")] = None,
+    family: FamilyOpt = None,
 ) -> None:
     """Train the per-category models and the fallback; log and register them in MLflow."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -597,7 +609,7 @@ def train_cmd(
 
     _quiet_logs()
     ws = _workspace(workspace)
-    cfg, _, _ = _configs(ws, pipeline, n_estimators)
+    cfg, _, _ = _configs(ws, pipeline, n_estimators, family)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("loading dataset", total=None)
 
@@ -621,6 +633,7 @@ def evaluate_cmd(
     workspace: WorkspaceOpt = None,
     pipeline: PipelineOpt = None,
     version: Annotated[int | None, typer.Option(help="Model version (default: latest).")] = None,
+    family: FamilyOpt = None,
 ) -> None:
     """Validate a model version on the holdout; promote it to champion when it passes the thresholds."""
     from matih.cli.render import console, validation_table
@@ -628,7 +641,7 @@ def evaluate_cmd(
 
     _quiet_logs()
     ws = _workspace(workspace)
-    cfg, gate, _ = _configs(ws, pipeline, None)
+    cfg, gate, _ = _configs(ws, pipeline, None, family)
     report = evaluate(ws, cfg, gate, version=version)
     console.print(validation_table(report, gate.mape_max, gate.bias_range))
     floor = f"{report.noise_floor_mape:.1%}" if report.noise_floor_mape is not None else "n/a"

@@ -114,6 +114,14 @@ def deploy_status(deployment: str, workspace_dir: WorkspaceOpt = None) -> None:
         )
         for h in reversed(state.history)
     ]
+    routing = live.get("routing") or {}
+    if routing.get("spec"):
+        families = ", ".join(f"{f} {v}" for f, v in routing.get("families", {}).items())
+        console.print(f"routing ({routing['spec']}): {families or 'the pipeline family only'}")
+        for category, family in routing.get("categories", {}).items():
+            console.print(f"  {category} -> {family}")
+        for note in routing.get("notes", []):
+            console.print(f"  [yellow]not served:[/] {note}")
     console.print(rows_table(("at (UTC)", "event", "version", "detail"), rows, title="Rollouts"))
 
 

@@ -439,6 +439,8 @@ class BatchResult:
     origin: str
     seconds: float
     by_model: dict[str, int]
+    routing: dict[str, Any] = field(default_factory=dict)
+    """Which model family answered which category (see :mod:`matih.forecast.routing`)."""
 
 
 def forecast(
@@ -469,6 +471,8 @@ def predict_batch(
     features: FeatureContext | None = None,
 ) -> tuple[pa.Table, BatchResult]:
     """The forecasts :func:`forecast` writes, without writing them (a rollout checks them first)."""
+    from matih.forecast.routing import predict_routed, resolve_routing
+
     started = time.perf_counter()
     registry = Registry(workspace)
     number = registry.resolve(config.experiment, version)
@@ -477,8 +481,23 @@ def predict_batch(
     ctx = features or load_features(workspace, config, report_gaps=False)
     grid = ctx.grid
     origin = grid.n_days - 1
-    fc = model.predict(ctx, origin)
-    table = forecast_table(grid, fc, model, f"v{number}", origin, names=_product_names(wh))
+    categories = sorted({str(c) for c in grid.category if c is not None})
+    routing = resolve_routing(workspace, config, categories, number, registry)
+    models = {routing.default: model}
+    for family, family_version in routing.versions.items():
+        if family != routing.default:
+            models[family] = registry.load(f"{config.experiment}-{family}", family_version)
+    fc, families = predict_routed(models, routing, ctx, origin)
+    labels = {f: f"v{v}" if f == routing.default else f"{f}/v{v}" for f, v in routing.versions.items()}
+    table = forecast_table(
+        grid,
+        fc,
+        model,
+        f"v{number}",
+        origin,
+        names=_product_names(wh),
+        families=(families, routing.default, labels),
+    )
     by_model = {
         str(k): int(v)
         for k, v in zip(
@@ -493,6 +512,7 @@ def predict_batch(
         str(grid.start + np.timedelta64(origin, "D")),
         time.perf_counter() - started,
         by_model,
+        routing.summary(),
     )
 
 
@@ -503,12 +523,24 @@ def forecast_table(
     label: str,
     origin: int,
     names: dict[str, str] | None = None,
+    families: tuple[np.ndarray, str, dict[str, str]] | None = None,
 ) -> pa.Table:
+    """The batch table's rows. ``families`` (each row's family, the default family, each family's version
+    label) marks rows another family answered: their ``model`` reads ``<family>:category:<name>`` and
+    their ``model_version`` ``<family>/v<n>``."""
     ids = grid.series[fc.series_index]
     # names are looked up per series (45K), not per row (630K)
     per_series = np.asarray([names.get(s) for s in grid.series] if names else [None] * len(grid.series))
     name_arr = per_series[fc.series_index]
     days = grid.start + (origin + fc.horizon).astype("timedelta64[D]")
+    answered = np.where(fc.model == FALLBACK, "fallback", "category:" + fc.model.astype(str)).astype(object)
+    versions = np.full(len(ids), label, dtype=object)
+    if families is not None:
+        family, default, labels = families
+        other = family != default
+        if other.any():
+            answered[other] = family[other] + ":" + answered[other]
+            versions[other] = np.array([labels[f] for f in family[other]], dtype=object)
     return pa.table(
         {
             "product_id": ids,
@@ -519,8 +551,8 @@ def forecast_table(
             "predicted_units": pa.array(fc.predicted),
             "prediction_interval_lower": pa.array(fc.lower),
             "prediction_interval_upper": pa.array(fc.upper),
-            "model_version": pa.array([label] * len(ids), pa.string()),
-            "model": pa.array(np.where(fc.model == FALLBACK, "fallback", "category:" + fc.model.astype(str))),
+            "model_version": pa.array(versions, pa.string()),
+            "model": pa.array(answered, pa.string()),
             "forecast_origin": pa.array(
                 np.full(len(ids), grid.start + np.timedelta64(origin, "D")), pa.date32()
             ),

@@ -172,9 +172,7 @@ def model_evaluate(task: ModelEvaluateTask, ws: Workspace, ctx: TaskContext) -> 
 
     config = ctx.train_config(ws)
     gate = GateConfig.from_task(task.config.model_dump(exclude_unset=True))
-    report = evaluate(
-        ws, config, gate, version=_trained_version(ctx), features=FEATURES.get(ws, config)
-    )
+    report = evaluate(ws, config, gate, version=_trained_version(ctx), features=FEATURES.get(ws, config))
     ctx.progress["details"] = {"report": report.to_dict()}
     enforce_gate(report, gate)
     return Outcome(
@@ -209,7 +207,9 @@ def ray_serve_update(task: RayServeUpdateTask, ws: Workspace, ctx: TaskContext) 
     )
     return Outcome(
         f"{result.deployment}: {result.version} live (was {result.previous or 'nothing'}); "
-        f"{result.rows:,} forecast rows" + (f" in {result.output_table}" if result.output_table else ""),
+        f"{result.rows:,} forecast rows"
+        + (f" in {result.output_table}" if result.output_table else "")
+        + "".join(f"; routing: {note}" for note in result.routing.get("notes", [])),
         {
             "model_version": result.version,
             "previous_version": result.previous,
@@ -217,7 +217,11 @@ def ray_serve_update(task: RayServeUpdateTask, ws: Workspace, ctx: TaskContext) 
             "products": result.products,
             "health_seconds": result.health_seconds,
         },
-        {"output_table": result.output_table, "forecast_origin": result.forecast_origin},
+        {
+            "output_table": result.output_table,
+            "forecast_origin": result.forecast_origin,
+            "routing": result.routing,
+        },
     )
 
 

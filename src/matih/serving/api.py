@@ -54,8 +54,11 @@ class ProductForecast(BaseModel):
     product_id: str
     product_name: str | None
     category: str | None
-    model: str = Field(description="The model that answered: 'category:<name>' or 'fallback'.")
-    model_version: str
+    model: str = Field(
+        description="The model that answered: 'category:<name>' or 'fallback', prefixed by '<family>:' when "
+        "routing/*.json sends the category to another model family."
+    )
+    model_version: str = Field(description="'v<n>', or '<family>/v<n>' for another family's model.")
     forecast_origin: str
     days: list[ForecastDay]
 
@@ -192,6 +195,7 @@ def install(app: FastAPI, live: LiveModel, *, max_concurrent: int) -> None:
                 "model_version": current.version,
                 "forecast_origin": current.origin,
                 "products": len(current.products),
+                "routing": current.routing,
             }
         )
 

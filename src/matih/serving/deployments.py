@@ -61,6 +61,7 @@ class RolloutResult:
     health_seconds: float
     seconds: float
     forecast_origin: str
+    routing: dict[str, Any] = field(default_factory=dict)
 
 
 def _state_path(ws: Workspace, name: str) -> Path:
@@ -219,6 +220,8 @@ def rollout(
         if output is not None:
             warehouse_of(ws).swap_in(output, table, keep_as=kept_table(output))
         live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
+        live["routing"] = batch.routing
+        _save(ws, state)
     return RolloutResult(
         name,
         live["version"],
@@ -229,6 +232,7 @@ def rollout(
         round(health, 3),
         round(time.perf_counter() - started, 3),
         batch.origin,
+        batch.routing,
     )
 
 

@@ -53,12 +53,14 @@ class ServedVersion:
     categories: list[str | None]
     names: list[str | None]
     models: list[str]
+    model_versions: list[str]
     dates: list[str]
     predicted: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
     loaded_at: str
     load_seconds: float
+    routing: dict[str, Any]
 
     @property
     def horizon(self) -> int:
@@ -73,7 +75,7 @@ class ServedVersion:
             "product_name": self.names[row],
             "category": self.categories[row],
             "model": self.models[row],
-            "model_version": self.version,
+            "model_version": self.model_versions[row],
             "forecast_origin": self.origin,
             "days": [
                 {
@@ -129,12 +131,14 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
         categories=[table.column("category")[i].as_py() for i in pick],
         names=[table.column("product_name")[i].as_py() for i in pick],
         models=[table.column("model")[i].as_py() for i in pick],
+        model_versions=[table.column("model_version")[i].as_py() for i in pick],
         dates=[(origin + dt.timedelta(days=h + 1)).isoformat() for h in range(horizon)],
         predicted=grids["predicted_units"],
         lower=grids["prediction_interval_lower"],
         upper=grids["prediction_interval_upper"],
         loaded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         load_seconds=round(time.perf_counter() - started, 3),
+        routing=batch.routing,
     )
     check(served)
     return served

@@ -1,0 +1,162 @@
+"""Per-category routing between model families (``routing/*.json``, the seed's Stage 8 document).
+
+A family is a registered forecaster. The pipeline's own family (its ``model_type``, ``lightgbm``) is
+registered as the pipeline's model (``demand-forecast-daily``); another family ``F`` is registered as
+``demand-forecast-daily-F`` (``matih train --family F``) and serves once it has a champion. Each
+category is answered by the family the routing spec names for it; a family without a champion is
+replaced by the spec's ``fallback_model`` and the replacement is reported, never silent. Within a family,
+a product with too little history, or of a category the family has no model for, is answered by the
+``fallback_model`` family (whose own global fallback takes the short histories).
+
+Without a routing spec every category is answered by the pipeline's family, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from matih.exceptions import SpecError
+from matih.forecast.config import TrainConfig
+from matih.forecast.features import FeatureContext
+from matih.forecast.model import FALLBACK, Forecast, ForecastModel
+from matih.forecast.registry import CHAMPION, Registry
+from matih.workspace import Workspace
+
+__all__ = ["Routing", "family_config", "predict_routed", "resolve_routing"]
+
+#: model families MATIH knows by name; only the pipeline's ``model_type`` can be trained so far
+MODEL_TYPES = ("lightgbm", "lstm", "prophet", "arima", "ets", "xgboost")
+
+
+def family_config(train: TrainConfig, family: str | None) -> TrainConfig:
+    """The training settings that register a model as ``family`` (the pipeline's own when ``None``)."""
+    import dataclasses
+
+    if family is None or family == train.model_type:
+        return train
+    if family in MODEL_TYPES:
+        raise SpecError(
+            f"--family {family}: MATIH trains {train.model_type!r} models only so far, so a {family!r} "
+            "family cannot be trained yet; name a variant instead (e.g. '{train.model_type}-deep') or leave "
+            f"routing/*.json's {family!r} categories to its fallback_model"
+        )
+    return dataclasses.replace(
+        train, experiment=f"{train.experiment}-{family}", fallback_name=f"{train.fallback_name}-{family}"
+    )
+
+
+@dataclass
+class Routing:
+    """Which family answers which category, resolved against the registry."""
+
+    default: str
+    """The pipeline's family (answers every category without a routing spec)."""
+    fallback: str
+    """The family that takes over when a routed family has no answer."""
+    versions: dict[str, int] = field(default_factory=dict)
+    """Family -> registered version answering (the champion unless a version was asked for)."""
+    categories: dict[str, str] = field(default_factory=dict)
+    """Category -> family, for categories a family other than the default answers."""
+    notes: list[str] = field(default_factory=list)
+    """Requested families that do not serve, and who serves instead."""
+    spec_file: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """What a deployment record keeps."""
+        return {
+            "spec": self.spec_file,
+            "families": {f: f"v{v}" for f, v in sorted(self.versions.items())},
+            "categories": dict(sorted(self.categories.items())),
+            "notes": self.notes,
+        }
+
+
+def resolve_routing(
+    ws: Workspace, train: TrainConfig, categories: list[str], default_version: int, registry: Registry
+) -> Routing:
+    """Resolve ``routing/*.json`` (if any) for ``categories``: every family it names either has a
+    champion or is replaced by ``fallback_model``."""
+    from matih.specs import RoutingSpec, load_spec
+
+    specs = [(p, load_spec(p, "routing")) for p in ws.spec_files("routing")]
+    specs = [(p, s) for p, s in specs if isinstance(s, RoutingSpec)]
+    own = train.model_type
+    if not specs:
+        return Routing(default=own, fallback=own, versions={own: default_version})
+    if len(specs) > 1:
+        raise SpecError(
+            f"routing/: {len(specs)} routing specs ({', '.join(p.name for p, _ in specs)}); keep one"
+        )
+    path, spec = specs[0]
+    assert isinstance(spec, RoutingSpec)
+    where = f"routing/{path.name}"
+    versions: dict[str, int] = {own: default_version}
+    missing: dict[str, str] = {}
+
+    def available(family: str) -> bool:
+        if family in versions:
+            return True
+        if family in missing:
+            return False
+        name = f"{train.experiment}-{family}"
+        found = registry.alias_version(name, CHAMPION)
+        if found is None:
+            missing[family] = (
+                f"no {CHAMPION} of {name} (`matih train --family {family}`, then `matih evaluate "
+            )
+            f"--family {family}`)"
+            return False
+        versions[family] = found
+        return True
+
+    fallback = spec.fallback_model or own
+    if not available(fallback):
+        raise SpecError(
+            f"{where}: fallback_model {fallback!r} does not serve: {missing[fallback]}; set "
+            f"fallback_model to {own!r} (the pipeline's family)"
+        )
+    routing = Routing(default=own, fallback=fallback, spec_file=where)
+    replaced: dict[str, list[str]] = {}
+    for category in sorted(categories):
+        wanted = spec.model_for(category)
+        family = wanted if available(wanted) else fallback
+        if family != wanted:
+            replaced.setdefault(wanted, []).append(category)
+        if family != own:
+            routing.categories[category] = family
+    routing.versions = {f: versions[f] for f in {own, fallback, *routing.categories.values()}}
+    routing.notes = [
+        f"{family} ({', '.join(cats)}): {missing[family]}; served by {fallback}"
+        for family, cats in sorted(replaced.items())
+    ]
+    return routing
+
+
+def predict_routed(
+    models: dict[str, ForecastModel], routing: Routing, ctx: FeatureContext, origin: int
+) -> tuple[Forecast, np.ndarray]:
+    """Forecast every series started by ``origin`` with its category's family; returns the forecast
+    (rows ordered by series, then horizon) and each row's family."""
+    series = np.nonzero(ctx.grid.first <= origin)[0]
+    cats = np.asarray(ctx.grid.category, dtype=object)[series]
+    family = np.array([routing.categories.get(str(c), routing.default) for c in cats], dtype=object)
+    for name in set(family) - {routing.fallback}:
+        rows = np.nonzero(family == name)[0]
+        # a product the family cannot answer itself (short history, unknown category) goes to fallback
+        unanswered = models[name].route(ctx, series[rows], origin) == FALLBACK
+        family[rows[unanswered]] = routing.fallback
+    parts: list[tuple[Forecast, str]] = []
+    for name in sorted(set(family)):
+        parts.append((models[name].predict(ctx, origin, series=series[family == name]), name))
+    if len(parts) == 1:
+        fc, name = parts[0]
+        return fc, np.full(len(fc), name, dtype=object)
+    joined = Forecast(
+        *(np.concatenate([getattr(fc, f) for fc, _ in parts]) for f in Forecast.__dataclass_fields__)
+    )
+    labels = np.concatenate([np.full(len(fc), name, dtype=object) for fc, name in parts])
+    order = np.lexsort((joined.horizon, joined.series_index))
+    return Forecast(*(getattr(joined, f)[order] for f in Forecast.__dataclass_fields__)), labels[order]
