@@ -12,6 +12,10 @@ its forecasts must be finite and non-negative. Only then does one reference assi
 A green that fails is dropped, blue keeps serving, and the failure is recorded in the deployment's
 history. Requests never wait for a load.
 
+The watcher also follows the feature table: when it is written again (the daily pipeline adds a day),
+the live version is reloaded at the new origin, blue-green like a rollout, so online answers keep
+matching the batch job's.
+
 After the switch blue stays loaded for the deployment's ``rollout.bake_time``. Every answer green gives
 meanwhile is counted; one that fails (an exception, or no forecast for a product blue knows) is given
 by blue instead, so the caller never sees it. When green's failure share passes
@@ -61,6 +65,8 @@ class ServedVersion:
     loaded_at: str
     load_seconds: float
     routing: dict[str, Any]
+    data_stamp: str | None = None
+    """The feature table's write stamp when this was loaded (a new write means a new origin)."""
 
     @property
     def horizon(self) -> int:
@@ -193,6 +199,8 @@ class LiveModel:
         self.error: str | None = None
         self.events: list[dict[str, Any]] = []
         self._failed_green: tuple[str, str] | None = None  # (version, reason) awaiting revert
+        self._journal: tuple[int, str | None] | None = None  # (journal mtime, feature table stamp)
+        self._bad: tuple[str, str | None] | None = None  # (version, data stamp) that failed its bake
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -240,8 +248,11 @@ class LiveModel:
                 f"{self.failures} of {self.answers} answers failed ({rate:.1%}, over the "
                 f"{self.guard.max_error_rate:.1%} limit) within its bake time; last: {problem}"
             )
-            self.current, self.standby = self.standby, None  # back to blue, in one assignment
-            self._failed_green = (green.version, reason)
+            blue = self.standby
+            self.current, self.standby = blue, None  # back to blue, in one assignment
+            self._bad = (green.version, green.data_stamp)  # not loaded again for the same data
+            if blue.version != green.version:  # a refresh of the same version has no record to revert
+                self._failed_green = (green.version, reason)
         self._record("online_rollback", green.version, reason)
 
     # -- following the deployment record -------------------------------------------------------------
@@ -262,15 +273,30 @@ class LiveModel:
                     self._failed_green = None
                 self._end_bake()
                 wanted = self._wanted()
-                changed = (
-                    wanted[0] is not None and self.current is not None and wanted[0] != self.current.version
-                )
-                if (self.current is None or changed) and wanted != refused and not self.switch(wanted[0]):
+                current = self.current
+                changed = wanted[0] is not None and current is not None and wanted[0] != current.version
+                if (current is None or changed) and wanted != refused and not self.switch(wanted[0]):
                     refused = wanted
+                elif current is not None and not changed and self._data_stamp() != current.data_stamp:
+                    stale = (current.version, self._data_stamp())
+                    if stale not in (refused, self._bad) and not self.switch(current.version):
+                        refused = stale
             except MatihError as err:
                 self.error = str(err)
                 log.warning("serving %s: %s", self.deployment, err)
             self._stop.wait(self.poll_seconds)
+
+    def _data_stamp(self) -> str | None:
+        """The feature table's write stamp; the journal is re-read only when it changed."""
+        from matih.forecast.service import configs_from_pipeline
+        from matih.warehouse import warehouse_of
+
+        wh = warehouse_of(self.ws)
+        mtime = wh.writes_path.stat().st_mtime_ns if wh.writes_path.is_file() else 0
+        if self._journal is None or self._journal[0] != mtime:
+            train, _, _ = configs_from_pipeline(self.ws)
+            self._journal = (mtime, wh.last_write(train.dataset))
+        return self._journal[1]
 
     def _end_bake(self) -> None:
         with self._lock:
@@ -297,11 +323,13 @@ class LiveModel:
         """Load ``version`` as green beside blue and switch to it if it is healthy; ``False`` (blue
         keeps serving, the failure recorded) when it is not. Blue stays loaded for the bake time."""
         blue, standby = self.current, self.standby
-        if standby is not None and version == standby.version:
+        if standby is not None and version == standby.version and standby.data_stamp == self._data_stamp():
             green = standby  # the record went back to the version kept loaded (another server reverted)
         else:
             try:
+                stamp = self._data_stamp()  # taken first: a write during the load triggers another
                 green = self.loader(self.ws, self.deployment, version)
+                green.data_stamp = stamp
                 check(green)
             except Exception as err:  # a green that cannot load must never take blue down
                 self._record("online_rollout_failed", version, f"{type(err).__name__}: {err}")

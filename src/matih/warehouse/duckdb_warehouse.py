@@ -501,6 +501,21 @@ class Warehouse:
         """One JSON line per table write (table, mode, rows, time): the catalog's update times."""
         return self.directory / "writes.jsonl"
 
+    def last_write(self, name: str) -> str | None:
+        """A stamp that changes whenever ``name`` is written (``<writes so far>@<time of the last>``), from
+        the write journal; ``None`` when it was never written through this warehouse."""
+        if not self.writes_path.is_file():
+            return None
+        wanted = str(TableName.parse(name))
+        count, last = 0, ""
+        with self.writes_path.open(encoding="utf-8") as journal:
+            for line in journal:
+                if wanted in line:  # cheap pre-filter before parsing
+                    entry = json.loads(line)
+                    if entry["table"] == wanted:
+                        count, last = count + 1, entry["at"]
+        return f"{count}@{last}" if count else None
+
     def _journal(self, tname: TableName, mode: WriteMode, rows: int) -> None:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         line = json.dumps({"table": str(tname), "mode": mode, "rows": rows, "at": stamp})
