@@ -4,39 +4,19 @@ unloaded when the bake time ends."""
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from typing import Any
 
-import httpx
-
 from matih.api.app import create_app
-from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.service import configs_from_pipeline
 from matih.serving.deployments import load_state, rollout
 from matih.serving.online import LiveModel, ServedVersion, load_version
 from matih.specs.deployment import RolloutGuard
 from matih.warehouse import warehouse_of
 from tests.servers import serve_in_thread
+from tests.serving.helpers import register_from_champion, traffic, until
 
 DEPLOYMENT = "demand-forecaster"
-
-
-def register_copy(ws: Any) -> str:
-    """A new registered version: the champion's model, logged again."""
-    train, _, _ = configs_from_pipeline(ws)
-    registry = Registry(ws)
-    model = registry.load(train.experiment, registry.resolve(train.experiment, CHAMPION))
-    copy = registry.log_training(
-        model,
-        experiment=train.experiment,
-        fallback_name=train.fallback_name,
-        params={"copy": "of the champion"},
-        metrics={},
-        summary="copy",
-    )
-    return str(copy.version)
 
 
 def losing_products(green: str) -> Any:
@@ -52,13 +32,6 @@ def losing_products(green: str) -> Any:
     return load
 
 
-def until(check: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def served_versions(ws: Any) -> set[str]:
     table = warehouse_of(ws).query("SELECT DISTINCT model_version FROM analytics.forecasts.demand_14d")
     return set(table.column(0).to_pylist())
@@ -66,40 +39,25 @@ def served_versions(ws: Any) -> set[str]:
 
 def test_green_failing_under_traffic_is_rolled_back_everywhere(serving_ws):
     train, _, _ = configs_from_pipeline(serving_ws)
-    number = register_copy(serving_ws)
+    number = str(register_from_champion(serving_ws))
     green = f"v{number}"
     guard = RolloutGuard(bake_time="10m", max_error_rate=0.05, min_requests=30)
     live = LiveModel(serving_ws, DEPLOYMENT, poll_seconds=0.1, guard=guard, loader=losing_products(green))
     live.switch(None)
     blue = live.current.version
     products = list(live.current.products)
-    answers: list[tuple[int, str | None]] = []
-    stop = threading.Event()
-
-    def load_generator(url: str) -> None:
-        with httpx.Client() as client:
-            while not stop.is_set():
-                r = client.post(f"{url}/v1/forecast", json={"product_id": random.choice(products)})
-                answers.append(
-                    (r.status_code, r.json()["forecasts"][0]["model_version"] if r.is_success else None)
-                )
-
     live.start()
     try:
-        with serve_in_thread(create_app(serving_ws, serving=live, max_concurrent=200)) as url:
-            clients = [threading.Thread(target=load_generator, args=(url,)) for _ in range(4)]
-            for c in clients:
-                c.start()
+        with (
+            serve_in_thread(create_app(serving_ws, serving=live, max_concurrent=200)) as url,
+            traffic(url, products) as answers,
+        ):
             result = rollout(serving_ws, DEPLOYMENT, train, model_source=number)
             assert result.version == green and served_versions(serving_ws) == {green}
             until(lambda: any(e["event"] == "online_rollback" for e in live.events))
             until(lambda: load_state(serving_ws, DEPLOYMENT).live["version"] == blue)
             time.sleep(0.3)  # blue serves on after the rollback
-            stop.set()
-            for c in clients:
-                c.join()
     finally:
-        stop.set()
         live.stop()
     assert {code for code, _ in answers} == {200}  # green's failures were answered by blue
     assert {version for _, version in answers} == {blue, green}  # green did take traffic
@@ -119,7 +77,7 @@ def test_green_that_serves_well_keeps_traffic_and_blue_is_unloaded_after_the_bak
     live = LiveModel(serving_ws, DEPLOYMENT, poll_seconds=0.1, guard=guard)
     live.switch(None)
     blue = live.current.version
-    number = register_copy(serving_ws)
+    number = str(register_from_champion(serving_ws))
     live.start()
     try:
         rollout(serving_ws, DEPLOYMENT, train, model_source=number)

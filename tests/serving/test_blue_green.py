@@ -4,42 +4,31 @@ keeps serving, with a load generator running through each attempt; the rollout r
 from __future__ import annotations
 
 import json
-import random
-import threading
 import time
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
 from matih.api.app import create_app
 from matih.exceptions import DeploymentError
-from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.service import configs_from_pipeline
 from matih.serving.deployments import load_state, rollout
 from matih.serving.online import LiveModel
 from matih.warehouse import warehouse_of
 from tests.servers import serve_in_thread
+from tests.serving.helpers import register_from_champion, traffic, until
 
 DEPLOYMENT = "demand-forecaster"
 
 
 def nan_version(ws: Any) -> str:
     """A registered version whose interval calibration is NaN: it loads, and answers NaN bounds."""
-    train, _, _ = configs_from_pipeline(ws)
-    registry = Registry(ws)
-    model = registry.load(train.experiment, registry.resolve(train.experiment, CHAMPION))
-    model.intervals = {name: (float("nan"), float("nan")) for name in [*model.boosters, "fallback"]}
-    broken = registry.log_training(
-        model,
-        experiment=train.experiment,
-        fallback_name=train.fallback_name,
-        params={"broken": "on purpose"},
-        metrics={},
-        summary="broken on purpose",
-    )
-    return f"v{broken.version}"
+
+    def break_intervals(model: Any) -> None:
+        model.intervals = {name: (float("nan"), float("nan")) for name in [*model.boosters, "fallback"]}
+
+    return f"v{register_from_champion(ws, break_intervals)}"
 
 
 def point_record_at(ws: Any, version: str) -> None:
@@ -50,13 +39,6 @@ def point_record_at(ws: Any, version: str) -> None:
     path.write_text(json.dumps(record))
 
 
-def until(check: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_broken_greens_are_rolled_back_and_blue_serves_throughout(serving_ws):
     record = (serving_ws.state / "deployments" / f"{DEPLOYMENT}.json").read_text()
     live = LiveModel(serving_ws, DEPLOYMENT, poll_seconds=0.1)
@@ -65,22 +47,11 @@ def test_broken_greens_are_rolled_back_and_blue_serves_throughout(serving_ws):
     products = list(live.current.products)
     broken_nan = nan_version(serving_ws)
     live.start()
-    answers: list[tuple[int, str | None]] = []
-    stop = threading.Event()
-
-    def load_generator() -> None:
-        with httpx.Client() as client:
-            while not stop.is_set():
-                r = client.post(f"{url}/v1/forecast", json={"product_id": random.choice(products)})
-                answers.append(
-                    (r.status_code, r.json().get("model_version") if r.status_code == 200 else None)
-                )
-
     try:
-        with serve_in_thread(create_app(serving_ws, serving=live, max_concurrent=200)) as url:
-            clients = [threading.Thread(target=load_generator) for _ in range(4)]
-            for c in clients:
-                c.start()
+        with (
+            serve_in_thread(create_app(serving_ws, serving=live, max_concurrent=200)) as url,
+            traffic(url, products) as answers,
+        ):
             for broken in ("v999", broken_nan):  # cannot load; loads but answers NaN
                 point_record_at(serving_ws, broken)
                 until(
@@ -89,11 +60,7 @@ def test_broken_greens_are_rolled_back_and_blue_serves_throughout(serving_ws):
                     )
                 )
                 time.sleep(0.3)  # serve a little after the failure too
-            stop.set()
-            for c in clients:
-                c.join()
     finally:
-        stop.set()
         live.stop()
         (serving_ws.state / "deployments" / f"{DEPLOYMENT}.json").write_text(record)
     assert len(answers) > 50
