@@ -339,20 +339,15 @@ class Warehouse:
         kept = TableName.parse(f"{tname.catalog}.{tname.schema}.{keep_as}")
         with self.connect(extra_catalogs={tname.catalog}) as con:
             con.register("__matih_incoming", table)
-            con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
-                con.execute(f"DROP TABLE IF EXISTS {kept}")
-                if self._exists(con, tname):
-                    con.execute(f"ALTER TABLE {tname} RENAME TO {kept.name}")
-                con.execute(f"CREATE TABLE {tname} AS SELECT * FROM __matih_incoming")
-                con.execute("COMMIT")
+                with _transaction(con):
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
+                    con.execute(f"DROP TABLE IF EXISTS {kept}")
+                    if self._exists(con, tname):
+                        con.execute(f"ALTER TABLE {tname} RENAME TO {kept.name}")
+                    con.execute(f"CREATE TABLE {tname} AS SELECT * FROM __matih_incoming")
             except duckdb.Error as err:
-                con.execute("ROLLBACK")
                 raise WarehouseError(f"{err}\nthe previous version of {tname} (if any) is unchanged") from err
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         self._journal(tname, "overwrite", table.num_rows)
         return table.num_rows
 
@@ -363,15 +358,10 @@ class Warehouse:
         with self.connect(extra_catalogs={tname.catalog}) as con:
             if not self._exists(con, kept):
                 return False
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with _transaction(con):
                 con.execute(f"DROP TABLE IF EXISTS {tname}")
                 con.execute(f"ALTER TABLE {kept} RENAME TO {tname.name}")
                 rows = con.execute(f"SELECT count(*) FROM {tname}").fetchone()
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         self._journal(tname, "overwrite", int(rows[0]) if rows else 0)
         return True
 
@@ -389,12 +379,7 @@ class Warehouse:
         if not self.catalog_path(tname.catalog).exists():
             return False
         with self.connect() as con:
-            row = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_catalog=? AND table_schema=? "
-                "AND table_name=?",
-                [tname.catalog, tname.schema, tname.name],
-            ).fetchone()
-        return bool(row and row[0])
+            return self._exists(con, tname)
 
     def require_table(self, name: str) -> TableName:
         if not self.table_exists(name):
@@ -531,26 +516,15 @@ class Warehouse:
         params: dict[str, object] | None,
     ) -> int:
         """One atomic attempt: everything inside a transaction, rolled back on any error."""
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with _transaction(con):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
             if mode == "overwrite":
                 con.execute(f"CREATE OR REPLACE TABLE {tname} AS {body}", params or None)
+            elif Warehouse._exists(con, tname):
+                con.execute(f"INSERT INTO {tname} BY NAME {body}", params or None)
             else:
-                exists = con.execute(
-                    "SELECT count(*) FROM information_schema.tables WHERE table_catalog=? AND table_schema=? "
-                    "AND table_name=?",
-                    [tname.catalog, tname.schema, tname.name],
-                ).fetchone()
-                if exists and exists[0]:
-                    con.execute(f"INSERT INTO {tname} BY NAME {body}", params or None)
-                else:
-                    con.execute(f"CREATE TABLE {tname} AS {body}", params or None)
+                con.execute(f"CREATE TABLE {tname} AS {body}", params or None)
             row = con.execute(f"SELECT count(*) FROM {tname}").fetchone()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return int(row[0]) if row else 0
 
     def _execute(
@@ -593,6 +567,18 @@ class Warehouse:
             rows=table.num_rows,
             truncated=truncated,
         )
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block in one transaction: committed at its end, rolled back on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _postgres_extension() -> str:
