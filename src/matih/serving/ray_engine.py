@@ -46,13 +46,16 @@ def ray_options(config: ServingConfig | None, *, cpus_per_replica: float = 1.0) 
 
 
 def forecast_app(ws: Workspace, deployment: str, *, max_concurrent: int) -> tuple[FastAPI, Any]:
-    """The forecast routes alone, with their own LiveModel (one per replica)."""
+    """The forecast routes alone, with their own LiveModel (one per replica). The live version is loaded
+    before this returns: Ray Serve routes to a replica once its constructor has finished, so no request
+    reaches a replica without a model."""
     from matih.serving.api import install
     from matih.serving.online import LiveModel
 
     app = FastAPI(title=f"MATIH {deployment}", version="0.1.0")
     app.state.workspace = ws
     live = LiveModel(ws, deployment)
+    live.switch(None)
     live.start()
     install(app, live, max_concurrent=max_concurrent)
     return app, live
