@@ -37,7 +37,7 @@ def test_the_seeds_routing_spec_names_families_not_trained_yet_and_says_who_serv
     notes = " ".join(batch.routing["notes"])
     assert batch.routing["spec"] == "routing/per-category.json"
     assert "lstm (Clothing" in notes and "prophet (" in notes and "served by lightgbm" in notes
-    assert "no champion of demand-forecast-daily-lstm" in notes
+    assert "MATIH does not train 'lstm' models yet (no champion of demand-forecast-daily-lstm)" in notes
     assert batch.routing["categories"] == {}  # lightgbm answers every category
     assert not any(":" in m.removeprefix("category:") for m in table.column("model").to_pylist())
     with pytest.raises(SpecError, match="--family lstm: MATIH trains 'lightgbm' models only"):
@@ -73,7 +73,7 @@ def test_a_category_routed_to_a_trained_family_is_answered_by_it(serving_ws):
     )
     assert result.routing["categories"] == {routed: FAMILY}
     assert result.routing["families"][FAMILY] == f"v{trained.forecaster.version}"
-    assert f"prophet ({untrained}): no champion" in result.routing["notes"][0]
+    assert f"prophet ({untrained}): MATIH does not train 'prophet'" in result.routing["notes"][0]
     assert load_state(serving_ws, DEPLOYMENT).live["routing"] == result.routing
 
     table, _ = predict_batch(serving_ws, pipeline_train, features=features)

@@ -104,10 +104,13 @@ def resolve_routing(
         name = f"{train.experiment}-{family}"
         found = registry.alias_version(name, CHAMPION)
         if found is None:
-            missing[family] = (
-                f"no {CHAMPION} of {name} (`matih train --family {family}`, then `matih evaluate "
-            )
-            f"--family {family}`)"
+            if family in MODEL_TYPES:
+                missing[family] = f"MATIH does not train {family!r} models yet (no {CHAMPION} of {name})"
+            else:
+                missing[family] = (
+                    f"no {CHAMPION} of {name} (`matih train --family {family}`, then "
+                    f"`matih evaluate --family {family}`)"
+                )
             return False
         versions[family] = found
         return True
