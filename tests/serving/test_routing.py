@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from matih.cli.main import app
 from matih.exceptions import SpecError
 from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.routing import family_config
@@ -109,6 +111,14 @@ def test_a_category_routed_to_a_trained_family_is_answered_by_it(serving_ws):
     assert answer["model_version"] == f"{FAMILY}/v{trained.forecaster.version}"
     assert answer["days"][0]["predicted_units"] == pytest.approx(expected[ids[0]])
     assert served.routing["categories"] == {routed: FAMILY}
+
+    # and the CLI shows it
+    status = CliRunner().invoke(app, ["deploy", "status", "-w", str(serving_ws.root)])
+    assert status.exit_code == 0, status.output
+    flat = " ".join(status.output.split())
+    assert f"{routed} -> {FAMILY}" in flat and f"not served: prophet ({untrained})" in flat
+    refused = CliRunner().invoke(app, ["train", "--family", "lstm", "-w", str(serving_ws.root)])
+    assert refused.exit_code == 1 and "trains 'lightgbm' models only" in " ".join(refused.output.split())
 
 
 def test_a_fallback_model_without_a_champion_is_refused_with_the_file_named(serving_ws):
