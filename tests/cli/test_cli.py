@@ -19,6 +19,7 @@ def test_validate_example_workspace():
     assert result.exit_code == 0, result.output
     assert "10 documents valid" in result.output
     assert "sales_rolling_7d" in result.output  # the ROWS-over-gaps warning names the columns
+    assert "auto_reassign: validated but not acted on yet" in " ".join(result.output.split())
 
 
 def test_validate_names_file_path_and_fix(tmp_path):

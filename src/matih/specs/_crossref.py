@@ -14,6 +14,7 @@ from matih.specs.common import SpecModel, display_path, json_path
 from matih.specs.deployment import DeploymentSpec
 from matih.specs.monitor import AutomaticRetrainingMonitor, MonitorSpec
 from matih.specs.pipeline import PipelineSpec
+from matih.specs.routing import RoutingSpec
 from matih.specs.tasks import (
     BatchInferenceTask,
     IngestionTriggerTask,
@@ -139,6 +140,15 @@ def cross_check(root: Path, documents: Documents) -> tuple[list[SpecError], list
                     f"{file}:{json_path(('models', 'fallback', 'source'))}: no pipeline in this workspace "
                     f"trains model {fallback.model_name!r}; it must already be registered in MLflow"
                 )
+
+        elif (
+            isinstance(model, RoutingSpec) and model.auto_reassign is not None and model.auto_reassign.enabled
+        ):
+            warnings.append(
+                f"{file}:{json_path(('auto_reassign',))}: validated but not acted on yet; categories keep "
+                "the families named here (comparing families per category over time comes with monitoring). "
+                "`matih deploy status` shows which family answers each category"
+            )
 
         elif isinstance(model, MonitorSpec):
             for i, monitor in enumerate(model.monitors):
