@@ -239,6 +239,13 @@ BREAKAGES = [
         id="autoscaling-bounds",
     ),
     pytest.param(
+        "deployments/demand-forecaster.json",
+        _set("model_type", value="single"),
+        "$.model_type",
+        ["expected 'ensemble', got 'single'"],
+        id="deployment-model-type",
+    ),
+    pytest.param(
         "quality/demand_features_validation.json",
         _set("expectations", 0, "type", value="column_between"),
         "$.expectations[0].type",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -158,8 +158,9 @@ class DeploymentSpec(SpecModel):
 
     deployment_name: Identifier
     """Name referenced by ``ray_serve_update.config.deployment_name``."""
-    model_type: str = Field(min_length=1)
-    """How the models combine, e.g. ``"ensemble"`` (per-category models plus fallback)."""
+    model_type: Literal["ensemble"]
+    """How the models combine: ``"ensemble"`` (per-category models plus fallback, routed by
+    ``routing/*.json`` when present) is the one way MATIH serves."""
     models: ModelsConfig
     """Models served."""
     serving_config: ServingConfig = Field(default_factory=ServingConfig)
