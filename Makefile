@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# the tests that start no server, cluster or child process and train no model: under a minute
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not server and not cluster and not training" --timeout 60
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
@@ -40,6 +44,7 @@ bench-quality: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src/matih
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(WORKSPACE)/.matih

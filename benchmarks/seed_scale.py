@@ -27,12 +27,13 @@ from rich.console import Console
 from rich.table import Table
 
 from matih.forecast import metrics as M
+from matih.forecast.batch import forecast_table
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
+from matih.forecast.fit import fit_forecaster, split_points
 from matih.forecast.grid import load_grid
-from matih.forecast.service import forecast_table, warehouse_of
-from matih.forecast.train import fit_forecaster, split_points
 from matih.sandbox import WorldConfig, generate_world, load_world, save_world
+from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent

@@ -110,8 +110,11 @@ def main() -> None:
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cores) >= 2
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.dataset import load_features
+    from matih.forecast.evaluation import evaluate
     from matih.forecast.registry import CHAMPION, Registry
-    from matih.forecast.service import configs_from_pipeline, evaluate, load_features, train
+    from matih.forecast.training import train
     from matih.serving.deployments import rollout
     from matih.serving.online import load_version
     from matih.workspace import Workspace

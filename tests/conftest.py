@@ -27,7 +27,24 @@ PRODUCTS = 300
 TREES = 120
 
 
+#: fixtures that start a server or child process (the sandbox's HTTP servers and PostgreSQL, Temporal,
+#: uvicorn, a Slack webhook) or a Ray cluster: a test that uses one is marked for it, so the fast lane
+#: (`make test-fast`) never waits for them
+SERVER_FIXTURES = frozenset(
+    {"served", "demo_run", "orch_ws", "sandbox", "slack", "api_url", "serving_ws", "live"}
+)
+CLUSTER_FIXTURES = frozenset({"ray_instance", "ray_serve"})
+
 _EXIT_STATUS: list[int] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+        if used & CLUSTER_FIXTURES:
+            item.add_marker(pytest.mark.cluster)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -69,8 +86,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def loaded_workspace(tmp_path_factory: pytest.TempPathFactory, small_world):
     """A workspace whose warehouse holds the small world and the seed's demand_features."""
-    from matih.forecast.service import warehouse_of
     from matih.sandbox import load_world, save_world
+    from matih.warehouse import warehouse_of
     from matih.workspace import Workspace
 
     ws = Workspace(copy_example(tmp_path_factory.mktemp("loaded") / "novamart"))

@@ -14,7 +14,7 @@ import uvicorn
 @contextlib.contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     """Yields the base URL while ``app`` answers on it."""
-    from matih.sandbox.postgres import free_port
+    from matih.processes import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

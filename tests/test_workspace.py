@@ -6,7 +6,7 @@ import pytest
 
 from matih.exceptions import WorkspaceError
 from matih.forecast.registry import Registry
-from matih.forecast.service import warehouse_of
+from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
 

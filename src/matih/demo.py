@@ -18,12 +18,16 @@ from typing import Any
 import pyarrow as pa
 
 from matih.exceptions import OrchestrationError
+from matih.forecast.adapt import configs_from_pipeline
+from matih.forecast.batch import FORECAST_TABLE
 from matih.forecast.config import GateConfig
-from matih.forecast.service import EvaluationReport, configs_from_pipeline, report_from_dict, warehouse_of
+from matih.forecast.evaluation import EvaluationReport, report_from_dict
 from matih.orchestrate import plan as P
 from matih.quality.profile import Profile
 from matih.quality.suites import SuiteRun
 from matih.sandbox import WorldConfig, generate_world, save_world
+from matih.state import utc_stamp
+from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
 PIPELINE = "demand-forecast-daily"
@@ -86,74 +90,100 @@ def run_demo(
     on_stage: StageHook | None = None,
 ) -> DemoResult:
     """Generate NovaMart, serve it, run the seed's pipeline on Temporal; write the report."""
-    from matih.orchestrate.client import pipeline_spec
-    from matih.orchestrate.runner import run_pipeline
-    from matih.sandbox import server
-    from matih.sources import source_names, sync
-
     workspace.ensure_state()
     result = DemoResult(workspace)
-
-    @contextmanager
-    def stage(key: str, label: str) -> Iterator[None]:
-        if on_stage:
-            on_stage(key, label, None)
-        started = time.perf_counter()
-        yield
-        result.timings[key] = round(time.perf_counter() - started, 3)
-        if on_stage:
-            on_stage(key, label, result.timings[key])
-
+    stage = _Stages(result, on_stage)
     with stage("generate", f"Generating NovaMart ({products:,} products, {days} days)"):
         world = generate_world(WorldConfig(products=products, seed=seed, end_date=end_date, days=days))
         save_world(world, workspace.sandbox_dir)
         result.world_rows = world.row_counts()
         del world
+    journal_from = utc_stamp()
+    run = _run_pipeline(workspace, stage, n_estimators)
+    result.run = run
+    if run.status == P.RUN_FAILED:
+        raise OrchestrationError(f"pipeline run {run.run_id} failed: {run.message}")
+    result.ingested = _ingested_since(workspace, journal_from)
+    _inspect(workspace, result, run, stage)
+    path = workspace.reports_dir / "demo.json"
+    path.write_text(json.dumps(result.report(), indent=2, default=str))
+    result.report_path = str(path)
+    return result
+
+
+class _Stages:
+    """Times the demo's stages into the result and tells the caller's hook as each starts and ends;
+    the pipeline's tasks are reported as stages too, from the run's progress."""
+
+    def __init__(self, result: DemoResult, on_stage: StageHook | None) -> None:
+        self.result = result
+        self.on_stage = on_stage
+        self._seen: dict[str, str] = {}
+
+    @contextmanager
+    def __call__(self, key: str, label: str) -> Iterator[None]:
+        if self.on_stage:
+            self.on_stage(key, label, None)
+        started = time.perf_counter()
+        yield
+        self.result.timings[key] = round(time.perf_counter() - started, 3)
+        if self.on_stage:
+            self.on_stage(key, label, self.result.timings[key])
+
+    def progress(self, run: P.RunResult) -> None:
+        """``run_pipeline``'s progress callback: each task starts once and ends once, even when a poll
+        misses its running state."""
+        for task in run.tasks:
+            label = f"Temporal task {task.task_id} ({task.type})"
+            if task.state == P.RUNNING and task.task_id not in self._seen:
+                self._seen[task.task_id] = P.RUNNING
+                if self.on_stage:
+                    self.on_stage(task.task_id, label, None)
+            elif task.state not in (P.PENDING, P.RUNNING) and self._seen.get(task.task_id) != "done":
+                if task.task_id not in self._seen and self.on_stage:
+                    self.on_stage(task.task_id, label, None)
+                self._seen[task.task_id] = "done"
+                self.result.timings[task.task_id] = task.seconds or 0.0
+                if self.on_stage:
+                    self.on_stage(task.task_id, f"{label}: {task.state}", task.seconds or 0.0)
+
+
+def _run_pipeline(workspace: Workspace, stage: _Stages, n_estimators: int | None) -> P.RunResult:
+    """Serve the world, sync the sources the pipeline does not, and run the pipeline on Temporal."""
+    from matih.orchestrate.client import pipeline_spec
+    from matih.orchestrate.runner import run_pipeline
+    from matih.sandbox import server
+    from matih.sources import source_names, sync
+
     spec = pipeline_spec(workspace, PIPELINE)
     in_pipeline = {
         name for task in spec.tasks if task.type == "ingestion_trigger" for name in task.config.connections
     }
     others = [name for name in source_names(workspace) if name not in in_pipeline]
-    journal_from = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with server.start(workspace):
         if others:
             with stage("ingest", f"Syncing the sources the pipeline does not sync ({', '.join(others)})"):
                 for name in others:
                     sync(workspace, name, full_refresh=True)
-        seen: dict[str, str] = {}
-
-        def on_progress(run: P.RunResult) -> None:
-            for task in run.tasks:
-                label = f"Temporal task {task.task_id} ({task.type})"
-                if task.state == P.RUNNING and task.task_id not in seen:
-                    seen[task.task_id] = P.RUNNING
-                    if on_stage:
-                        on_stage(task.task_id, label, None)
-                elif task.state not in (P.PENDING, P.RUNNING) and seen.get(task.task_id) != "done":
-                    if task.task_id not in seen and on_stage:
-                        on_stage(task.task_id, label, None)
-                    seen[task.task_id] = "done"
-                    result.timings[task.task_id] = task.seconds or 0.0
-                    if on_stage:
-                        on_stage(task.task_id, f"{label}: {task.state}", task.seconds or 0.0)
-
         options: dict[str, Any] = {"trigger": "demo", "full_refresh": True}  # the world was just rebuilt
         if n_estimators:
             options["n_estimators"] = n_estimators
         started = time.perf_counter()
-        run = run_pipeline(workspace, PIPELINE, options=options, on_progress=on_progress)
-        result.timings["pipeline"] = round(time.perf_counter() - started, 3)
-    result.run = run
-    if run.status == P.RUN_FAILED:
-        raise OrchestrationError(f"pipeline run {run.run_id} failed: {run.message}")
-    result.ingested = _ingested_since(workspace, journal_from)
+        run = run_pipeline(workspace, PIPELINE, options=options, on_progress=stage.progress)
+        stage.result.timings["pipeline"] = round(time.perf_counter() - started, 3)
+    return run
+
+
+def _inspect(workspace: Workspace, result: DemoResult, run: P.RunResult, stage: _Stages) -> None:
+    """What the report shows besides the run: the features' quality and profile, the tasks' own
+    reports, and the forecasts the deployment wrote."""
+    from matih.quality.profile import profile_table
+    from matih.quality.suites import run_suite
+
     train_cfg, result.gate, _ = configs_from_pipeline(workspace, PIPELINE)
     wh = warehouse_of(workspace)
     result.feature_rows = int(run.task("feature_engineering").metrics.get("rows", 0))
     result.history_buckets = wh.query(workspace.query_path("history_buckets").read_text())
-    from matih.quality.profile import profile_table
-    from matih.quality.suites import run_suite
-
     if (workspace.root / "quality" / f"{SUITE}.json").is_file():
         with stage("quality", f"Running the expectation suite {SUITE} (Great Expectations)"):
             result.quality = run_suite(workspace, SUITE, table=FEATURE_TABLE)
@@ -166,17 +196,13 @@ def run_demo(
     if evaluated is not None and evaluated.details.get("report"):
         result.evaluation = report_from_dict(evaluated.details["report"])
     deployed = run.of_type("ray_serve_update")
-    table = (deployed.details.get("output_table") if deployed else None) or "analytics.forecasts.demand_14d"
+    table = (deployed.details.get("output_table") if deployed else None) or FORECAST_TABLE
     if wh.table_exists(table):
         result.forecast_table = table
         counts = wh.query(f"SELECT count(*) AS n, min(model_version) AS v FROM {table}")
         result.forecast_rows = int(counts.column("n")[0].as_py())
         result.forecast_version = counts.column("v")[0].as_py()
         result.top_forecasts = top_forecasts(workspace, table)
-    path = workspace.reports_dir / "demo.json"
-    path.write_text(json.dumps(result.report(), indent=2, default=str))
-    result.report_path = str(path)
-    return result
 
 
 def _ingested_since(workspace: Workspace, since: str) -> dict[str, int]:
@@ -197,7 +223,7 @@ def top_forecasts(workspace: Workspace, table: str) -> pa.Table:
     forecast for tomorrow) the same query for the first forecast day."""
     wh = warehouse_of(workspace)
     sample = workspace.root / "queries" / "forecast_sample.sql"
-    if sample.exists() and table == "analytics.forecasts.demand_14d":
+    if sample.exists() and table == FORECAST_TABLE:
         found = wh.query(sample.read_text())
         if found.num_rows:
             return found

@@ -1,9 +1,11 @@
-"""Child processes MATIH starts and leaves running (servers, background workers): liveness and reaping."""
+"""Child processes MATIH starts and leaves running (servers, background workers): a free port for them,
+liveness and reaping."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 
 #: detached children started by this process, kept so they are reaped (not warned about) when they end
@@ -37,3 +39,10 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.api.conftest import EDITOR_KEY, READER_KEY
 
@@ -79,3 +80,19 @@ def test_unterminated_quotes_and_noise_are_400_not_500(api_url) -> None:
         reply = httpx.post(f"{api_url}/query", json={"sql": sql})
         assert reply.status_code == 400, (sql, reply.text)
         assert "syntax" in reply.json()["detail"]["message"].lower()
+
+
+@pytest.mark.parametrize("name", ["0", "nope", "x.y", "shopify"])
+def test_unknown_lineage_nodes_are_404(api_url, name: str) -> None:
+    answer = httpx.get(f"{api_url}/lineage/{name}")
+    assert answer.status_code == 404, answer.text
+    assert "no table or node named" in answer.json()["detail"]
+
+
+def test_lineage_right_after_a_query_still_shows_the_model_versions(api_url) -> None:
+    """The API holds its database open between requests, and a process may attach a DuckDB file once:
+    lineage reads the forecast tables through that same database instead of a second one."""
+    assert httpx.post(f"{api_url}/query", json={"sql": "SELECT 1"}).status_code == 200
+    answer = httpx.get(f"{api_url}/lineage/analytics.forecasts.demand_14d")
+    assert answer.status_code == 200, answer.text
+    assert any("@v" in e["source"] for e in answer.json()["edges"])

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import pytest
 from typer.testing import CliRunner
 
 from matih.cli.main import app
@@ -90,6 +91,7 @@ def test_query_run_the_seed_sql_file_verbatim_and_again(loaded_workspace):
     assert result.exit_code == 0 and "12+ months" in result.output
 
 
+@pytest.mark.training
 def test_train_then_evaluate_exits_1_on_a_breached_gate(loaded_workspace, tmp_path):
     ws = tmp_path / "ws"
     shutil.copytree(loaded_workspace.root, ws)
@@ -117,6 +119,7 @@ def test_init_makes_a_workspace_that_validates(tmp_path):
     assert result.exit_code == 1 and "not a workspace" in result.output
 
 
+@pytest.mark.server  # the whole demo: sandbox servers and a Temporal dev server
 def test_demo_command_prints_the_seed_tables(tmp_path):
     ws = tmp_path / "ws"
     shutil.copytree(EXAMPLE, ws, ignore=shutil.ignore_patterns(".matih"))

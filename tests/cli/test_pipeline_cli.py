@@ -9,9 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from matih.orchestrate import devserver
 from matih.workspace import Workspace
 from tests.conftest import copy_example
+
+# the CLI as real processes against a Temporal dev server
+pytestmark = pytest.mark.server
 
 
 def matih(*args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -18,8 +18,9 @@ def test_mape_is_volume_weighted_and_defined_with_zero_days():
 
 def test_gate_config_reads_the_seed_task():
     from matih.forecast.config import GateConfig
+    from matih.specs.tasks import ModelEvaluateConfig
 
-    gate = GateConfig.from_task(
+    seed = ModelEvaluateConfig.model_validate(
         {
             "validation_window": "14d",
             "metrics": ["mape", "rmse", "bias"],
@@ -28,7 +29,18 @@ def test_gate_config_reads_the_seed_task():
             "holdout_split": "last_14_days",
         }
     )
-    assert gate == GateConfig(holdout_days=14, mape_max=0.15, bias_range=(-0.05, 0.05))
-    assert GateConfig.from_task(
-        {"thresholds": {"coverage_min": 0.75}, "holdout_split": "last_7_days"}
-    ) == GateConfig(holdout_days=7, coverage_min=0.75)
+    assert GateConfig.from_spec(seed) == GateConfig(holdout_days=14, mape_max=0.15, bias_range=(-0.05, 0.05))
+    # the spec parses holdout_split once; thresholds it leaves out keep the gate's defaults
+    weekly = ModelEvaluateConfig.model_validate(
+        {
+            "validation_window": "7d",
+            "metrics": ["coverage"],
+            "thresholds": {"coverage_min": 0.75},
+            "holdout_split": "last_7_days",
+            "fail_on_threshold_breach": False,
+        }
+    )
+    assert weekly.holdout_days == 7
+    assert GateConfig.from_spec(weekly) == GateConfig(
+        holdout_days=7, coverage_min=0.75, fail_on_threshold_breach=False
+    )

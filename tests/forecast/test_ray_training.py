@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from matih.forecast.config import TrainConfig
+from matih.forecast.dataset import load_features
+from matih.forecast.fit import fit_forecaster
 from matih.forecast.fitters import RayFitter
-from matih.forecast.service import load_features
-from matih.forecast.train import fit_forecaster
+
+# fits on a Ray instance
+pytestmark = [pytest.mark.cluster, pytest.mark.training]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,7 @@ def test_models_fitted_on_ray_equal_the_local_ones(loaded_workspace, ray_instanc
 
 
 def test_the_training_summary_says_where_models_were_fitted(loaded_workspace, ray_instance, monkeypatch):
-    from matih.forecast.service import train
+    from matih.forecast.training import train
 
     monkeypatch.setenv("MATIH_RAY_ADDRESS", "local")
     result = train(

@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import shutil
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from matih.exceptions import RegistryError, ValidationGateError
+from matih.forecast.batch import forecast
 from matih.forecast.config import GateConfig, TrainConfig
+from matih.forecast.evaluation import enforce_gate, evaluate, report_from_dict
+from matih.forecast.references import Holdout, reference_providers
 from matih.forecast.registry import CHAMPION, PREVIOUS, Registry
-from matih.forecast.service import enforce_gate, evaluate, forecast, train, warehouse_of
+from matih.forecast.training import train
+from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
+
+# each test trains and registers models in MLflow
+pytestmark = pytest.mark.training
 
 
 @pytest.fixture
@@ -120,7 +129,7 @@ def test_a_users_own_schema_and_horizon(workspace):
         ],
     }
     (workspace.root / "pipelines" / "weekly-sku.json").write_text(json.dumps(spec))
-    from matih.forecast.service import configs_from_pipeline
+    from matih.forecast.adapt import configs_from_pipeline
     from matih.specs import validate_workspace
 
     assert validate_workspace(workspace.root).ok
@@ -134,3 +143,55 @@ def test_a_users_own_schema_and_horizon(workspace):
     assert result.table == "analytics.custom.forecast_7d"
     assert sorted(t["horizon_days"].unique().tolist()) == list(range(1, 8))
     assert len(t) == t["product_id"].nunique() * 7
+
+
+def _floors_from_truth(workspace: Workspace, holdout: Holdout) -> tuple[float, float]:
+    """The noise and forecastable floors straight from the world's truth tables, in SQL."""
+    rows = pa.table({"product_id": holdout.series, "date": holdout.dates, "y": holdout.actual})
+    with duckdb.connect(str(workspace.sandbox_dir / "world.duckdb"), read_only=True) as con:
+        con.register("h", rows)
+        noise, forecastable = con.execute("""
+            WITH truth AS (
+                SELECT p.product_id, t.date, t.expected_units, t.baseline_demand
+                FROM truth.expected_demand t JOIN truth.products p USING (product_idx))
+            SELECT sum(abs(h.y - coalesce(t.expected_units, 0))) / sum(abs(h.y)),
+                   sum(abs(h.y - coalesce(t.baseline_demand, 0))) / sum(abs(h.y))
+            FROM h LEFT JOIN truth t ON t.product_id = h.product_id AND t.date = h.date""").fetchone()
+    return float(noise), float(forecastable)
+
+
+def test_the_sandbox_floors_come_through_the_reference_hook(workspace, monkeypatch):
+    """The simulator's truth reaches the report only through ``matih.evaluation_references``; without a
+    world there are no floors."""
+    providers = reference_providers()
+    assert "sandbox" in providers, "the sandbox's entry point is not installed: pip install -e ."
+    seen: list[Holdout] = []
+
+    def spy(ws: Workspace, holdout: Holdout) -> dict[str, float]:
+        seen.append(holdout)
+        return {}
+
+    monkeypatch.setitem(providers, "spy", spy)
+    cfg = TrainConfig(n_estimators=20, learning_rate=0.1)
+    trained = train(workspace, cfg)
+    report = evaluate(workspace, cfg, GateConfig(), promote=False)
+    (holdout,) = seen
+    assert holdout.rows == report.rows == len(holdout.series) == len(holdout.dates)
+    assert (str(holdout.dates.min()), str(holdout.dates.max())) == (report.holdout_start, report.holdout_end)
+    noise, forecastable = _floors_from_truth(workspace, holdout)
+    assert 0 < noise < forecastable < 1
+    assert report.references == pytest.approx(
+        {"noise_floor_mape": noise, "forecastable_floor_mape": forecastable}, rel=1e-9
+    )
+    logged = Registry(workspace).client.get_run(trained.forecaster.run_id).data.metrics
+    assert logged["noise_floor_mape"] == pytest.approx(noise, rel=1e-9)
+    assert logged["forecastable_floor_mape"] == pytest.approx(forecastable, rel=1e-9)
+    saved = report.to_dict()
+    assert saved["noise_floor_mape"] == report.references["noise_floor_mape"]  # flat, beside overall_mape
+    assert report_from_dict(saved).references == report.references
+
+    (workspace.sandbox_dir / "world.duckdb").unlink()
+    bare = evaluate(workspace, cfg, GateConfig(), promote=False)
+    assert bare.references == {}
+    assert bare.overall.mape == report.overall.mape  # the model's own score does not use the world
+    assert "noise_floor_mape" not in report_from_dict(bare.to_dict()).references

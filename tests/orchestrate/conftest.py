@@ -80,7 +80,7 @@ def sandbox(orch_ws) -> Iterator[Any]:
 
 @pytest.fixture
 def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from matih.sandbox.slack_api import SlackWebhookSandbox
+    from tests.doubles.slack_webhook import SlackWebhookSandbox
 
     hook = SlackWebhookSandbox(channels={"#ml-ops-alerts", "#data-pipelines"})
     with serve_in_thread(hook.app) as url:

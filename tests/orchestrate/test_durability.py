@@ -9,11 +9,16 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
 from matih.orchestrate import devserver, runner
 from matih.orchestrate import plan as P
 from matih.orchestrate.runner import ensure_background_worker, run_pipeline, run_status
 from matih.sources.runs import history
 from tests.orchestrate.conftest import loaded_workspace_at, write_pipeline
+
+# a Temporal dev server, the sandbox and worker processes of its own
+pytestmark = pytest.mark.server
 
 
 def until(check: Any, timeout: float, what: str) -> Any:

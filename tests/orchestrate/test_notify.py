@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from matih.orchestrate.notify import DeliveryError, post
-from matih.sandbox.slack_api import SlackFault
+from tests.doubles.slack_webhook import SlackFault
 
 
 def test_delivery(slack):
@@ -28,7 +28,7 @@ def test_slack_errors_become_retry_decisions(slack, fault, payload, retryable, a
         slack.faults.append(fault)
     with pytest.raises(DeliveryError) as err:
         post(slack.url, payload)
-    assert err.value.retryable is retryable
+    assert err.value.transient is retryable
     assert answer in str(err.value)
     assert slack.path not in str(err.value)
     if fault and fault.status == 429:
@@ -38,4 +38,4 @@ def test_slack_errors_become_retry_decisions(slack, fault, payload, retryable, a
 def test_unreachable_slack_is_retryable_and_says_nothing_of_the_url():
     with pytest.raises(DeliveryError) as err:
         post("http://127.0.0.1:9/services/T1/B1/secret-part", {"text": "x"}, timeout=2)
-    assert err.value.retryable and "secret-part" not in str(err.value)
+    assert err.value.transient and "secret-part" not in str(err.value)

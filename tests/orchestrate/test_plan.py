@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from matih.exceptions import SourceError, SpecError, WarehouseError
+from matih.exceptions import SourceError, SpecError, WarehouseError, is_transient
 from matih.orchestrate import plan as P
-from matih.orchestrate.activities import is_transient
 from matih.orchestrate.notify import slack_message
 from matih.specs import PipelineSpec, WorkspaceSettings, load_spec
 from tests.orchestrate.conftest import SEED_PIPELINE
@@ -127,3 +126,9 @@ def test_rollback_on_failure_rolls_back_without_a_failure_handling_entry():
     raw["tasks"][-1]["config"]["rollback_on_failure"] = False
     plan = P.plan_pipeline(PipelineSpec.model_validate(raw), settings)
     assert plan.tasks[-1].on_failure == "retry_then_fail"
+
+
+def test_gate_errors_name_the_gate_exception_classes() -> None:
+    from matih.exceptions import QualityError, ValidationGateError
+
+    assert {QualityError.__name__, ValidationGateError.__name__} == P.GATE_ERRORS

@@ -14,7 +14,7 @@ import pytest
 
 from matih.orchestrate import plan as P
 from matih.orchestrate.runner import run_pipeline, run_status
-from matih.sandbox.slack_api import SlackFault
+from tests.doubles.slack_webhook import SlackFault
 from tests.orchestrate.conftest import TIME_SCALE, write_pipeline
 
 

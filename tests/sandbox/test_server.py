@@ -12,6 +12,7 @@ from matih.workspace import Workspace
 from tests.conftest import END
 
 
+@pytest.mark.server
 def test_start_advance_stop(tmp_path, small_world) -> None:
     ws = Workspace.at(tmp_path / "ws")
     ws.ensure_state()

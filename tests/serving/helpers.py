@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from matih.forecast.adapt import configs_from_pipeline
 from matih.forecast.model import ForecastModel
 from matih.forecast.registry import CHAMPION, Registry
-from matih.forecast.service import configs_from_pipeline
 
 
 def register_from_champion(ws: Any, change: Callable[[ForecastModel], None] | None = None) -> int:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from matih.api.app import create_app
-from matih.forecast.service import configs_from_pipeline
+from matih.forecast.adapt import configs_from_pipeline
 from matih.serving.deployments import load_state, rollout
 from matih.serving.online import LiveModel, ServedVersion, load_version
 from matih.specs.deployment import RolloutGuard

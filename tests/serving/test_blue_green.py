@@ -12,9 +12,10 @@ import pytest
 
 from matih.api.app import create_app
 from matih.exceptions import DeploymentError
-from matih.forecast.service import configs_from_pipeline
+from matih.forecast.adapt import configs_from_pipeline
 from matih.serving.deployments import load_state, rollout
 from matih.serving.online import LiveModel
+from matih.state import write_json_atomic
 from matih.warehouse import warehouse_of
 from tests.servers import serve_in_thread
 from tests.serving.helpers import register_from_champion, traffic, until
@@ -36,7 +37,7 @@ def point_record_at(ws: Any, version: str) -> None:
     path = ws.state / "deployments" / f"{DEPLOYMENT}.json"
     record = json.loads(path.read_text())
     record["live"] = {**record["live"], "version": version, "deployed_at": f"{time.time()}"}
-    path.write_text(json.dumps(record))
+    write_json_atomic(path, record)  # as MATIH writes it: the watcher never reads half a record
 
 
 def test_broken_greens_are_rolled_back_and_blue_serves_throughout(serving_ws):

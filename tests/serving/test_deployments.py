@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -39,3 +40,18 @@ def test_a_deployment_that_disagrees_with_training_is_refused(path, value, messa
     with pytest.raises(SpecError) as err:
         check_models(DeploymentSpec.model_validate(raw), TrainConfig())
     assert message in str(err.value) and "demand-forecaster.json" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["", '{"name": "demand-forecaster", "live": ', '{"surprise": 1}'])
+def test_an_unreadable_record_is_a_clear_transient_error(tmp_path, text: str) -> None:
+    from matih.exceptions import DeploymentError
+    from matih.serving.deployments import load_state
+    from matih.workspace import Workspace
+
+    ws = Workspace(shutil.copytree(EXAMPLE, tmp_path / "ws", ignore=shutil.ignore_patterns(".matih")))
+    record = ws.state / "deployments" / "demand-forecaster.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(text)
+    with pytest.raises(DeploymentError, match="not a valid record") as failure:
+        load_state(ws, "demand-forecaster")
+    assert failure.value.transient and "matih deploy demand-forecaster" in str(failure.value)

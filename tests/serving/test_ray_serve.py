@@ -11,6 +11,9 @@ import pytest
 from matih.serving.deployments import deployment_spec
 from matih.serving.ray_engine import ray_options
 
+# Ray Serve
+pytestmark = pytest.mark.cluster
+
 
 def test_serving_config_maps_onto_ray_serve_options(serving_ws):
     options = ray_options(deployment_spec(serving_ws, "demand-forecaster").serving_config)
@@ -40,10 +43,13 @@ def ray_serve():
 
 
 def test_the_application_on_ray_serve_answers_like_the_embedded_one(serving_ws, live, ray_serve):
-    from matih.sandbox.postgres import free_port
+    from matih.api.forecast import forecast_app
+    from matih.processes import free_port
     from matih.serving.ray_engine import deploy
 
-    url = deploy(serving_ws, "demand-forecaster", port=free_port(), cpus_per_replica=0.5)
+    url = deploy(
+        serving_ws, "demand-forecaster", app_factory=forecast_app, port=free_port(), cpus_per_replica=0.5
+    )
     deadline = time.monotonic() + 240
     while True:
         try:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from matih.forecast.service import configs_from_pipeline, predict_batch
+from matih.forecast.adapt import configs_from_pipeline
+from matih.forecast.batch import predict_batch
 from matih.serving.online import LiveModel
 from matih.specs.deployment import RolloutGuard
 from matih.warehouse import warehouse_of

@@ -13,9 +13,12 @@ from typer.testing import CliRunner
 
 from matih.cli.main import app
 from matih.exceptions import SpecError
+from matih.forecast.adapt import configs_from_pipeline
+from matih.forecast.batch import predict_batch
+from matih.forecast.dataset import load_features
 from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.routing import family_config
-from matih.forecast.service import configs_from_pipeline, load_features, predict_batch, train
+from matih.forecast.training import train
 from matih.serving.deployments import load_state, rollout
 from matih.serving.online import load_version
 

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from matih.exceptions import SourceError
+from matih.sandbox import endpoints as sandbox_endpoints
 from matih.sandbox import server
 from matih.sources import sync
 
@@ -27,7 +28,7 @@ def test_secrets_stay_out_of_logs_records_catalog_and_errors(served, caplog, cap
         sync(served.ws, name)
     # failures too: a refused login on every connector, with the real secrets in play elsewhere
     monkeypatch.setattr(
-        server,
+        sandbox_endpoints,
         "sandbox_secrets",
         lambda ws, **_: {**secrets, "INVENTORY_DB_PASSWORD": secrets["INVENTORY_DB_PASSWORD"] + "x"},
     )

@@ -146,7 +146,7 @@ def test_an_interrupted_write_keeps_the_previous_table(tmp_path) -> None:
     import threading
     import time
 
-    from matih.warehouse import QueryCancelled, Warehouse
+    from matih.exceptions import QueryCancelled
 
     wh = Warehouse(tmp_path / "wh")
     wh.run("CREATE TABLE analytics.derived.t AS SELECT 42 AS x")
@@ -188,3 +188,40 @@ def test_swap_in_keeps_the_replaced_rows_and_restore_puts_them_back(tmp_path):
     assert wh.query("SELECT v FROM analytics.f.t").column(0).to_pylist() == ["blue"] * 3
     assert not wh.table_exists("analytics.f.t_previous")
     assert not wh.restore_kept("analytics.f.t", kept_as="t_previous")  # nothing kept any more
+
+
+def test_every_committed_write_is_journaled_and_stamps_its_table(tmp_path):
+    import pyarrow as pa
+
+    wh = Warehouse(tmp_path)
+    assert wh.last_write("analytics.s.t") is None
+    wh.run("CREATE TABLE analytics.s.t AS SELECT 1 AS a")
+    wh.write_arrow("analytics.s.t2", pa.table({"a": [1, 2]}), mode="append")
+    with pytest.raises(WarehouseError):
+        wh.run("CREATE TABLE analytics.s.t AS SELECT CAST('x' AS INT) AS a")  # failed: not journaled
+    entries = [json.loads(line) for line in wh.writes_path.read_text().splitlines()]
+    assert [(e["table"], e["mode"], e["rows"]) for e in entries] == [
+        ("analytics.s.t", "overwrite", 1),
+        ("analytics.s.t2", "append", 2),
+    ]
+    assert list(entries[0]) == ["table", "mode", "rows", "at"]
+    assert wh.last_write("s.t") == f"1@{entries[0]['at']}"  # t2 contains t's name but is another table
+
+
+def test_a_database_held_open_serves_calls_and_takes_new_catalogs(tmp_path):
+    wh = Warehouse(tmp_path, hold_open_seconds=0.2)
+    wh.run("CREATE TABLE analytics.s.t AS SELECT 1 AS a")
+    assert wh.query("SELECT a FROM analytics.s.t").to_pylist() == [{"a": 1}]
+    wh.run("CREATE TABLE other.s.t AS SELECT 2 AS a")  # a catalog the held database lacked
+    assert wh.query("SELECT a FROM other.s.t").to_pylist() == [{"a": 2}]
+    assert sorted(wh.catalogs()) == ["analytics", "other"]
+
+
+def test_live_source_names_are_rewritten_to_the_attached_database():
+    from matih.warehouse.live import LiveSource, federate
+
+    source = LiveSource("postgresql", "inventory", "live_inventory_db", "host=h", pg_schema="public")
+    sql = "SELECT * FROM postgresql.inventory.warehouses JOIN analytics.s.t USING (id)"
+    rewritten = federate(sql, [source])
+    assert "live_inventory_db.public.warehouses" in rewritten and "analytics.s.t" in rewritten
+    assert federate("SELECT 1", [source]) == "SELECT 1"

@@ -12,7 +12,7 @@ from matih.exceptions import SourceError
 from matih.query import run_sql
 from matih.sandbox import server
 from matih.sources import sync
-from matih.warehouse import warehouse_of
+from matih.sources.live import live_warehouse
 from matih.workspace import Workspace
 from tests.conftest import EXAMPLE
 
@@ -36,7 +36,7 @@ def test_a_row_inserted_a_moment_ago_is_seen_without_a_sync(served, tmp_path, mo
     secret = server.sandbox_secrets(served.ws)["INVENTORY_DB_PASSWORD"]
     monkeypatch.setenv("INVENTORY_DB_PASSWORD", secret)
     ws = Workspace(root)
-    wh = warehouse_of(ws)
+    wh = live_warehouse(ws)
     count = "SELECT count(*) AS n FROM postgresql.inventory.warehouses"
     before = wh.query(count)["n"][0].as_py()
     assert before == 5
@@ -79,5 +79,5 @@ def test_a_row_inserted_a_moment_ago_is_seen_without_a_sync(served, tmp_path, mo
     # the password never shows, not even when the server refuses the login
     monkeypatch.setenv("INVENTORY_DB_PASSWORD", secret + "-wrong")
     with pytest.raises(Exception) as failure:
-        warehouse_of(ws).query(count)
+        live_warehouse(ws).query(count)
     assert secret not in str(failure.value) and "cannot reach live source" in str(failure.value)

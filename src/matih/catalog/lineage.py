@@ -21,7 +21,7 @@ from sqlglot import exp
 from sqlglot.lineage import lineage as column_lineage
 
 from matih.exceptions import SpecError
-from matih.warehouse.duckdb_warehouse import DEFAULT_CATALOG
+from matih.warehouse import DEFAULT_CATALOG, Warehouse
 from matih.workspace import Workspace
 
 READ_DIALECT = "trino"
@@ -215,8 +215,10 @@ def parse_query(name: str, sql: str, *, dialect: str = READ_DIALECT) -> ParsedQu
     return ParsedQuery(name, reads, writes, columns)
 
 
-def build_lineage(ws: Workspace) -> LineageGraph:
-    """The lineage of everything the workspace declares (queries, sources, pipelines, deployments)."""
+def build_lineage(ws: Workspace, *, warehouse: Warehouse | None = None) -> LineageGraph:
+    """The lineage of everything the workspace declares (queries, sources, pipelines, deployments), with
+    the model versions found in the forecast tables of ``warehouse`` (default: the workspace's own; a
+    server passes the one it holds open, since a process can attach a DuckDB file only once)."""
     from matih.sources.connector import connector_for
     from matih.sources.sync import destination_of
     from matih.specs import load_spec
@@ -262,11 +264,11 @@ def build_lineage(ws: Workspace) -> LineageGraph:
 
     for path in ws.spec_files("pipelines"):
         _add_pipeline(graph, ws, load_spec(path, "pipelines"), parsed, deployments)
-    _add_model_versions(graph, ws)
+    _add_model_versions(graph, ws, warehouse)
     return graph
 
 
-def _add_model_versions(graph: LineageGraph, ws: Workspace) -> None:
+def _add_model_versions(graph: LineageGraph, ws: Workspace, warehouse: Warehouse | None) -> None:
     """Model -> the versions that wrote each forecast table (its ``model_version`` column) -> the table."""
     from matih.exceptions import MatihError
     from matih.warehouse import warehouse_of
@@ -274,7 +276,7 @@ def _add_model_versions(graph: LineageGraph, ws: Workspace) -> None:
     forecasts = [e for e in graph.edges if e.kind == "forecast"]
     if not forecasts or not ws.warehouse_dir.exists():
         return
-    wh = warehouse_of(ws)
+    wh = warehouse or warehouse_of(ws)
     for edge in forecasts:
         try:
             if not wh.table_exists(edge.target):

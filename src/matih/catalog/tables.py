@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from matih.exceptions import WarehouseError
-from matih.warehouse import warehouse_of
+from matih.sources.live import live_warehouse
+from matih.state import utc_now, utc_stamp, write_json_atomic
 from matih.workspace import Workspace
 
 HIDDEN_SCHEMA_SUFFIX = "_staging"
@@ -77,7 +77,7 @@ class TableInfo:
         if not self.updated_at:
             return None
         moment = dt.datetime.fromisoformat(self.updated_at)
-        return ((now or dt.datetime.now(dt.UTC)) - moment).total_seconds() / 3600
+        return ((now or utc_now()) - moment).total_seconds() / 3600
 
 
 @dataclass
@@ -132,11 +132,7 @@ def annotate(
     tags = [t for t in entry.get("tags", []) if t not in (remove_tags or [])]
     tags += [t for t in (add_tags or []) if t not in tags]
     entry["tags"] = tags
-    path = annotations_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(notes, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_json_atomic(annotations_path(ws), dict(sorted(notes.items())))
     info = catalog.tables[name]
     info.owner = entry.get("owner", info.owner)
     info.tags = tags
@@ -165,20 +161,16 @@ def load_catalog(ws: Workspace, *, refresh_if_missing: bool = True) -> Catalog:
 
 
 def _save(ws: Workspace, catalog: Catalog) -> None:
-    path = catalog_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     payload = {
         "refreshed_at": catalog.refreshed_at,
         "tables": {n: asdict(t) for n, t in catalog.tables.items()},
     }
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(catalog_path(ws), payload, indent=1)
 
 
 def refresh(ws: Workspace) -> Catalog:
     """Rebuild the catalog from the warehouse and the journals, and save it."""
-    wh = warehouse_of(ws)
+    wh = live_warehouse(ws)
     tables: dict[str, TableInfo] = {}
     declared: dict[str, list[str]] = {}
     with wh.connect() as con:
@@ -228,7 +220,7 @@ def refresh(ws: Workspace) -> Catalog:
         info.owner = entry.get("owner", info.owner)
         info.tags = list(entry.get("tags", []))
         info.description = entry.get("description")
-    catalog_ = Catalog(tables, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    catalog_ = Catalog(tables, utc_stamp())
     _save(ws, catalog_)
     return catalog_
 

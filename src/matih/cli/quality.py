@@ -143,7 +143,7 @@ def profile(
 
 
 def _pipeline_min_history(ws: Any) -> int:
-    from matih.forecast.service import configs_from_pipeline
+    from matih.forecast.adapt import configs_from_pipeline
 
     try:
         train, _, _ = configs_from_pipeline(ws)

@@ -7,14 +7,16 @@ import math
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from matih.forecast.service import EvaluationReport
+if TYPE_CHECKING:
+    # type-only: every command prints through this module, and most never touch the forecasting service
+    from matih.forecast.evaluation import EvaluationReport
 
 # wide enough for the seed's tables when output is piped (Rich assumes 80 columns then)
 console = Console(width=None if sys.stdout.isatty() else 140)

@@ -1,4 +1,4 @@
-"""``matih serve | deploy``: the online forecast server and rollouts."""
+"""``matih serve | deploy | api``: the online forecast server, rollouts, and the HTTP API on its own."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def deploy(
         deploy_status(name or DEFAULT_DEPLOYMENT, workspace_dir)
         return
     from matih.cli.render import console
-    from matih.forecast.service import configs_from_pipeline
+    from matih.forecast.adapt import configs_from_pipeline
     from matih.serving.deployments import rollout
 
     quiet_logs()
@@ -125,6 +125,24 @@ def deploy_status(deployment: str, workspace_dir: WorkspaceOpt = None) -> None:
     console.print(rows_table(("at (UTC)", "event", "version", "detail"), rows, title="Rollouts"))
 
 
+def api(
+    workspace_dir: WorkspaceOpt = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless keys are set.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+) -> None:
+    """Serve the HTTP API (catalog, lineage, SQL) with its OpenAPI spec at /docs and /openapi.json."""
+    import uvicorn
+
+    from matih.api.app import create_app
+    from matih.cli.render import console
+
+    app_ = create_app(workspace(workspace_dir))
+    console.print(f"MATIH API on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 def _serve_on_ray(ws: Any, deployment: str, host: str, port: int, address: str | None) -> None:
     import signal
     import threading
@@ -132,10 +150,11 @@ def _serve_on_ray(ws: Any, deployment: str, host: str, port: int, address: str |
     import ray
     from ray import serve
 
+    from matih.api.forecast import forecast_app
     from matih.cli.render import console
     from matih.serving.ray_engine import deploy
 
-    url = deploy(ws, deployment, host=host, port=port, address=address)
+    url = deploy(ws, deployment, app_factory=forecast_app, host=host, port=port, address=address)
     console.print(f"{deployment} on Ray Serve at {url}/v1/forecast (ready at /readyz); Ctrl-C stops")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

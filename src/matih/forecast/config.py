@@ -1,11 +1,15 @@
-"""Training and validation settings, read from the pipeline's task configs."""
+"""Training and validation settings: what ``ray_train`` and ``model_evaluate`` tasks ask for, as plain
+values the forecast package runs on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matih.exceptions import TrainingError
+
+if TYPE_CHECKING:
+    from matih.specs.tasks import ModelEvaluateConfig
 
 
 @dataclass(frozen=True)
@@ -112,15 +116,16 @@ class GateConfig:
     fail_on_threshold_breach: bool = True
 
     @classmethod
-    def from_task(cls, task_config: dict[str, Any]) -> GateConfig:
-        thresholds = task_config.get("thresholds", {})
-        split = str(task_config.get("holdout_split", "last_14_days"))
-        days = int(split.split("_")[1]) if split.startswith("last_") else 14
-        lo, hi = thresholds.get("bias_range", (-0.05, 0.05))
+    def from_spec(cls, config: ModelEvaluateConfig) -> GateConfig:
+        """Build from a validated ``model_evaluate`` task config; thresholds it leaves out keep the
+        defaults above."""
+        defaults = cls()
+        thresholds = config.thresholds
+        lo, hi = thresholds.bias_range if thresholds.bias_range is not None else defaults.bias_range
         return cls(
-            holdout_days=days,
-            mape_max=float(thresholds.get("mape_max", 0.15)),
+            holdout_days=config.holdout_days,
+            mape_max=float(thresholds.mape_max if thresholds.mape_max is not None else defaults.mape_max),
             bias_range=(float(lo), float(hi)),
-            coverage_min=thresholds.get("coverage_min"),
-            fail_on_threshold_breach=bool(task_config.get("fail_on_threshold_breach", True)),
+            coverage_min=thresholds.coverage_min,
+            fail_on_threshold_breach=config.fail_on_threshold_breach,
         )

@@ -34,6 +34,12 @@ from matih.workspace import Workspace  # noqa: E402
 CHAMPION, PREVIOUS = "champion", "previous"
 
 
+def metric_key(name: str) -> str:
+    """``name`` as an MLflow metric-name part: a category such as ``Home & Garden`` has characters
+    MLflow refuses."""
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+
+
 class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     """Scores feature rows: columns FEATURES plus ``route`` (a category name or ``fallback``)."""
 

@@ -14,7 +14,6 @@ import asyncio
 import contextvars
 import datetime as dt
 import logging
-import sqlite3
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,13 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from matih.exceptions import MatihError, SecretError
+from matih.exceptions import DeliveryError, MatihError, SecretError, is_transient
 from matih.orchestrate import plan as P
 from matih.orchestrate import tasks
-from matih.orchestrate.notify import DeliveryError, post, slack_message
+from matih.orchestrate.notify import post, slack_message
 from matih.specs import PipelineSpec
 from matih.specs.common import resolve_secrets
+from matih.state import utc_stamp
 from matih.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -68,22 +68,6 @@ class OutsideTasks(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return _CURRENT.get() is None
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-def is_transient(err: BaseException) -> bool:
-    """Whether a retry can help: MATIH's own flag, else network, file-lock and database-busy errors."""
-    if isinstance(err, MatihError):
-        return err.transient
-    import duckdb
-    import httpx
-
-    return isinstance(
-        err, OSError | TimeoutError | httpx.TransportError | duckdb.IOException | sqlite3.OperationalError
-    )
 
 
 class Activities:
@@ -128,7 +112,7 @@ class Activities:
             raise ApplicationError(
                 f"{where}: {err}",
                 type="DeliveryError",
-                non_retryable=not err.retryable,
+                non_retryable=not is_transient(err),
                 next_retry_delay=dt.timedelta(seconds=err.retry_after) if err.retry_after else None,
             ) from None
         return f"{where}: delivered"
@@ -149,7 +133,7 @@ class Activities:
         logging.getLogger().addHandler(handler)
         if logging.getLogger().level > logging.INFO:
             logging.getLogger("matih").setLevel(logging.INFO)
-        started = _now()
+        started = utc_stamp("milliseconds")
 
         def heartbeat(running: bool) -> None:
             activity.heartbeat(
@@ -184,7 +168,7 @@ class Activities:
                     hook()
                 raise
             err = future.exception()
-            entry = {"attempt": info.attempt, "started": started, "ended": _now()}
+            entry = {"attempt": info.attempt, "started": started, "ended": utc_stamp("milliseconds")}
             if err is None:
                 attempt_log.append({**entry, "status": "succeeded"})
                 outcome = future.result()

@@ -36,6 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from matih.exceptions import OrchestrationError, SpecError
 from matih.orchestrate import devserver
 from matih.orchestrate import plan as P
+from matih.state import utc_now
 from matih.workspace import Workspace
 
 ENV_ADDRESS = "MATIH_TEMPORAL_ADDRESS"
@@ -150,7 +151,7 @@ def plan_for(ws: Workspace, pipeline_id: str, options: dict[str, Any] | None = N
 
 # -- runs --------------------------------------------------------------------------------------------
 def new_run_id(pipeline_id: str) -> str:
-    return f"{pipeline_id}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"{pipeline_id}-{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 async def start_run(

@@ -9,7 +9,6 @@ the workspace (and every worker) finds the same server. Nothing is downloaded at
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -23,8 +22,8 @@ from pathlib import Path
 
 from matih.exceptions import OrchestrationError
 from matih.locks import file_lock
-from matih.processes import adopt, alive, reap
-from matih.sandbox.postgres import free_port
+from matih.processes import adopt, alive, free_port, reap
+from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
 
 READY_TIMEOUT = 30.0
@@ -132,11 +131,9 @@ def start(ws: Workspace) -> tuple[ServerRecord, bool]:
             address=address,
             database=str(database),
             log=str(log_path),
-            started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            started_at=utc_stamp(),
         )
-        tmp = _record_path(ws).with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(record), indent=2))
-        os.replace(tmp, _record_path(ws))
+        write_json_atomic(_record_path(ws), asdict(record))
         return record, True
 
 

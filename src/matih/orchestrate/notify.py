@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
+from matih.exceptions import DeliveryError
 from matih.orchestrate import plan as P
 
 LOG_LINES = 20
@@ -93,18 +93,6 @@ def _dur(seconds: float | None) -> str:
     return f"{int(minutes)}m {secs:04.1f}s" if minutes else f"{secs:.1f}s"
 
 
-@dataclass
-class DeliveryError(Exception):
-    """Slack refused or could not take the message; ``retry_after`` when it asked to wait."""
-
-    message: str
-    retryable: bool
-    retry_after: float | None = None
-
-    def __str__(self) -> str:
-        return self.message
-
-
 def post(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> None:
     """POST ``payload`` to a Slack incoming webhook. Raises DeliveryError without the URL in it."""
     body = json.dumps(payload).encode()
@@ -119,9 +107,9 @@ def post(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> None:
         retry_after = err.headers.get("Retry-After") if err.headers else None
         raise DeliveryError(
             f"Slack answered {err.code} {reason}",
-            retryable=err.code == 429 or err.code >= 500,
+            transient=err.code == 429 or err.code >= 500,
             retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
         ) from None
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         why = err.reason if isinstance(err, urllib.error.URLError) else err
-        raise DeliveryError(f"could not reach Slack: {why}", retryable=True) from None
+        raise DeliveryError(f"could not reach Slack: {why}", transient=True) from None

@@ -30,6 +30,10 @@ PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK = (
 )
 #: run outcomes
 RUN_SUCCEEDED, RUN_FAILED, RUN_VALIDATION_FAILED = "succeeded", "failed", "validation_failed"
+#: the errors by which a gate refuses a model (validation thresholds, a failed quality suite). Temporal
+#: carries an error's type as its class name, and this module may not import the exception classes
+#: (the workflow sandbox imports it), so the names are listed here and a test pins them to the classes.
+GATE_ERRORS = frozenset({"ValidationGateError", "QualityError"})
 
 
 @dataclass

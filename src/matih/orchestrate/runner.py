@@ -23,6 +23,7 @@ from matih.orchestrate import client as C
 from matih.orchestrate import devserver
 from matih.orchestrate import plan as P
 from matih.processes import adopt, alive
+from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
 
 T = TypeVar("T")
@@ -146,9 +147,7 @@ def ensure_background_worker(ws: Workspace) -> int:
 
 
 def register_worker(ws: Workspace, pid: int) -> None:
-    path = _worker_record(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": pid, "started_at": dt.datetime.now(dt.UTC).isoformat()}))
+    write_json_atomic(_worker_record(ws), {"pid": pid, "started_at": utc_stamp()}, indent=None)
 
 
 def unregister_worker(ws: Workspace, pid: int) -> None:

@@ -47,7 +47,7 @@ class TaskContext:
         self.cancel_hooks.append(hook)
 
     def train_config(self, ws: Workspace) -> TrainConfig:
-        from matih.forecast.service import configs_from_spec
+        from matih.forecast.adapt import configs_from_spec
 
         train, _gate, _out = configs_from_spec(
             ws, self.pipeline, n_estimators=self.options.get("n_estimators")
@@ -86,7 +86,7 @@ def ingestion_trigger(task: IngestionTriggerTask, ws: Workspace, ctx: TaskContex
 # -- SQL ---------------------------------------------------------------------------------------------
 def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     """Run ``query_ref`` into ``target_table`` in one transaction (overwrite or append)."""
-    from matih.warehouse import warehouse_of
+    from matih.sources.live import live_warehouse
 
     cfg = task.config
     path = ws.root / "queries" / f"{cfg.query_name}.sql"
@@ -96,7 +96,7 @@ def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcom
             file=f"pipelines/{ctx.pipeline.pipeline_id}.json",
             path=f"tasks[{task.task_id}].config.query_ref",
         )
-    wh = warehouse_of(ws)
+    wh = live_warehouse(ws)
     ctx.on_cancel(wh.interrupt)
     started = time.perf_counter()
     result = wh.run(path.read_text(), target=str(cfg.target_table), write_mode=cfg.write_mode)[-1]
@@ -118,7 +118,7 @@ class _FeatureCache:
         self._value: FeatureContext | None = None
 
     def get(self, ws: Workspace, config: TrainConfig) -> FeatureContext:
-        from matih.forecast.service import load_features
+        from matih.forecast.dataset import load_features
         from matih.warehouse import warehouse_of
 
         journal = warehouse_of(ws).writes_path
@@ -137,7 +137,7 @@ FEATURES = _FeatureCache()
 
 def ray_train(task: RayTrainTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     """Train with the task's hyperparameters; log and register in MLflow."""
-    from matih.forecast.service import train
+    from matih.forecast.training import train
 
     config = TrainConfig.from_task(task.config.model_dump(exclude_unset=True))
     if n := ctx.options.get("n_estimators"):
@@ -168,10 +168,10 @@ def _trained_version(ctx: TaskContext) -> int | None:
 def model_evaluate(task: ModelEvaluateTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     """Back-test the version trained in this run (else the latest) and gate it; passing promotes it."""
     from matih.forecast.config import GateConfig
-    from matih.forecast.service import enforce_gate, evaluate
+    from matih.forecast.evaluation import enforce_gate, evaluate
 
     config = ctx.train_config(ws)
-    gate = GateConfig.from_task(task.config.model_dump(exclude_unset=True))
+    gate = GateConfig.from_spec(task.config)
     report = evaluate(ws, config, gate, version=_trained_version(ctx), features=FEATURES.get(ws, config))
     ctx.progress["details"] = {"report": report.to_dict()}
     enforce_gate(report, gate)
@@ -234,8 +234,8 @@ def rollback_serve_update(task: RayServeUpdateTask, ws: Workspace, ctx: TaskCont
 def batch_inference(task: BatchInferenceTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     """Forecast every active product into ``output_table`` atomically, with the deployment's live
     version when ``deployment_name`` is given (else the champion)."""
+    from matih.forecast.batch import forecast
     from matih.forecast.registry import CHAMPION
-    from matih.forecast.service import forecast
 
     config = ctx.train_config(ws)
     version: int | str = CHAMPION
@@ -263,14 +263,14 @@ def batch_inference(task: BatchInferenceTask, ws: Workspace, ctx: TaskContext) -
 def quality_check(task: QualityCheckTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     """Run the expectation suite; a failing error-level expectation fails the task (not retried) with the
     suite's results attached, so the tasks after it (training) never see the data."""
-    from matih.quality.suites import QualityError, run_suite
+    from matih.quality.suites import run_suite, suite_failed
 
     cfg = task.config
     run = run_suite(ws, cfg.suite, table=str(cfg.table) if cfg.table else None)
     report = run.to_dict()
     ctx.progress["details"] = {"quality": report}
     if not run.success:
-        raise QualityError(run)
+        raise suite_failed(run)
     warned = [r for r in run.results if not r.success]
     return Outcome(
         f"{run.suite} passed on {run.table}: {len(run.results)} expectations"

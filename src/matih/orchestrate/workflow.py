@@ -221,7 +221,7 @@ class PipelineWorkflow:
             what += f"; {run.note}"
         if hard:
             return P.RUN_FAILED, what
-        if run.error_type in ("ValidationGateError", "QualityError"):
+        if run.error_type in P.GATE_ERRORS:
             skipped = [r.task_id for r in self.runs.values() if r.state == P.SKIPPED]
             return P.RUN_VALIDATION_FAILED, (
                 f"{what}; skipped {', '.join(skipped) or 'nothing'}, the current champion keeps serving"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matih.exceptions import WarehouseError
-from matih.warehouse import warehouse_of
-from matih.warehouse.duckdb_warehouse import TableName
+from matih.sources.live import live_warehouse
+from matih.warehouse import TableName
 from matih.workspace import Workspace
 
 NUMERIC = re.compile(
@@ -97,7 +97,7 @@ def profile_table(
     target: str = "units_sold",
     min_history_days: int = 30,
 ) -> Profile:
-    wh = warehouse_of(ws)
+    wh = live_warehouse(ws)
     name = TableName.parse(table)
     wh.require_table(str(name))
     with wh.connect() as con:

@@ -9,7 +9,6 @@ One MATIH addition: ``expect_column_max_to_be_recent`` (``column``, ``max_age`` 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 import uuid
@@ -17,11 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matih.exceptions import MatihError, SpecError
+from matih.exceptions import QualityError, SpecError
+from matih.sources.live import live_warehouse
 from matih.specs import ExpectationSuiteSpec, load_spec
 from matih.specs.common import Duration
-from matih.warehouse import warehouse_of
-from matih.warehouse.duckdb_warehouse import TableName, folder_lock
+from matih.state import append_jsonl, read_jsonl, utc_now, utc_stamp
+from matih.warehouse import TableName, folder_lock
 from matih.workspace import Workspace
 
 RECENT = "expect_column_max_to_be_recent"
@@ -29,16 +29,12 @@ SAMPLES = 5
 QUALITY_MEMORY = "1GB"
 
 
-class QualityError(MatihError):
-    """A suite failed: an error-level expectation did not hold. Carries the run."""
-
-    def __init__(self, run: SuiteRun) -> None:
-        failed = run.failed()
-        super().__init__(
-            f"suite {run.suite} failed on {run.table}: "
-            + "; ".join(f"{r.type}({r.target}): {r.summary()}" for r in failed)
-        )
-        self.run = run
+def suite_failed(run: SuiteRun) -> QualityError:
+    """The error for a failed suite run: every failed error-level expectation, with the run attached."""
+    message = f"suite {run.suite} failed on {run.table}: " + "; ".join(
+        f"{r.type}({r.target}): {r.summary()}" for r in run.failed()
+    )
+    return QualityError(message, run=run)
 
 
 @dataclass
@@ -116,7 +112,7 @@ def suite_table(ws: Workspace, suite: ExpectationSuiteSpec, table: str | None) -
     stem = suite.suite_name
     for suffix in ("_validation", "_suite", "_expectations", "_checks"):
         stem = stem.removesuffix(suffix)
-    wh = warehouse_of(ws)
+    wh = live_warehouse(ws)
     with wh.connect() as con:
         rows = con.execute(
             "SELECT table_catalog, table_schema, table_name FROM information_schema.tables "
@@ -148,7 +144,7 @@ def _gx_expectation(
                 file=file,
                 path=f"$.expectations[{index}].kwargs.max_age",
             ) from None
-        now = dt.datetime.now(dt.UTC)
+        now = utc_now()
         kind = column_types.get(str(args.get("column")), "")
         floor: Any = (now - age).date() if kind == "DATE" else now - age
         if kind == "TIMESTAMP":
@@ -183,10 +179,10 @@ def run_suite(ws: Workspace, name: str, *, table: str | None = None, record_run:
 
     spec, path = find_suite(ws, name)
     target = TableName.parse(suite_table(ws, spec, table))
-    wh = warehouse_of(ws)
+    wh = live_warehouse(ws)
     wh.require_table(str(target))
     started = time.perf_counter()
-    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    stamp = utc_stamp()
     with folder_lock(wh.directory):  # GX opens the catalog file itself: one DuckDB instance at a time
         with wh.connect() as con:
             column_types = dict(
@@ -243,10 +239,7 @@ def run_suite(ws: Workspace, name: str, *, table: str | None = None, record_run:
         results=outcomes,
     )
     if record_run:
-        journal = ws.state / "quality" / "runs.jsonl"
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        with journal.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(run.to_dict()) + "\n")
+        append_jsonl(journal_path(ws), run.to_dict())
     return run
 
 
@@ -281,12 +274,14 @@ def _outcome(index: int, spec: Any, result: Any) -> ExpectationOutcome:
     )
 
 
+def journal_path(ws: Workspace) -> Path:
+    """One JSON line per suite run: verdict and each expectation's result."""
+    return ws.state / "quality" / "runs.jsonl"
+
+
 def history(ws: Workspace, suite: str | None = None) -> list[SuiteRun]:
     """Journaled runs, newest first."""
-    journal = ws.state / "quality" / "runs.jsonl"
-    if not journal.is_file():
-        return []
-    runs = [SuiteRun.from_dict(json.loads(line)) for line in journal.read_text().splitlines() if line.strip()]
+    runs = [SuiteRun.from_dict(raw) for raw in read_jsonl(journal_path(ws))]
     return [r for r in reversed(runs) if suite in (None, r.suite)]
 
 
@@ -297,5 +292,6 @@ __all__ = [
     "find_suite",
     "history",
     "run_suite",
+    "suite_failed",
     "suite_table",
 ]

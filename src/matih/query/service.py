@@ -12,24 +12,13 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from matih.exceptions import WarehouseError
+from matih.exceptions import QueryError, WarehouseError
 from matih.warehouse import StatementResult, Warehouse
 
 DIALECTS = ("duckdb", "trino", "postgres", "snowflake")
 _READ_ONLY = (exp.Query, exp.Describe, exp.Show, exp.Pragma)
 _DUCKDB_LINE = re.compile(r"LINE (\d+):")
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
-
-
-class QueryError(WarehouseError):
-    """A statement that cannot run as given; ``line``/``column`` locate the problem when known."""
-
-    def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
-        where = f" (line {line}, column {column})" if line is not None and column is not None else ""
-        where = where or (f" (line {line})" if line is not None else "")
-        super().__init__(message + where)
-        self.line = line
-        self.column = column
 
 
 def _statements(sql: str, dialect: str) -> list[exp.Expr]:

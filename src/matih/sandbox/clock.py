@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from matih.exceptions import SandboxError
+from matih.state import write_json_atomic
 
 
 @dataclass
@@ -36,9 +36,7 @@ class SandboxClock:
         return self._as_of
 
     def set(self, day: dt.date) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"as_of": day.isoformat()}))
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, {"as_of": day.isoformat()}, indent=None)
         self._as_of, self._mtime = day, -1.0
 
     def cutoff(self) -> dt.datetime:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from matih import calendar
 from matih.exceptions import SandboxError
 from matih.sandbox.categories import CATEGORIES, Category
+from matih.state import utc_now
 
 MIN_PRODUCTS, MAX_PRODUCTS = 100, 45_291
 #: traffic leads sales by this many days
@@ -58,7 +59,7 @@ class WorldConfig:
 
     @property
     def last_day(self) -> dt.date:
-        return self.end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+        return self.end_date or (utc_now().date() - dt.timedelta(days=1))
 
     @property
     def first_day(self) -> dt.date:

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matih.exceptions import SandboxError
+from matih.processes import free_port
 
 log = logging.getLogger(__name__)
 SERVER_USER = "postgres"
@@ -36,13 +36,6 @@ def find_binary(name: str) -> str:
         f"PostgreSQL server program {name!r} not found; install PostgreSQL (`make setup` does it with "
         "apt-get install postgresql) or put its bin folder on PATH"
     )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_root() -> bool:

@@ -31,6 +31,7 @@ from matih.processes import alive
 from matih.sandbox.clock import SandboxClock
 from matih.sandbox.postgres import PostgresServer
 from matih.sandbox.store import world_path
+from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
 
 SHOP = "novamart.myshopify.com"
@@ -92,11 +93,7 @@ def sandbox_secrets(ws: Workspace, *, create: bool = False, token_uri: str | Non
         "GA_SERVICE_ACCOUNT_JSON": json.dumps(info),
         "INVENTORY_DB_PASSWORD": secrets.token_urlsafe(18),
     }
-    ws.sandbox_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(json.dumps(values))
-    os.replace(tmp, path)
+    write_json_atomic(path, values, indent=None, private=True)
     (ws.sandbox_dir / "ga_public_key.pem").write_text(public_pem)
     return values
 
@@ -188,7 +185,7 @@ def serve(
             postgres_database=DATABASE,
             postgres_user=READER_ROLE,
             as_of=as_of.isoformat(),
-            started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            started_at=utc_stamp(),
             extra={"postgres_folder": str(pg.folder), "rate_limit": rate_limit, "bucket": bucket},
         )
 
@@ -199,9 +196,7 @@ def serve(
             ]
             while not all(server.started for server in servers):
                 await asyncio.sleep(0.02)
-            tmp = endpoints_path(ws).with_suffix(".tmp")
-            tmp.write_text(json.dumps(asdict(endpoints), indent=2))
-            os.replace(tmp, endpoints_path(ws))
+            write_json_atomic(endpoints_path(ws), asdict(endpoints))
             loop = asyncio.get_running_loop()
 
             def shutdown() -> None:

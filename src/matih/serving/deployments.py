@@ -18,9 +18,7 @@ The record lives in ``.matih/deployments/<deployment_name>.json``; the online se
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from matih.forecast.features import FeatureContext
 from matih.forecast.registry import CHAMPION, PREVIOUS, Registry
 from matih.locks import file_lock
 from matih.specs import DeploymentSpec, PipelineSpec, load_spec
+from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
 
 #: ``model_source`` values that mean "the version that passed validation", i.e. the champion
@@ -72,7 +71,16 @@ def load_state(ws: Workspace, name: str) -> DeploymentState:
     path = _state_path(ws, name)
     if not path.is_file():
         return DeploymentState(name)
-    return DeploymentState(**json.loads(path.read_text()))
+    try:
+        return DeploymentState(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as err:
+        # MATIH writes the record atomically; a torn or hand-edited one is reported, and a reader that
+        # polls (the online watcher) tries again rather than dying
+        problem = DeploymentError(
+            f"{path}: the deployment record is not a valid record ({err}); `matih deploy {name}` rewrites it"
+        )
+        problem.transient = True
+        raise problem from None
 
 
 def _record_lock(ws: Workspace, name: str) -> Any:
@@ -105,11 +113,7 @@ def rollback_on_failure(ws: Workspace, name: str) -> bool:
 
 
 def _save(ws: Workspace, state: DeploymentState) -> None:
-    path = _state_path(ws, state.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    os.replace(tmp, path)  # readers see the old record or the new one, never half of one
+    write_json_atomic(_state_path(ws, state.name), asdict(state))
 
 
 def deployment_spec(ws: Workspace, name: str) -> DeploymentSpec:
@@ -151,10 +155,6 @@ def check_models(spec: DeploymentSpec, train: TrainConfig) -> None:
         )
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def rollout(
     ws: Workspace,
     name: str,
@@ -165,7 +165,7 @@ def rollout(
     features: FeatureContext | None = None,
 ) -> RolloutResult:
     """Roll ``model_source`` out to deployment ``name`` (see the module docstring)."""
-    from matih.forecast.service import predict_batch
+    from matih.forecast.batch import predict_batch
     from matih.warehouse import warehouse_of
 
     spec = deployment_spec(ws, name)
@@ -204,7 +204,7 @@ def rollout(
             ws,
             name,
             {
-                "at": _now(),
+                "at": utc_stamp(),
                 "event": "rollout_failed",
                 "version": f"v{version}",
                 "reason": "; ".join(problems),
@@ -249,7 +249,7 @@ def _switch(
         "version": f"v{version}",
         "model": train.experiment,
         "fallback": train.fallback_name,
-        "deployed_at": _now(),
+        "deployed_at": utc_stamp(),
         "output_table": output,
         "rows": rows,
         "forecast_origin": origin,
@@ -267,7 +267,7 @@ def rollback(ws: Workspace, name: str, train: TrainConfig) -> str:
     deployment serves), and the deployment record notes it. Returns a one-line summary."""
     restored = Registry(ws).restore_previous((train.experiment, train.fallback_name))
     champion = restored.get(train.experiment)
-    note(ws, name, {"at": _now(), "event": "rollback", "champion": f"v{champion}" if champion else None})
+    note(ws, name, {"at": utc_stamp(), "event": "rollback", "champion": f"v{champion}" if champion else None})
     serving = (load_state(ws, name).live or {}).get("version")
     if champion is None:
         return f"rolled back: {train.experiment} has no earlier champion; {name} serves nothing yet"
@@ -309,10 +309,10 @@ def revert(ws: Workspace, name: str, green: str, reason: str) -> str | None:
             fallback = str(state.live.get("fallback"))
             restored = registry.restore_previous((model, fallback))
             done.append(f"{model} champion is v{restored[model]} again")
-        state.live, state.previous = {**blue, "restored_at": _now()}, None
+        state.live, state.previous = {**blue, "restored_at": utc_stamp()}, None
         state.history.append(
             {
-                "at": _now(),
+                "at": utc_stamp(),
                 "event": "auto_rollback",
                 "version": blue["version"],
                 "reason": f"{green}: {reason}",

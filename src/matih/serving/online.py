@@ -2,7 +2,7 @@
 
 Loading a version (:func:`load_version`) computes its forecasts for every active product at the forecast
 origin (the last day of the feature table) with the same code the batch job uses
-(:func:`matih.forecast.service.predict_batch`), and keeps them in memory. A request is then a lookup: the
+(:func:`matih.forecast.batch.predict_batch`), and keeps them in memory. A request is then a lookup: the
 online answer equals the batch row for the same origin and version, by construction.
 
 :class:`LiveModel` holds the version being served and changes it blue-green. A watcher polls the
@@ -38,6 +38,7 @@ import numpy as np
 
 from matih.exceptions import DeploymentError, MatihError
 from matih.forecast.registry import CHAMPION, Registry
+from matih.state import utc_stamp
 from matih.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ class ServedVersion:
 
 def load_version(ws: Workspace, deployment: str, version: str | None = None) -> ServedVersion:
     """Load ``version`` (``"v3"``; default: the deployment's live one, else the champion) and check it."""
-    from matih.forecast.service import configs_from_pipeline, predict_batch
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.batch import predict_batch
     from matih.serving.deployments import check_models, deployment_spec, load_state
 
     spec = deployment_spec(ws, deployment)  # "serving is not configured" when the spec is missing
@@ -142,7 +144,7 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
         predicted=grids["predicted_units"],
         lower=grids["prediction_interval_lower"],
         upper=grids["prediction_interval_upper"],
-        loaded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        loaded_at=utc_stamp(),
         load_seconds=round(time.perf_counter() - started, 3),
         routing=batch.routing,
     )
@@ -288,7 +290,7 @@ class LiveModel:
 
     def _data_stamp(self) -> str | None:
         """The feature table's write stamp; the journal is re-read only when it changed."""
-        from matih.forecast.service import configs_from_pipeline
+        from matih.forecast.adapt import configs_from_pipeline
         from matih.warehouse import warehouse_of
 
         wh = warehouse_of(self.ws)
@@ -351,7 +353,7 @@ class LiveModel:
         from matih.serving.deployments import note
 
         entry = {
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "at": utc_stamp(),
             "event": event,
             "version": version,
             "reason": detail,

@@ -1,10 +1,11 @@
-"""``matih serve --engine ray``: the same forecast application on Ray Serve, sized by ``serving_config``.
+"""``matih serve --engine ray``: the forecast application on Ray Serve, sized by ``serving_config``.
 
-Each replica runs the embedded application (:func:`forecast_app`: the same routes, the same blue-green
-``LiveModel``) and Ray Serve's proxy routes HTTP to the replicas. The deployment's ``serving_config`` maps
-onto Ray Serve's options: ``num_replicas``, ``max_concurrent_queries`` -> ``max_ongoing_requests``, and
-``autoscaling_config`` (min/max replicas, ``target_num_ongoing_requests_per_replica`` ->
-``target_ongoing_requests``, upscale/downscale delays).
+Each replica runs the embedded application built by the caller's app factory (the API's
+``forecast_app``: the same routes, the same blue-green ``LiveModel``) and Ray Serve's proxy routes HTTP
+to the replicas. The factory is a parameter because serving sits below the HTTP API and never imports it.
+The deployment's ``serving_config`` maps onto Ray Serve's options: ``num_replicas``,
+``max_concurrent_queries`` -> ``max_ongoing_requests``, and ``autoscaling_config`` (min/max replicas,
+``target_num_ongoing_requests_per_replica`` -> ``target_ongoing_requests``, upscale/downscale delays).
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
-
-from fastapi import FastAPI
+from typing import Any, Protocol
 
 from matih.exceptions import DeploymentError
 from matih.specs.deployment import ServingConfig
@@ -45,33 +44,26 @@ def ray_options(config: ServingConfig | None, *, cpus_per_replica: float = 1.0) 
     return options
 
 
-def forecast_app(ws: Workspace, deployment: str, *, max_concurrent: int) -> tuple[FastAPI, Any]:
-    """The forecast routes alone, with their own LiveModel (one per replica). The live version is loaded
-    before this returns: Ray Serve routes to a replica once its constructor has finished, so no request
-    reaches a replica without a model."""
-    from matih.serving.api import install
-    from matih.serving.online import LiveModel
+class AppFactory(Protocol):
+    """Builds one replica's ASGI app and the object it serves from (a LiveModel). Must be a module-level
+    function: Ray pickles the replica class, and the factory with it, by reference."""
 
-    app = FastAPI(title=f"MATIH {deployment}", version="0.1.0")
-    app.state.workspace = ws
-    live = LiveModel(ws, deployment)
-    live.switch(None)
-    live.start()
-    install(app, live, max_concurrent=max_concurrent)
-    return app, live
+    def __call__(self, ws: Workspace, deployment: str, *, max_concurrent: int) -> tuple[Any, Any]: ...
 
 
 def deploy(
     ws: Workspace,
     deployment: str,
     *,
+    app_factory: AppFactory,
     host: str = "127.0.0.1",
     port: int = 8000,
     address: str | None = None,
     cpus_per_replica: float = 1.0,
 ) -> str:
-    """Start (or update) the application on Ray Serve; returns its URL. Ray is started locally unless
-    ``address`` (or ``MATIH_RAY_ADDRESS``, ``ray.address``) names a cluster."""
+    """Start (or update) the application on Ray Serve; returns its URL. Each replica runs
+    ``app_factory(ws, deployment, max_concurrent=...)``. Ray is started locally unless ``address`` (or
+    ``MATIH_RAY_ADDRESS``, ``ray.address``) names a cluster."""
     try:
         import ray
         from ray import serve
@@ -101,7 +93,7 @@ def deploy(
         """One replica: the embedded application, reached over ASGI."""
 
         def __init__(self) -> None:
-            self.app, self.live = forecast_app(Workspace(Path(root)), deployment, max_concurrent=limit)
+            self.app, self.live = app_factory(Workspace(Path(root)), deployment, max_concurrent=limit)
             self.client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=self.app), base_url="http://replica"
             )

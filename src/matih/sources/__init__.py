@@ -1,6 +1,7 @@
 """Ingestion: connectors built on dlt that load raw sources into the warehouse, and their sync journal."""
 
 from matih.sources.connector import Connector, StreamInfo, SyncContext, connector_for, connectors
+from matih.sources.live import live_sources, live_warehouse
 from matih.sources.runs import StreamRun, SyncRun, history
 from matih.sources.status import SourceSchedule, StreamStatus, schedules, stream_status
 from matih.sources.sync import destination_of, load_source, source_names, sync
@@ -17,6 +18,8 @@ __all__ = [
     "connectors",
     "destination_of",
     "history",
+    "live_sources",
+    "live_warehouse",
     "load_source",
     "schedules",
     "source_names",

@@ -22,7 +22,6 @@ from matih.sources.http import RetryPolicy
 if TYPE_CHECKING:
     from dlt.extract.resource import DltResource
 
-    from matih.sandbox.server import SandboxEndpoints
     from matih.specs.source import SourceSpec, StreamSpec
     from matih.workspace import Workspace
 
@@ -77,10 +76,8 @@ class Connector:
     """(spec, source name) -> (catalog, schema) the tables land in, unless the spec says otherwise."""
     resources: Callable[[SyncContext], list[DltResource]]
     """Builds the dlt resources of the selected streams."""
-    sandbox: Callable[[SandboxEndpoints], dict[str, Any]] | None = None
     transformation: bool = False
     """Whether the connector applies a spec's ``transformation`` (renames, deduplication)."""
-    """Config overrides that point the connector at the NovaMart sandbox."""
 
     def stream(self, name: str) -> StreamInfo:
         if name in self.streams:

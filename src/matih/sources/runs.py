@@ -8,12 +8,11 @@ connectors word without credentials.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matih.state import append_jsonl, read_jsonl
 from matih.workspace import Workspace
 
 
@@ -67,26 +66,13 @@ def journal_path(ws: Workspace) -> Path:
 
 def record(ws: Workspace, run: SyncRun) -> None:
     """Append ``run`` to the journal (one line, flushed and synced)."""
-    path = journal_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(run.to_dict()) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+    append_jsonl(journal_path(ws), run.to_dict(), durable=True)
 
 
 def history(ws: Workspace, source: str | None = None) -> list[SyncRun]:
     """Every recorded sync, oldest first, optionally of one source."""
-    path = journal_path(ws)
-    if not path.is_file():
-        return []
-    runs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            run = SyncRun.from_dict(json.loads(line))
-            if source is None or run.source == source:
-                runs.append(run)
-    return runs
+    runs = (SyncRun.from_dict(raw) for raw in read_jsonl(journal_path(ws)))
+    return [run for run in runs if source is None or run.source == source]
 
 
 def last_success(ws: Workspace, source: str) -> SyncRun | None:

@@ -9,6 +9,7 @@ from croniter import croniter
 
 from matih.sources.runs import history
 from matih.sources.sync import destination_of, load_source, source_names
+from matih.state import utc_now
 from matih.workspace import Workspace
 
 
@@ -63,7 +64,7 @@ class SourceSchedule:
 
 def schedules(ws: Workspace, *, after: dt.datetime | None = None, count: int = 3) -> list[SourceSchedule]:
     """Each source's cron expression with its next ``count`` run times (UTC)."""
-    start = after or dt.datetime.now(dt.UTC)
+    start = after or utc_now()
     found = []
     for name in source_names(ws):
         spec = load_source(ws, name)

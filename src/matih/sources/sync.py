@@ -8,22 +8,23 @@ fails part-way leaves the tables and the cursors as the last good sync left them
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from matih.exceptions import MatihError, SourceError, SpecError
+from matih.exceptions import MatihError, SourceError, SpecError, is_transient
 from matih.locks import file_lock
 from matih.sources.connector import Connector, SyncContext, connector_for
+from matih.sources.endpoints import endpoints_for
 from matih.sources.http import RetryPolicy
 from matih.sources.runs import StreamRun, SyncRun, record
 from matih.specs.common import resolve_secrets
-from matih.warehouse.duckdb_warehouse import folder_lock
+from matih.state import utc_stamp
+from matih.warehouse import folder_lock
 from matih.workspace import Workspace
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -56,26 +57,16 @@ def destination_of(spec: Any, name: str) -> tuple[str, str]:
     return catalog, schema
 
 
-Endpoints = Literal["production", "sandbox"]
-
-
-def _credentials_env(
-    ws: Workspace, endpoints_mode: Endpoints | None, connector: Connector
-) -> tuple[dict[str, str] | None, Any]:
-    """(environment for ``${NAME}`` references, sandbox endpoints) for the endpoint mode. Connectors
-    the sandbox does not serve (files) read their source as written either way."""
-    if (endpoints_mode or ws.settings().sources.endpoints) != "sandbox" or connector.sandbox is None:
-        return None, None
-    from matih.sandbox.server import running, sandbox_secrets
-
-    endpoints = running(ws)
+def _endpoint_config(
+    ws: Workspace, mode: str | None, connector: Connector
+) -> tuple[dict[str, str] | None, dict[str, Any] | None]:
+    """(environment for ``${NAME}`` references, config overrides) from the endpoint provider ``mode``
+    names (``matih.yaml``'s ``sources.endpoints`` by default). A connector the provider does not serve
+    (files) reads its source as written either way."""
+    endpoints = endpoints_for(ws, connector.name, mode)
     if endpoints is None:
-        raise SourceError(
-            "matih.yaml points sources at the NovaMart sandbox (sources.endpoints: sandbox) but it is not "
-            "running; start it with `matih sandbox serve` (or set sources.endpoints: production)",
-            transient=True,
-        )
-    return {**os.environ, **sandbox_secrets(ws)}, endpoints
+        return None, None
+    return {**os.environ, **endpoints.env}, endpoints.overrides(connector.name)
 
 
 def build_context(
@@ -85,7 +76,7 @@ def build_context(
     connector: Connector,
     *,
     full_refresh: bool,
-    endpoints: Endpoints | None = None,
+    endpoints: str | None = None,
 ) -> SyncContext:
     """Resolve secrets and endpoints; check the streams against what the connector offers."""
     file = f"sources/{name}.json"
@@ -126,10 +117,9 @@ def build_context(
             file=file,
             path="$.transformation",
         )
-    env, sandbox = _credentials_env(ws, endpoints, connector)
+    env, overrides = _endpoint_config(ws, endpoints, connector)
     config = spec.config.model_dump(mode="json", exclude_none=True)
-    if sandbox is not None and connector.sandbox is not None:
-        config.update(connector.sandbox(sandbox))
+    config.update(overrides or {})
     config = resolve_secrets(config, file=file, path="$.config", env=env)
     settings = ws.settings().sources
     return SyncContext(
@@ -240,7 +230,7 @@ def sync(
     name: str,
     *,
     full_refresh: bool = False,
-    endpoints: Endpoints | None = None,
+    endpoints: str | None = None,
     progress: Progress | None = None,
 ) -> SyncRun:
     """Sync source ``name`` into the warehouse and journal the run; raise on failure (after journaling).
@@ -257,7 +247,7 @@ def _sync(
     name: str,
     *,
     full_refresh: bool,
-    endpoints: Endpoints | None,
+    endpoints: str | None,
     progress: Progress | None,
 ) -> SyncRun:
     from dlt.pipeline.exceptions import PipelineStepFailed
@@ -275,7 +265,7 @@ def _sync(
         run_id=uuid.uuid4().hex[:12],
         source=name,
         connector=spec.connector,
-        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        started_at=utc_stamp(),
         full_refresh=full_refresh,
         destination=f"{catalog}.{schema}",
     )
@@ -303,14 +293,13 @@ def _sync(
         run.status = "failed"
         run.retries = ctx.retries if ctx else 0
         run.error = _error_text(err)
-        run.ended_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        run.ended_at = utc_stamp()
         run.seconds = round(time.perf_counter() - start, 3)
         record(ws, run)
         root = _root_cause(err)
         if isinstance(root, MatihError):
             raise root from None
-        transient = isinstance(root, OSError) or type(root).__name__ == "OperationalError"
-        raise SourceError(run.error, source=name, transient=transient) from None
+        raise SourceError(run.error, source=name, transient=is_transient(root)) from None
     counts = (
         {
             table: int(rows)
@@ -338,7 +327,7 @@ def _sync(
         )
     run.status = "succeeded"
     run.retries = ctx.retries
-    run.ended_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    run.ended_at = utc_stamp()
     run.seconds = round(time.perf_counter() - start, 3)
     record(ws, run)
     return run

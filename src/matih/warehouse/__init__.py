@@ -1,20 +1,25 @@
-"""The SQL engine behind the catalog names in the user's SQL."""
+"""The SQL engine behind the catalog names in the user's SQL.
 
-from matih.warehouse.duckdb_warehouse import (
-    DEFAULT_CATALOG,
-    QueryCancelled,
-    StatementResult,
-    TableName,
-    Warehouse,
-)
+``names`` parses table names, ``statements`` splits, analyses and runs SQL (atomic writes), ``live`` reads
+PostgreSQL sources in place, ``journal`` keeps ``writes.jsonl``, ``locks`` serialises a folder's openings in
+one process, and ``duckdb_warehouse.Warehouse`` coordinates them over the catalog files.
+"""
+
+from matih.warehouse.duckdb_warehouse import Warehouse
+from matih.warehouse.live import LiveSource
+from matih.warehouse.locks import folder_lock
+from matih.warehouse.names import DEFAULT_CATALOG, TableName
 from matih.warehouse.of_workspace import default_memory_limit, warehouse_of
+from matih.warehouse.statements import StatementResult, WriteMode
 
 __all__ = [
     "DEFAULT_CATALOG",
-    "QueryCancelled",
+    "LiveSource",
     "StatementResult",
     "TableName",
     "Warehouse",
+    "WriteMode",
     "default_memory_limit",
+    "folder_lock",
     "warehouse_of",
 ]

@@ -1,1 +1,3 @@
 """Built-in connectors, one folder each; each module exposes ``CONNECTOR``."""
+
+__all__: list[str] = []

@@ -91,3 +91,5 @@ CONNECTOR = Connector(
     destination=lambda _spec, name: ("files", name.replace("-", "_")),
     resources=_resources,
 )
+
+__all__ = ["CONNECTOR"]

@@ -226,10 +226,6 @@ def _report_resource(
     )
 
 
-def _sandbox(endpoints: Any) -> dict[str, Any]:
-    return {"base_url": endpoints.ga_url}
-
-
 CONNECTOR = Connector(
     name="source-google-analytics-data-api",
     streams={
@@ -238,6 +234,7 @@ CONNECTOR = Connector(
     },
     destination=lambda _spec, _name: ("google_analytics", "ga4"),
     resources=_resources,
-    sandbox=_sandbox,
     transformation=True,
 )
+
+__all__ = ["CONNECTOR"]

@@ -105,20 +105,11 @@ def _resources(ctx: SyncContext) -> list[Any]:
     return resources
 
 
-def _sandbox(endpoints: Any) -> dict[str, Any]:
-    return {
-        "host": endpoints.postgres_host,
-        "port": endpoints.postgres_port,
-        "database": endpoints.postgres_database,
-        "username": endpoints.postgres_user,
-        "password": "${INVENTORY_DB_PASSWORD}",
-    }
-
-
 CONNECTOR = Connector(
     name="source-postgres",
     streams={"*": StreamInfo(("*",))},
     destination=lambda spec, _name: ("postgresql", getattr(spec.config, "database", "postgres")),
     resources=_resources,
-    sandbox=_sandbox,
 )
+
+__all__ = ["CONNECTOR"]

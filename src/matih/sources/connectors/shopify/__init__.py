@@ -335,10 +335,6 @@ def _resources(ctx: SyncContext) -> list[Any]:
     return resources
 
 
-def _sandbox(endpoints: Any) -> dict[str, Any]:
-    return {"base_url": endpoints.shopify_url}
-
-
 CONNECTOR = Connector(
     name="source-shopify",
     streams={
@@ -357,5 +353,6 @@ CONNECTOR = Connector(
     },
     destination=lambda _spec, _name: ("postgresql", "shopify"),
     resources=_resources,
-    sandbox=_sandbox,
 )
+
+__all__ = ["CONNECTOR"]

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from matih.sandbox.slack_api import SlackWebhookSandbox
+from tests.doubles.slack_webhook import SlackWebhookSandbox
 from tests.servers import serve_in_thread
 
 

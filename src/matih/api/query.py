@@ -1,0 +1,141 @@
+"""``POST /query``: SQL over the warehouse, its request and response models, and JSON-safe values.
+
+SQL through the API is untrusted: it runs on :func:`untrusted_warehouse`, the workspace's catalogs with
+DuckDB's external access disabled (no files, URLs or extensions beyond the warehouse's catalogs). A
+statement that writes needs a key with the ``editor`` role (403 otherwise); SQL that cannot run is a 400
+whose body names the line and column (see :func:`matih.api.app.create_app`'s error handler).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from matih.api.auth import Caller
+from matih.query.service import DIALECTS, is_read_only, run_sql
+from matih.warehouse import StatementResult, Warehouse, warehouse_of
+from matih.workspace import Workspace
+
+__all__ = ["MAX_ROWS", "Column", "QueryRequest", "QueryResponse", "router", "untrusted_warehouse"]
+
+MAX_ROWS = 10_000
+
+
+class QueryRequest(BaseModel):
+    """SQL to run on the warehouse."""
+
+    sql: str = Field(min_length=1, max_length=100_000, description="One or more statements.")
+    dialect: Literal["duckdb", "trino", "postgres", "snowflake"] = Field(
+        default="duckdb", description="Dialect the SQL is written in; transpiled to DuckDB by sqlglot."
+    )
+    params: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description="Values for $name placeholders."
+    )
+    limit: int = Field(default=1_000, ge=1, le=MAX_ROWS, description="Most rows returned.")
+
+
+class Column(BaseModel):
+    name: str
+    type: str
+
+
+class QueryResponse(BaseModel):
+    columns: list[Column]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+    elapsed: float
+    statements: int
+
+
+def untrusted_warehouse(ws: Workspace) -> Warehouse:
+    """The warehouse the API's SQL runs on: the workspace's catalogs, no file system or network access.
+    One database is held open while requests keep coming, and released when idle so that syncs in other
+    processes can write."""
+    base = warehouse_of(ws)
+    return Warehouse(
+        base.directory,
+        threads=base.threads,
+        memory_limit=base.memory_limit,
+        external_access=False,
+        live=base.live,
+        hold_open_seconds=2.0,
+    )
+
+
+async def _warehouse(request: Request) -> Warehouse:
+    # async: a lookup this small should not hop to the thread pool
+    warehouse: Warehouse = request.app.state.warehouse
+    return warehouse
+
+
+def _jsonable(value: Any) -> Any:
+    """A value JSON can carry: non-finite floats become null, exotic types their text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def _response(results: list[StatementResult]) -> QueryResponse:
+    """The last statement that returned rows answers; the elapsed time is every statement's."""
+    last = next((r for r in reversed(results) if r.table is not None), None)
+    elapsed = sum(r.elapsed for r in results)
+    if last is None or last.table is None:
+        return QueryResponse(
+            columns=[], rows=[], row_count=0, truncated=False, elapsed=elapsed, statements=len(results)
+        )
+    table = last.table
+    columns = [Column(name=f.name, type=str(f.type)) for f in table.schema]
+    data = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    rows = [[_jsonable(col[r]) for col in data] for r in range(table.num_rows)]
+    return QueryResponse(
+        columns=columns,
+        rows=rows,
+        row_count=table.num_rows,
+        truncated=last.truncated,
+        elapsed=elapsed,
+        statements=len(results),
+    )
+
+
+router = APIRouter()
+
+
+@router.post("/query", response_model=QueryResponse, summary="Run SQL on the warehouse")
+def query(
+    request: QueryRequest, caller: Caller, warehouse: Annotated[Warehouse, Depends(_warehouse)]
+) -> QueryResponse:
+    if request.dialect not in DIALECTS:  # pragma: no cover - the model already restricts it
+        raise HTTPException(422, "unknown dialect")
+    if not is_read_only(request.sql, request.dialect) and caller != "editor":
+        raise HTTPException(403, "this statement writes; it needs an API key with the editor role")
+    results = run_sql(
+        warehouse,
+        request.sql,
+        dialect=request.dialect,
+        max_rows=request.limit,
+        params=dict(request.params) or None,
+    )
+    return _response(results)

@@ -1,0 +1,115 @@
+"""``matih sandbox``: the NovaMart simulated retailer, generated, served and moved on day by day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Annotated
+
+import typer
+
+from matih.cli.common import WorkspaceOpt, handled
+from matih.cli.common import workspace as _workspace
+
+sandbox_app = typer.Typer(help="The NovaMart simulated retailer.", no_args_is_help=True)
+
+
+@sandbox_app.command("generate")
+@handled
+def sandbox_generate(
+    workspace: WorkspaceOpt = None,
+    products: Annotated[int, typer.Option(help="Number of products (100 to 45,291).")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same world.")] = 7,
+    end_date: Annotated[
+        str | None, typer.Option(help="Last day of sales, YYYY-MM-DD (default: yesterday).")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 730,
+    load: Annotated[bool, typer.Option(help="Load the world into the warehouse.")] = True,
+) -> None:
+    """Generate the NovaMart world and load it into the warehouse."""
+    from matih.cli.render import console, rows_table
+    from matih.sandbox import WorldConfig, generate_world, load_world, save_world
+    from matih.warehouse import warehouse_of
+
+    ws = _workspace(workspace)
+    ws.ensure_state()
+    cfg = WorldConfig(
+        products=products,
+        seed=seed,
+        days=days,
+        end_date=dt.date.fromisoformat(end_date) if end_date else None,
+    )
+    started = time.perf_counter()
+    with console.status(f"Generating {products:,} products x {days} days"):
+        world = generate_world(cfg)
+        save_world(world, ws.sandbox_dir)
+    console.print(f"generated in {time.perf_counter() - started:.1f}s ({cfg.first_day} .. {cfg.last_day})")
+    rows = [(name, f"{n:,}") for name, n in world.row_counts().items()]
+    if load:
+        with console.status("Loading into the warehouse"):
+            loaded = load_world(ws.sandbox_dir, warehouse_of(ws))
+        rows = [(target, f"{n:,}") for target, n in loaded.items()]
+    console.print(rows_table(("Table", "Rows"), rows, right=(1,)))
+
+
+@sandbox_app.command("serve")
+@handled
+def sandbox_serve(
+    workspace: WorkspaceOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day the servers show, YYYY-MM-DD (default: the world's end).")
+    ] = None,
+    rate_limit: Annotated[
+        float, typer.Option(help="Shopify API requests per second before 429 (0: unlimited).")
+    ] = 0.0,
+    bucket: Annotated[int, typer.Option(help="Shopify leaky-bucket size (burst).")] = 40,
+) -> None:
+    """Serve the world as Shopify, GA4 and PostgreSQL on 127.0.0.1 until Ctrl-C."""
+    from matih.cli.render import console
+    from matih.sandbox import server
+
+    ws = _workspace(workspace)
+    handle = server.start(
+        ws, as_of=dt.date.fromisoformat(as_of) if as_of else None, rate_limit=rate_limit, bucket=bucket
+    )
+    ep = handle.endpoints
+    console.print(f"NovaMart sandbox serving the world as of [bold]{ep.as_of}[/] (pid {ep.pid})")
+    console.print(f"  Shopify Admin API  {ep.shopify_url}/admin/api/2025-10/")
+    console.print(f"  GA4 Data API       {ep.ga_url}/v1beta/   (tokens: {ep.token_uri})")
+    console.print(
+        f"  PostgreSQL         host=127.0.0.1 port={ep.postgres_port} dbname={ep.postgres_database}"
+        f" user={ep.postgres_user}"
+    )
+    console.print("Connectors reach it when matih.yaml has `sources: {endpoints: sandbox}`. Ctrl-C stops it.")
+    try:
+        handle.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.stop()
+
+
+@sandbox_app.command("advance")
+@handled
+def sandbox_advance(
+    workspace: WorkspaceOpt = None,
+    days: Annotated[int, typer.Option(min=1, help="Days to move the clock on.")] = 1,
+) -> None:
+    """Move the running sandbox on by whole days: new and edited orders, stock, shipments, traffic."""
+    from matih.cli.render import console, rows_table
+    from matih.sandbox import server
+
+    done = server.advance(_workspace(workspace), days)
+    rows = [(day, *(f"{v:,}" for v in change.values())) for day, change in done["changes"].items()]
+    console.print(rows_table(("Day", "New shipments", "Received", "Stock rows moved"), rows, right=(1, 2, 3)))
+    console.print(f"the sandbox now shows the world up to {done['as_of']}")
+
+
+@sandbox_app.command("stop")
+@handled
+def sandbox_stop(workspace: WorkspaceOpt = None) -> None:
+    """Stop this workspace's sandbox if it runs."""
+    from matih.cli.render import console
+    from matih.sandbox import server
+
+    console.print("stopped" if server.stop(_workspace(workspace)) else "the sandbox was not running")

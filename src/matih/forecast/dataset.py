@@ -1,0 +1,25 @@
+"""Reading a pipeline's dataset: the dense grid and feature context training, evaluation and batch
+forecasting share when they run in one process."""
+
+from __future__ import annotations
+
+import logging
+
+from matih.forecast.config import TrainConfig
+from matih.forecast.features import FeatureContext
+from matih.forecast.grid import load_grid
+from matih.warehouse import warehouse_of
+from matih.workspace import Workspace
+
+__all__ = ["load_features"]
+
+log = logging.getLogger(__name__)
+
+
+def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: bool = True) -> FeatureContext:
+    """The dataset as a dense grid with its feature context. ``report_gaps`` logs how sparse the series
+    are (training wants to know; a forecast does not)."""
+    grid = load_grid(warehouse_of(workspace), config.dataset, config.roles)
+    if report_gaps and grid.gaps and grid.gaps.warning():
+        log.warning(grid.gaps.warning())
+    return FeatureContext.build(grid)
