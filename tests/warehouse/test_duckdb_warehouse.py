@@ -225,3 +225,18 @@ def test_live_source_names_are_rewritten_to_the_attached_database():
     rewritten = federate(sql, [source])
     assert "live_inventory_db.public.warehouses" in rewritten and "analytics.s.t" in rewritten
     assert federate("SELECT 1", [source]) == "SELECT 1"
+
+
+def test_another_warehouse_in_the_process_gets_the_files_an_idle_held_database_has(tmp_path):
+    """A process may attach a DuckDB file once. The HTTP API holds its database open between requests;
+    catalog refreshes, lineage and live reloads in the same process open their own: the idle held one
+    lets go at once, and one in use makes the other a retryable error, not a crash."""
+    Warehouse(tmp_path).run("CREATE TABLE analytics.derived.t AS SELECT 1 AS x")
+    held = Warehouse(tmp_path, hold_open_seconds=60)
+    assert held.query("SELECT x FROM analytics.derived.t").num_rows == 1  # now held open, idle
+    assert Warehouse(tmp_path).query("SELECT count(*) FROM analytics.derived.t").column(0)[0].as_py() == 1
+    assert held.query("SELECT x FROM analytics.derived.t").num_rows == 1  # reopened on demand
+    with held.connect():
+        with pytest.raises(WarehouseError, match="held open") as busy:
+            Warehouse(tmp_path).query("SELECT 1 FROM analytics.derived.t")
+        assert busy.value.transient

@@ -5,8 +5,10 @@ Every product-day is a cell of a (products x days) matrix. Expected demand is a 
 elasticity); stock-outs suppress it; realised units are Poisson around it. The expected units are kept
 aside as ``truth`` so the best error any forecaster could reach (the noise floor) is known.
 
-Orders and order lines are then cut from the realised units, web sessions are drawn from demand two
-days ahead (traffic leads sales), and inventory, shipments and warehouses follow from the stock-outs.
+Orders and order lines are then cut from the realised units (:mod:`matih.sandbox.orders`), web sessions
+are drawn from demand two days ahead (traffic leads sales), and inventory, shipments and warehouses
+follow from the stock-outs. Every draw comes from one random stream in a fixed order, which is what makes
+a config build the same world every time: reordering draws, even between methods, changes the world.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pyarrow as pa
 from matih import calendar
 from matih.exceptions import SandboxError
 from matih.sandbox.categories import CATEGORIES, Category
+from matih.sandbox.draws import approx_binomial, day_major
+from matih.sandbox.orders import order_tables
 from matih.state import utc_now
 
 MIN_PRODUCTS, MAX_PRODUCTS = 100, 45_291
@@ -35,6 +39,7 @@ WAREHOUSES = (
     ("WH-4", "Allentown DC", "Allentown, PA", 1_050_000),
     ("WH-5", "Atlanta South", "Atlanta, GA", 700_000),
 )
+_WAREHOUSE_IDS = np.array([w[0] for w in WAREHOUSES])
 
 
 @dataclass(frozen=True)
@@ -76,26 +81,6 @@ class World:
 
     def row_counts(self) -> dict[str, int]:
         return {name: t.num_rows for name, t in self.tables.items()}
-
-
-def _day_major(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(product, day) of the non-zero cells, ordered by day then product.
-
-    ``nonzero`` walks memory order, so it runs on a day-major copy: one transpose is far cheaper than
-    sorting tens of millions of cells afterwards.
-    """
-    d, p = np.nonzero(np.ascontiguousarray(matrix.T))
-    return p, d
-
-
-def _approx_binomial(
-    rng: np.random.Generator, n: np.ndarray, p: float, *, low: np.ndarray | int, high: np.ndarray | int
-) -> np.ndarray:
-    """Binomial(n, p) by its normal approximation, clipped to [low, high]: ten times faster than exact
-    draws on tens of millions of cells, and indistinguishable at these counts."""
-    z = rng.standard_normal(len(n), dtype=np.float32)
-    draw = np.rint(n * p + np.sqrt(n * p * (1 - p)) * z)
-    return np.clip(draw, low, high).astype(np.int32)
 
 
 def product_ids(n: int) -> np.ndarray:
@@ -161,24 +146,35 @@ class _Builder:
 
     # -- demand --------------------------------------------------------------------------------------
     def _demand(self) -> None:
-        rng, P, D, days = self.rng, self.P, self.D, self.days
-        C = len(self.cats)
-        dow = calendar.day_of_week(days)
-        doy = calendar.day_of_year(days)
-        weekly = np.array([np.array(c.weekly) / np.mean(c.weekly) for c in self.cats])  # C x 7
+        mu = self._baseline()
+        self._promotions(mu)
+        self._stockouts()
+
+    def _holidays(self) -> np.ndarray:
+        """(categories x days) holiday factors: Black Friday, the Christmas ramp, Valentine's week."""
+        days = self.days
         bf = calendar.black_friday_weekend(days)
         xmas = calendar.christmas_ramp(days)
         xday = calendar.is_christmas_day(days)
         val = calendar.valentines_week(days)
         val_ramp = np.where(val, (calendar.day_of_month(days) - 6) / 8.0, 0.0)
-        hol = np.ones((C, D), dtype=np.float32)
+        hol = np.ones((len(self.cats), self.D), dtype=np.float32)
         for k, c in enumerate(self.cats):
-            h = np.ones(D)
+            h = np.ones(self.D)
             h = h * (1 + (c.christmas - 1) * xmas)
             h = np.where(bf, c.black_friday, h)
             h = h * (1 + (c.valentines - 1) * val_ramp)
             h = np.where(xday, 0.3, h)
             hol[k] = h
+        return hol
+
+    def _baseline(self) -> np.ndarray:
+        """(products x days) expected demand before promotions and stock-outs."""
+        D, days = self.D, self.days
+        dow = calendar.day_of_week(days)
+        doy = calendar.day_of_year(days)
+        weekly = np.array([np.array(c.weekly) / np.mean(c.weekly) for c in self.cats])  # C x 7
+        hol = self._holidays()
         # the (products x days) factors are built in float32 and multiplied in place: at seed scale
         # each matrix is 130 MB, and memory traffic is what this step costs
         f32 = np.float32
@@ -197,6 +193,7 @@ class _Builder:
         factor = self.trend.astype(f32)[:, None] * t_years[None, :]
         np.exp(factor, out=factor)
         mu *= factor
+        # launch ramp: 1 - exp(-(age + 1) / 12), nothing before the launch
         age = np.arange(D, dtype=np.int32)[None, :] - self.launch.astype(np.int32)[:, None]
         np.add(age, 1, out=factor, casting="unsafe")
         factor *= f32(-1 / 12.0)
@@ -204,8 +201,11 @@ class _Builder:
         np.subtract(f32(1), factor, out=factor)
         factor[age < 0] = 0
         mu *= factor
-        del factor, age
-        # promotions: short episodes at a discount; demand answers through the price elasticity
+        return mu
+
+    def _promotions(self, mu: np.ndarray) -> None:
+        """Promotions: short episodes at a discount; demand answers through the price elasticity."""
+        rng, P, D = self.rng, self.P, self.D
         n_promos = rng.poisson(D / 365.0 * 2.0, P)
         total = int(n_promos.sum())
         p_idx = np.repeat(np.arange(P), n_promos)
@@ -218,12 +218,14 @@ class _Builder:
         cells_d = np.repeat(start, length) + offsets
         keep = cells_d < D
         self.discount[cells_p[keep], cells_d[keep]] = np.repeat(depth, length)[keep]
-        uplift = np.power(f32(1) - self.discount, -self.elasticity.astype(f32)[:, None])
+        uplift = np.power(np.float32(1) - self.discount, -self.elasticity.astype(np.float32)[:, None])
         uplift *= mu
         self.demand = uplift
         self.baseline = mu  # demand had there been no promotion
-        del uplift
-        # stock-outs: rare episodes during which only a trickle sells
+
+    def _stockouts(self) -> None:
+        """Stock-outs: rare episodes during which only a trickle sells; then the realised units."""
+        rng, P, D = self.rng, self.P, self.D
         n_out = rng.poisson(D / 365.0 * 0.8, P)
         o_idx = np.repeat(np.arange(P), n_out)
         o_start = rng.integers(0, D, int(n_out.sum()))
@@ -238,76 +240,22 @@ class _Builder:
         self.units = rng.poisson(self.expected).astype(np.int32)
 
     # -- tables --------------------------------------------------------------------------------------
-    def _order_lines(self) -> dict[str, pa.Table]:
-        rng = self.rng
-        p, d = _day_major(self.units)
-        y = self.units[p, d]
-        # one or two lines per selling product-day; the split keeps the day's total exact
-        two = (y >= 2) & (rng.random(len(y)) < 0.4)
-        first_q = np.where(two, _approx_binomial(rng, y, 0.5, low=1, high=y - 1), y)
-        per_cell = 1 + two.astype(np.int64)
-        first_line = np.cumsum(per_cell) - per_cell
-        line_p = np.repeat(p, per_cell)
-        line_d = np.repeat(d, per_cell)
-        line_q = np.empty(len(line_p), dtype=np.int64)
-        line_q[first_line] = first_q
-        line_q[first_line[two] + 1] = (y - first_q)[two]
-        # orders group consecutive lines of the same day
-        new_day = np.r_[True, line_d[1:] != line_d[:-1]]
-        starts = new_day | (rng.random(len(line_d)) < 0.6)
-        order_no = np.cumsum(starts) - 1
-        n_orders = int(order_no[-1]) + 1 if len(order_no) else 0
-        disc = self.discount[line_p, line_d]
-        list_p = self.list_price[line_p]
-        unit_price = np.round(list_p * (1.0 - disc), 2)
-        order_ids = 1_000_001 + np.arange(n_orders, dtype=np.int64)
-        order_day = line_d[starts]
-        seconds = rng.integers(6 * 3600, 23 * 3600, n_orders)
-        order_ts = self.days[order_day].astype("datetime64[s]") + seconds.astype("timedelta64[s]")
-        # a few orders are edited a day or two later (refunds, address changes): updated_at moves on
-        edited = rng.random(n_orders) < 0.05
-        updated = order_ts + np.where(edited, rng.integers(3600, 2 * 86400, n_orders), 60).astype(
-            "timedelta64[s]"
-        )
-        totals = np.bincount(order_no, weights=line_q * unit_price, minlength=n_orders)
-        dict_ids = self.id_array
-        order_items = pa.table(
-            {
-                "order_item_id": pa.array(np.arange(1, len(line_p) + 1, dtype=np.int64)),
-                "order_id": pa.array(order_ids[order_no]),
-                "product_id": pa.DictionaryArray.from_arrays(pa.array(line_p.astype(np.int32)), dict_ids),
-                "quantity": pa.array(line_q.astype(np.int32)),
-                "unit_price": pa.array(unit_price),
-                "discount": pa.array(disc.astype(np.float64).round(2)),
-            }
-        )
-        orders = pa.table(
-            {
-                "order_id": pa.array(order_ids),
-                "order_date": pa.array(order_ts, pa.timestamp("s")),
-                "customer_id": pa.array(rng.integers(1, max(1000, n_orders // 3), n_orders)),
-                "financial_status": pa.DictionaryArray.from_arrays(
-                    pa.array((edited & (rng.random(n_orders) < 0.3)).astype(np.int8)),
-                    pa.array(["paid", "refunded"]),
-                ),
-                "total_price": pa.array(np.round(totals, 2)),
-                "created_at": pa.array(order_ts, pa.timestamp("s")),
-                "updated_at": pa.array(updated, pa.timestamp("s")),
-            }
-        )
-        return {"orders": orders, "order_items": order_items}
-
     def _catalog_tables(self) -> dict[str, pa.Table]:
+        # every table is stamped no later than the end of the world's last day
+        end_ts = (self.days[-1] + 1).astype("datetime64[s]")
+        tables = self._product_tables(end_ts)
+        tables.update(self._stock_tables(end_ts))
+        tables["supplier_shipments"] = self._shipments(end_ts)
+        return tables
+
+    def _product_tables(self, end_ts: np.datetime64) -> dict[str, pa.Table]:
+        """``products`` (the shop's catalogue) and ``product_categories`` (the analysts' mapping)."""
         rng, P = self.rng, self.P
-        first = self.days[0]
-        launch_day = first + self.launch.astype("timedelta64[D]")
+        launch_day = self.days[0] + self.launch.astype("timedelta64[D]")
         created = launch_day.astype("datetime64[s]") - rng.integers(86400, 30 * 86400, P).astype(
             "timedelta64[s]"
         )
-        end_ts = (self.days[-1] + 1).astype("datetime64[s]")
         prod_updated = np.minimum(created + rng.integers(0, 400 * 86400, P).astype("timedelta64[s]"), end_ts)
-        cat_names = np.array([c.name for c in self.cats])[self.cat]
-        seasonal = np.array([c.seasonal_flag for c in self.cats])[self.cat]
         products = pa.table(
             {
                 "product_id": self.ids,
@@ -326,31 +274,37 @@ class _Builder:
         product_categories = pa.table(
             {
                 "product_id": self.ids,
-                "category": cat_names,
+                "category": np.array([c.name for c in self.cats])[self.cat],
                 "subcategory": self.sub,
                 "product_type": self.ptype,
                 "category_path": self.paths,
-                "seasonal_flag": seasonal,
+                "seasonal_flag": np.array([c.seasonal_flag for c in self.cats])[self.cat],
                 "last_modified_by": owners[rng.integers(0, 3, P)],
                 "updated_at": pa.array(
                     np.full(P, end_ts - np.timedelta64(20 * 86400, "s")), pa.timestamp("s")
                 ),
             }
         )
-        # inventory snapshot at the end of the world: out-of-stock products hold nothing
-        recent = self.demand[:, -28:].mean(axis=1)
+        return {"products": products, "product_categories": product_categories}
+
+    def _stock_tables(self, end_ts: np.datetime64) -> dict[str, pa.Table]:
+        """The inventory snapshot at the end of the world, per product in its one home warehouse."""
+        rng, P = self.rng, self.P
+        # kept for the shipments, which restock at the recent rate into the same warehouse
+        self.recent = self.demand[:, -28:].mean(axis=1)
         cover = rng.uniform(2.0, 45.0, P)
-        qoh = np.where(self.in_stock[:, -1], np.round(recent * cover + rng.integers(0, 5, P)), 0).astype(
+        # out-of-stock products hold nothing
+        qoh = np.where(self.in_stock[:, -1], np.round(self.recent * cover + rng.integers(0, 5, P)), 0).astype(
             np.int64
         )
-        reorder = np.ceil(recent * 7 * 1.3 + 2).astype(np.int64)
-        wh = rng.integers(0, len(WAREHOUSES), P)
-        wh_ids = np.array([w[0] for w in WAREHOUSES])
+        reorder = np.ceil(self.recent * 7 * 1.3 + 2).astype(np.int64)
+        self.home = rng.integers(0, len(WAREHOUSES), P)
+        home_ids = _WAREHOUSE_IDS[self.home]
         inv_updated = end_ts - rng.integers(60, 6 * 3600, P).astype("timedelta64[s]")
         inventory = pa.table(
             {
                 "product_id": self.ids,
-                "warehouse_id": wh_ids[wh],
+                "warehouse_id": home_ids,
                 "quantity_on_hand": qoh,
                 "reorder_point": reorder,
                 "updated_at": pa.array(inv_updated, pa.timestamp("s")),
@@ -360,7 +314,7 @@ class _Builder:
             {
                 "inventory_item_id": 40_000_000 + np.arange(P, dtype=np.int64),
                 "product_id": self.ids,
-                "location_id": wh_ids[wh],
+                "location_id": home_ids,
                 "available": qoh,
                 "updated_at": pa.array(inv_updated, pa.timestamp("s")),
             }
@@ -373,7 +327,11 @@ class _Builder:
                 "capacity_units": [w[3] for w in WAREHOUSES],
             }
         )
-        # shipments: a restock after every stock-out plus routine replenishment
+        return {"inventory": inventory, "inventory_levels": inventory_levels, "warehouses": warehouses}
+
+    def _shipments(self, end_ts: np.datetime64) -> pa.Table:
+        """Supplier shipments: a restock after every stock-out plus routine replenishment."""
+        rng, P = self.rng, self.P
         o_idx, o_start, o_len = self.stockouts
         routine = rng.poisson(self.D / 365.0 * 1.6, P)
         r_idx = np.repeat(np.arange(P), routine)
@@ -383,15 +341,16 @@ class _Builder:
         lead = rng.integers(3, 15, len(s_p))
         ordered = self.days[s_recv] - lead.astype("timedelta64[D]")
         received = self.days[s_recv]
+        # the last few days' shipments have not arrived yet
         in_transit = received > self.days[-1] - 3
-        qty = np.ceil(recent[s_p] * rng.uniform(14, 45, len(s_p)) + 10).astype(np.int64)
+        qty = np.ceil(self.recent[s_p] * rng.uniform(14, 45, len(s_p)) + 10).astype(np.int64)
         order = np.argsort(ordered, kind="stable")
         recv_ts = received.astype("datetime64[s]") + np.timedelta64(10 * 3600, "s")
-        supplier_shipments = pa.table(
+        return pa.table(
             {
                 "shipment_id": np.arange(1, len(s_p) + 1, dtype=np.int64),
                 "product_id": self.ids[s_p][order],
-                "warehouse_id": wh_ids[wh[s_p]][order],
+                "warehouse_id": _WAREHOUSE_IDS[self.home[s_p]][order],
                 "supplier_id": (rng.integers(1, 400, len(s_p)) + 5000)[order],
                 "quantity": qty[order],
                 "ordered_at": pa.array(ordered[order].astype("datetime64[s]"), pa.timestamp("s")),
@@ -403,14 +362,6 @@ class _Builder:
                 "updated_at": pa.array(np.minimum(recv_ts, end_ts)[order], pa.timestamp("s")),
             }
         )
-        return {
-            "products": products,
-            "product_categories": product_categories,
-            "inventory": inventory,
-            "inventory_levels": inventory_levels,
-            "warehouses": warehouses,
-            "supplier_shipments": supplier_shipments,
-        }
 
     def _web_sessions(self) -> pa.Table:
         rng = self.rng
@@ -418,7 +369,7 @@ class _Builder:
         ahead = np.concatenate([self.demand[:, lead:], self.demand[:, -1:].repeat(lead, axis=1)], axis=1)
         per_unit = rng.uniform(8.0, 20.0, self.P).astype(np.float32)
         sessions = rng.poisson(ahead * per_unit[:, None]).astype(np.int32)
-        p, d = _day_major(sessions)
+        p, d = day_major(sessions)
         s = sessions[p, d]
         return pa.table(
             {
@@ -428,8 +379,8 @@ class _Builder:
                 ),
                 "product_id": pa.DictionaryArray.from_arrays(pa.array(p.astype(np.int32)), self.id_array),
                 "sessions": pa.array(s.astype(np.int32)),
-                "page_views": pa.array(s + _approx_binomial(rng, s, 0.4, low=0, high=s)),
-                "unique_visitors": pa.array(_approx_binomial(rng, s, 0.85, low=1, high=s)),
+                "page_views": pa.array(s + approx_binomial(rng, s, 0.4, low=0, high=s)),
+                "unique_visitors": pa.array(approx_binomial(rng, s, 0.85, low=1, high=s)),
             }
         )
 
@@ -452,6 +403,7 @@ class _Builder:
         self._products()
         self._demand()
         tables = self._catalog_tables()
-        tables.update(self._order_lines())
+        units, discount = self.units, self.discount
+        tables.update(order_tables(self.rng, units, discount, self.list_price, self.days, self.id_array))
         tables["web_sessions"] = self._web_sessions()
         return World(config=self.cfg, tables=tables, truth=self._truth())

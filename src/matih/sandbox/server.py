@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -33,6 +33,9 @@ from matih.sandbox.postgres import PostgresServer
 from matih.sandbox.store import world_path
 from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 SHOP = "novamart.myshopify.com"
 PROPERTY_ID = "properties/349871234"
@@ -116,6 +119,139 @@ def _bind() -> socket.socket:
     return sock
 
 
+@dataclass
+class _Listeners:
+    """The HTTP servers' sockets, bound before anything starts: the GA token URI inside the credentials
+    must name the GA server's port."""
+
+    shop: socket.socket
+    ga: socket.socket
+
+    @classmethod
+    def bind(cls) -> _Listeners:
+        return cls(_bind(), _bind())
+
+    @staticmethod
+    def _url(sock: socket.socket) -> str:
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    @property
+    def shop_url(self) -> str:
+        return self._url(self.shop)
+
+    @property
+    def ga_url(self) -> str:
+        return self._url(self.ga)
+
+
+@dataclass
+class _Credentials:
+    """The sandbox's secrets, and the GA service account they hold (with its public key to verify)."""
+
+    values: dict[str, str]
+    service_account: dict[str, Any]
+    public_pem: str
+
+    @classmethod
+    def of(cls, ws: Workspace, ga_url: str) -> _Credentials:
+        values = sandbox_secrets(ws, create=True, token_uri=f"{ga_url}/token")
+        public_pem = (ws.sandbox_dir / "ga_public_key.pem").read_text()
+        return cls(values, json.loads(values["GA_SERVICE_ACCOUNT_JSON"]), public_pem)
+
+
+def _claim_day(ws: Workspace, as_of: dt.date | None) -> dt.date:
+    """The day to serve (``as_of`` or the world's last), once no other sandbox runs for ``ws``."""
+    if (other := running(ws)) is not None and other.pid != os.getpid():
+        raise SandboxError(f"the sandbox already runs for this workspace (pid {other.pid}); stop it first")
+    first, last = world_days(ws)
+    as_of = as_of or last
+    if not first <= as_of <= last:
+        raise SandboxError(f"--as-of {as_of} is outside the world ({first} .. {last})")
+    return as_of
+
+
+def _start_postgres(ws: Workspace) -> PostgresServer:
+    pg = PostgresServer(ws.sandbox_dir / "postgres")
+    # a throwaway superuser password (only read on first init): the sandbox administers through the
+    # trusted local socket, and connectors log in over TCP as the reader role
+    pg.init(secrets.token_urlsafe(18))
+    pg.start()
+    return pg
+
+
+def _http_apps(
+    ws: Workspace, clock: SandboxClock, credentials: _Credentials, *, rate_limit: float, bucket: int
+) -> tuple[Starlette, Starlette]:
+    """The Shopify and GA4 applications over the stored world."""
+    # imported here: the CLI imports this module for `running`/`start`, which need neither app
+    from matih.sandbox.ga_api import GoogleAnalyticsSandbox
+    from matih.sandbox.shopify_api import ShopifySandbox
+    from matih.sandbox.shopify_world import ShopifyWorld
+
+    world = world_path(ws.sandbox_dir)
+    shop = ShopifySandbox(
+        ShopifyWorld.load(world),
+        shop=SHOP,
+        access_token=credentials.values["SHOPIFY_API_KEY"],
+        clock=clock,
+        rate_limit=rate_limit,
+        bucket=bucket,
+    )
+    info = credentials.service_account
+    ga = GoogleAnalyticsSandbox(
+        world_db=world,
+        property_id=PROPERTY_ID,
+        client_email=info["client_email"],
+        public_key_pem=credentials.public_pem,
+        clock=clock,
+        token_uri=info["token_uri"],
+    )
+    return shop.app, ga.app
+
+
+def _run_until_signal(
+    ws: Workspace, apps: list[tuple[Starlette, socket.socket]], endpoints: SandboxEndpoints
+) -> None:
+    """Serve each app on its socket; write ``endpoints.json`` once all have started; return after
+    SIGTERM or SIGINT, when every server has shut down."""
+    import uvicorn
+
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+        )
+        for app, _sock in apps
+    ]
+
+    async def main() -> None:
+        tasks = [
+            asyncio.create_task(server.serve(sockets=[sock]))
+            for server, (_app, sock) in zip(servers, apps, strict=True)
+        ]
+        # endpoints.json is the readiness signal `start` waits for: only once every server listens
+        while not all(server.started for server in servers):
+            await asyncio.sleep(0.02)
+        write_json_atomic(endpoints_path(ws), asdict(endpoints))
+        loop = asyncio.get_running_loop()
+
+        def shutdown() -> None:
+            for s in servers:
+                s.should_exit = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, shutdown)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+
+
+def _remove_endpoints(ws: Workspace) -> None:
+    """Remove ``endpoints.json`` if this process wrote it (a newer sandbox may have replaced it)."""
+    with contextlib.suppress(FileNotFoundError):
+        if SandboxEndpoints.read(endpoints_path(ws)).pid == os.getpid():
+            endpoints_path(ws).unlink()
+
+
 def serve(
     ws: Workspace,
     *,
@@ -124,62 +260,23 @@ def serve(
     bucket: int = 40,
 ) -> None:
     """Serve until SIGTERM or SIGINT (blocking). See the module docstring."""
-    import uvicorn
-
-    from matih.sandbox.ga_api import GoogleAnalyticsSandbox
     from matih.sandbox.inventory_db import DATABASE, READER_ROLE, create_inventory_db
-    from matih.sandbox.shopify_api import ShopifySandbox, ShopifyWorld
 
-    if (other := running(ws)) is not None and other.pid != os.getpid():
-        raise SandboxError(f"the sandbox already runs for this workspace (pid {other.pid}); stop it first")
-    first, last = world_days(ws)
-    as_of = as_of or last
-    if not first <= as_of <= last:
-        raise SandboxError(f"--as-of {as_of} is outside the world ({first} .. {last})")
+    as_of = _claim_day(ws, as_of)
     clock = SandboxClock(ws.sandbox_dir / "clock.json")
     clock.set(as_of)
-    shop_sock, ga_sock = _bind(), _bind()
-    shop_url = f"http://127.0.0.1:{shop_sock.getsockname()[1]}"
-    ga_url = f"http://127.0.0.1:{ga_sock.getsockname()[1]}"
-    values = sandbox_secrets(ws, create=True, token_uri=f"{ga_url}/token")
-    info = json.loads(values["GA_SERVICE_ACCOUNT_JSON"])
-    public_pem = (ws.sandbox_dir / "ga_public_key.pem").read_text()
-
-    pg = PostgresServer(ws.sandbox_dir / "postgres")
-    pg.init(secrets.token_urlsafe(18))
-    pg.start()
+    listeners = _Listeners.bind()
+    credentials = _Credentials.of(ws, listeners.ga_url)
+    pg = _start_postgres(ws)
     try:
-        world = world_path(ws.sandbox_dir)
-        create_inventory_db(pg, world, as_of, values["INVENTORY_DB_PASSWORD"])
-        shop = ShopifySandbox(
-            ShopifyWorld.load(world),
-            shop=SHOP,
-            access_token=values["SHOPIFY_API_KEY"],
-            clock=clock,
-            rate_limit=rate_limit,
-            bucket=bucket,
-        )
-        ga = GoogleAnalyticsSandbox(
-            world_db=world,
-            property_id=PROPERTY_ID,
-            client_email=info["client_email"],
-            public_key_pem=public_pem,
-            clock=clock,
-            token_uri=info["token_uri"],
-        )
-        servers = [
-            uvicorn.Server(
-                uvicorn.Config(
-                    app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
-                )
-            )
-            for app in (shop.app, ga.app)
-        ]
+        reader_password = credentials.values["INVENTORY_DB_PASSWORD"]
+        create_inventory_db(pg, world_path(ws.sandbox_dir), as_of, reader_password)
+        shop_app, ga_app = _http_apps(ws, clock, credentials, rate_limit=rate_limit, bucket=bucket)
         endpoints = SandboxEndpoints(
             pid=os.getpid(),
-            shopify_url=shop_url,
-            ga_url=ga_url,
-            token_uri=info["token_uri"],
+            shopify_url=listeners.shop_url,
+            ga_url=listeners.ga_url,
+            token_uri=credentials.service_account["token_uri"],
             postgres_host="127.0.0.1",
             postgres_port=pg.port,
             postgres_database=DATABASE,
@@ -188,30 +285,9 @@ def serve(
             started_at=utc_stamp(),
             extra={"postgres_folder": str(pg.folder), "rate_limit": rate_limit, "bucket": bucket},
         )
-
-        async def main() -> None:
-            tasks = [
-                asyncio.create_task(server.serve(sockets=[sock]))
-                for server, sock in zip(servers, (shop_sock, ga_sock), strict=True)
-            ]
-            while not all(server.started for server in servers):
-                await asyncio.sleep(0.02)
-            write_json_atomic(endpoints_path(ws), asdict(endpoints))
-            loop = asyncio.get_running_loop()
-
-            def shutdown() -> None:
-                for s in servers:
-                    s.should_exit = True
-
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, shutdown)
-            await asyncio.gather(*tasks)
-
-        asyncio.run(main())
+        _run_until_signal(ws, [(shop_app, listeners.shop), (ga_app, listeners.ga)], endpoints)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            if SandboxEndpoints.read(endpoints_path(ws)).pid == os.getpid():
-                endpoints_path(ws).unlink()
+        _remove_endpoints(ws)
         pg.stop()
 
 

@@ -1,171 +1,40 @@
-"""The NovaMart store as the Shopify Admin REST API serves it (version ``2025-10``).
+"""The NovaMart store as the Shopify Admin REST API serves it (version ``2025-10``): the HTTP application.
 
-Shapes follow Shopify's documentation: ``/admin/api/{version}/orders.json`` with ``status``,
-``updated_at_min``, ``order=updated_at asc`` and ``limit`` (at most 250); cursor pagination through the
-``Link`` response header (``page_info``); the ``X-Shopify-Access-Token`` header; a leaky-bucket rate
-limit answered with 429 and ``Retry-After``; Shopify's error bodies (``{"errors": ...}``).
+This module owns the protocol: routes, the ``limit`` and filter rules, cursor pages, auth, the rate
+limit, errors, and the sandbox's own control routes (``/_sandbox/...``). Shapes follow Shopify's
+documentation: ``/admin/api/{version}/orders.json`` with ``status``, ``updated_at_min``,
+``order=updated_at asc`` and ``limit`` (at most 250); cursor pagination through the ``Link`` response
+header (``page_info``); the ``X-Shopify-Access-Token`` header; a leaky-bucket rate limit answered with
+429 and ``Retry-After``; Shopify's error bodies (``{"errors": ...}``).
 
 The store shows the world as of the sandbox clock: an order exists once it is created, and an order
 edited after the clock still shows its original version (``financial_status: paid``). Moving the clock
-on a day therefore brings new orders and updated ones, as a live shop would.
+on a day therefore brings new orders and updated ones, as a live shop would. What the clock shows is
+:mod:`matih.sandbox.shopify_world`'s business; the JSON bodies are :mod:`matih.sandbox.shopify_shapes`'.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import orjson
-import pyarrow.compute as pc
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from matih.sandbox.shopify_shapes import inventory_level_bodies, order_bodies, product_bodies
+from matih.sandbox.shopify_world import ShopifyWorld
+
+__all__ = ["API_VERSION", "MAX_LIMIT", "Fault", "RateLimiter", "ShopifySandbox"]
+
 API_VERSION = "2025-10"
 MAX_LIMIT = 250
-PRODUCT_ID_BASE = 7_000_000_000
-VARIANT_ID_BASE = 8_000_000_000
-LOCATION_ID_BASE = 70_000_000
-LINE_ITEM_ID_BASE = 11_000_000_000
-_EPOCH_2000 = 946_684_800
-
-
-def _seconds(values: Any) -> np.ndarray:
-    return np.asarray(values).astype("datetime64[s]").astype(np.int64)
-
-
-def _iso(seconds: np.ndarray) -> list[str]:
-    text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
-    return [f"{t}+00:00" for t in text.tolist()]
-
-
-def _money(values: np.ndarray) -> list[str]:
-    return [f"{v:.2f}" for v in values.tolist()]
-
-
-@dataclass
-class ShopifyWorld:
-    """Columns of the world's shop tables, in memory, with a per-clock view of orders and products."""
-
-    orders: dict[str, np.ndarray]
-    items: dict[str, np.ndarray]
-    products: dict[str, np.ndarray]
-    levels: dict[str, np.ndarray]
-    locations: list[dict[str, Any]]
-    _views: dict[tuple[str, int], dict[str, np.ndarray]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def load(cls, world_db: Path) -> ShopifyWorld:
-        con = duckdb.connect()
-        try:
-            con.execute(f"ATTACH '{world_db}' AS world (READ_ONLY)")
-            products = con.execute("SELECT * FROM world.source.products").to_arrow_table()
-            ids = products["product_id"]
-            orders = con.execute(
-                "SELECT order_id, created_at, updated_at, customer_id, total_price,"
-                " financial_status = 'refunded' AS refunded FROM world.source.orders ORDER BY order_id"
-            ).to_arrow_table()
-            items = con.execute(
-                "SELECT order_item_id, order_id, product_id, quantity, unit_price"
-                " FROM world.source.order_items"
-                " ORDER BY order_id, order_item_id"
-            ).to_arrow_table()
-            levels = con.execute(
-                "SELECT inventory_item_id, product_id, location_id, available, updated_at"
-                " FROM world.source.inventory_levels"
-            ).to_arrow_table()
-            warehouses = con.execute("SELECT * FROM world.source.warehouses ORDER BY warehouse_id").fetchall()
-        finally:
-            con.close()
-        location_ids = {row[0]: LOCATION_ID_BASE + i + 1 for i, row in enumerate(warehouses)}
-        item_product = pc.index_in(items["product_id"], value_set=ids).to_numpy(zero_copy_only=False)
-        level_product = pc.index_in(levels["product_id"], value_set=ids).to_numpy(zero_copy_only=False)
-        list_price = products["price"].to_numpy()
-        return cls(
-            orders={
-                "id": orders["order_id"].to_numpy(),
-                "created": _seconds(orders["created_at"].to_numpy()),
-                "updated": _seconds(orders["updated_at"].to_numpy()),
-                "customer": orders["customer_id"].to_numpy(),
-                "total": orders["total_price"].to_numpy(),
-                "refunded": orders["refunded"].to_numpy(zero_copy_only=False),
-            },
-            items={
-                "id": LINE_ITEM_ID_BASE + items["order_item_id"].to_numpy(),
-                "order": items["order_id"].to_numpy(),
-                "product": item_product.astype(np.int64),
-                "quantity": items["quantity"].to_numpy(),
-                "price": list_price[item_product],
-                "discount": np.round(
-                    (list_price[item_product] - items["unit_price"].to_numpy())
-                    * items["quantity"].to_numpy(),
-                    2,
-                ),
-            },
-            products={
-                "sku": np.asarray(ids.to_pylist(), dtype=object),
-                "title": np.asarray(products["title"].to_pylist(), dtype=object),
-                "vendor": np.asarray(products["vendor"].to_pylist(), dtype=object),
-                "product_type": np.asarray(products["product_type"].to_pylist(), dtype=object),
-                "status": np.asarray(products["status"].to_pylist(), dtype=object),
-                "price": list_price,
-                "created": _seconds(products["created_at"].to_numpy()),
-                "updated": _seconds(products["updated_at"].to_numpy()),
-            },
-            levels={
-                "inventory_item_id": levels["inventory_item_id"].to_numpy(),
-                "product": level_product.astype(np.int64),
-                "location": np.array([location_ids[w] for w in levels["location_id"].to_pylist()]),
-                "available": levels["available"].to_numpy(),
-                "updated": _seconds(levels["updated_at"].to_numpy()),
-            },
-            locations=[
-                {
-                    "id": location_ids[row[0]],
-                    "name": row[1],
-                    "city": row[2],
-                    "country_code": "US",
-                    "active": True,
-                    "legacy": False,
-                }
-                for row in warehouses
-            ],
-        )
-
-    def item_ranges(self) -> tuple[np.ndarray, np.ndarray]:
-        start = np.searchsorted(self.items["order"], self.orders["id"], side="left")
-        end = np.searchsorted(self.items["order"], self.orders["id"], side="right")
-        return start, end
-
-    def view(self, kind: str, cutoff: int) -> dict[str, np.ndarray]:
-        """Rows of ``kind`` (orders, products) visible at ``cutoff``, sorted by (shown updated_at, id)."""
-        key = (kind, cutoff)
-        with self._lock:
-            if key not in self._views:
-                self._views = {k: v for k, v in self._views.items() if k[0] != kind}
-                self._views[key] = self._build_view(kind, cutoff)
-            return self._views[key]
-
-    def _build_view(self, kind: str, cutoff: int) -> dict[str, np.ndarray]:
-        table = self.orders if kind == "orders" else self.products
-        created, updated = table["created"], table["updated"]
-        rows = np.flatnonzero(created < cutoff)
-        edited = updated[rows] < cutoff
-        # an edit after the clock has not happened yet: the original version shows
-        shown = np.where(edited, updated[rows], created[rows] + 60)
-        ident = rows if kind == "products" else table["id"][rows]
-        sort_key = ((shown - _EPOCH_2000).astype(np.int64) << 32) | (ident.astype(np.int64) & 0xFFFFFFFF)
-        order = np.argsort(sort_key, kind="stable")
-        return {"rows": rows[order], "shown": shown[order], "edited": edited[order], "key": sort_key[order]}
 
 
 @dataclass
@@ -245,6 +114,7 @@ class ShopifySandbox:
         )
 
     def _guard(self, request: Request, resource: str, page: int) -> Response | None:
+        """The refusal for this request (auth, rate limit, a scripted fault), or ``None`` to serve it."""
         self.requests[resource] = self.requests.get(resource, 0) + 1
         token = request.headers.get("x-shopify-access-token")
         if not token or token != self.access_token:
@@ -272,6 +142,7 @@ class ShopifySandbox:
     def _page(
         self, request: Request, resource: str, payload: dict[str, Any], next_info: str | None
     ) -> Response:
+        """A 200 page; with ``next_info``, a ``Link: <...>; rel="next"`` header carrying the cursor."""
         headers = {"X-Shopify-Shop-Api-Call-Limit": f"1/{self.limiter.bucket}"}
         if next_info:
             url = request.url.replace_query_params(
@@ -287,6 +158,7 @@ class ShopifySandbox:
             return ShopifySandbox._error(400, {"limit": [f"must be between 1 and {MAX_LIMIT}"]})
         return int(raw)
 
+    # page_info is opaque to clients: base64 of the JSON state the next page resumes from
     @staticmethod
     def _decode(info: str) -> dict[str, Any]:
         return dict(orjson.loads(base64.urlsafe_b64decode(info.encode())))
@@ -298,21 +170,36 @@ class ShopifySandbox:
     def _window(
         self, request: Request, kind: str
     ) -> tuple[dict[str, np.ndarray], int, int, dict[str, Any]] | Response:
-        """The view, the slice start and the filter state (from the query or from ``page_info``)."""
-        params = request.query_params
+        """The view, the slice start, the page number and the filter state (from the query or from
+        ``page_info``)."""
+        # read before the branch, though a cursor carries its own cutoff: without a clock every list fails
         cutoff = int(self.clock.cutoff_seconds())
-        if "page_info" in params:
-            # Shopify forbids filters beside page_info: they travel inside the cursor
-            extra = set(params) - {"page_info", "limit", "fields"}
-            if extra:
-                return self._error(400, {"page_info": [f"cannot be combined with {sorted(extra)}"]})
-            try:
-                cursor = self._decode(params["page_info"])
-            except ValueError:
-                return self._error(400, {"page_info": ["is invalid"]})
-            view = self.world.view(kind, int(cursor["cutoff"]))
-            start = int(np.searchsorted(view["key"], int(cursor["after"]), side="right"))
-            return view, start, int(cursor["page"]) + 1, cursor
+        if "page_info" in request.query_params:
+            return self._resume(request, kind)
+        return self._first_window(request, kind, cutoff)
+
+    def _resume(
+        self, request: Request, kind: str
+    ) -> tuple[dict[str, np.ndarray], int, int, dict[str, Any]] | Response:
+        """The window after a ``page_info`` cursor: same cutoff and filters as its first page."""
+        params = request.query_params
+        # Shopify forbids filters beside page_info: they travel inside the cursor
+        extra = set(params) - {"page_info", "limit", "fields"}
+        if extra:
+            return self._error(400, {"page_info": [f"cannot be combined with {sorted(extra)}"]})
+        try:
+            cursor = self._decode(params["page_info"])
+        except ValueError:
+            return self._error(400, {"page_info": ["is invalid"]})
+        view = self.world.view(kind, int(cursor["cutoff"]))
+        start = int(np.searchsorted(view["key"], int(cursor["after"]), side="right"))
+        return view, start, int(cursor["page"]) + 1, cursor
+
+    def _first_window(
+        self, request: Request, kind: str, cutoff: int
+    ) -> tuple[dict[str, np.ndarray], int, int, dict[str, Any]] | Response:
+        """The first page's window: the view at ``cutoff``, cut by ``updated_at_min`` / ``updated_at_max``."""
+        params = request.query_params
         order = params.get("order", "updated_at asc")
         if order not in ("updated_at asc", "id asc"):
             return self._error(400, {"order": ["only 'updated_at asc' is supported by the sandbox"]})
@@ -356,7 +243,10 @@ class ShopifySandbox:
             stop = min(stop, int(np.searchsorted(view["shown"], int(state["max"]), side="right")))
         chunk = slice(start, max(start, stop))
         rows, shown, edited = view["rows"][chunk], view["shown"][chunk], view["edited"][chunk]
-        body = self._orders(rows, shown, edited) if kind == "orders" else self._products(rows, shown)
+        if kind == "orders":
+            body = order_bodies(self.world, self.ranges, rows, shown, edited)
+        else:
+            body = product_bodies(self.world, rows, shown)
         more = stop < len(view["rows"]) and (
             state.get("max") is None or view["shown"][stop] <= int(state["max"])
         )
@@ -364,95 +254,6 @@ class ShopifySandbox:
         if more and len(rows):
             next_info = self._encode({**state, "after": int(view["key"][stop - 1]), "page": page})
         return self._page(request, kind, {kind: body}, next_info)
-
-    def _orders(self, rows: np.ndarray, shown: np.ndarray, edited: np.ndarray) -> list[dict[str, Any]]:
-        o, it, p = self.world.orders, self.world.items, self.world.products
-        starts, ends = self.ranges[0][rows], self.ranges[1][rows]
-        counts = ends - starts
-        item_rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-        product = it["product"][item_rows]
-        lines = [
-            {
-                "id": line_id,
-                "product_id": PRODUCT_ID_BASE + prod,
-                "variant_id": VARIANT_ID_BASE + prod,
-                "sku": sku,
-                "title": title,
-                "quantity": qty,
-                "price": price,
-                "total_discount": discount,
-                "fulfillable_quantity": 0,
-            }
-            for line_id, prod, sku, title, qty, price, discount in zip(
-                it["id"][item_rows].tolist(),
-                product.tolist(),
-                p["sku"][product].tolist(),
-                p["title"][product].tolist(),
-                it["quantity"][item_rows].tolist(),
-                _money(it["price"][item_rows]),
-                _money(it["discount"][item_rows]),
-                strict=True,
-            )
-        ]
-        created = _iso(o["created"][rows])
-        status = np.where(edited & o["refunded"][rows], "refunded", "paid").tolist()
-        body = []
-        offset = 0
-        for i, (oid, count, customer, total) in enumerate(
-            zip(
-                o["id"][rows].tolist(),
-                counts.tolist(),
-                o["customer"][rows].tolist(),
-                _money(o["total"][rows]),
-                strict=True,
-            )
-        ):
-            body.append(
-                {
-                    "id": oid,
-                    "name": f"#{oid}",
-                    "created_at": created[i],
-                    "processed_at": created[i],
-                    "updated_at": None,
-                    "currency": "USD",
-                    "financial_status": status[i],
-                    "total_price": total,
-                    "customer": {"id": customer},
-                    "line_items": lines[offset : offset + count],
-                }
-            )
-            offset += count
-        for order, stamp in zip(body, _iso(shown), strict=True):
-            order["updated_at"] = stamp
-        return body
-
-    def _products(self, rows: np.ndarray, shown: np.ndarray) -> list[dict[str, Any]]:
-        p = self.world.products
-        created = _iso(p["created"][rows])
-        updated = _iso(shown)
-        prices = _money(p["price"][rows])
-        return [
-            {
-                "id": PRODUCT_ID_BASE + idx,
-                "title": p["title"][idx],
-                "vendor": p["vendor"][idx],
-                "product_type": p["product_type"][idx],
-                "status": p["status"][idx],
-                "created_at": created[i],
-                "updated_at": updated[i],
-                "tags": "",
-                "variants": [
-                    {
-                        "id": VARIANT_ID_BASE + idx,
-                        "product_id": PRODUCT_ID_BASE + idx,
-                        "sku": p["sku"][idx],
-                        "price": prices[i],
-                        "inventory_item_id": 40_000_000 + idx,
-                    }
-                ],
-            }
-            for i, idx in enumerate(rows.tolist())
-        ]
 
     async def locations(self, request: Request) -> Response:
         if (denied := self._guard(request, "locations", 1)) is not None:
@@ -479,22 +280,7 @@ class ShopifySandbox:
             np.isin(lv["location"], state["locations"]) & (np.arange(len(lv["location"])) > state["after"])
         )
         rows = rows[:limit]
-        body = [
-            {
-                "inventory_item_id": item,
-                "location_id": loc,
-                "available": avail,
-                "updated_at": stamp,
-                "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={item}",
-            }
-            for item, loc, avail, stamp in zip(
-                lv["inventory_item_id"][rows].tolist(),
-                lv["location"][rows].tolist(),
-                lv["available"][rows].tolist(),
-                _iso(np.minimum(lv["updated"][rows], self.clock.cutoff_seconds() - 3600)),
-                strict=True,
-            )
-        ]
+        body = inventory_level_bodies(self.world, rows, self.clock.cutoff_seconds())
         more = len(rows) == limit and bool(
             np.any(np.isin(lv["location"][rows[-1] + 1 :], state["locations"]))
         )

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from matih.exceptions import MatihError, SourceError, SpecError, is_transient
 from matih.locks import file_lock
@@ -26,6 +26,9 @@ from matih.specs.common import resolve_secrets
 from matih.state import utc_stamp
 from matih.warehouse import folder_lock
 from matih.workspace import Workspace
+
+if TYPE_CHECKING:
+    from matih.specs.source import StreamSpec
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
@@ -250,25 +253,15 @@ def _sync(
     endpoints: str | None,
     progress: Progress | None,
 ) -> SyncRun:
+    """``sync`` without the per-source lock: build the context and pipeline, extract and load, then
+    journal the run as failed (and raise) or as succeeded."""
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     spec = load_source(ws, name)
-    if getattr(spec.config, "mode", "ingest") == "live":
-        raise SourceError(
-            "declared live (config.mode: live): it is queried in place, so there is nothing to sync; "
-            'set "mode": "ingest" to copy it into the warehouse',
-            source=name,
-        )
+    _refuse_live(spec, name)
     connector = connector_for(spec.connector)
     catalog, schema = destination_of(spec, name)
-    run = SyncRun(
-        run_id=uuid.uuid4().hex[:12],
-        source=name,
-        connector=spec.connector,
-        started_at=utc_stamp(),
-        full_refresh=full_refresh,
-        destination=f"{catalog}.{schema}",
-    )
+    run = _started_run(spec, name, f"{catalog}.{schema}", full_refresh=full_refresh)
     start = time.perf_counter()
     ctx: SyncContext | None = None
     try:
@@ -276,58 +269,126 @@ def _sync(
         pipeline = _pipeline(ws, name, catalog, schema)
         # a failed run may have left extracted packages behind: they must never be loaded later
         pipeline.abort_packages()
-        resources = connector.resources(ctx)
-        known = _known_tables(pipeline)
-        if progress:
-            progress(f"extracting {', '.join(s.name for s in spec.streams)}")
-        pipeline.extract(_as_source(name, resources), refresh="drop_resources" if full_refresh else None)
-        if progress:
-            progress("normalising")
-        pipeline.normalize()
-        if progress:
-            progress("loading")
-        with folder_lock(ws.warehouse_dir):
-            _drop_foreign_tables(pipeline, known, catalog, schema, ws)
-            pipeline.load()
+        _extract_and_load(pipeline, ctx, connector, catalog, schema, progress)
     except (PipelineStepFailed, MatihError, OSError) as err:
-        run.status = "failed"
-        run.retries = ctx.retries if ctx else 0
-        run.error = _error_text(err)
-        run.ended_at = utc_stamp()
-        run.seconds = round(time.perf_counter() - start, 3)
-        record(ws, run)
-        root = _root_cause(err)
-        if isinstance(root, MatihError):
-            raise root from None
-        raise SourceError(run.error, source=name, transient=is_transient(root)) from None
-    counts = (
-        {
-            table: int(rows)
-            for table, rows in pipeline.last_trace.last_normalize_info.row_counts.items()
-            if not table.startswith("_dlt")
-        }
-        if pipeline.last_trace.last_normalize_info
-        else {}
-    )
-    positions = cursors(pipeline, name)
-    for stream in spec.streams:
-        info = connector.stream(stream.name)
-        tables = info.tables
-        if tables == ("*",):
-            single = len(spec.streams) == 1 and getattr(spec.config, "table", None)
-            tables = (single or stream.name,)
-        cursor = positions.get(info.state_resource or stream.name)
-        run.streams.append(
-            StreamRun(
-                name=stream.name,
-                mode="full_refresh" if full_refresh else stream.sync_mode,
-                tables={t: counts.get(t, 0) for t in tables},
-                cursor=cursor if stream.sync_mode == "incremental" else None,
-            )
+        _record_failure(ws, run, err, retries=ctx.retries if ctx else 0, start=start)
+    _record_success(ws, run, pipeline, spec, connector, retries=ctx.retries, start=start)
+    return run
+
+
+def _refuse_live(spec: Any, name: str) -> None:
+    """Refuse a source declared live: it is queried in place (``matih.sources.live``), never synced."""
+    if getattr(spec.config, "mode", "ingest") == "live":
+        raise SourceError(
+            "declared live (config.mode: live): it is queried in place, so there is nothing to sync; "
+            'set "mode": "ingest" to copy it into the warehouse',
+            source=name,
         )
-    run.status = "succeeded"
-    run.retries = ctx.retries
+
+
+def _started_run(spec: Any, name: str, destination: str, *, full_refresh: bool) -> SyncRun:
+    """The journal record of a sync starting now (journaled once it ends)."""
+    return SyncRun(
+        run_id=uuid.uuid4().hex[:12],
+        source=name,
+        connector=spec.connector,
+        started_at=utc_stamp(),
+        full_refresh=full_refresh,
+        destination=destination,
+    )
+
+
+def _extract_and_load(
+    pipeline: Any,
+    ctx: SyncContext,
+    connector: Connector,
+    catalog: str,
+    schema: str,
+    progress: Progress | None,
+) -> None:
+    """Extract and normalise the selected streams, then replace foreign tables and load under the
+    warehouse lock, held only for that so that parallel tasks' other work overlaps (see ``folder_lock``)."""
+    resources = connector.resources(ctx)
+    known = _known_tables(pipeline)
+    if progress:
+        progress(f"extracting {', '.join(s.name for s in ctx.spec.streams)}")
+    pipeline.extract(
+        _as_source(ctx.source, resources), refresh="drop_resources" if ctx.full_refresh else None
+    )
+    if progress:
+        progress("normalising")
+    pipeline.normalize()
+    if progress:
+        progress("loading")
+    with folder_lock(ctx.workspace.warehouse_dir):
+        _drop_foreign_tables(pipeline, known, catalog, schema, ctx.workspace)
+        pipeline.load()
+
+
+def _finish(ws: Workspace, run: SyncRun, status: str, *, retries: int, start: float) -> None:
+    """Close ``run`` with ``status`` and journal it."""
+    run.status = status
+    run.retries = retries
     run.ended_at = utc_stamp()
     run.seconds = round(time.perf_counter() - start, 3)
     record(ws, run)
-    return run
+
+
+def _record_failure(
+    ws: Workspace, run: SyncRun, err: BaseException, *, retries: int, start: float
+) -> NoReturn:
+    """Journal ``run`` as failed, then raise the root cause: a MATIH error as it is, anything else
+    (a dlt or OS error) as a SourceError with the journaled text, transient if a retry may succeed."""
+    run.error = _error_text(err)
+    _finish(ws, run, "failed", retries=retries, start=start)
+    root = _root_cause(err)
+    if isinstance(root, MatihError):
+        raise root from None
+    raise SourceError(run.error, source=run.source, transient=is_transient(root)) from None
+
+
+def _record_success(
+    ws: Workspace, run: SyncRun, pipeline: Any, spec: Any, connector: Connector, *, retries: int, start: float
+) -> None:
+    """Journal ``run`` as succeeded, with each stream's rows per table and its cursor after the load."""
+    counts = _row_counts(pipeline)
+    positions = cursors(pipeline, run.source)
+    for stream in spec.streams:
+        run.streams.append(
+            _stream_run(spec, connector, stream, counts, positions, full_refresh=run.full_refresh)
+        )
+    _finish(ws, run, "succeeded", retries=retries, start=start)
+
+
+def _row_counts(pipeline: Any) -> dict[str, int]:
+    """Rows this sync normalised, by table (dlt's own tables left out)."""
+    info = pipeline.last_trace.last_normalize_info
+    if not info:
+        return {}
+    return {table: int(rows) for table, rows in info.row_counts.items() if not table.startswith("_dlt")}
+
+
+def _stream_run(
+    spec: Any,
+    connector: Connector,
+    stream: StreamSpec,
+    counts: dict[str, int],
+    positions: dict[str, str],
+    *,
+    full_refresh: bool,
+) -> StreamRun:
+    """What ``stream`` did: rows per table it fills, and its cursor if it is read incrementally."""
+    info = connector.stream(stream.name)
+    tables = info.tables
+    if tables == ("*",):
+        # a connector taking any table as a stream (files, PostgreSQL) fills one named like the
+        # stream, or ``config.table`` (source-file) when the source has a single stream
+        single = len(spec.streams) == 1 and getattr(spec.config, "table", None)
+        tables = (single or stream.name,)
+    cursor = positions.get(info.state_resource or stream.name)
+    return StreamRun(
+        name=stream.name,
+        mode="full_refresh" if full_refresh else stream.sync_mode,
+        tables={t: counts.get(t, 0) for t in tables},
+        cursor=cursor if stream.sync_mode == "incremental" else None,
+    )

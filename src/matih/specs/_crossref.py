@@ -2,11 +2,13 @@
 
 Names are checked against the files on disk as well as the parsed documents, so a referenced
 document that failed to parse is reported once (its own error) rather than again at every reference.
+Each document kind has its own check; :class:`_Findings` collects what they find.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from matih.exceptions import SpecError
@@ -27,6 +29,7 @@ from matih.specs.tasks import (
 __all__ = ["cross_check"]
 
 Documents = list[tuple[Path, str, SpecModel]]
+Loc = tuple[str | int, ...]
 
 
 def _stems(root: Path, folder: str, suffix: str) -> set[str]:
@@ -39,127 +42,168 @@ def _known(names: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in listed) if listed else "none"
 
 
-def cross_check(root: Path, documents: Documents) -> tuple[list[SpecError], list[str]]:
-    """Errors for dangling references and duplicate names; warnings for names that differ from file stems."""
-    errors: list[SpecError] = []
-    warnings: list[str] = []
+@dataclass
+class _Findings:
+    errors: list[SpecError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
-    def named(kind: str, attr: str) -> dict[str, list[Path]]:
-        # name -> files declaring it; also reports a name that differs from its file stem
-        out: dict[str, list[Path]] = {}
-        for path, k, model in documents:
-            if k != kind:
-                continue
-            name = getattr(model, attr)
-            out.setdefault(name, []).append(path)
-            if name != path.stem:
-                warnings.append(
-                    f"{display_path(path)}: {attr} {name!r} differs from the file name; "
-                    f"rename the file to {name}{path.suffix} to keep them easy to find"
-                )
-        for name, paths in out.items():
-            for dup in paths[1:]:
-                errors.append(
-                    SpecError(
-                        f"{attr} {name!r} is already used by {display_path(paths[0])}; names must be unique",
-                        file=display_path(dup),
-                        path=f"$.{attr}",
-                    )
-                )
-        return out
+    def error(self, file: str, loc: Loc, message: str) -> None:
+        self.errors.append(SpecError(message, file=file, path=json_path(loc)))
 
-    pipelines = named("pipelines", "pipeline_id")
-    suites = named("quality", "suite_name")
-    deployments = named("deployments", "deployment_name")
-    named("monitors", "monitor_name")
+    def warn(self, file: str, loc: Loc, message: str) -> None:
+        self.warnings.append(f"{file}:{json_path(loc)}: {message}")
 
-    sources = _stems(root, "sources", ".json")
-    queries = _stems(root, "queries", ".sql")
-    suite_names = set(suites) | _stems(root, "quality", ".json")
-    deployment_names = set(deployments) | _stems(root, "deployments", ".json")
-    pipeline_ids = set(pipelines) | _stems(root, "pipelines", ".json")
-    trained_models = set(pipeline_ids)
+
+@dataclass(frozen=True)
+class _Known:
+    """Every name a reference may point at, from the parsed documents and the files on disk."""
+
+    sources: set[str]
+    queries: set[str]
+    suites: set[str]
+    deployments: set[str]
+    pipelines: set[str]
+    models: set[str]
+    """What some pipeline trains: its ``pipeline_id`` or a ``ray_train`` task's ``mlflow_experiment``."""
+
+
+def _named(documents: Documents, kind: str, attr: str, found: _Findings) -> set[str]:
+    """The names documents of ``kind`` declare in ``attr``; a duplicate is an error, a name that differs
+    from its file stem a warning."""
+    files: dict[str, list[Path]] = {}
+    for path, k, model in documents:
+        if k != kind:
+            continue
+        name = getattr(model, attr)
+        files.setdefault(name, []).append(path)
+        if name != path.stem:
+            found.warnings.append(
+                f"{display_path(path)}: {attr} {name!r} differs from the file name; "
+                f"rename the file to {name}{path.suffix} to keep them easy to find"
+            )
+    for name, paths in files.items():
+        for dup in paths[1:]:
+            found.error(
+                display_path(dup),
+                (attr,),
+                f"{attr} {name!r} is already used by {display_path(paths[0])}; names must be unique",
+            )
+    return set(files)
+
+
+def _known_names(root: Path, documents: Documents, found: _Findings) -> _Known:
+    pipelines = _named(documents, "pipelines", "pipeline_id", found) | _stems(root, "pipelines", ".json")
+    suites = _named(documents, "quality", "suite_name", found) | _stems(root, "quality", ".json")
+    deployments = _named(documents, "deployments", "deployment_name", found)
+    _named(documents, "monitors", "monitor_name", found)
+    models = set(pipelines)
     for _, _, model in documents:
         if isinstance(model, PipelineSpec):
-            trained_models |= {t.config.mlflow_experiment for t in model.tasks if isinstance(t, RayTrainTask)}
+            models |= {t.config.mlflow_experiment for t in model.tasks if isinstance(t, RayTrainTask)}
+    return _Known(
+        sources=_stems(root, "sources", ".json"),
+        queries=_stems(root, "queries", ".sql"),
+        suites=suites,
+        deployments=deployments | _stems(root, "deployments", ".json"),
+        pipelines=pipelines,
+        models=models,
+    )
 
-    for path, _, model in documents:
-        file = display_path(path)
 
-        def problem(loc: tuple[str | int, ...], message: str, file: str = file) -> None:
-            errors.append(SpecError(message, file=file, path=json_path(loc)))
-
-        if isinstance(model, PipelineSpec):
-            for i, task in enumerate(model.tasks):
-                at = ("tasks", i, "config")
-                if isinstance(task, IngestionTriggerTask):
-                    for j, name in enumerate(task.config.connections):
-                        if name not in sources:
-                            problem(
-                                (*at, "connections", j),
-                                f"unknown source {name!r}: there is no sources/{name}.json; "
-                                f"known sources: {_known(sources)}",
-                            )
-                elif isinstance(task, SqlExecuteTask):
-                    query = task.config.query_name
-                    if query not in queries:
-                        problem(
-                            (*at, "query_ref"),
-                            f"query_ref {task.config.query_ref!r} needs queries/{query}.sql, which does not "
-                            f"exist; known queries: {_known(queries)}",
-                        )
-                elif isinstance(task, QualityCheckTask):
-                    if task.config.suite not in suite_names:
-                        problem(
-                            (*at, "suite"),
-                            f"unknown expectation suite {task.config.suite!r}; add quality/"
-                            f"{task.config.suite}.json or use one of: {_known(suite_names)}",
-                        )
-                elif (
-                    isinstance(task, RayServeUpdateTask | BatchInferenceTask)
-                    and task.config.deployment_name is not None
-                    and task.config.deployment_name not in deployment_names
-                ):
-                    problem(
-                        (*at, "deployment_name"),
-                        f"unknown deployment {task.config.deployment_name!r}; add deployments/"
-                        f"{task.config.deployment_name}.json or use one of: {_known(deployment_names)}",
+def _check_pipeline(spec: PipelineSpec, file: str, known: _Known, found: _Findings) -> None:
+    for i, task in enumerate(spec.tasks):
+        at: Loc = ("tasks", i, "config")
+        if isinstance(task, IngestionTriggerTask):
+            for j, name in enumerate(task.config.connections):
+                if name not in known.sources:
+                    found.error(
+                        file,
+                        (*at, "connections", j),
+                        f"unknown source {name!r}: there is no sources/{name}.json; "
+                        f"known sources: {_known(known.sources)}",
                     )
-
-        elif isinstance(model, DeploymentSpec):
-            primary = model.models.per_category.model_name
-            if primary not in trained_models:
-                problem(
-                    ("models", "per_category", "source"),
-                    f"no pipeline in this workspace trains model {primary!r} (a pipeline_id or a ray_train "
-                    f"mlflow_experiment); known models: {_known(trained_models)}",
+        elif isinstance(task, SqlExecuteTask):
+            query = task.config.query_name
+            if query not in known.queries:
+                found.error(
+                    file,
+                    (*at, "query_ref"),
+                    f"query_ref {task.config.query_ref!r} needs queries/{query}.sql, which does not "
+                    f"exist; known queries: {_known(known.queries)}",
                 )
-            fallback = model.models.fallback
-            if fallback is not None and fallback.model_name not in trained_models:
-                warnings.append(
-                    f"{file}:{json_path(('models', 'fallback', 'source'))}: no pipeline in this workspace "
-                    f"trains model {fallback.model_name!r}; it must already be registered in MLflow"
+        elif isinstance(task, QualityCheckTask):
+            if task.config.suite not in known.suites:
+                found.error(
+                    file,
+                    (*at, "suite"),
+                    f"unknown expectation suite {task.config.suite!r}; add quality/"
+                    f"{task.config.suite}.json or use one of: {_known(known.suites)}",
+                )
+        elif isinstance(task, RayServeUpdateTask | BatchInferenceTask):
+            deployment = task.config.deployment_name
+            if deployment is not None and deployment not in known.deployments:
+                found.error(
+                    file,
+                    (*at, "deployment_name"),
+                    f"unknown deployment {deployment!r}; add deployments/{deployment}.json or use one of: "
+                    f"{_known(known.deployments)}",
                 )
 
-        elif (
-            isinstance(model, RoutingSpec) and model.auto_reassign is not None and model.auto_reassign.enabled
-        ):
-            warnings.append(
-                f"{file}:{json_path(('auto_reassign',))}: validated but not acted on yet; categories keep "
-                "the families named here (comparing families per category over time comes with monitoring). "
-                "`matih deploy status` shows which family answers each category"
+
+def _check_deployment(spec: DeploymentSpec, file: str, known: _Known, found: _Findings) -> None:
+    primary = spec.models.per_category.model_name
+    if primary not in known.models:
+        found.error(
+            file,
+            ("models", "per_category", "source"),
+            f"no pipeline in this workspace trains model {primary!r} (a pipeline_id or a ray_train "
+            f"mlflow_experiment); known models: {_known(known.models)}",
+        )
+    fallback = spec.models.fallback
+    if fallback is not None and fallback.model_name not in known.models:
+        found.warn(
+            file,
+            ("models", "fallback", "source"),
+            f"no pipeline in this workspace trains model {fallback.model_name!r}; it must already be "
+            "registered in MLflow",
+        )
+
+
+def _check_routing(spec: RoutingSpec, file: str, known: _Known, found: _Findings) -> None:
+    if spec.auto_reassign is not None and spec.auto_reassign.enabled:
+        found.warn(
+            file,
+            ("auto_reassign",),
+            "validated but not acted on yet; categories keep the families named here (comparing families "
+            "per category over time comes with monitoring). `matih deploy status` shows which family "
+            "answers each category",
+        )
+
+
+def _check_monitors(spec: MonitorSpec, file: str, known: _Known, found: _Findings) -> None:
+    for i, monitor in enumerate(spec.monitors):
+        if not isinstance(monitor, AutomaticRetrainingMonitor):
+            continue
+        if (pipeline := monitor.trigger.pipeline_id) not in known.pipelines:
+            found.error(
+                file,
+                ("monitors", i, "trigger", "pipeline_id"),
+                f"unknown pipeline {pipeline!r}; known pipelines: {_known(known.pipelines)}",
             )
 
-        elif isinstance(model, MonitorSpec):
-            for i, monitor in enumerate(model.monitors):
-                if (
-                    isinstance(monitor, AutomaticRetrainingMonitor)
-                    and monitor.trigger.pipeline_id not in pipeline_ids
-                ):
-                    problem(
-                        ("monitors", i, "trigger", "pipeline_id"),
-                        f"unknown pipeline {monitor.trigger.pipeline_id!r}; "
-                        f"known pipelines: {_known(pipeline_ids)}",
-                    )
 
-    return errors, warnings
+def cross_check(root: Path, documents: Documents) -> tuple[list[SpecError], list[str]]:
+    """Errors for dangling references and duplicate names; warnings for names that differ from file stems."""
+    found = _Findings()
+    known = _known_names(root, documents, found)
+    for path, _, model in documents:
+        file = display_path(path)
+        if isinstance(model, PipelineSpec):
+            _check_pipeline(model, file, known, found)
+        elif isinstance(model, DeploymentSpec):
+            _check_deployment(model, file, known, found)
+        elif isinstance(model, RoutingSpec):
+            _check_routing(model, file, known, found)
+        elif isinstance(model, MonitorSpec):
+            _check_monitors(model, file, known, found)
+    return found.errors, found.warnings

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -295,7 +296,13 @@ def _attach_catalog(con: duckdb.DuckDBPyConnection, catalog: str, path: Path) ->
     if not is_identifier(catalog):
         raise WarehouseError(f"catalog name {catalog!r} is not a plain identifier")
     try:
-        con.execute(f"ATTACH '{path}' AS {catalog}")
+        try:
+            con.execute(f"ATTACH '{path}' AS {catalog}")
+        except duckdb.BinderException as err:
+            # one process may attach a file once: a held database here that nobody is using lets go
+            if "file handle conflict" not in str(err).lower() or not _release_idle_held():
+                raise
+            con.execute(f"ATTACH '{path}' AS {catalog}")
     except duckdb.IOException as err:
         # DuckDB files take one writer process at a time
         raise _busy(
@@ -305,8 +312,8 @@ def _attach_catalog(con: duckdb.DuckDBPyConnection, catalog: str, path: Path) ->
     except duckdb.BinderException as err:
         if "file handle conflict" not in str(err).lower():
             raise
-        # one process may attach a file once: another Warehouse here holds it open (the HTTP API keeps
-        # its database open between requests)
+        # another Warehouse here holds the file open and is using it (the HTTP API keeps its database
+        # open between requests)
         raise _busy(
             f"the warehouse catalog {catalog!r} is held open by another connection of this process; "
             "retry in a moment"
@@ -317,6 +324,16 @@ def _busy(message: str) -> WarehouseError:
     err = WarehouseError(message)
     err.transient = True  # the holder lets go: a retry can succeed
     return err
+
+
+#: the held databases of this process, so that another Warehouse needing one of their files can ask
+#: the idle ones to let go rather than fail
+_HELD: weakref.WeakSet[_HeldDatabase] = weakref.WeakSet()
+
+
+def _release_idle_held() -> bool:
+    """Close every held database nobody is using; whether any was closed."""
+    return any([held.release_if_idle() for held in list(_HELD)])
 
 
 class _HeldDatabase:
@@ -335,6 +352,21 @@ class _HeldDatabase:
         self._users = 0
         self._last_used = 0.0
         self._janitor: threading.Thread | None = None
+        _HELD.add(self)
+
+    def release_if_idle(self) -> bool:
+        """Close the database now if nobody uses it; never waits (the caller may be this database's own
+        opening, which holds the lock)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._con is None or self._users:
+                return False
+            self._con.close()
+            self._con = None
+            return True
+        finally:
+            self._lock.release()
 
     @contextmanager
     def cursor(self, wanted: set[str]) -> Iterator[duckdb.DuckDBPyConnection]:

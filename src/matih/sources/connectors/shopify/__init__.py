@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
 import orjson
@@ -27,6 +27,9 @@ import pyarrow.json as pj
 
 from matih.sources.connector import Connector, StreamInfo, SyncContext
 from matih.sources.http import ApiClient, prefetched
+
+if TYPE_CHECKING:
+    from matih.specs.source import StreamSpec
 
 API_VERSION = "2025-10"
 PAGE_SIZE = 250
@@ -234,104 +237,120 @@ def _levels_table(levels: list[dict[str, Any]]) -> pa.Table:
     )
 
 
+def _as_product_row(product: dict[str, Any], product_key: str) -> None:
+    """One ``products.json`` record made a ``products`` row, in place: Shopify's ``id`` becomes
+    ``shopify_product_id`` beside the merchant's ``product_id`` (see the module docstring), and the
+    first variant's price is the product's."""
+    variants = product.get("variants") or [{}]
+    first = variants[0]
+    product["shopify_product_id"] = product.pop("id")
+    product["product_id"] = (
+        first.get("sku") if product_key == "sku" and first.get("sku") else str(product["shopify_product_id"])
+    )
+    product["price"] = float(first.get("price") or 0)
+
+
+def _location_ids(client: ApiClient) -> str:
+    """Every location's id, comma-separated: ``inventory_levels.json`` only lists levels by location."""
+    response = client.request("GET", "locations.json", stream="inventory_levels")
+    return ",".join(str(loc["id"]) for loc in orjson.loads(response.content)["locations"])
+
+
+def _order_resources(ctx: SyncContext, stream: StreamSpec, product_key: str) -> list[Any]:
+    """The ``orders`` stream: an unselected feed of parsed order pages, which holds the ``updated_at``
+    cursor (hence ``StreamInfo.state_resource``), piped into the ``orders`` and ``order_items`` tables."""
+    incremental = stream.sync_mode == "incremental"
+
+    @dlt.resource(name="orders_feed", primary_key="id", selected=False)
+    def order_feed(
+        updated_at: Any = dlt.sources.incremental("updated_at") if incremental else None,
+    ) -> Iterator[pa.Table]:
+        params = {"status": "any", "limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
+        with _client(ctx) as client:
+            bodies = prefetched(_bodies(client, "orders", "orders.json", params))
+            yield from _order_batches(bodies, BATCH_ROWS)
+
+    @dlt.transformer(
+        name="orders",
+        primary_key="order_id",
+        columns={"order_date": {"data_type": "timestamp", "timezone": False}},
+        write_disposition="merge" if incremental else "replace",
+    )
+    def orders(batch: pa.Table) -> Iterator[pa.Table]:
+        if batch.num_rows:
+            yield _orders_table(batch)
+
+    # an edited order may gain or lose lines: all of an order's lines are replaced together
+    @dlt.transformer(  # type: ignore[call-overload]
+        name="order_items",
+        # the merge key alone: dlt joins on (primary key OR merge key) when given both, which DuckDB
+        # can only run as a nested loop; order_item_id stays unique because whole orders are replaced
+        merge_key="order_id",
+        columns={"order_item_id": {"data_type": "bigint", "nullable": False, "unique": True}},
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"} if incremental else "replace",
+    )
+    def order_items(batch: pa.Table) -> Iterator[pa.Table]:
+        if batch.num_rows:
+            yield _items_table(batch, product_key)
+
+    return [order_feed | orders, order_feed | order_items]
+
+
+def _products_resource(ctx: SyncContext, stream: StreamSpec, product_key: str) -> Any:
+    """The ``products`` stream; dlt unpacks each product's variants into ``products__variants``."""
+    incremental = stream.sync_mode == "incremental"
+
+    @dlt.resource(
+        name="products",
+        primary_key="product_id",
+        write_disposition="merge" if incremental else "replace",
+        columns={"price": {"data_type": "double"}},
+    )
+    def products(
+        updated_at: Any = dlt.sources.incremental("updated_at") if incremental else None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        params = {"limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
+        with _client(ctx) as client:
+            for page in _batched(_pages(client, "products", "products.json", "products", params), BATCH_ROWS):
+                for product in page:
+                    _as_product_row(product, product_key)
+                yield page
+
+    return products
+
+
+def _inventory_levels_resource(ctx: SyncContext) -> Any:
+    """The ``inventory_levels`` stream: every location's levels, replaced on each sync."""
+
+    @dlt.resource(
+        name="inventory_levels",
+        primary_key=("inventory_item_id", "location_id"),
+        write_disposition="replace",
+    )
+    def inventory_levels() -> Iterator[pa.Table]:
+        with _client(ctx) as client:
+            ids = _location_ids(client)
+            if not ids:
+                return
+            params = {"location_ids": ids, "limit": PAGE_SIZE}
+            pages = _pages(client, "inventory_levels", "inventory_levels.json", "inventory_levels", params)
+            for batch in _batched(pages, BATCH_ROWS):
+                yield _levels_table(batch)
+
+    return inventory_levels
+
+
 def _resources(ctx: SyncContext) -> list[Any]:
+    """The dlt resources of the streams the spec selects."""
     wanted = {s.name: s for s in ctx.streams}
     product_key = ctx.config.get("product_key", "sku")
     resources: list[Any] = []
-
     if "orders" in wanted:
-        incremental = wanted["orders"].sync_mode == "incremental"
-
-        @dlt.resource(name="orders_feed", primary_key="id", selected=False)
-        def order_feed(
-            updated_at: Any = dlt.sources.incremental("updated_at") if incremental else None,
-        ) -> Iterator[pa.Table]:
-            params = {"status": "any", "limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
-            with _client(ctx) as client:
-                bodies = prefetched(_bodies(client, "orders", "orders.json", params))
-                yield from _order_batches(bodies, BATCH_ROWS)
-
-        @dlt.transformer(
-            name="orders",
-            primary_key="order_id",
-            columns={"order_date": {"data_type": "timestamp", "timezone": False}},
-            write_disposition="merge" if incremental else "replace",
-        )
-        def orders(batch: pa.Table) -> Iterator[pa.Table]:
-            if batch.num_rows:
-                yield _orders_table(batch)
-
-        # an edited order may gain or lose lines: all of an order's lines are replaced together
-        @dlt.transformer(  # type: ignore[call-overload]
-            name="order_items",
-            # the merge key alone: dlt joins on (primary key OR merge key) when given both, which DuckDB
-            # can only run as a nested loop; order_item_id stays unique because whole orders are replaced
-            merge_key="order_id",
-            columns={"order_item_id": {"data_type": "bigint", "nullable": False, "unique": True}},
-            write_disposition={"disposition": "merge", "strategy": "delete-insert"}
-            if incremental
-            else "replace",
-        )
-        def order_items(batch: pa.Table) -> Iterator[pa.Table]:
-            if batch.num_rows:
-                yield _items_table(batch, product_key)
-
-        resources += [order_feed | orders, order_feed | order_items]
-
+        resources += _order_resources(ctx, wanted["orders"], product_key)
     if "products" in wanted:
-        incremental = wanted["products"].sync_mode == "incremental"
-
-        @dlt.resource(
-            name="products",
-            primary_key="product_id",
-            write_disposition="merge" if incremental else "replace",
-            columns={"price": {"data_type": "double"}},
-        )
-        def products(
-            updated_at: Any = dlt.sources.incremental("updated_at") if incremental else None,
-        ) -> Iterator[list[dict[str, Any]]]:
-            params = {"limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
-            with _client(ctx) as client:
-                for page in _batched(
-                    _pages(client, "products", "products.json", "products", params), BATCH_ROWS
-                ):
-                    for product in page:
-                        variants = product.get("variants") or [{}]
-                        first = variants[0]
-                        product["shopify_product_id"] = product.pop("id")
-                        product["product_id"] = (
-                            first.get("sku")
-                            if product_key == "sku" and first.get("sku")
-                            else str(product["shopify_product_id"])
-                        )
-                        product["price"] = float(first.get("price") or 0)
-                    yield page
-
-        resources.append(products)
-
+        resources.append(_products_resource(ctx, wanted["products"], product_key))
     if "inventory_levels" in wanted:
-
-        @dlt.resource(
-            name="inventory_levels",
-            primary_key=("inventory_item_id", "location_id"),
-            write_disposition="replace",
-        )
-        def inventory_levels() -> Iterator[pa.Table]:
-            with _client(ctx) as client:
-                locations = orjson.loads(
-                    client.request("GET", "locations.json", stream="inventory_levels").content
-                )["locations"]
-                ids = ",".join(str(loc["id"]) for loc in locations)
-                if not ids:
-                    return
-                params = {"location_ids": ids, "limit": PAGE_SIZE}
-                pages = _pages(
-                    client, "inventory_levels", "inventory_levels.json", "inventory_levels", params
-                )
-                for batch in _batched(pages, BATCH_ROWS):
-                    yield _levels_table(batch)
-
-        resources.append(inventory_levels)
+        resources.append(_inventory_levels_resource(ctx))
     return resources
 
 
