@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import pkgutil
+import re
 from pathlib import Path
 
 import grimp
@@ -89,7 +90,7 @@ def test_the_simulator_is_named_only_above_the_core() -> None:
         for path in sorted(SRC.rglob("*.py"))
         if not str(path.relative_to(SRC)).startswith(MAY_IMPORT_SANDBOX)
         for number, line in enumerate(path.read_text().splitlines(), 1)
-        if "matih.sandbox" in line
+        if re.search("matih.sandbox", line)  # the issue's own grep: "." matches any character
     ]
     assert offenders == []
 

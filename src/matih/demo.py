@@ -8,7 +8,6 @@ process. Sources the pipeline does not sync (the product-categories file) are sy
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from matih.orchestrate import plan as P
 from matih.quality.profile import Profile
 from matih.quality.suites import SuiteRun
 from matih.sandbox import WorldConfig, generate_world, save_world
-from matih.state import utc_stamp
+from matih.state import utc_stamp, write_json_atomic
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
@@ -106,7 +105,7 @@ def run_demo(
     result.ingested = _ingested_since(workspace, journal_from)
     _inspect(workspace, result, run, stage)
     path = workspace.reports_dir / "demo.json"
-    path.write_text(json.dumps(result.report(), indent=2, default=str))
+    write_json_atomic(path, result.report(), default=str)
     result.report_path = str(path)
     return result
 

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,17 +30,25 @@ def utc_stamp(timespec: Timespec = "seconds") -> str:
     return utc_now().isoformat(timespec=timespec)
 
 
-def write_json_atomic(path: Path, payload: Any, *, indent: int | None = 2, private: bool = False) -> None:
+def write_json_atomic(
+    path: Path,
+    payload: Any,
+    *,
+    indent: int | None = 2,
+    private: bool = False,
+    default: Callable[[Any], Any] | None = None,
+) -> None:
     """Write ``payload`` as JSON to ``path`` so readers see the old document or the new one, never half.
 
-    ``private`` creates the file readable by its owner only (0600), for files holding credentials."""
+    ``private`` creates the file readable by its owner only (0600), for files holding credentials;
+    ``default`` converts values JSON has no type for (as in :func:`json.dumps`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # a temporary file of its own per call (mkstemp creates it 0600): two writers, even threads of one
     # process, never write into each other's file before the rename
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps(payload, indent=indent))
+            out.write(json.dumps(payload, indent=indent, default=default))
         if not private:
             os.chmod(name, 0o644)
         os.replace(name, path)

@@ -108,7 +108,7 @@ class SourcesSettings(SpecModel):
     endpoints: str = Field(default="production", pattern=r"^[a-z][a-z0-9_-]*$")
     """``production`` uses each spec as written; another value names an endpoint provider (the
     ``matih.endpoints`` entry-point group): ``sandbox`` points every connector at the running NovaMart
-    sandbox (``matih sandbox serve``) and takes credentials from it."""
+    simulator (started by the CLI's ``sandbox serve``) and takes credentials from it."""
     max_attempts: int = Field(default=6, ge=1, le=20)
     """Attempts per HTTP request before a sync fails (429, 5xx and network errors are retried)."""
     backoff_seconds: float = Field(default=1.0, ge=0, le=60)
