@@ -172,3 +172,64 @@ def test_tables_made_by_sandbox_generate_load_are_replaced(
     assert next(s for s in run.streams if s.name == "products").tables["products"] == 300
     with duckdb.connect(str(ws.warehouse_dir / "postgresql.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM shopify.products__variants").fetchone() == (300,)
+
+
+def test_code_discounts_in_discount_allocations_make_the_price_paid(served) -> None:
+    """The sandbox shows promotions as Shopify shows a discount code: the amount in the line's
+    ``discount_allocations``, ``total_discount`` "0.00". ``unit_price`` is the price paid."""
+    sync(served.ws, SOURCE, full_refresh=True)
+    base = 11_000_000_000  # the sandbox's line-item ids: LINE_ITEM_ID_BASE + the world's order_item_id
+    truth = dict(served.world("SELECT order_item_id, unit_price FROM source.order_items"))
+    loaded = served.warehouse(f"SELECT order_item_id - {base}, unit_price, discount FROM shopify.order_items")
+    assert len(loaded) == _visible(served, served.clock())[1]  # every line the shop shows, once
+    off = [(i, paid, truth[i]) for i, paid, _ in loaded if abs(paid - truth[i]) > 0.011]
+    assert off == []
+    discounted = sum(1 for *_, share in loaded if share > 0)
+    assert discounted > 0.02 * len(loaded)  # NovaMart runs promotions: a share of lines is discounted
+
+
+def test_line_discounts_read_allocations_first_and_total_discount_otherwise() -> None:
+    """Pages shaped as Shopify's documentation shows them, independent of the sandbox."""
+    from matih.sources.connectors.shopify import _items_table, _parse_orders
+
+    def line(line_id: int, total_discount: str, allocations: list[str] | None) -> dict:
+        found = {
+            "id": line_id,
+            "product_id": 1,
+            "variant_id": 2,
+            "sku": "SKU-1",
+            "title": "Buds",
+            "quantity": 2,
+            "price": "10.00",
+            "total_discount": total_discount,
+        }
+        if allocations is not None:
+            found["discount_allocations"] = [
+                {
+                    "amount": a,
+                    "amount_set": {"shop_money": {"amount": a, "currency_code": "USD"}},
+                    "discount_application_index": k,
+                }
+                for k, a in enumerate(allocations)
+            ]
+        return found
+
+    order = {
+        "id": 1,
+        "name": "#1",
+        "created_at": "2024-11-03T01:10:00-04:00",
+        "processed_at": "2024-11-03T01:10:00-04:00",
+        "updated_at": "2024-11-03T01:10:00-04:00",
+        "currency": "USD",
+        "financial_status": "paid",
+        "total_price": "30.00",
+        "customer": {"id": 5},
+        "line_items": [
+            line(10, "0.00", ["3.00", "1.00"]),  # a code and an automatic discount on one line
+            line(11, "2.00", None),  # an older API answer: the legacy field only
+            line(12, "0.00", []),  # no discount
+        ],
+    }
+    items = _items_table(_parse_orders([json.dumps({"orders": [order]}).encode()]), "sku")
+    assert items["unit_price"].to_pylist() == [8.0, 9.0, 10.0]
+    assert items["discount"].to_pylist() == [0.2, 0.1, 0.0]

@@ -3,8 +3,11 @@ inventory levels, rendered from the columns of a :class:`~matih.sandbox.shopify_
 
 Each function renders one page of rows; which rows, and the paging around them, are the HTTP
 application's business (:mod:`matih.sandbox.shopify_api`). Money is a string with two decimals and
-times are ISO 8601 with ``+00:00``, as Shopify writes them. Columns are converted to Python lists in one
-go per page: per-cell numpy access would cost more than the rendering itself.
+times are ISO 8601 with ``+00:00``, as Shopify writes them. NovaMart's promotions reach a line the way a
+discount code does in Shopify: the reduction is in ``line_items[].discount_allocations`` (pointing at the
+order's ``discount_applications``), and the line's ``total_discount`` stays ``"0.00"``. Columns are
+converted to Python lists in one go per page: per-cell numpy access would cost more than the rendering
+itself.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ def order_bodies(
                 "financial_status": status[i],
                 "total_price": total,
                 "customer": {"id": customer},
+                "discount_applications": _applications(lines[offset : offset + count]),
                 "line_items": lines[offset : offset + count],
             }
         )
@@ -101,7 +105,8 @@ def _line_items(world: ShopifyWorld, item_rows: np.ndarray) -> list[dict[str, An
             "title": title,
             "quantity": qty,
             "price": price,
-            "total_discount": discount,
+            "total_discount": "0.00",
+            "discount_allocations": _allocations(discount),
             "fulfillable_quantity": 0,
         }
         for line_id, prod, sku, title, qty, price, discount in zip(
@@ -115,6 +120,36 @@ def _line_items(world: ShopifyWorld, item_rows: np.ndarray) -> list[dict[str, An
             strict=True,
         )
     ]
+
+
+#: the one discount application of a promoted order (Shopify lists an order's discounts once, and each
+#: line's allocations point at them by index)
+PROMOTION = {
+    "type": "discount_code",
+    "code": "NOVAPROMO",
+    "value": "0.0",
+    "value_type": "fixed_amount",
+    "allocation_method": "each",
+    "target_selection": "entitled",
+    "target_type": "line_item",
+}
+
+
+def _allocations(amount: str) -> list[dict[str, Any]]:
+    if amount == "0.00":
+        return []
+    money = {"amount": amount, "currency_code": "USD"}
+    return [
+        {
+            "amount": amount,
+            "amount_set": {"shop_money": money, "presentment_money": money},
+            "discount_application_index": 0,
+        }
+    ]
+
+
+def _applications(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [PROMOTION] if any(line["discount_allocations"] for line in lines) else []
 
 
 def product_bodies(world: ShopifyWorld, rows: np.ndarray, shown: np.ndarray) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import dlt
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -129,6 +130,7 @@ _LINE = pa.struct(
         ("quantity", pa.int64()),
         ("price", pa.string()),
         ("total_discount", pa.string()),
+        ("discount_allocations", pa.list_(pa.struct([("amount", pa.string())]))),
     ]
 )
 _ORDER = pa.struct(
@@ -194,6 +196,22 @@ def _orders_table(orders: pa.Table) -> pa.Table:
     )
 
 
+def _line_discounts(total_discount: pa.Array, allocations: pa.Array) -> pa.Array:
+    """Each line's discount in money. Discount codes and automatic discounts reach a line as
+    ``discount_allocations`` (their amounts add up) while ``total_discount`` stays "0.00"; Shopify
+    recommends the allocations, so the old field counts only for a line that has none."""
+    allocated = np.zeros(len(allocations))
+    amounts = pc.list_flatten(allocations)
+    if len(amounts):
+        np.add.at(
+            allocated,
+            pc.list_parent_indices(allocations).to_numpy(),
+            _money_of(pc.struct_field(amounts, "amount")).to_numpy(zero_copy_only=False),
+        )
+    has_allocations = pc.fill_null(pc.greater(pc.list_value_length(allocations), 0), False)
+    return pc.if_else(has_allocations, pa.array(allocated), _money_of(total_discount))
+
+
 def _items_table(orders: pa.Table, product_key: str) -> pa.Table:
     nested = orders["line_items"].combine_chunks()
     parent = pc.list_parent_indices(nested)
@@ -201,7 +219,7 @@ def _items_table(orders: pa.Table, product_key: str) -> pa.Table:
     field = {name: pc.struct_field(lines, name) for name in _LINE.names}
     quantity = field["quantity"]
     price = _money_of(field["price"])
-    discount = _money_of(field["total_discount"])
+    discount = _line_discounts(field["total_discount"], field["discount_allocations"])
     gross = pc.multiply(price, pc.cast(quantity, pa.float64()))
     unit_price = pc.subtract(
         price, pc.divide(discount, pc.cast(pc.max_element_wise(quantity, 1), pa.float64()))
