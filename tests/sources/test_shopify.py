@@ -233,3 +233,38 @@ def test_line_discounts_read_allocations_first_and_total_discount_otherwise() ->
     items = _items_table(_parse_orders([json.dumps({"orders": [order]}).encode()]), "sku")
     assert items["unit_price"].to_pylist() == [8.0, 9.0, 10.0]
     assert items["discount"].to_pylist() == [0.2, 0.1, 0.0]
+
+
+def test_an_empty_answer_does_not_wipe_a_full_refresh_table(served) -> None:
+    """Shopify answers 200 with no locations (a proxy's stub, a passing fault): the full refresh would
+    replace every inventory level with nothing. It is refused, the table stays, the error says why and
+    how to allow it; a spec that allows it (``max_shrink: 1``) gets what it asked for."""
+    sync(served.ws, SOURCE)
+    before = served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0]
+    assert before > 0
+    served.shop("faults", resource="locations", status=200)
+    try:
+        with pytest.raises(SourceError) as failure:
+            sync(served.ws, SOURCE)
+        message = str(failure.value)
+        assert f"{before:,} rows with 0" in message and '"max_shrink": 1' in message
+        assert "sources/shopify-orders.json" in message and failure.value.transient
+        assert served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0] == before
+        assert history(served.ws, SOURCE)[-1].status == "failed"
+
+        spec_path = served.ws.root / "sources" / f"{SOURCE}.json"
+        original = spec_path.read_text()
+        spec = json.loads(original)
+        for stream in spec["streams"]:
+            if stream["name"] == "inventory_levels":
+                stream["max_shrink"] = 1
+        spec_path.write_text(json.dumps(spec))
+        try:
+            sync(served.ws, SOURCE)
+            assert served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0] == 0
+        finally:
+            spec_path.write_text(original)
+    finally:
+        httpx.delete(f"{served.endpoints.shopify_url}/_sandbox/faults")
+        sync(served.ws, SOURCE)
+    assert served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0] == before

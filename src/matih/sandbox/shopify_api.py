@@ -62,7 +62,8 @@ class RateLimiter:
 
 @dataclass
 class Fault:
-    """A scripted failure: ``status`` on ``resource`` from page ``from_page`` on, ``times`` times."""
+    """A scripted failure: ``status`` on ``resource`` from page ``from_page`` on, ``times`` times. A
+    ``status`` of 200 answers an empty list (``{"locations": []}``): the success that says nothing."""
 
     resource: str
     status: int
@@ -136,6 +137,8 @@ class ShopifySandbox:
         for fault in self.faults:
             if fault.resource == resource and page >= fault.from_page and fault.times > 0:
                 fault.times -= 1
+                if fault.status == 200:
+                    return self._page(request, resource, {resource: []}, None)
                 return self._error(fault.status, "Internal Server Error" if fault.status >= 500 else "Error")
         return None
 

@@ -317,12 +317,43 @@ def _extract_and_load(
     )
     if progress:
         progress("normalising")
-    pipeline.normalize()
+    counts = pipeline.normalize().row_counts
     if progress:
         progress("loading")
     with folder_lock(ctx.workspace.warehouse_dir):
+        _refuse_shrinking_refresh(ctx, connector, catalog, schema, counts)
         _drop_foreign_tables(pipeline, known, catalog, schema, ctx.workspace)
         pipeline.load()
+
+
+def _refuse_shrinking_refresh(
+    ctx: SyncContext, connector: Connector, catalog: str, schema: str, counts: dict[str, int]
+) -> None:
+    """A full refresh replaces its tables: one that would remove more than the stream's ``max_shrink``
+    of a table's rows (an empty 200 answer, a proxy's stub) is refused before anything is loaded."""
+    from matih.warehouse import warehouse_of
+
+    wh = warehouse_of(ctx.workspace)
+    for i, stream in enumerate(ctx.spec.streams):
+        if stream.sync_mode != "full_refresh" and not ctx.full_refresh:
+            continue
+        declared = connector.stream(stream.name).tables
+        for table in (stream.name,) if "*" in declared else declared:
+            name = f"{catalog}.{schema}.{table}"
+            if not wh.table_exists(name):
+                continue
+            before = int(wh.query(f"SELECT count(*) FROM {name}").column(0)[0].as_py())
+            after = int(counts.get(table, 0))
+            if before and (before - after) / before > stream.max_shrink:
+                raise SourceError(
+                    f"the full refresh would replace {name}'s {before:,} rows with {after:,} "
+                    f"({(before - after) / before:.0%} fewer, more than max_shrink {stream.max_shrink:g}); "
+                    f"nothing was loaded and the table is unchanged. If the source really lost those rows, "
+                    f'set "max_shrink": 1 on streams[{i}] in sources/{ctx.source}.json',
+                    source=ctx.source,
+                    stream=stream.name,
+                    transient=True,  # an empty answer is often a passing fault upstream: a retry may heal it
+                )
 
 
 def _finish(ws: Workspace, run: SyncRun, status: str, *, retries: int, start: float) -> None:

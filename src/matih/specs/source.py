@@ -153,6 +153,10 @@ class StreamSpec(SpecModel):
     """Column that orders changes, e.g. ``"updated_at"`` (incremental streams)."""
     primary_key: list[str] | None = None
     """Columns identifying a row, used to upsert incremental batches."""
+    max_shrink: float = Field(default=0.5, ge=0, le=1)
+    """The largest share of its rows a full refresh may remove from the stream's table (0.5: down to
+    half). A refresh that would remove more, an empty answer included, fails and loads nothing; set 1
+    where the source may really lose that many rows."""
 
 
 class SourceSchedule(SpecModel):
