@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
 
 import duckdb
 import httpx
@@ -235,6 +237,22 @@ def test_line_discounts_read_allocations_first_and_total_discount_otherwise() ->
     assert items["discount"].to_pylist() == [0.2, 0.1, 0.0]
 
 
+@contextlib.contextmanager
+def _streams_allowed_to_shrink(served, *streams: str) -> Iterator[None]:
+    """The source spec with ``"max_shrink": 1`` on ``streams`` for the block."""
+    path = served.ws.root / "sources" / f"{SOURCE}.json"
+    original = path.read_text()
+    spec = json.loads(original)
+    for stream in spec["streams"]:
+        if stream["name"] in streams:
+            stream["max_shrink"] = 1
+    path.write_text(json.dumps(spec))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
 def test_an_empty_answer_does_not_wipe_a_full_refresh_table(served) -> None:
     """Shopify answers 200 with no locations (a proxy's stub, a passing fault): the full refresh would
     replace every inventory level with nothing. It is refused, the table stays, the error says why and
@@ -252,19 +270,54 @@ def test_an_empty_answer_does_not_wipe_a_full_refresh_table(served) -> None:
         assert served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0] == before
         assert history(served.ws, SOURCE)[-1].status == "failed"
 
-        spec_path = served.ws.root / "sources" / f"{SOURCE}.json"
-        original = spec_path.read_text()
-        spec = json.loads(original)
-        for stream in spec["streams"]:
-            if stream["name"] == "inventory_levels":
-                stream["max_shrink"] = 1
-        spec_path.write_text(json.dumps(spec))
-        try:
+        with _streams_allowed_to_shrink(served, "inventory_levels"):
             sync(served.ws, SOURCE)
             assert served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0] == 0
-        finally:
-            spec_path.write_text(original)
     finally:
         httpx.delete(f"{served.endpoints.shopify_url}/_sandbox/faults")
         sync(served.ws, SOURCE)
     assert served.warehouse("SELECT count(*) FROM shopify.inventory_levels")[0][0] == before
+
+
+def test_orders_changed_in_the_repeated_hour_when_daylight_saving_ends_are_loaded(served) -> None:
+    """Shopify writes times with the shop's UTC offset. When daylight-saving time ends, the shop's wall
+    clock repeats an hour: in Auckland on 2025-04-06, 02:00-02:59 passes first at +13:00 (13:xx UTC),
+    then at +12:00 (14:xx UTC). A cursor of 02:54+13:00 is an earlier instant than 02:10+12:00, though
+    not as text. A sync inside the first pass, then one after the second, must load every order."""
+    from matih.sandbox.clock import SandboxClock
+
+    clock = SandboxClock(served.ws.sandbox_dir / "clock.json")
+    as_of = clock.as_of
+    naive = dt.datetime(2025, 4, 5, 13, 0)  # 02:00 NZDT, the repeated hour's first pass (UTC, naive)
+    (last_first_pass,) = served.world(
+        "SELECT max(created_at) FROM source.orders WHERE created_at >= $a AND created_at < $b",
+        {"a": naive, "b": naive + dt.timedelta(hours=1)},
+    )[0]
+    first = (last_first_pass + dt.timedelta(seconds=1)).replace(tzinfo=dt.UTC)
+    second = (naive + dt.timedelta(hours=2)).replace(tzinfo=dt.UTC)  # 03:00 NZST, after the second pass
+    # orders of the second pass whose wall-clock time sorts before the cursor's: the ones text loses
+    (lost_as_text,) = served.world(
+        "SELECT count(*) FROM source.orders WHERE created_at >= $a AND created_at < $b",
+        {
+            "a": naive + dt.timedelta(hours=1),
+            "b": naive + dt.timedelta(hours=1, minutes=last_first_pass.minute),
+        },
+    )[0]
+    assert lost_as_text > 0
+    # the clock goes back a year: the shop "loses" rows, which these full refreshes may then drop
+    with _streams_allowed_to_shrink(served, "orders", "products", "inventory_levels"):
+        served.shop("timezone", name="Pacific/Auckland")
+        try:
+            clock.set(dt.date(2025, 4, 5), cutoff=first)
+            sync(served.ws, SOURCE, full_refresh=True)
+            assert "13:" in (_cursor(served) or "")  # inside the first pass (13:xx UTC)
+            clock.set(dt.date(2025, 4, 5), cutoff=second)
+            sync(served.ws, SOURCE)
+            expected = served.world(
+                "SELECT count(*) FROM source.orders WHERE created_at < $c", {"c": second.replace(tzinfo=None)}
+            )[0][0]
+            assert served.warehouse("SELECT count(*) FROM shopify.orders")[0][0] == expected
+        finally:
+            served.shop("timezone", name="UTC")
+            clock.set(as_of)
+            sync(served.ws, SOURCE, full_refresh=True)

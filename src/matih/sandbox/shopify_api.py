@@ -20,6 +20,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
@@ -103,6 +104,7 @@ class ShopifySandbox:
                 Route("/_sandbox/faults", self.set_faults, methods=["POST", "DELETE"]),
                 Route("/_sandbox/stats", self.stats),
                 Route("/_sandbox/rate_limit", self.set_rate_limit, methods=["POST"]),
+                Route("/_sandbox/timezone", self.set_timezone, methods=["POST"]),
                 Route("/healthz", lambda _r: Response(b"ok")),
             ]
         )
@@ -301,6 +303,12 @@ class ShopifySandbox:
     async def set_rate_limit(self, request: Request) -> Response:
         raw = orjson.loads(await request.body())
         self.limiter = RateLimiter(float(raw["per_second"]), int(raw.get("bucket", 40)))
+        return Response(b"{}", media_type="application/json")
+
+    async def set_timezone(self, request: Request) -> Response:
+        """``{"name": "America/New_York"}`` writes times in that zone from now on; ``"UTC"`` goes back."""
+        name = orjson.loads(await request.body())["name"]
+        self.world.timezone = None if name == "UTC" else ZoneInfo(name)
         return Response(b"{}", media_type="application/json")
 
     async def stats(self, _request: Request) -> Response:

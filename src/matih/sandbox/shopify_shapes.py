@@ -12,6 +12,7 @@ itself.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -33,9 +34,11 @@ VARIANT_ID_BASE = 8_000_000_000
 INVENTORY_ITEM_ID_BASE = 40_000_000
 
 
-def _iso(seconds: np.ndarray) -> list[str]:
-    text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
-    return [f"{t}+00:00" for t in text.tolist()]
+def _iso(seconds: np.ndarray, tz: dt.tzinfo | None = None) -> list[str]:
+    if tz is None:  # the common case, vectorised
+        text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
+        return [f"{t}+00:00" for t in text.tolist()]
+    return [dt.datetime.fromtimestamp(s, tz).isoformat() for s in seconds.tolist()]
 
 
 def _money(values: np.ndarray) -> list[str]:
@@ -59,8 +62,8 @@ def order_bodies(
     # the page's line rows, order after order: each order's range laid end to end
     item_rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
     lines = _line_items(world, item_rows)
-    created = _iso(o["created"][rows])
-    updated = _iso(shown)
+    created = _iso(o["created"][rows], world.timezone)
+    updated = _iso(shown, world.timezone)
     # a refund is an edit: before the clock reaches it, the order still shows as paid
     status = np.where(edited & o["refunded"][rows], "refunded", "paid").tolist()
     body = []
@@ -155,8 +158,8 @@ def _applications(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def product_bodies(world: ShopifyWorld, rows: np.ndarray, shown: np.ndarray) -> list[dict[str, Any]]:
     """Products at ``rows`` of ``world.products``, each with its one variant, as shown at the clock."""
     p = world.products
-    created = _iso(p["created"][rows])
-    updated = _iso(shown)
+    created = _iso(p["created"][rows], world.timezone)
+    updated = _iso(shown, world.timezone)
     prices = _money(p["price"][rows])
     return [
         {
@@ -199,7 +202,7 @@ def inventory_level_bodies(world: ShopifyWorld, rows: np.ndarray, cutoff: int) -
             lv["inventory_item_id"][rows].tolist(),
             lv["location"][rows].tolist(),
             lv["available"][rows].tolist(),
-            _iso(updated),
+            _iso(updated, world.timezone),
             strict=True,
         )
     ]

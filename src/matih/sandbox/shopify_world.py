@@ -10,6 +10,7 @@ still shows its original version. The JSON rendered from these columns lives in
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,9 @@ class ShopifyWorld:
     products: dict[str, np.ndarray]
     levels: dict[str, np.ndarray]
     locations: list[dict[str, Any]]
+    timezone: dt.tzinfo | None = None
+    """The shop's time zone, in which times are written (Shopify writes the shop's UTC offset, which
+    changes with daylight-saving time); ``None`` writes UTC."""
     _views: dict[tuple[str, int], dict[str, np.ndarray]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

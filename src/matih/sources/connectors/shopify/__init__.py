@@ -15,6 +15,7 @@ Streams and tables:
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -105,7 +106,19 @@ def _batched(pages: Iterator[list[Any]], rows: int) -> Iterator[list[Any]]:
 
 def _since(incremental: Any) -> dict[str, str]:
     value = incremental.last_value if incremental is not None else None
+    if isinstance(value, dt.datetime):  # an instant: ISO 8601 with its offset, as the API takes it
+        value = value.astimezone(dt.UTC).isoformat()
     return {"updated_at_min": value} if value else {}
+
+
+def _instant(value: Any) -> Any:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+
+
+def _latest(values: Any) -> Any:
+    """The latest of ``updated_at`` values by instant. Shopify writes the shop's UTC offset, which changes
+    with daylight-saving time: as text, 02:10+12:00 sorts before 02:54+13:00 though it is later."""
+    return max(values, key=_instant)
 
 
 def _stamps(values: list[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -172,7 +185,9 @@ def _parse_orders(bodies: list[bytes]) -> pa.Table:
     reading = pj.ReadOptions(block_size=max(1 << 20, 2 * max(len(b) for b in bodies)))
     pages = pj.read_json(io.BytesIO(b"\n".join(bodies)), read_options=reading, parse_options=options)
     orders = pc.list_flatten(pages["orders"].combine_chunks())
-    return pa.Table.from_batches([pa.RecordBatch.from_struct_array(orders)])
+    table = pa.Table.from_batches([pa.RecordBatch.from_struct_array(orders)])
+    # the cursor: an instant, since the text carries the shop's offset (see _latest)
+    return table.append_column("updated_at_utc", _stamps(table["updated_at"]))
 
 
 def _money_of(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -281,7 +296,7 @@ def _order_resources(ctx: SyncContext, stream: StreamSpec, product_key: str) -> 
 
     @dlt.resource(name="orders_feed", primary_key="id", selected=False)
     def order_feed(
-        updated_at: Any = dlt.sources.incremental("updated_at") if incremental else None,
+        updated_at: Any = dlt.sources.incremental("updated_at_utc") if incremental else None,
     ) -> Iterator[pa.Table]:
         params = {"status": "any", "limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
         with _client(ctx) as client:
@@ -325,7 +340,9 @@ def _products_resource(ctx: SyncContext, stream: StreamSpec, product_key: str) -
         columns={"price": {"data_type": "double"}},
     )
     def products(
-        updated_at: Any = dlt.sources.incremental("updated_at") if incremental else None,
+        updated_at: Any = dlt.sources.incremental("updated_at", last_value_func=_latest)
+        if incremental
+        else None,
     ) -> Iterator[list[dict[str, Any]]]:
         params = {"limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
         with _client(ctx) as client:
