@@ -104,6 +104,10 @@ def test_failed_sync_keeps_tables_and_cursor_then_rerun_is_exact(served) -> None
         httpx.delete(f"{served.endpoints.shopify_url}/_sandbox/faults")
     assert failure.value.transient and "500" in str(failure.value)
     assert _warehouse_orders(served) == before
+    # what the failed run extracted is deleted, not left to pile up under dlt's working folder
+    working = served.ws.state / "sources" / "dlt"
+    left = [p for p in working.rglob("*") if p.is_file() and "normalize" in p.parts and p.name != ".version"]
+    assert left == []
     assert _cursor(served) == cursor
     assert history(served.ws, SOURCE)[-1].status == "failed"
 
@@ -321,3 +325,28 @@ def test_orders_changed_in_the_repeated_hour_when_daylight_saving_ends_are_loade
             served.shop("timezone", name="UTC")
             clock.set(as_of)
             sync(served.ws, SOURCE, full_refresh=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "shown"),
+    [
+        ("<html><body>502 Bad Gateway</body></html>", "text/html", "text/html"),
+        ('{"orders": [{"id": 1, "name": "#1"', "application/json", "application/json"),
+        ("{}", "application/json", "application/json"),
+    ],
+    ids=["proxy-html", "truncated", "empty-object"],
+)
+def test_a_200_that_is_not_shopifys_json_is_a_clear_error(served, body, content_type, shown) -> None:
+    sync(served.ws, SOURCE)
+    before, cursor = _warehouse_orders(served), _cursor(served)
+    served.shop("faults", resource="orders", status=200, body=body, content_type=content_type)
+    try:
+        with pytest.raises(SourceError) as failure:
+            sync(served.ws, SOURCE, full_refresh=True)
+    finally:
+        httpx.delete(f"{served.endpoints.shopify_url}/_sandbox/faults")
+    message = str(failure.value)
+    assert "/orders.json answered 200 with " + shown in message, message
+    assert body[:20] in message and "check config.shop" in message
+    assert "PipelineStepFailed" not in message and "ResourceExtractionError" not in message
+    assert _warehouse_orders(served) == before and _cursor(served) == cursor

@@ -64,12 +64,15 @@ class RateLimiter:
 @dataclass
 class Fault:
     """A scripted failure: ``status`` on ``resource`` from page ``from_page`` on, ``times`` times. A
-    ``status`` of 200 answers an empty list (``{"locations": []}``): the success that says nothing."""
+    ``status`` of 200 answers an empty list (``{"locations": []}``): the success that says nothing; with
+    ``body``, that text instead (a proxy's HTML page, truncated JSON), as ``content_type``."""
 
     resource: str
     status: int
     from_page: int = 1
     times: int = 1_000_000
+    body: str | None = None
+    content_type: str = "application/json"
 
 
 class ShopifySandbox:
@@ -139,6 +142,8 @@ class ShopifySandbox:
         for fault in self.faults:
             if fault.resource == resource and page >= fault.from_page and fault.times > 0:
                 fault.times -= 1
+                if fault.status == 200 and fault.body is not None:
+                    return Response(fault.body.encode(), 200, media_type=fault.content_type)
                 if fault.status == 200:
                     return self._page(request, resource, {resource: []}, None)
                 return self._error(fault.status, "Internal Server Error" if fault.status >= 500 else "Error")

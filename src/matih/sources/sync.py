@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -264,6 +265,7 @@ def _sync(
     run = _started_run(spec, name, f"{catalog}.{schema}", full_refresh=full_refresh)
     start = time.perf_counter()
     ctx: SyncContext | None = None
+    pipeline: Any = None
     try:
         ctx = build_context(ws, name, spec, connector, full_refresh=full_refresh, endpoints=endpoints)
         pipeline = _pipeline(ws, name, catalog, schema)
@@ -271,9 +273,26 @@ def _sync(
         pipeline.abort_packages()
         _extract_and_load(pipeline, ctx, connector, catalog, schema, progress)
     except (PipelineStepFailed, MatihError, OSError) as err:
+        if pipeline is not None:
+            _drop_partial_extract(pipeline)
         _record_failure(ws, run, err, retries=ctx.retries if ctx else 0, start=start)
     _record_success(ws, run, pipeline, spec, connector, retries=ctx.retries, start=start)
     return run
+
+
+def _drop_partial_extract(pipeline: Any) -> None:
+    """Delete what a failed run extracted or normalised (it is never loaded: the next run starts over),
+    so failed syncs do not pile files up under the pipeline's working folder."""
+    try:
+        pipeline.abort_packages()
+        # an extract that failed midway stays in its own folder beside "extracted", which dlt's own
+        # clean-up does not reach (dlt 1.31)
+        normalize = Path(pipeline.working_dir) / "normalize"
+        for folder in normalize.iterdir() if normalize.is_dir() else ():
+            if folder.is_dir() and folder.name != "extracted":
+                shutil.rmtree(folder)
+    except Exception as err:  # cleaning up must not hide the sync's own error
+        log.warning("could not remove the failed sync's extracted files: %s", err)
 
 
 def _refuse_live(spec: Any, name: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from matih.exceptions import SourceError
 from matih.sources.connector import Connector, StreamInfo, SyncContext
 from matih.sources.http import ApiClient, prefetched
 
@@ -78,14 +80,42 @@ def _pages(
 ) -> Iterator[list[Any]]:
     """Every page of a list endpoint, following ``Link: <...>; rel="next"``; the next request is in
     flight while the current page is parsed and loaded."""
-    for content in prefetched(_bodies(client, stream, path, params)):
+    for content in prefetched(_bodies(client, stream, path, params, key)):
         yield orjson.loads(content)[key]
 
 
-def _bodies(client: ApiClient, stream: str, path: str, params: dict[str, Any]) -> Iterator[bytes]:
+def _checked(response: Any, key: str, stream: str, source: str) -> bytes:
+    """The body when it is the JSON list Shopify sends (``{"<key>": [...]}``); otherwise an error naming
+    the endpoint, the status, the content type and a short excerpt. A proxy's HTML page, a truncated
+    answer or ``{}`` would otherwise fail deep inside the parser, or load nothing without a word."""
+    body = response.content
+    kind = response.headers.get("content-type", "")
+    start = body[:200].lstrip()
+    if (
+        "json" in kind
+        and re.match(rb'\{\s*"' + key.encode() + rb'"\s*:', start)
+        and body.rstrip().endswith(b"}")
+    ):
+        return body
+    url = response.request.url.copy_with(query=None)  # the path, not the parameters
+    excerpt = body[:80].decode(errors="replace").replace("\n", " ")
+    raise SourceError(
+        f"GET {url} answered {response.status_code} with {kind or 'no content type'}, not the "
+        f'{{"{key}": [...]}} JSON Shopify sends (it starts {excerpt!r}, {len(body):,} bytes); check '
+        "config.shop (or base_url) and any proxy or firewall between MATIH and the shop",
+        source=source,
+        stream=stream,
+        transient=True,  # a proxy's error page is usually passing
+    )
+
+
+def _bodies(
+    client: ApiClient, stream: str, path: str, params: dict[str, Any], key: str | None = None
+) -> Iterator[bytes]:
+    key = key or stream
     response = client.request("GET", path, stream=stream, params=params)
     while True:
-        yield response.content
+        yield _checked(response, key, stream, client.source or "")
         following = response.links.get("next", {}).get("url")
         if not following:
             return
@@ -286,7 +316,8 @@ def _as_product_row(product: dict[str, Any], product_key: str) -> None:
 def _location_ids(client: ApiClient) -> str:
     """Every location's id, comma-separated: ``inventory_levels.json`` only lists levels by location."""
     response = client.request("GET", "locations.json", stream="inventory_levels")
-    return ",".join(str(loc["id"]) for loc in orjson.loads(response.content)["locations"])
+    body = _checked(response, "locations", "inventory_levels", client.source or "")
+    return ",".join(str(loc["id"]) for loc in orjson.loads(body)["locations"])
 
 
 def _order_resources(ctx: SyncContext, stream: StreamSpec, product_key: str) -> list[Any]:
