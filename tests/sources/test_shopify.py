@@ -16,8 +16,10 @@ from matih.exceptions import SourceError
 from matih.sandbox import server
 from matih.sources import history, stream_status, sync
 from matih.workspace import Workspace
+from tests.conftest import EXAMPLE
 
 SOURCE = "shopify-orders"
+EXAMPLE_SOURCES = EXAMPLE / "sources"
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -350,3 +352,23 @@ def test_a_200_that_is_not_shopifys_json_is_a_clear_error(served, body, content_
     assert body[:20] in message and "check config.shop" in message
     assert "PipelineStepFailed" not in message and "ResourceExtractionError" not in message
     assert _warehouse_orders(served) == before and _cursor(served) == cursor
+
+
+def test_a_refused_connection_names_the_address_and_shows_each_retry(tmp_path, monkeypatch, caplog) -> None:
+    from matih.processes import free_port
+
+    ws = Workspace.at(tmp_path / "prod")
+    (ws.root / "matih.yaml").write_text("name: prod\nsources: {max_attempts: 3, backoff_seconds: 0.05}\n")
+    (ws.root / "sources").mkdir()
+    spec = json.loads((EXAMPLE_SOURCES / f"{SOURCE}.json").read_text())
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    spec["config"]["base_url"] = dead
+    (ws.root / "sources" / f"{SOURCE}.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("SHOPIFY_API_KEY", "shpat_x")
+    with caplog.at_level("WARNING"), pytest.raises(SourceError) as failure:
+        sync(ws, SOURCE)
+    message = str(failure.value)
+    assert f"cannot reach {dead}/admin/api/" in message and "gave up after 3 attempts" in message
+    assert "shopify-orders" in message and failure.value.transient
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 2 and all(dead in r for r in retries)

@@ -83,11 +83,13 @@ class ApiClient:
         policy = self.policy
         backoff = policy.backoff_seconds
         last: str = ""
+        started = time.monotonic()
         for attempt in range(1, policy.max_attempts + 1):
             try:
                 response = self._client.request(method, url, params=params, json=json, headers=headers)
             except httpx.TransportError as err:
-                last = f"{type(err).__name__} talking to {self._client.base_url.host}"
+                # the base URL, never the query (it may carry parameters a user did not mean to show)
+                last = f"cannot reach {self._client.base_url} ({type(err).__name__}: {err})"
                 wait = min(backoff, policy.max_backoff_seconds)
                 backoff *= 2
             else:
@@ -115,10 +117,15 @@ class ApiClient:
                 break
             if self.on_retry:
                 self.on_retry()
-            log.info("%s; retry %d of %d in %.1f s", last, attempt, policy.max_attempts - 1, wait)
+            # a warning, so a user watching a sync sees why it is waiting
+            log.warning(
+                "%s: %s; retry %d of %d in %.1f s", self.source, last, attempt, policy.max_attempts - 1, wait
+            )
             time.sleep(wait)
         raise SourceError(
-            f"{last}; gave up after {policy.max_attempts} attempts",
+            f"{last}; gave up after {policy.max_attempts} attempts over {time.monotonic() - started:.0f} s; "
+            "check that the server is up and that the source's address is right (sources.max_attempts "
+            "and sources.backoff_seconds in matih.yaml set the patience)",
             source=self.source,
             stream=stream,
             transient=True,
