@@ -96,3 +96,36 @@ def test_lineage_right_after_a_query_still_shows_the_model_versions(api_url) -> 
     answer = httpx.get(f"{api_url}/lineage/analytics.forecasts.demand_14d")
     assert answer.status_code == 200, answer.text
     assert any("@v" in e["source"] for e in answer.json()["edges"])
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM glob('/etc/*')",
+        "SELECT * FROM read_csv('http://127.0.0.1:9/x.csv')",
+        "ATTACH '{tmp}/evil.duckdb' AS evil",
+        "COPY (SELECT 42 AS x) TO '{tmp}/leak.csv'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+    ],
+    ids=["read_csv", "read_text", "glob", "http", "attach", "copy_to", "install", "load", "set"],
+)
+def test_sql_through_the_api_reaches_no_file_network_or_extension_even_for_editors(
+    api_url, tmp_path, sql: str
+) -> None:
+    answer = httpx.post(
+        f"{api_url}/query", json={"sql": sql.format(tmp=tmp_path)}, headers={"X-API-Key": EDITOR_KEY}
+    )
+    assert answer.status_code == 400, answer.text
+    assert "root:" not in answer.text  # nothing of the file came back
+    assert list(tmp_path.iterdir()) == []  # nothing was written or attached
+    # and the connection still refuses files afterwards (SET did not stick)
+    again = httpx.post(
+        f"{api_url}/query",
+        json={"sql": "SELECT * FROM read_csv('/etc/passwd')"},
+        headers={"X-API-Key": EDITOR_KEY},
+    )
+    assert again.status_code == 400 and "disabled" in again.text
