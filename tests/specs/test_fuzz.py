@@ -3,6 +3,7 @@ says where, never another exception (a crash would reach the user as a stack tra
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from typing import Any
@@ -76,3 +77,22 @@ def test_any_value_anywhere_gives_a_model_or_a_located_spec_error(kind, name, se
         parse_spec(document, kind, file=f"{kind}/{name}")
     except SpecError as err:
         assert err.file == f"{kind}/{name}" and str(err)
+
+
+GRAMMAR_TEXT = st.text(max_size=40) | st.from_regex(
+    r"[a-z_]{1,12} ?[<>=!]{1,2} ?-?[0-9.]{1,6}( for -?[0-9]{1,3} consecutive days?)?", fullmatch=True
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=GRAMMAR_TEXT)
+def test_the_small_grammars_answer_a_value_or_a_value_error(text: str) -> None:
+    """Cron, durations and the monitor and routing conditions: pydantic turns a ValueError into the
+    located SpecError; any other exception would escape as a crash."""
+    from matih.specs.common import Duration, _check_cron
+    from matih.specs.monitor import parse_retrain_condition
+    from matih.specs.routing import parse_reassign_condition
+
+    for parse in (_check_cron, Duration.parse, parse_retrain_condition, parse_reassign_condition):
+        with contextlib.suppress(ValueError):
+            parse(text)
