@@ -28,3 +28,21 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def assert_no_server_errors(operations: list[Any], *, examples: int) -> None:
+    """Schemathesis: ``examples`` requests per OpenAPI operation, generated from its schema; a 500 fails."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        def no_500(case: schemathesis.Case) -> None:
+            case.call_and_validate(checks=[not_a_server_error])
+
+        no_500()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
 
-from tests.servers import serve_in_thread
+from tests.servers import assert_no_server_errors, serve_in_thread
 
 
 def test_the_forecast_endpoints_never_answer_500(serving_ws, live) -> None:
@@ -17,11 +15,4 @@ def test_the_forecast_endpoints_never_answer_500(serving_ws, live) -> None:
         operations = [result.ok() for result in schema.get_all_operations()]
         forecast = [op for op in operations if op.path.startswith("/v1/forecast")]
         assert {op.path for op in forecast} == {"/v1/forecast", "/v1/forecast/{product_id}"}
-        for operation in forecast:
-
-            @given(case=operation.as_strategy())
-            @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-            def no_500(case: schemathesis.Case) -> None:
-                case.call_and_validate(checks=[not_a_server_error])
-
-            no_500()
+        assert_no_server_errors(forecast, examples=60)
