@@ -54,4 +54,6 @@ def test_an_unreadable_record_is_a_clear_transient_error(tmp_path, text: str) ->
     record.write_text(text)
     with pytest.raises(DeploymentError, match="not a valid record") as failure:
         load_state(ws, "demand-forecaster")
-    assert failure.value.transient and "matih deploy demand-forecaster" in str(failure.value)
+    assert failure.value.transient and "delete it and run `matih deploy demand-forecaster`" in str(
+        failure.value
+    )

@@ -77,7 +77,8 @@ def load_state(ws: Workspace, name: str) -> DeploymentState:
         # MATIH writes the record atomically; a torn or hand-edited one is reported, and a reader that
         # polls (the online watcher) tries again rather than dying
         problem = DeploymentError(
-            f"{path}: the deployment record is not a valid record ({err}); `matih deploy {name}` rewrites it"
+            f"{path}: the deployment record is not a valid record ({err}); restore it, or delete it and "
+            f"run `matih deploy {name}` to write a new one (a rollout reads it first, so it cannot heal it)"
         )
         problem.transient = True
         raise problem from None
