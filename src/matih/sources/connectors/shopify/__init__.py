@@ -236,7 +236,7 @@ def _orders_table(orders: pa.Table) -> pa.Table:
             "currency": orders["currency"],
             "total_price": _money_of(orders["total_price"]),
             "created_at": _stamps(orders["created_at"]),
-            "updated_at": _stamps(orders["updated_at"]),
+            "updated_at": orders["updated_at_utc"],
         }
     )
 
@@ -284,7 +284,7 @@ def _items_table(orders: pa.Table, product_key: str) -> pa.Table:
             "list_price": price,
             "unit_price": pc.round(unit_price, 2),
             "discount": pc.round(share, 4),
-            "updated_at": _stamps(pc.take(orders["updated_at"], parent)),
+            "updated_at": pc.take(orders["updated_at_utc"], parent),
         }
     )
 
