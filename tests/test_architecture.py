@@ -96,9 +96,7 @@ def test_the_simulator_is_named_only_above_the_core() -> None:
 
 
 def _packages() -> list[str]:
-    return sorted(
-        info.name for info in pkgutil.walk_packages(matih.__path__, "matih.") if info.ispkg
-    )
+    return sorted(info.name for info in pkgutil.walk_packages(matih.__path__, "matih.") if info.ispkg)
 
 
 @pytest.mark.parametrize("name", _packages())

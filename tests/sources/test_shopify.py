@@ -243,6 +243,40 @@ def test_line_discounts_read_allocations_first_and_total_discount_otherwise() ->
     assert items["discount"].to_pylist() == [0.2, 0.1, 0.0]
 
 
+def test_a_batch_keeps_each_order_once_as_its_latest_version_before_the_snapshot() -> None:
+    """Pages as Shopify shows them (offsets of two zones): the same order twice keeps its later
+    version, compared as instants; versions at or after the server's first Date are left out."""
+    from matih.sources.connectors.shopify import _latest_versions, _parse_orders
+
+    def order(oid: int, updated: str, status: str) -> dict:
+        return {"id": oid, "updated_at": updated, "created_at": updated, "financial_status": status}
+
+    pages = [
+        {
+            "orders": [
+                order(1, "2024-11-03T01:50:00-04:00", "paid"),
+                order(2, "2024-11-03T01:55:00-04:00", "paid"),
+            ]
+        },
+        # 01:10-05:00 is 06:10 UTC: later than 01:50-04:00 (05:50 UTC), though it sorts first as text
+        {
+            "orders": [
+                order(1, "2024-11-03T01:10:00-05:00", "refunded"),
+                order(3, "2024-11-03T01:20:00-05:00", "paid"),
+            ]
+        },
+    ]
+    batch = _parse_orders([json.dumps(p).encode() for p in pages])
+    kept = _latest_versions(batch, None)
+    assert sorted(zip(kept["id"].to_pylist(), kept["financial_status"].to_pylist(), strict=True)) == [
+        (1, "refunded"),
+        (2, "paid"),
+        (3, "paid"),
+    ]
+    snapshot = dt.datetime(2024, 11, 3, 6, 20, tzinfo=dt.UTC)  # 01:20-05:00: order 3 is not before it
+    assert sorted(_latest_versions(batch, snapshot)["id"].to_pylist()) == [1, 2]
+
+
 @contextlib.contextmanager
 def _streams_allowed_to_shrink(served, *streams: str) -> Iterator[None]:
     """The source spec with ``"max_shrink": 1`` on ``streams`` for the block."""
@@ -325,6 +359,88 @@ def test_orders_changed_in_the_repeated_hour_when_daylight_saving_ends_are_loade
             assert served.warehouse("SELECT count(*) FROM shopify.orders")[0][0] == expected
         finally:
             served.shop("timezone", name="UTC")
+            clock.set(as_of)
+            sync(served.ws, SOURCE, full_refresh=True)
+
+
+def _shop_at(served, moment: dt.datetime) -> dict[int, str]:
+    """Each order's financial status as the shop shows it at ``moment`` (a refund is an edit: before
+    the clock reaches it, the order still shows as paid)."""
+    rows = served.world(
+        "SELECT order_id, CASE WHEN updated_at < $t THEN financial_status::VARCHAR ELSE 'paid' END"
+        " FROM source.orders WHERE created_at < $t",
+        {"t": moment.replace(tzinfo=None)},
+    )
+    return dict(rows)
+
+
+def _warehouse_shop(served) -> dict[int, str]:
+    return dict(served.warehouse("SELECT order_id, financial_status FROM shopify.orders"))
+
+
+def _warehouse_lines_exact(served) -> None:
+    """order_items holds each line of each order in shopify.orders once, with the shop's quantities."""
+    count, distinct, units = served.warehouse(
+        "SELECT count(*), count(DISTINCT order_item_id), sum(quantity) FROM shopify.order_items"
+    )[0]
+    assert count == distinct
+    ids = list(_warehouse_shop(served))
+    (want_lines, want_units) = served.world(
+        "SELECT count(*), sum(quantity) FROM source.order_items WHERE order_id IN (SELECT unnest($ids))",
+        {"ids": ids},
+    )[0]
+    assert (count, units) == (want_lines, want_units)
+
+
+def test_orders_edited_while_a_sync_pages_land_once_as_their_latest_version(served) -> None:
+    """Shopify's cursor pages run over live data: an order refunded while a sync pages moves to its new
+    updated_at and is listed again further on. The sync must read the shop as it was when it began (so
+    nothing lands twice and no stale copy wins), and the next sync must bring the edits."""
+    from matih.sandbox.clock import SandboxClock
+
+    clock = SandboxClock(served.ws.sandbox_dir / "clock.json")
+    as_of = clock.as_of
+    start, middle, end = as_of - dt.timedelta(days=6), as_of - dt.timedelta(days=3), as_of
+    at = {
+        day: dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        for day in (start, middle, end)
+    }
+    # the orders a stale copy could be loaded for: edited after the sync begins, shown before it
+    (edited,) = served.world(
+        "SELECT count(*) FROM source.orders WHERE updated_at >= $m AND updated_at < $e AND created_at < $m",
+        {"m": at[middle].replace(tzinfo=None), "e": at[end].replace(tzinfo=None)},
+    )[0]
+    assert edited > 0
+    with _streams_allowed_to_shrink(served, "orders", "products", "inventory_levels"):
+        try:
+            clock.set(start)
+            sync(served.ws, SOURCE, full_refresh=True)
+            clock.set(middle)
+            # three days of orders make three pages; once the second is served, three days pass
+            served.shop(
+                "ticks", resource="orders", after_page=2, as_of=end.isoformat(), cutoff=at[end].isoformat()
+            )
+            sync(served.ws, SOURCE)
+            assert clock.as_of == end  # the shop did change under the sync
+            # the sync read the shop as it was when it began: each order once, none stale, none newer;
+            # an order edited before the sync reached it is left whole for the next sync
+            loaded, shown = _warehouse_shop(served), _shop_at(served, at[middle])
+            assert loaded == {order: shown[order] for order in loaded}
+            left = set(shown) - set(loaded)
+            assert left <= {
+                order
+                for (order,) in served.world(
+                    "SELECT order_id FROM source.orders WHERE updated_at >= $m AND updated_at < $e",
+                    {"m": at[middle].replace(tzinfo=None), "e": at[end].replace(tzinfo=None)},
+                )
+            }
+            _warehouse_lines_exact(served)
+            # the next sync brings what changed since, the edits made while the first one paged included
+            sync(served.ws, SOURCE)
+            assert _warehouse_shop(served) == _shop_at(served, at[end])
+            _warehouse_lines_exact(served)
+        finally:
+            httpx.delete(f"{served.endpoints.shopify_url}/_sandbox/ticks")
             clock.set(as_of)
             sync(served.ws, SOURCE, full_refresh=True)
 

@@ -26,6 +26,7 @@ from matih.workspace import Workspace
 
 __all__ = ["EvaluationReport", "GroupMetrics", "enforce_gate", "evaluate", "report_from_dict"]
 
+
 @dataclass
 class GroupMetrics:
     name: str

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from matih.exceptions import SandboxError
 from matih.state import write_json_atomic
@@ -56,3 +59,31 @@ class SandboxClock:
 
     def cutoff_seconds(self) -> int:
         return int(self.cutoff().timestamp())
+
+
+_Scope = MutableMapping[str, Any]
+_Asgi = Callable[[_Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+def dated_by(app: _Asgi, clock: SandboxClock, *, lead: int = 0) -> _Asgi:
+    """``app`` answering with a ``Date`` header that tells the sandbox clock's time (its cutoff plus
+    ``lead`` seconds), as a server tells its own: clients that pin a sync to the server's time (see
+    source-shopify) then see the simulated "now". Serve it with uvicorn's own ``Date`` turned off."""
+
+    async def wrapped(
+        scope: _Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                now = clock.cutoff() + dt.timedelta(seconds=lead)
+                stamp = format_datetime(now.astimezone(dt.UTC), usegmt=True).encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"date", stamp)]}
+            await send(message)
+
+        await app(scope, receive, send_dated)
+
+    return wrapped

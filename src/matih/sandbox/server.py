@@ -22,20 +22,17 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from matih.exceptions import SandboxError
 from matih.processes import alive
-from matih.sandbox.clock import SandboxClock
+from matih.sandbox.clock import SandboxClock, dated_by
 from matih.sandbox.postgres import PostgresServer
 from matih.sandbox.store import world_path
 from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
-
-if TYPE_CHECKING:
-    from starlette.applications import Starlette
 
 SHOP = "novamart.myshopify.com"
 PROPERTY_ID = "properties/349871234"
@@ -181,12 +178,12 @@ def _start_postgres(ws: Workspace) -> PostgresServer:
 
 def _http_apps(
     ws: Workspace, clock: SandboxClock, credentials: _Credentials, *, rate_limit: float, bucket: int
-) -> tuple[Starlette, Starlette]:
-    """The Shopify and GA4 applications over the stored world."""
+) -> tuple[Any, Any]:
+    """The Shopify and GA4 applications (ASGI) over the stored world."""
     # imported here: the CLI imports this module for `running`/`start`, which need neither app
     from matih.sandbox.ga_api import GoogleAnalyticsSandbox
     from matih.sandbox.shopify_api import ShopifySandbox
-    from matih.sandbox.shopify_world import ShopifyWorld
+    from matih.sandbox.shopify_world import UPDATE_LAG, ShopifyWorld
 
     world = world_path(ws.sandbox_dir)
     shop = ShopifySandbox(
@@ -206,11 +203,12 @@ def _http_apps(
         clock=clock,
         token_uri=info["token_uri"],
     )
-    return shop.app, ga.app
+    # both tell the sandbox clock's time; Shopify's a minute on, so every updated_at shown is before it
+    return dated_by(shop.app, clock, lead=UPDATE_LAG), dated_by(ga.app, clock)
 
 
 def _run_until_signal(
-    ws: Workspace, apps: list[tuple[Starlette, socket.socket]], endpoints: SandboxEndpoints
+    ws: Workspace, apps: list[tuple[Any, socket.socket]], endpoints: SandboxEndpoints
 ) -> None:
     """Serve each app on its socket; write ``endpoints.json`` once all have started; return after
     SIGTERM or SIGINT, when every server has shut down."""
@@ -218,7 +216,14 @@ def _run_until_signal(
 
     servers = [
         uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_keep_alive=30,
+                date_header=False,  # the apps date their answers by the sandbox clock (dated_by)
+            )
         )
         for app, _sock in apps
     ]

@@ -32,7 +32,7 @@ from starlette.routing import Route
 from matih.sandbox.shopify_shapes import inventory_level_bodies, order_bodies, product_bodies
 from matih.sandbox.shopify_world import ShopifyWorld
 
-__all__ = ["API_VERSION", "MAX_LIMIT", "Fault", "RateLimiter", "ShopifySandbox"]
+__all__ = ["API_VERSION", "MAX_LIMIT", "Fault", "RateLimiter", "ShopifySandbox", "Tick"]
 
 API_VERSION = "2025-10"
 MAX_LIMIT = 250
@@ -59,6 +59,17 @@ class RateLimiter:
             return False, max(1.0 / self.per_second, (level + 1 - self.bucket) / self.per_second), int(level)
         self._level[token] = level + 1
         return True, 0.0, int(level + 1)
+
+
+@dataclass
+class Tick:
+    """The clock moved on to ``cutoff`` (a UTC ISO time on day ``as_of``) once page ``after_page`` of
+    ``resource`` is served: the shop changes under a client that is still paging."""
+
+    resource: str
+    after_page: int
+    as_of: str
+    cutoff: str
 
 
 @dataclass
@@ -94,6 +105,7 @@ class ShopifySandbox:
         self.clock = clock
         self.limiter = RateLimiter(rate_limit, bucket)
         self.faults: list[Fault] = []
+        self.ticks: list[Tick] = []
         self.requests: dict[str, int] = {}
         self.throttled = 0
         self.ranges = world.item_ranges()
@@ -108,6 +120,7 @@ class ShopifySandbox:
                 Route("/_sandbox/stats", self.stats),
                 Route("/_sandbox/rate_limit", self.set_rate_limit, methods=["POST"]),
                 Route("/_sandbox/timezone", self.set_timezone, methods=["POST"]),
+                Route("/_sandbox/ticks", self.set_ticks, methods=["POST", "DELETE"]),
                 Route("/healthz", lambda _r: Response(b"ok")),
             ]
         )
@@ -182,16 +195,17 @@ class ShopifySandbox:
     ) -> tuple[dict[str, np.ndarray], int, int, dict[str, Any]] | Response:
         """The view, the slice start, the page number and the filter state (from the query or from
         ``page_info``)."""
-        # read before the branch, though a cursor carries its own cutoff: without a clock every list fails
         cutoff = int(self.clock.cutoff_seconds())
         if "page_info" in request.query_params:
-            return self._resume(request, kind)
+            return self._resume(request, kind, cutoff)
         return self._first_window(request, kind, cutoff)
 
     def _resume(
-        self, request: Request, kind: str
+        self, request: Request, kind: str, cutoff: int
     ) -> tuple[dict[str, np.ndarray], int, int, dict[str, Any]] | Response:
-        """The window after a ``page_info`` cursor: same cutoff and filters as its first page."""
+        """The window after a ``page_info`` cursor: its first page's filters over the shop as it is now.
+        Like Shopify's, a cursor is a position in the sort order, not a snapshot: an order edited while a
+        client pages moves to its new ``updated_at``, and shows again further on."""
         params = request.query_params
         # Shopify forbids filters beside page_info: they travel inside the cursor
         extra = set(params) - {"page_info", "limit", "fields"}
@@ -201,7 +215,7 @@ class ShopifySandbox:
             cursor = self._decode(params["page_info"])
         except ValueError:
             return self._error(400, {"page_info": ["is invalid"]})
-        view = self.world.view(kind, int(cursor["cutoff"]))
+        view = self.world.view(kind, cutoff)
         start = int(np.searchsorted(view["key"], int(cursor["after"]), side="right"))
         return view, start, int(cursor["page"]) + 1, cursor
 
@@ -213,7 +227,7 @@ class ShopifySandbox:
         order = params.get("order", "updated_at asc")
         if order not in ("updated_at asc", "id asc"):
             return self._error(400, {"order": ["only 'updated_at asc' is supported by the sandbox"]})
-        state: dict[str, Any] = {"cutoff": cutoff, "max": None}
+        state: dict[str, Any] = {"max": None}
         view = self.world.view(kind, cutoff)
         start = 0
         for name, bound in (("updated_at_min", "min"), ("updated_at_max", "max")):
@@ -263,7 +277,13 @@ class ShopifySandbox:
         next_info = None
         if more and len(rows):
             next_info = self._encode({**state, "after": int(view["key"][stop - 1]), "page": page})
+        self._tick(kind, page)
         return self._page(request, kind, {kind: body}, next_info)
+
+    def _tick(self, resource: str, page: int) -> None:
+        for tick in [t for t in self.ticks if t.resource == resource and t.after_page == page]:
+            self.ticks.remove(tick)
+            self.clock.set(dt.date.fromisoformat(tick.as_of), cutoff=dt.datetime.fromisoformat(tick.cutoff))
 
     async def locations(self, request: Request) -> Response:
         if (denied := self._guard(request, "locations", 1)) is not None:
@@ -304,6 +324,13 @@ class ShopifySandbox:
         else:
             self.faults.append(Fault(**orjson.loads(await request.body())))
         return Response(orjson.dumps({"faults": len(self.faults)}), media_type="application/json")
+
+    async def set_ticks(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.ticks.clear()
+        else:
+            self.ticks.append(Tick(**orjson.loads(await request.body())))
+        return Response(orjson.dumps({"ticks": len(self.ticks)}), media_type="application/json")
 
     async def set_rate_limit(self, request: Request) -> Response:
         raw = orjson.loads(await request.body())

@@ -27,6 +27,9 @@ LOCATION_ID_BASE = 70_000_000
 LINE_ITEM_ID_BASE = 11_000_000_000
 #: sort keys count seconds from here so (seconds << 32 | id) fits an int64
 _EPOCH_2000 = 946_684_800
+UPDATE_LAG = 60
+"""Seconds after its creation at which a never-edited order or product shows as last updated (the
+payment's capture): a row created just before the clock shows ``updated_at`` up to this much after it."""
 
 
 def _seconds(values: Any) -> np.ndarray:
@@ -130,7 +133,7 @@ class ShopifyWorld:
         rows = np.flatnonzero(created < cutoff)
         edited = updated[rows] < cutoff
         # an edit after the clock has not happened yet: the original version shows
-        shown = np.where(edited, updated[rows], created[rows] + 60)
+        shown = np.where(edited, updated[rows], created[rows] + UPDATE_LAG)
         ident = rows if kind == "products" else table["id"][rows]
         sort_key = ((shown - _EPOCH_2000).astype(np.int64) << 32) | (ident.astype(np.int64) & 0xFFFFFFFF)
         order = np.argsort(sort_key, kind="stable")

@@ -5,6 +5,12 @@ Streams and tables:
 - ``orders`` -> ``orders`` (one row per order) and ``order_items`` (its line items, unpacked:
   order_id, product_id, quantity, unit_price, discount). Incremental on ``updated_at`` via the API's
   ``updated_at_min``; an updated order replaces its row and all of its line items.
+
+A sync reads the shop as it was when the sync began: Shopify's cursor pages follow the sort order over
+live data, so an order edited while a sync pages moves to its new ``updated_at`` and is listed again
+further on. Rows updated at or after the server's time on the first answer (its ``Date`` header) are left
+for the next sync, whose ``updated_at_min`` starts at this sync's cursor; an order therefore lands once,
+as its latest version.
 - ``products`` -> ``products`` plus ``products__variants`` (nested variants, unpacked by dlt).
 - ``inventory_levels`` -> ``inventory_levels`` (every location's levels; full refresh).
 
@@ -15,7 +21,9 @@ Streams and tables:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import email.utils
 import io
 import re
 from collections.abc import Iterator
@@ -76,11 +84,16 @@ def _client(ctx: SyncContext) -> ApiClient:
 
 
 def _pages(
-    client: ApiClient, stream: str, path: str, key: str, params: dict[str, Any]
+    client: ApiClient,
+    stream: str,
+    path: str,
+    key: str,
+    params: dict[str, Any],
+    snapshot: _Snapshot | None = None,
 ) -> Iterator[list[Any]]:
     """Every page of a list endpoint, following ``Link: <...>; rel="next"``; the next request is in
     flight while the current page is parsed and loaded."""
-    for content in prefetched(_bodies(client, stream, path, params, key)):
+    for content in prefetched(_bodies(client, stream, path, params, key, snapshot)):
         yield orjson.loads(content)[key]
 
 
@@ -109,11 +122,34 @@ def _checked(response: Any, key: str, stream: str, source: str) -> bytes:
     )
 
 
+class _Snapshot:
+    """The moment a sync reads the shop at: the server's clock on its first answer."""
+
+    def __init__(self) -> None:
+        self.at: dt.datetime | None = None
+
+    def take(self, response: Any) -> None:
+        if self.at is None and (date := response.headers.get("date")):
+            with contextlib.suppress(TypeError, ValueError):
+                self.at = email.utils.parsedate_to_datetime(date)
+
+    def keeps(self, updated_at: str) -> bool:
+        """Whether a row updated at ``updated_at`` belongs to this sync (see the module docstring)."""
+        return self.at is None or _instant(updated_at) < self.at
+
+
 def _bodies(
-    client: ApiClient, stream: str, path: str, params: dict[str, Any], key: str | None = None
+    client: ApiClient,
+    stream: str,
+    path: str,
+    params: dict[str, Any],
+    key: str | None = None,
+    snapshot: _Snapshot | None = None,
 ) -> Iterator[bytes]:
     key = key or stream
     response = client.request("GET", path, stream=stream, params=params)
+    if snapshot is not None:
+        snapshot.take(response)
     while True:
         yield _checked(response, key, stream, client.source or "")
         following = response.links.get("next", {}).get("url")
@@ -193,9 +229,9 @@ _ORDER = pa.struct(
 _ORDER_PAGE = pa.schema([("orders", pa.list_(_ORDER))])
 
 
-def _order_batches(bodies: Iterator[bytes], rows: int) -> Iterator[pa.Table]:
+def _order_batches(bodies: Iterator[bytes], rows: int, snapshot: _Snapshot) -> Iterator[pa.Table]:
     """Response bodies parsed by Arrow's JSON reader (multi-threaded, no Python objects per order), in
-    batches of about ``rows`` orders; fields the schema does not name are ignored."""
+    batches of about ``rows`` orders of the sync's snapshot; fields the schema does not name are ignored."""
     batch: list[bytes] = []
     held = 0
     for body in bodies:
@@ -203,10 +239,25 @@ def _order_batches(bodies: Iterator[bytes], rows: int) -> Iterator[pa.Table]:
         batch.append(orjson.dumps(orjson.loads(body)) if b"\n" in body else body)
         held += max(1, len(body) // 600)  # about 600 bytes per order
         if held >= rows:
-            yield _parse_orders(batch)
+            yield _latest_versions(_parse_orders(batch), snapshot.at)
             batch, held = [], 0
     if batch:
-        yield _parse_orders(batch)
+        yield _latest_versions(_parse_orders(batch), snapshot.at)
+
+
+def _latest_versions(orders: pa.Table, before: dt.datetime | None) -> pa.Table:
+    """The orders of the snapshot (updated before ``before``), each once, as its latest version."""
+    if before is not None:
+        orders = orders.filter(pc.less(orders["updated_at_utc"], pa.scalar(before, _TIMESTAMP)))
+    if pc.count_distinct(orders["id"]).as_py() == orders.num_rows:
+        return orders
+    # an order edited in the same second the snapshot was taken can still show twice: keep its newest
+    ids = orders["id"].to_numpy()
+    stamps = orders["updated_at_utc"].cast(pa.int64()).to_numpy()
+    order = np.lexsort((-stamps, ids))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    return orders.take(np.sort(order[first]))
 
 
 def _parse_orders(bodies: list[bytes]) -> pa.Table:
@@ -330,14 +381,18 @@ def _order_resources(ctx: SyncContext, stream: StreamSpec, product_key: str) -> 
         updated_at: Any = dlt.sources.incremental("updated_at_utc") if incremental else None,
     ) -> Iterator[pa.Table]:
         params = {"status": "any", "limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
+        snapshot = _Snapshot()
         with _client(ctx) as client:
-            bodies = prefetched(_bodies(client, "orders", "orders.json", params))
-            yield from _order_batches(bodies, BATCH_ROWS)
+            bodies = prefetched(_bodies(client, "orders", "orders.json", params, snapshot=snapshot))
+            yield from _order_batches(bodies, BATCH_ROWS, snapshot)
 
     @dlt.transformer(
         name="orders",
         primary_key="order_id",
-        columns={"order_date": {"data_type": "timestamp", "timezone": False}},
+        columns={
+            "order_date": {"data_type": "timestamp", "timezone": False},
+            "updated_at": {"dedup_sort": "desc"},  # should a version slip through twice, the newest wins
+        },
         write_disposition="merge" if incremental else "replace",
     )
     def orders(batch: pa.Table) -> Iterator[pa.Table]:
@@ -376,11 +431,14 @@ def _products_resource(ctx: SyncContext, stream: StreamSpec, product_key: str) -
         else None,
     ) -> Iterator[list[dict[str, Any]]]:
         params = {"limit": PAGE_SIZE, "order": "updated_at asc", **_since(updated_at)}
+        snapshot = _Snapshot()
         with _client(ctx) as client:
-            for page in _batched(_pages(client, "products", "products.json", "products", params), BATCH_ROWS):
-                for product in page:
+            pages = _pages(client, "products", "products.json", "products", params, snapshot)
+            for page in _batched(pages, BATCH_ROWS):
+                latest = {p["id"]: p for p in page if snapshot.keeps(p["updated_at"])}
+                for product in latest.values():
                     _as_product_row(product, product_key)
-                yield page
+                yield list(latest.values())
 
     return products
 
