@@ -39,3 +39,14 @@ def test_find_searches_upwards_and_explains(tmp_path):
     assert Workspace.find(deep).root == tmp_path
     with pytest.raises(WorkspaceError, match=r"no matih\.yaml"):
         Workspace.find(tmp_path.parent)
+
+
+@pytest.mark.parametrize("rate", ["lots", "0/second", "5/fortnight"])
+def test_an_api_key_rate_limit_that_is_not_a_rate_names_the_file_field_and_fix(tmp_path, rate):
+    from matih.exceptions import SpecError
+
+    (tmp_path / "matih.yaml").write_text(f'api_keys:\n  - {{key: "${{K}}", rate_limit: "{rate}"}}\n')
+    with pytest.raises(SpecError) as caught:
+        Workspace(tmp_path).settings()
+    message = str(caught.value)
+    assert "matih.yaml" in message and "rate_limit" in message and "100/second" in message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.conftest import EDITOR_KEY, READER_KEY
+from tests.api.conftest import EDITOR_KEY, LIMITED_KEY, READER_KEY
 
 
 def test_catalog_search_and_card(api_url) -> None:
@@ -61,6 +61,45 @@ def test_writes_need_the_editor_role(api_url) -> None:
     done = httpx.post(f"{api_url}/query", json=create, headers={"Authorization": f"Bearer {EDITOR_KEY}"})
     assert done.status_code == 200, done.text
     assert httpx.post(f"{api_url}/query", json=exists).json()["rows"] == [[1]]
+
+
+def test_every_write_is_audited_with_who_what_when_and_outcome_and_no_values(api_url, demo_run) -> None:
+    from matih.api.audit import entries
+
+    ws = demo_run.workspace
+    before = len(entries(ws))
+    secret = "s3cr3t-literal-42"
+    create = {"sql": f"CREATE OR REPLACE TABLE analytics.scratch.audited AS SELECT '{secret}' AS x"}
+    assert httpx.post(f"{api_url}/query", json=create, headers={"X-API-Key": READER_KEY}).status_code == 403
+    assert httpx.post(f"{api_url}/query", json=create, headers={"X-API-Key": EDITOR_KEY}).status_code == 200
+    broken = {"sql": "INSERT INTO analytics.scratch.audited SELECT * FROM no_such_table"}
+    assert httpx.post(f"{api_url}/query", json=broken, headers={"X-API-Key": EDITOR_KEY}).status_code == 400
+    httpx.post(f"{api_url}/query", json={"sql": "SELECT 1"}, headers={"X-API-Key": EDITOR_KEY})  # a read
+    new = entries(ws)[before:]
+    assert [(e["who"], e["role"], e["outcome"], e["status"]) for e in new] == [
+        ("key:MATIH_TEST_READER_KEY", "reader", "refused", 403),
+        ("key:MATIH_TEST_EDITOR_KEY", "editor", "ok", 200),
+        ("key:MATIH_TEST_EDITOR_KEY", "editor", "failed", 400),
+    ]
+    assert all(e["action"] == "POST /query" and e["at"] and e["sql_sha256"] for e in new)
+    assert new[1]["statements"] == ["CREATE"] and new[1]["tables"] == ["analytics.scratch.audited"]
+    assert new[2]["statements"] == ["INSERT"] and "no_such_table" in new[2]["error"]
+    text = (ws.state / "audit" / "api.jsonl").read_text()
+    for value in (secret, READER_KEY, EDITOR_KEY, LIMITED_KEY):
+        assert value not in text
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(api_url) -> None:
+    limited = {"X-API-Key": LIMITED_KEY}
+    answers = [httpx.get(f"{api_url}/catalog/tables", headers=limited) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    detail = refused.json()["detail"]
+    assert "3/minute" in detail and "MATIH_TEST_LIMITED_KEY" in detail and LIMITED_KEY not in detail
+    # the limit is the key's own: other callers go on
+    assert httpx.get(f"{api_url}/catalog/tables", headers={"X-API-Key": READER_KEY}).status_code == 200
+    assert httpx.get(f"{api_url}/catalog/tables").status_code == 200
 
 
 def test_errors_name_the_line_and_column(api_url) -> None:

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
-from matih.api.auth import Role, caller_role
+from matih.api.auth import Principal, caller_role
 from matih.serving.online import LiveModel, ServedVersion
 from matih.workspace import Workspace
 
@@ -133,7 +133,7 @@ class InFlightLimit:
             self.in_flight -= 1
 
 
-async def _caller(request: Request) -> Role:
+async def _caller(request: Request) -> Principal:
     # async, like the handlers: a lookup of microseconds should not hop to the thread pool
     return caller_role(request)
 

@@ -3,7 +3,8 @@
 SQL through the API is untrusted: it runs on :func:`untrusted_warehouse`, the workspace's catalogs with
 DuckDB's external access disabled (no files, URLs or extensions beyond the warehouse's catalogs). A
 statement that writes needs a key with the ``editor`` role (403 otherwise); SQL that cannot run is a 400
-whose body names the line and column (see :func:`matih.api.app.create_app`'s error handler).
+whose body names the line and column (see :func:`matih.api.app.create_app`'s error handler). Every
+write, refused or not, is recorded in the audit log (:mod:`matih.api.audit`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from matih.api.audit import audited, sql_summary
 from matih.api.auth import Caller
 from matih.query.service import DIALECTS, is_read_only, run_sql
 from matih.warehouse import StatementResult, Warehouse, warehouse_of
@@ -125,17 +127,29 @@ router = APIRouter()
 
 @router.post("/query", response_model=QueryResponse, summary="Run SQL on the warehouse")
 def query(
-    request: QueryRequest, caller: Caller, warehouse: Annotated[Warehouse, Depends(_warehouse)]
+    request: QueryRequest,
+    caller: Caller,
+    warehouse: Annotated[Warehouse, Depends(_warehouse)],
+    http: Request,
 ) -> QueryResponse:
+    ws: Workspace = http.app.state.workspace
     if request.dialect not in DIALECTS:  # pragma: no cover - the model already restricts it
         raise HTTPException(422, "unknown dialect")
-    if not is_read_only(request.sql, request.dialect) and caller != "editor":
-        raise HTTPException(403, "this statement writes; it needs an API key with the editor role")
-    results = run_sql(
+    if is_read_only(request.sql, request.dialect):
+        return _response(_run(request, warehouse))
+    # a write: recorded in the audit log whatever happens, refusals included
+    summary = sql_summary(request.sql, request.dialect)
+    with audited(ws, caller, "POST /query", summary):
+        if caller.role != "editor":
+            raise HTTPException(403, "this statement writes; it needs an API key with the editor role")
+        return _response(_run(request, warehouse))
+
+
+def _run(request: QueryRequest, warehouse: Warehouse) -> list[StatementResult]:
+    return run_sql(
         warehouse,
         request.sql,
         dialect=request.dialect,
         max_rows=request.limit,
         params=dict(request.params) or None,
     )
-    return _response(results)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from matih.specs.common import Duration, SecretRef, SpecModel, raise_spec_errors
 
@@ -100,6 +100,22 @@ class ApiKey(SpecModel):
     """Reference to the key, e.g. ``"${MATIH_READER_KEY}"``."""
     role: Literal["reader", "editor"] = "reader"
     """``reader`` may fetch forecasts; ``editor`` may also change specs and trigger runs."""
+    rate_limit: str = "100/second"
+    """Most requests the key may make, in the ``limits`` library's notation (``"100/second"``,
+    ``"6000/minute"``, ``"10 per second"``); beyond it the API answers 429 with ``Retry-After``."""
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        import limits
+
+        try:
+            amount = limits.parse(value).amount
+        except ValueError:
+            amount = 0
+        if amount < 1:
+            raise ValueError(f"{value!r} is not a rate; write it like '100/second' or '6000/minute'")
+        return value
 
 
 class SourcesSettings(SpecModel):
