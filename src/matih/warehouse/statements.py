@@ -232,9 +232,24 @@ def write_table(
     except duckdb.InterruptException:
         raise QueryCancelled(f"query cancelled; {unchanged}") from None
     except duckdb.Error as err:
-        raise WarehouseError(f"{explain(err, body)}\n{unchanged}") from err
+        raise WarehouseError(f"{_disk_full(err, tname)}{explain(err, body)}\n{unchanged}") from err
     except RuntimeError as err:
         raise _cancelled(err, unchanged) from None
+
+
+# what the OS says when a file cannot grow: the disk is full (ENOSPC), or a size limit was hit (EFBIG)
+_NO_ROOM = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def _disk_full(err: duckdb.Error, tname: TableName) -> str:
+    """A first line saying so when a write failed because its file could not grow, else nothing."""
+    message = str(err)
+    if not any(reason in message for reason in _NO_ROOM):
+        return ""
+    return (
+        f"the disk holding catalog {tname.catalog!r} ran out of room while writing {tname} (the file is "
+        "named below): free space on that disk, or raise the process's file size limit, then run it again\n"
+    )
 
 
 def _write_once(
