@@ -100,3 +100,28 @@ def test_database_going_away_keeps_tables_and_rerun_completes(served) -> None:
         pg.start()
     run = sync(served.ws, SOURCE, full_refresh=True)
     assert {s.name: s.rows for s in run.streams}["inventory"] == 300
+
+
+def test_a_connection_lost_inside_dlt_is_reported_in_one_clear_line() -> None:
+    """The drill's finding: PostgreSQL restarted mid-sync surfaced as dlt's PipelineStepFailed wrapping
+    ``InterfaceError: connection already closed``. The connector's explain finds it in the chain."""
+    import psycopg2
+    import sqlalchemy as sa
+
+    from matih.sources.connector import connector_for
+    from matih.sources.sync import _explained
+
+    connector = connector_for("source-postgres")
+    lost = sa.exc.InterfaceError("SELECT 1", None, psycopg2.InterfaceError("connection already closed"))
+    try:
+        try:
+            raise lost
+        except sa.exc.InterfaceError as inner:
+            raise RuntimeError("Pipeline execution failed at `step=extract`") from inner
+    except RuntimeError as outer:
+        clear = _explained(connector, outer, SOURCE)
+    assert isinstance(clear, SourceError) and clear.transient
+    assert "lost the connection to PostgreSQL during the sync (connection already closed)" in str(clear)
+    assert "run the sync again" in str(clear)
+    other = sa.exc.ProgrammingError("SELECT x", None, psycopg2.ProgrammingError("column x does not exist"))
+    assert _explained(connector, other, SOURCE) is other

@@ -315,6 +315,15 @@ def test_invalid_yaml(workspace: Path) -> None:
     assert "invalid YAML at line" in info.value.detail
 
 
+def test_a_yaml_key_given_twice_is_refused_at_its_line(workspace: Path) -> None:
+    # PyYAML keeps the last: the second block would silently erase `endpoints: sandbox`
+    (workspace / "matih.yaml").write_text("sources:\n  endpoints: sandbox\nsources:\n  max_attempts: 2\n")
+    with pytest.raises(SpecError) as info:
+        load_spec("matih.yaml")
+    assert info.value.file == "matih.yaml"
+    assert "line 3" in info.value.detail and "key 'sources' appears twice" in info.value.detail
+
+
 def test_settings_errors(workspace: Path) -> None:
     (workspace / "matih.yaml").write_text("warehouse:\n  engine: postgres\ntracking:\n  engine: wandb\n")
     _, errors = try_load_spec("matih.yaml")

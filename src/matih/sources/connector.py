@@ -78,6 +78,10 @@ class Connector:
     """Builds the dlt resources of the selected streams."""
     transformation: bool = False
     """Whether the connector applies a spec's ``transformation`` (renames, deduplication)."""
+    explain: Callable[[BaseException, str], SourceError | None] | None = None
+    """(an exception from a failed sync, the source's name) -> the clear error to report instead, or
+    ``None``. Asked for each exception in the failure's chain, outermost first: a driver's error deep
+    inside dlt's ``PipelineStepFailed`` then reaches the user in the source's own words."""
 
     def stream(self, name: str) -> StreamInfo:
         if name in self.streams:

@@ -178,6 +178,22 @@ def _root_cause(err: BaseException) -> BaseException:
     return err
 
 
+def _explained(connector: Connector, err: BaseException, name: str) -> BaseException:
+    """The connector's clear error for ``err`` (see :attr:`Connector.explain`), else ``err``."""
+    if connector.explain is None or isinstance(err, MatihError):
+        return err
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MatihError):
+            return err  # a MATIH error inside is already clear
+        if (clear := connector.explain(current, name)) is not None:
+            return clear
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return err
+
+
 def _error_text(err: BaseException) -> str:
     root = _root_cause(err)
     if isinstance(root, MatihError):
@@ -275,7 +291,9 @@ def _sync(
     except (PipelineStepFailed, MatihError, OSError) as err:
         if pipeline is not None:
             _drop_partial_extract(pipeline)
-        _record_failure(ws, run, err, retries=ctx.retries if ctx else 0, start=start)
+        _record_failure(
+            ws, run, _explained(connector, err, name), retries=ctx.retries if ctx else 0, start=start
+        )
     _record_success(ws, run, pipeline, spec, connector, retries=ctx.retries, start=start)
     return run
 

@@ -7,6 +7,7 @@ batches (the ``pyarrow`` backend). Each stream is looked up in the spec's ``sche
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from matih.exceptions import SourceError
@@ -32,6 +33,9 @@ def engine_for(config: dict[str, Any], source: str) -> Any:
         port=int(config.get("port", 5432)),
         database=config["database"],
     )
+    # a connection lost mid-read makes SQLAlchemy's pool log a traceback on closing its cursor; the sync
+    # reports the loss itself (_explain), in one line
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
@@ -64,6 +68,41 @@ def _connection_error(err: Exception, source: str, stream: str | None) -> Source
             stream=stream,
         )
     return SourceError(f"cannot reach PostgreSQL: {text}", source=source, stream=stream, transient=True)
+
+
+# what libpq and the server say when a connection is gone: the server stopped, restarted or is unreachable
+_CONNECTION_LOST = (
+    "connection already closed",
+    "server closed the connection",
+    "terminating connection",
+    "connection refused",
+    "could not connect",
+    "could not receive data",
+    "could not send data",
+    "ssl syscall",
+    "connection to server",
+)
+
+
+def _explain(err: BaseException, source: str) -> SourceError | None:
+    """A lost connection or a server error met mid-sync, in words (see :attr:`Connector.explain`)."""
+    import sqlalchemy as sa
+
+    if not isinstance(err, sa.exc.DBAPIError):
+        return None
+    text = str(getattr(err, "orig", err)).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if err.connection_invalidated or any(part in text.lower() for part in _CONNECTION_LOST):
+        return SourceError(
+            f"lost the connection to PostgreSQL during the sync ({text}); nothing was loaded and the "
+            "cursors did not move: run the sync again once the server answers",
+            source=source,
+            transient=True,
+        )
+    if isinstance(err, sa.exc.OperationalError):
+        return SourceError(
+            f"PostgreSQL failed the sync's query ({text}); nothing was loaded", source=source, transient=True
+        )
+    return None
 
 
 def _resources(ctx: SyncContext) -> list[Any]:
@@ -110,6 +149,7 @@ CONNECTOR = Connector(
     streams={"*": StreamInfo(("*",))},
     destination=lambda spec, _name: ("postgresql", getattr(spec.config, "database", "postgres")),
     resources=_resources,
+    explain=_explain,
 )
 
 __all__ = ["CONNECTOR"]
