@@ -107,7 +107,7 @@ def timed(call: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def fresh_workspace(root: Path, settings: str = "") -> Any:
+def fresh_workspace(root: Path, settings: str = "", extra: str = "") -> Any:
     """A copy of the example workspace holding the drills' NovaMart world (300 products, two years)."""
     import shutil
 
@@ -117,9 +117,9 @@ def fresh_workspace(root: Path, settings: str = "") -> Any:
     if root.exists():
         shutil.rmtree(root)
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".matih"))
-    if settings:  # lines for matih.yaml's `sources:` block
-        path = root / "matih.yaml"
-        path.write_text(path.read_text().replace("sources:\n", f"sources:\n{settings}", 1))
+    path = root / "matih.yaml"
+    # ``settings``: lines for matih.yaml's `sources:` block; ``extra``: blocks of their own
+    path.write_text(path.read_text().replace("sources:\n", f"sources:\n{settings}", 1) + extra)
     ws = Workspace(root)
     ws.ensure_state()
     save_world(generate_world(WorldConfig(products=300, seed=3, end_date=END, days=730)), ws.sandbox_dir)
@@ -357,7 +357,12 @@ def pages_mismatch(ws: Any) -> int:
             ws, "SELECT date, page_url, sessions, screen_page_views FROM ga4.pages", "google_analytics"
         )
     }
-    return len(set(truth.items()) ^ set(got.items()))
+    # GA4 still processes the last two days (the sandbox serves 90% and 97% of them): their rows must be
+    # there, their numbers may still grow
+    final = last - dt.timedelta(days=2)
+    settled = {k: v for k, v in truth.items() if k[0] <= final}
+    loaded = {k: v for k, v in got.items() if k[0] <= final}
+    return len(set(settled.items()) ^ set(loaded.items())) + len(truth.keys() ^ got.keys())
 
 
 def drill_ga4(root: Path, kills: int, rng: random.Random) -> Drill:
@@ -406,12 +411,247 @@ def drill_ga4(root: Path, kills: int, rng: random.Random) -> Drill:
     return drill
 
 
+# -- the pipeline and serving -------------------------------------------------------------------------
+
+PIPELINE = "demand-forecast-daily"
+DEPLOYMENT = "demand-forecaster"
+TASKS = ("sync_sources", "feature_engineering", "model_training", "model_validation", "model_deployment")
+# the seed's retry intervals (60 s) at 1/40, and a lost worker noticed within 2 s
+PIPELINE_SETTINGS = "temporal:\n  time_scale: 0.025\n  heartbeat_timeout: 2s\n"
+
+
+def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def table_fingerprints(ws: Any) -> dict[str, tuple[int, int]]:
+    """(rows, a hash of every row) of the tables the pipeline writes."""
+    from matih.warehouse import warehouse_of
+
+    wh = warehouse_of(ws)
+    found = {}
+    for table in ("analytics.derived.demand_features", "analytics.forecasts.demand_14d"):
+        row = wh.query(f"SELECT count(*) AS n, sum(hash(t)) AS h FROM {table} t").to_pylist()[0]
+        found[table] = (int(row["n"]), int(row["h"] or 0))
+    return found
+
+
+def served_versions(ws: Any) -> set[str]:
+    from matih.warehouse import warehouse_of
+
+    table = warehouse_of(ws).query("SELECT DISTINCT model_version FROM analytics.forecasts.demand_14d")
+    return set(table.column(0).to_pylist())
+
+
+def live_version(ws: Any) -> str | None:
+    from matih.serving.deployments import load_state
+
+    return (load_state(ws, DEPLOYMENT).live or {}).get("version")
+
+
+def feature_writes(ws: Any) -> int:
+    path = ws.warehouse_dir / "writes.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return sum(json.loads(line)["table"] == "analytics.derived.demand_features" for line in lines)
+
+
+def drill_pipeline(root: Path, _count: int, rng: random.Random) -> Drill:
+    from matih.orchestrate import devserver, runner
+    from matih.orchestrate import plan as P
+
+    drill = Drill("pipeline")
+    ws = fresh_workspace(root / "pipeline", extra=PIPELINE_SETTINGS)
+    options = {"n_estimators": 150}
+    with sandbox(ws, END - dt.timedelta(days=1)):
+        devserver.start(ws)
+        try:
+            clean = runner.run_pipeline(ws, PIPELINE, options=options)
+            assert clean.status == P.RUN_SUCCEEDED, clean.message
+            baseline = table_fingerprints(ws)
+            console.print(f"pipeline: a clean run takes {clean.seconds:.0f} s")
+            for task in TASKS:
+                writes = feature_writes(ws)
+                started = runner.run_pipeline(ws, PIPELINE, options=options, wait=False)
+                first = runner.background_worker_pid(ws)
+
+                def running(task: str = task, run_id: str = started.run_id) -> bool:
+                    run = runner.run_status(ws, run_id)
+                    if run.status != P.RUNNING:
+                        raise RuntimeError(f"the run ended before {task} ran: {run.message}")
+                    return run.task(task).state == P.RUNNING
+
+                until(running, 600, f"{task} to start")
+                time.sleep(rng.uniform(0.0, 1.0))  # somewhere inside the task
+                os.kill(first, signal.SIGKILL)
+                until(lambda: runner.background_worker_pid(ws) is None, 10, "the worker to die")
+                runner.ensure_background_worker(ws)
+                final = until(
+                    lambda run_id=started.run_id: (
+                        (r := runner.run_status(ws, run_id)).status != P.RUNNING and r
+                    ),
+                    900,
+                    "the run to finish",
+                )
+                attempts = {t.task_id: t.attempts for t in final.tasks}
+                before = TASKS[: TASKS.index(task)]
+                fingerprints = table_fingerprints(ws)
+                drill.add(
+                    killed_in=task,
+                    run_ok=final.status == P.RUN_SUCCEEDED,
+                    finished_tasks_redone=sum(attempts[t] > 1 for t in before),
+                    worker_loss_noted="worker lost" in (final.task(task).note or ""),
+                    feature_table_writes=feature_writes(ws) - writes,
+                    features_equal_clean_run=fingerprints["analytics.derived.demand_features"]
+                    == baseline["analytics.derived.demand_features"],
+                    forecast_rows_equal_clean_run=fingerprints["analytics.forecasts.demand_14d"][0]
+                    == baseline["analytics.forecasts.demand_14d"][0],
+                    batch_matches_record=served_versions(ws) == {live_version(ws)},
+                )
+            with suppress(Exception):
+                if (pid := runner.background_worker_pid(ws)) is not None:
+                    os.kill(pid, signal.SIGTERM)
+        finally:
+            devserver.stop(ws)
+        drill.rows.append({"secrets_found": len(secrets_found(ws, drill.outputs))})
+    return drill
+
+
+def register_copy_of_champion(ws: Any) -> int:
+    """A new registered version: the champion's model again (a rollout needs a version to switch to)."""
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.registry import CHAMPION, Registry
+
+    train, _, _ = configs_from_pipeline(ws)
+    registry = Registry(ws)
+    model = registry.load(train.experiment, registry.resolve(train.experiment, CHAMPION))
+    registered = registry.log_training(
+        model,
+        experiment=train.experiment,
+        fallback_name=train.fallback_name,
+        params={"made_by": "drills"},
+        metrics={},
+        summary="the champion again, registered by benchmarks/drills.py",
+    )
+    return int(registered.version)
+
+
+def start_server(ws: Any, port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*MATIH, "serve", "--port", str(port), "--workspace", str(ws.root)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    until(lambda: ready(port) is not None, 300, "matih serve to be ready")
+    return process
+
+
+def ready(port: int) -> dict[str, Any] | None:
+    import httpx
+
+    with suppress(httpx.HTTPError):
+        answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        if answer.status_code == 200:
+            return dict(answer.json())
+    return None
+
+
+def drill_serve(root: Path, count: int, rng: random.Random) -> Drill:
+    from matih.processes import free_port
+
+    drill = Drill("serve")
+    ws = trained_workspace(root)
+    port = free_port()
+    log = root / "serve.log"
+    server = start_server(ws, port, log)
+    deploy_seconds = timed(lambda: matih(ws, "deploy", DEPLOYMENT, drill=drill))
+    console.print(f"serve: a rollout takes {deploy_seconds:.1f} s")
+    try:
+        for k in range(2 * count):
+            version = register_copy_of_champion(ws)
+            deploy_log = root / f"deploy-{k}.log"
+            with deploy_log.open("w") as out:
+                deploying = subprocess.Popen(
+                    [
+                        *MATIH,
+                        "deploy",
+                        DEPLOYMENT,
+                        "--model-source",
+                        str(version),
+                        "--workspace",
+                        str(ws.root),
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            delay = rng.uniform(0.5, deploy_seconds + 3.0)
+            time.sleep(delay)
+            if k % 2 == 0:  # the server dies while it switches to green (or while green is computed)
+                victim = "serve"
+                server.send_signal(signal.SIGKILL)
+                server.wait()
+                deploying.wait(600)
+                server = start_server(ws, port, log)
+            else:  # the rollout's own process dies
+                victim = "deploy"
+                deploying.send_signal(signal.SIGKILL)
+                deploying.wait()
+            drill.outputs.append(deploy_log.read_text(errors="replace"))
+            live = live_version(ws)
+            answering = until(
+                lambda live=live: (r := ready(port)) and r["model_version"] == live and r,
+                120,
+                "the server to follow",
+            )
+            drill.add(
+                killed=victim,
+                kill_at_s=round(delay, 2),
+                record_live=live,
+                green=f"v{version}",
+                serves_record=answering["model_version"] == live,
+                batch_matches_record=served_versions(ws) == {live},
+            )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            server.wait(30)
+    drill.outputs.append(log.read_text(errors="replace"))
+    drill.rows.append({"secrets_found": len(secrets_found(ws, drill.outputs))})
+    return drill
+
+
+def trained_workspace(root: Path) -> Any:
+    """The pipeline drill's workspace (trained, validated, deployed); made by one clean run if absent."""
+    from matih.orchestrate import devserver, runner
+    from matih.workspace import Workspace
+
+    folder = root / "pipeline"
+    if (folder / ".matih" / "deployments" / f"{DEPLOYMENT}.json").is_file():
+        return Workspace(folder)
+    ws = fresh_workspace(folder, extra=PIPELINE_SETTINGS)
+    with sandbox(ws, END - dt.timedelta(days=1)):
+        devserver.start(ws)
+        try:
+            runner.run_pipeline(ws, PIPELINE, options={"n_estimators": 150})
+        finally:
+            devserver.stop(ws)
+    return ws
+
+
 # -- running ------------------------------------------------------------------------------------------
 
 DRILLS: dict[str, Callable[[Path, int, random.Random], Drill]] = {
     "shopify": drill_shopify,
     "postgres": drill_postgres,
     "ga4": drill_ga4,
+    "pipeline": drill_pipeline,
+    "serve": drill_serve,
 }
 
 
