@@ -470,6 +470,9 @@ def drill_pipeline(root: Path, _count: int, rng: random.Random) -> Drill:
     with sandbox(ws, END - dt.timedelta(days=1)):
         devserver.start(ws)
         try:
+            matih(
+                ws, "sources", "sync", "product-categories", drill=drill
+            )  # the one the pipeline does not sync
             clean = runner.run_pipeline(ws, PIPELINE, options=options)
             assert clean.status == P.RUN_SUCCEEDED, clean.message
             baseline = table_fingerprints(ws)
@@ -503,6 +506,7 @@ def drill_pipeline(root: Path, _count: int, rng: random.Random) -> Drill:
                 drill.add(
                     killed_in=task,
                     run_ok=final.status == P.RUN_SUCCEEDED,
+                    killed_task_attempts=attempts[task],
                     finished_tasks_redone=sum(attempts[t] > 1 for t in before),
                     worker_loss_noted="worker lost" in (final.task(task).note or ""),
                     feature_table_writes=feature_writes(ws) - writes,
@@ -564,6 +568,7 @@ def ready(port: int) -> dict[str, Any] | None:
 
 def drill_serve(root: Path, count: int, rng: random.Random) -> Drill:
     from matih.processes import free_port
+    from matih.serving.deployments import heal
 
     drill = Drill("serve")
     ws = trained_workspace(root)
@@ -590,7 +595,8 @@ def drill_serve(root: Path, count: int, rng: random.Random) -> Drill:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
-            delay = rng.uniform(0.5, deploy_seconds + 3.0)
+            # the server's switch follows the record within a second; the rollout's own work ends with it
+            delay = rng.uniform(0.5, deploy_seconds + (3.0 if k % 2 == 0 else 0.0))
             time.sleep(delay)
             if k % 2 == 0:  # the server dies while it switches to green (or while green is computed)
                 victim = "serve"
@@ -603,6 +609,8 @@ def drill_serve(root: Path, count: int, rng: random.Random) -> Drill:
                 deploying.send_signal(signal.SIGKILL)
                 deploying.wait()
             drill.outputs.append(deploy_log.read_text(errors="replace"))
+            torn = served_versions(ws) != {live_version(ws)}
+            heal(ws, DEPLOYMENT)  # what the next rollout or `matih serve` does first
             live = live_version(ws)
             answering = until(
                 lambda live=live: (r := ready(port)) and r["model_version"] == live and r,
@@ -614,6 +622,7 @@ def drill_serve(root: Path, count: int, rng: random.Random) -> Drill:
                 kill_at_s=round(delay, 2),
                 record_live=live,
                 green=f"v{version}",
+                torn_before_heal=torn,
                 serves_record=answering["model_version"] == live,
                 batch_matches_record=served_versions(ws) == {live},
             )
@@ -638,6 +647,7 @@ def trained_workspace(root: Path) -> Any:
     with sandbox(ws, END - dt.timedelta(days=1)):
         devserver.start(ws)
         try:
+            matih(ws, "sources", "sync", "product-categories", drill=Drill("setup"))
             runner.run_pipeline(ws, PIPELINE, options={"n_estimators": 150})
         finally:
             devserver.stop(ws)

@@ -85,3 +85,37 @@ def test_the_rollout_refuses_a_nan_green_and_keeps_blue_live(serving_ws):
         "SELECT prediction_interval_lower FROM analytics.forecasts.demand_14d"
     )
     assert np.isfinite(served.column(0).to_numpy()).all()
+
+
+def test_a_rollout_that_dies_between_the_table_and_the_record_is_healed(serving_ws, monkeypatch):
+    """The kill drill's torn case, made certain: the process dies after the batch table took green and
+    before the record names it. Servers follow the record (blue), so the table must go back to blue."""
+    import matih.serving.deployments as deployments
+
+    train, _, _ = configs_from_pipeline(serving_ws)
+    blue = load_state(serving_ws, "demand-forecaster").live["version"]
+    green = register_from_champion(serving_ws)
+
+    def killed(*_args: Any, **_kwargs: Any) -> Any:
+        raise SystemExit("killed between the two commits")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(deployments, "_switch", killed)
+        with pytest.raises(SystemExit):
+            rollout(serving_ws, "demand-forecaster", train, model_source=str(green))
+    torn = load_state(serving_ws, "demand-forecaster")
+    assert torn.live["version"] == blue and torn.switching["version"] == f"v{green}"
+    assert served_versions(serving_ws) == {f"v{green}"}  # the table and the record disagree
+
+    healed = deployments.heal(serving_ws, "demand-forecaster")
+    assert healed is not None and f"v{green}" in healed
+    state = load_state(serving_ws, "demand-forecaster")
+    assert state.switching is None and state.live["version"] == blue
+    assert served_versions(serving_ws) == {blue}
+    assert state.history[-1]["event"] == "torn_rollout_healed"
+    assert deployments.heal(serving_ws, "demand-forecaster") is None  # nothing left to heal
+
+
+def served_versions(ws: Any) -> set[str]:
+    table = warehouse_of(ws).query("SELECT DISTINCT model_version FROM analytics.forecasts.demand_14d")
+    return set(table.column(0).to_pylist())

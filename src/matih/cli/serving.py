@@ -38,12 +38,14 @@ def serve(
 
     from matih.api.app import create_app
     from matih.cli.render import console
-    from matih.serving.deployments import deployment_spec
+    from matih.serving.deployments import deployment_spec, heal
     from matih.serving.online import LiveModel
 
     quiet_logs()
     ws = workspace(workspace_dir)
     spec = deployment_spec(ws, deployment)
+    if (healed := heal(ws, deployment)) is not None:
+        console.print(f"[yellow]{healed}[/]")
     if engine == "ray":
         _serve_on_ray(ws, deployment, host, port, ray_address)
         return

@@ -47,6 +47,9 @@ class DeploymentState:
     live: dict[str, Any] | None = None
     previous: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    switching: dict[str, Any] | None = None
+    """Set while a rollout swaps the batch table and the record (``version``, ``output_table``): a
+    rollout that dies in between leaves it behind, and :func:`heal` puts the table back in line."""
 
 
 @dataclass
@@ -216,10 +219,15 @@ def rollout(
             f"{blue or 'the previous deployment'} keeps serving"
         )
     with _record_lock(ws, name):
-        state = load_state(ws, name)
+        state = _healed(ws, load_state(ws, name))
         blue = state.live["version"] if state.live else None
         if output is not None:
+            # two commits, the table's then the record's: the intent is written first, so a rollout
+            # killed between them is found and undone (heal) rather than leaving the two disagreeing
+            state.switching = {"version": f"v{version}", "output_table": output, "since": utc_stamp()}
+            _save(ws, state)
             warehouse_of(ws).swap_in(output, table, keep_as=kept_table(output))
+        state.switching = None
         live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
         live["routing"] = batch.routing
         _save(ws, state)
@@ -261,6 +269,46 @@ def _switch(
     state.history.append({"at": live["deployed_at"], "event": "rollout", "version": live["version"]})
     _save(ws, state)
     return live
+
+
+def heal(ws: Workspace, name: str) -> str | None:
+    """Undo a rollout that died between swapping the batch table and naming green live in the record:
+    blue's rows go back into the table (the record, which servers follow, still names blue). Returns
+    what was done, or ``None`` when there was nothing to heal. Rollouts and ``matih serve`` call it."""
+    with _record_lock(ws, name):
+        before = load_state(ws, name).switching
+        _healed(ws, load_state(ws, name))
+    if before is None:
+        return None
+    return f"{name}: a rollout of {before['version']} died mid-switch; {before['output_table']} is back in line"
+
+
+def _healed(ws: Workspace, state: DeploymentState) -> DeploymentState:
+    """``state`` with a torn switch undone and saved (the caller holds the record's lock)."""
+    from matih.warehouse import warehouse_of
+
+    torn = state.switching
+    if torn is None:
+        return state
+    output = torn["output_table"]
+    wh = warehouse_of(ws)
+    restored = False
+    if wh.table_exists(output):
+        versions = wh.query(f"SELECT DISTINCT model_version AS v FROM {output}").column("v").to_pylist()
+        if versions == [torn["version"]] and (state.live or {}).get("version") != torn["version"]:
+            restored = wh.restore_kept(output, kept_as=kept_table(output))
+    state.switching = None
+    state.history.append(
+        {
+            "at": utc_stamp(),
+            "event": "torn_rollout_healed",
+            "version": torn["version"],
+            "reason": "the rollout stopped between the batch table and the record"
+            + ("; blue's rows are back in the table" if restored else "; the table was not swapped yet"),
+        }
+    )
+    _save(ws, state)
+    return state
 
 
 def rollback(ws: Workspace, name: str, train: TrainConfig) -> str:
