@@ -280,7 +280,8 @@ def heal(ws: Workspace, name: str) -> str | None:
         _healed(ws, load_state(ws, name))
     if before is None:
         return None
-    return f"{name}: a rollout of {before['version']} died mid-switch; {before['output_table']} is back in line"
+    table = before["output_table"]
+    return f"{name}: a rollout of {before['version']} died mid-switch; {table} is back in line"
 
 
 def _healed(ws: Workspace, state: DeploymentState) -> DeploymentState:
