@@ -78,7 +78,9 @@ def test_gate_promotes_good_models_and_refuses_bad_ones(workspace):
 def test_a_users_own_schema_and_horizon(workspace):
     wh = warehouse_of(workspace)
     wh.run("""CREATE TABLE analytics.custom.sales AS
-              SELECT product_id AS sku, sale_date AS day, units_sold AS qty, category AS dept
+              SELECT product_id AS sku, sale_date AS day, units_sold AS qty,
+                     -- an integer category (a department number): names need not be text
+                     dense_rank() OVER (ORDER BY category)::INTEGER + 100 AS dept
               FROM analytics.derived.demand_features""")
     for folder in ("pipelines", "deployments", "monitors", "routing", "quality", "sources"):
         shutil.rmtree(workspace.root / folder, ignore_errors=True)
@@ -143,6 +145,7 @@ def test_a_users_own_schema_and_horizon(workspace):
     assert result.table == "analytics.custom.forecast_7d"
     assert sorted(t["horizon_days"].unique().tolist()) == list(range(1, 8))
     assert len(t) == t["product_id"].nunique() * 7
+    assert {str(c) for c in t["category"].unique()} <= {str(100 + k) for k in range(1, 30)}
 
 
 def _floors_from_truth(workspace: Workspace, holdout: Holdout) -> tuple[float, float]:

@@ -113,8 +113,10 @@ def load_grid(
         FROM {dataset} {where} {"GROUP BY ALL" if aggregate else ""}"""
 
     statics = [c for c in r.static_columns if c in columns]
+    # categories are names whatever their column's type (a store number is a category too)
     meta_sql = f"""
-        SELECT CAST({s} AS VARCHAR) AS sid, {f"arg_max({_q(cat)}, {d})" if cat else "NULL"} AS category
+        SELECT CAST({s} AS VARCHAR) AS sid,
+               {f"CAST(arg_max({_q(cat)}, {d}) AS VARCHAR)" if cat else "NULL"} AS category
                {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in statics)}
         FROM {dataset} {where} GROUP BY ALL ORDER BY sid"""
     with warehouse.connect() as con:
