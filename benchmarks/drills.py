@@ -416,8 +416,8 @@ def drill_ga4(root: Path, kills: int, rng: random.Random) -> Drill:
 PIPELINE = "demand-forecast-daily"
 DEPLOYMENT = "demand-forecaster"
 TASKS = ("sync_sources", "feature_engineering", "model_training", "model_validation", "model_deployment")
-# the seed's retry intervals (60 s) at 1/40, and a lost worker noticed within 2 s
-PIPELINE_SETTINGS = "temporal:\n  time_scale: 0.025\n  heartbeat_timeout: 2s\n"
+# the seed's durations at 1/10 (retries after 6 s, the 2 h run timeout 12 min), a lost worker noticed in 2 s
+PIPELINE_SETTINGS = "temporal:\n  time_scale: 0.1\n  heartbeat_timeout: 2s\n"
 
 
 def until(check: Callable[[], Any], timeout: float, what: str) -> Any:

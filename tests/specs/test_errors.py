@@ -137,7 +137,7 @@ BREAKAGES = [
         PIPELINE,
         _set("timeout", value="5x"),
         "$.timeout",
-        ["'5x'", "'60s', '30m', '2h' or '14d'"],
+        ["'5x'", "'60s', '30m', '2h', '14d' or '13w'"],
         id="bad-duration",
     ),
     pytest.param(

@@ -101,7 +101,7 @@ def predict_batch(
         table.num_rows,
         len(np.unique(fc.series_index)),
         f"v{number}",
-        str(grid.start + np.timedelta64(origin, "D")),
+        str(grid.date_at(origin)),
         time.perf_counter() - started,
         by_model,
         routing.summary(),
@@ -124,7 +124,8 @@ def forecast_table(
     # names are looked up per series (45K), not per row (630K)
     per_series = np.asarray([names.get(s) for s in grid.series] if names else [None] * len(grid.series))
     name_arr = per_series[fc.series_index]
-    days = grid.start + (origin + fc.horizon).astype("timedelta64[D]")
+    days = grid.date_at(origin + fc.horizon)
+    origin_date = grid.date_at(origin)
     answered = np.where(fc.model == FALLBACK, "fallback", "category:" + fc.model.astype(str)).astype(object)
     versions = np.full(len(ids), label, dtype=object)
     if families is not None:
@@ -139,15 +140,15 @@ def forecast_table(
             "product_name": pa.array(name_arr, pa.string()),
             "category": pa.array(np.asarray(grid.category, dtype=object)[fc.series_index], pa.string()),
             "forecast_date": pa.array(days, pa.date32()),
-            "horizon_days": pa.array(fc.horizon.astype(np.int16)),
+            "horizon_days": pa.array((days - origin_date).astype(np.int16)),
+            # periods of the dataset's frequency (days for daily data, where the two are equal)
+            "horizon": pa.array(fc.horizon.astype(np.int16)),
             "predicted_units": pa.array(fc.predicted),
             "prediction_interval_lower": pa.array(fc.lower),
             "prediction_interval_upper": pa.array(fc.upper),
             "model_version": pa.array(versions, pa.string()),
             "model": pa.array(answered, pa.string()),
-            "forecast_origin": pa.array(
-                np.full(len(ids), grid.start + np.timedelta64(origin, "D")), pa.date32()
-            ),
+            "forecast_origin": pa.array(np.full(len(ids), origin_date), pa.date32()),
             "interval_level": pa.array(np.full(len(ids), model.level)),
         }
     )

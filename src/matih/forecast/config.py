@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from matih.exceptions import TrainingError
+from matih.forecast.frequency import Frequency
 
 if TYPE_CHECKING:
     from matih.specs.tasks import ModelEvaluateConfig
@@ -53,6 +54,8 @@ class TrainConfig:
     use_gpu: bool = False
     #: reported, not executed: MATIH's trainer is built in
     training_script: str | None = None
+    #: D, W-<weekday>, MS or ME; None infers it from the dataset's dates (matih.forecast.frequency)
+    frequency: str | None = None
 
     def __post_init__(self) -> None:
         if self.model_type != "lightgbm":
@@ -61,7 +64,7 @@ class TrainConfig:
             )
         if self.forecast_horizon < 1:
             raise TrainingError(
-                f"forecast_horizon must be a positive number of days, got {self.forecast_horizon}"
+                f"forecast_horizon must be a positive number of periods, got {self.forecast_horizon}"
             )
         if not 0.5 <= self.interval_level < 1:
             raise TrainingError(f"interval_level must be in [0.5, 1), got {self.interval_level}")
@@ -85,6 +88,7 @@ class TrainConfig:
                 "per_category_models",
                 "min_history_days",
                 "interval_level",
+                "frequency",
             )
             if k in hp
         }
@@ -110,6 +114,8 @@ class GateConfig:
 
     holdout_days: int = 14
     mape_max: float = 0.15
+    #: a holdout in weeks or months as the spec wrote it, (N, "weeks" | "months"); None: holdout_days
+    holdout: tuple[int, str] | None = None
     bias_range: tuple[float, float] = (-0.05, 0.05)
     #: optional floor on the prediction-interval coverage (an extension of the seed's thresholds)
     coverage_min: float | None = None
@@ -124,8 +130,23 @@ class GateConfig:
         lo, hi = thresholds.bias_range if thresholds.bias_range is not None else defaults.bias_range
         return cls(
             holdout_days=config.holdout_days,
+            holdout=config.holdout if config.holdout[1] != "days" else None,
             mape_max=float(thresholds.mape_max if thresholds.mape_max is not None else defaults.mape_max),
             bias_range=(float(lo), float(hi)),
             coverage_min=thresholds.coverage_min,
             fail_on_threshold_breach=config.fail_on_threshold_breach,
+        )
+
+    def holdout_periods(self, freq: Frequency) -> int:
+        """The holdout in periods of ``freq``; a holdout that is not a whole number of them is refused."""
+        n, unit = self.holdout or (self.holdout_days, "days")
+        per = {"D": {"days": 1, "weeks": 7}, "W": {"weeks": 1}, "M": {"months": 1}}[freq.unit]
+        if unit in per:
+            return n * per[unit]
+        if unit == "days" and freq.unit == "W" and n % 7 == 0:
+            return n // 7
+        want = {"D": "last_<N>_days", "W": "last_<N>_weeks", "M": "last_<N>_months"}[freq.unit]
+        raise TrainingError(
+            f"holdout_split last_{n}_{unit} does not fit the dataset's {freq.noun}ly periods ({freq.code}); "
+            f"write it as {want}"
         )

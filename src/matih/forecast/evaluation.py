@@ -18,6 +18,7 @@ from matih.forecast import metrics as M
 from matih.forecast.config import GateConfig, TrainConfig
 from matih.forecast.dataset import load_features
 from matih.forecast.features import FeatureContext
+from matih.forecast.frequency import Frequency
 from matih.forecast.grid import DenseGrid
 from matih.forecast.model import Forecast, ForecastModel
 from matih.forecast.references import Holdout, reference_scores
@@ -129,9 +130,10 @@ def evaluate(
     a version that passes becomes champion unless ``promote`` is false."""
     registry = Registry(workspace)
     version = version or registry.latest_version(config.experiment)
-    model = _candidate(registry, config.experiment, version, gate)
     ctx = features or load_features(workspace, config)
-    backtest = _Backtest.run(model, ctx, gate.holdout_days)
+    holdout = gate.holdout_periods(ctx.grid.frequency)
+    model = _candidate(registry, config.experiment, version, holdout, ctx.grid.frequency)
+    backtest = _Backtest.run(model, ctx, holdout)
     per_category = [
         _group(name, backtest, backtest.categories == name, gate) for name in sorted(set(backtest.categories))
     ]
@@ -141,8 +143,8 @@ def evaluate(
     report = EvaluationReport(
         version=version,
         label=f"v{version}",
-        holdout_start=str(grid.start + np.timedelta64(backtest.origin + 1, "D")),
-        holdout_end=str(grid.start + np.timedelta64(backtest.origin + gate.holdout_days, "D")),
+        holdout_start=str(grid.date_at(backtest.origin + 1)),
+        holdout_end=str(grid.date_at(backtest.origin + holdout)),
         per_category=per_category,
         overall=overall,
         seasonal_naive_mape=M.mape(backtest.actual, backtest.naive),
@@ -169,13 +171,16 @@ def enforce_gate(report: EvaluationReport, gate: GateConfig) -> None:
 
 
 # -- the steps of an evaluation ----------------------------------------------------------------------
-def _candidate(registry: Registry, experiment: str, version: int, gate: GateConfig) -> ForecastModel:
+def _candidate(
+    registry: Registry, experiment: str, version: int, holdout: int, freq: Frequency
+) -> ForecastModel:
     """The registered version, refused when the holdout is longer than it forecasts."""
     model = registry.load(experiment, version)
-    if gate.holdout_days > model.horizon:
+    if holdout > model.horizon:
+        unit = {"D": "days", "W": "weeks", "M": "months"}[freq.unit]
         raise TrainingError(
-            f"holdout_split covers {gate.holdout_days} days but the model forecasts {model.horizon}; use "
-            f"holdout_split 'last_{model.horizon}_days' or raise forecast_horizon"
+            f"holdout_split covers {holdout} {unit} but the model forecasts {model.horizon}; use "
+            f"holdout_split 'last_{model.horizon}_{unit}' or raise forecast_horizon"
         )
     return model
 
@@ -199,7 +204,8 @@ class _Backtest:
         origin = grid.n_days - 1 - holdout_days
         fc = model.predict(ctx, origin, horizon=holdout_days)
         target = origin + fc.horizon
-        same_weekday = target - 7 * ((fc.horizon + 6) // 7)
+        cycle = grid.frequency.cycle  # the same weekday for days; the same period last year otherwise
+        same_weekday = target - cycle * ((fc.horizon + cycle - 1) // cycle)
         return cls(
             origin=origin,
             forecast=fc,
@@ -217,7 +223,7 @@ class _Backtest:
         """The rows as reference providers see them: series ids and calendar days, not grid indices."""
         return Holdout(
             series=grid.series[self.forecast.series_index],
-            dates=grid.start + self.target.astype("timedelta64[D]"),
+            dates=grid.date_at(self.target),
             actual=self.actual,
         )
 

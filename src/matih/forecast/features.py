@@ -1,5 +1,8 @@
 """Direct multi-horizon features: every value is known at the forecast origin.
 
+Written for days below; weekly and monthly grids use the same features in their own periods (see
+:class:`Cadence`).
+
 A row is (series p, origin day t, horizon h) and its target is the units on day t + h. Windows end at t;
 "same day last year" windows end by t (364 days back keeps the weekday and, for h <= 361, stays in the
 past). Calendar facts about the target day (weekday, holidays) are known in advance and allowed.
@@ -13,10 +16,12 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from matih import calendar
+from matih.forecast.frequency import Frequency
 from matih.forecast.grid import DenseGrid
 
 FEATURES: tuple[str, ...] = (
@@ -56,6 +61,100 @@ CATEGORICAL: tuple[str, ...] = ("subcategory_code", "category_code")
 LAST_YEAR = 364
 
 
+@dataclass(frozen=True)
+class Cadence:
+    """The feature windows of one frequency, in its periods. Daily keeps the names above (``r7`` is the
+    mean of the last 7 days); weekly and monthly name theirs by their own lengths (``r4`` is the mean of
+    the last 4 weeks or months) and describe the target period by the calendar days it covers."""
+
+    freq: Frequency
+    windows: tuple[int, int, int, int]
+    scale: int
+    spread: int
+    ly_half: int
+    ly_origin: int
+    cat_recent: int
+    cat_base: int
+    price: int
+    age_cap: int
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        if self.freq.unit == "D":
+            return FEATURES
+        w, sp, lo = self.windows, self.spread, self.ly_origin
+        return (
+            "log_scale",
+            *(f"r{n}" for n in w),
+            f"std{sp}",
+            f"zero_share{sp}",
+            f"ly_target{2 * self.ly_half + 1}",
+            f"ly_origin{lo}",
+            "ly_growth",
+            "cat_growth",
+            "cat_momentum",
+            "same_period_last",
+            "same_period_mean4",
+            f"price_rel{self.price}",
+            "discount_origin",
+            "periods_since_sale",
+            "age",
+            "target_week" if self.freq.unit == "W" else "target_quarter",
+            "target_month",
+            "target_black_friday_days",
+            "target_xmas_ramp",
+            "target_xmas_days",
+            "target_valentines_days",
+            "target_holiday_days",
+            "horizon",
+            "holiday_days_origin",
+            "seasonal_flag",
+            "subcategory_code",
+            "category_code",
+        )
+
+
+CADENCES = {
+    "D": dict(
+        windows=(7, 14, 28, 112),
+        scale=56,
+        spread=28,
+        ly_half=3,
+        ly_origin=28,
+        cat_recent=7,
+        cat_base=28,
+        price=90,
+        age_cap=730,
+    ),
+    "W": dict(
+        windows=(1, 2, 4, 13),
+        scale=8,
+        spread=8,
+        ly_half=1,
+        ly_origin=4,
+        cat_recent=1,
+        cat_base=4,
+        price=13,
+        age_cap=156,
+    ),
+    "M": dict(
+        windows=(1, 2, 3, 6),
+        scale=3,
+        spread=6,
+        ly_half=1,
+        ly_origin=3,
+        cat_recent=1,
+        cat_base=3,
+        price=3,
+        age_cap=36,
+    ),
+}
+
+
+def cadence_of(freq: Frequency) -> Cadence:
+    return Cadence(freq, **CADENCES[freq.unit])  # type: ignore[arg-type]
+
+
 @dataclass
 class FeatureContext:
     """Cumulative sums over the grid, so any window mean is two lookups."""
@@ -76,6 +175,11 @@ class FeatureContext:
     price_cn: np.ndarray
     sub_code: np.ndarray
     seasonal: np.ndarray
+    cadence: Cadence
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.cadence.names
 
     @classmethod
     def build(cls, grid: DenseGrid) -> FeatureContext:
@@ -128,6 +232,7 @@ class FeatureContext:
             discount_ffill=disc,
             sub_code=sub_code,
             seasonal=seasonal_arr,
+            cadence=cadence_of(grid.frequency),
             **done,
         )
 
@@ -168,71 +273,115 @@ def _window(
 def build_features(
     ctx: FeatureContext, p: np.ndarray, t: np.ndarray, h: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix (rows x FEATURES) and each row's scale, for targets on day t + h."""
+    """Feature matrix (rows x ``ctx.names``) and each row's scale, for targets on period t + h."""
     g = ctx.grid
+    k = ctx.cadence
+    daily = k.freq.unit == "D"
     n = len(p)
-    cols: dict[str, np.ndarray] = {}
-    r56 = _window(ctx.cs, ctx.cn, p, t - 55, t)
-    scale = np.maximum(np.nan_to_num(r56, nan=0.0), 0.1)
-    cols["log_scale"] = np.log(scale)
-    for w in (7, 14, 28, 112):
-        cols[f"r{w}"] = _window(ctx.cs, ctx.cn, p, t - w + 1, t) / scale
-    m28 = _window(ctx.cs, ctx.cn, p, t - 27, t)
-    sq28 = _window(ctx.cs2, ctx.cn, p, t - 27, t)
-    cols["std28"] = np.sqrt(np.clip(sq28 - m28 * m28, 0, None)) / scale
-    cols["zero_share28"] = _window(ctx.cz.astype(np.float64), ctx.cn, p, t - 27, t)
+    cols: list[np.ndarray] = []
+    r_scale = _window(ctx.cs, ctx.cn, p, t - k.scale + 1, t)
+    scale = np.maximum(np.nan_to_num(r_scale, nan=0.0), 0.1)
+    cols.append(np.log(scale))
+    for w in k.windows:
+        cols.append(_window(ctx.cs, ctx.cn, p, t - w + 1, t) / scale)
+    m = _window(ctx.cs, ctx.cn, p, t - k.spread + 1, t)
+    sq = _window(ctx.cs2, ctx.cn, p, t - k.spread + 1, t)
+    cols.append(np.sqrt(np.clip(sq - m * m, 0, None)) / scale)
+    cols.append(_window(ctx.cz.astype(np.float64), ctx.cn, p, t - k.spread + 1, t))
     target = t + h
-    ly = target - LAST_YEAR
-    ly_t = _window(ctx.cs, ctx.cn, p, ly - 3, ly + 3)
-    ly_o = _window(ctx.cs, ctx.cn, p, t - LAST_YEAR - 27, t - LAST_YEAR)
-    cols["ly_target7"] = ly_t / scale
-    cols["ly_origin28"] = ly_o / scale
-    cols["ly_growth"] = (ly_t + 0.1) / (ly_o + 0.1)
+    year = k.freq.year
+    ly = target - year
+    ly_t = _window(ctx.cs, ctx.cn, p, ly - k.ly_half, ly + k.ly_half)
+    ly_o = _window(ctx.cs, ctx.cn, p, t - year - k.ly_origin + 1, t - year)
+    cols += [ly_t / scale, ly_o / scale, (ly_t + 0.1) / (ly_o + 0.1)]
     c = ctx.cat_index[p]
-    cat_t = _window(ctx.cat_cs, None, c, ly - 3, ly + 3)
-    cat_o = _window(ctx.cat_cs, None, c, t - LAST_YEAR - 27, t - LAST_YEAR)
-    cols["cat_growth"] = (cat_t + 1.0) / (cat_o + 1.0)
-    cols["cat_momentum"] = (_window(ctx.cat_cs, None, c, t - 6, t) + 1.0) / (
-        _window(ctx.cat_cs, None, c, t - 27, t) + 1.0
+    cat_t = _window(ctx.cat_cs, None, c, ly - k.ly_half, ly + k.ly_half)
+    cat_o = _window(ctx.cat_cs, None, c, t - year - k.ly_origin + 1, t - year)
+    cols.append((cat_t + 1.0) / (cat_o + 1.0))
+    cols.append(
+        (_window(ctx.cat_cs, None, c, t - k.cat_recent + 1, t) + 1.0)
+        / (_window(ctx.cat_cs, None, c, t - k.cat_base + 1, t) + 1.0)
     )
-    weeks_back = (h + 6) // 7
-    same = target - 7 * weeks_back
-    cols["same_weekday_last"] = _gather(g.Y, p, same) / scale
+    # the same point of the shortest cycle, last time round: the weekday for days, last year otherwise
+    cycle = k.freq.cycle
+    same = target - cycle * ((h + cycle - 1) // cycle)
+    cols.append(_gather(g.Y, p, same) / scale)
     acc = np.zeros(n)
     cnt = np.zeros(n)
-    for k in range(4):
-        v = _gather(g.Y, p, same - 7 * k)
+    for back in range(4):
+        v = _gather(g.Y, p, same - cycle * back)
         ok = ~np.isnan(v)
         acc += np.where(ok, v, 0)
         cnt += ok
     with np.errstate(invalid="ignore", divide="ignore"):
-        cols["same_weekday_mean4"] = np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan) / scale
+        cols.append(np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan) / scale)
     price_now = _gather(ctx.price_ffill, p, t)
-    price_avg = _window(ctx.price_cs, ctx.price_cn, p, t - 89, t)
+    price_avg = _window(ctx.price_cs, ctx.price_cn, p, t - k.price + 1, t)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cols["price_rel90"] = price_now / price_avg
-    cols["discount_origin"] = _gather(ctx.discount_ffill, p, t)
+        cols.append(price_now / price_avg)
+    cols.append(_gather(ctx.discount_ffill, p, t))
     last = ctx.last_sale[p, np.clip(t, 0, g.n_days - 1)]
-    cols["days_since_sale"] = np.where(last >= 0, t - last, 999).astype(np.float64)
-    cols["age"] = np.minimum(t - g.first[p], 730).astype(np.float64)
-    target_day = g.start + target.astype("timedelta64[D]")
-    cols["target_dow"] = calendar.day_of_week(target_day)
-    cols["target_dom"] = calendar.day_of_month(target_day)
-    cols["target_month"] = calendar.month_of(target_day)
-    cols["target_black_friday"] = calendar.black_friday_weekend(target_day)
-    cols["target_xmas_ramp"] = calendar.christmas_ramp(target_day)
-    cols["target_xmas_day"] = calendar.is_christmas_day(target_day)
-    cols["target_valentines"] = calendar.valentines_week(target_day)
-    cols["target_holiday_period"] = calendar.holiday_period(target_day)
-    cols["horizon"] = h
-    cols["holidays_last7"] = _holidays_last7(g.start, t)
-    cols["seasonal_flag"] = ctx.seasonal[p]
-    cols["subcategory_code"] = ctx.sub_code[p]
-    cols["category_code"] = c
-    X = np.empty((n, len(FEATURES)), dtype=np.float32)
-    for j, name in enumerate(FEATURES):
-        X[:, j] = cols[name]
+    cols.append(np.where(last >= 0, t - last, 999).astype(np.float64))
+    cols.append(np.minimum(t - g.first[p], k.age_cap).astype(np.float64))
+    if daily:
+        target_day = g.start + target.astype("timedelta64[D]")
+        cols += [
+            calendar.day_of_week(target_day),
+            calendar.day_of_month(target_day),
+            calendar.month_of(target_day),
+            calendar.black_friday_weekend(target_day),
+            calendar.christmas_ramp(target_day),
+            calendar.is_christmas_day(target_day),
+            calendar.valentines_week(target_day),
+            calendar.holiday_period(target_day),
+            h,
+            _holidays_last7(g.start, t),
+        ]
+    else:
+        cols += _period_calendar(g, target)
+        cols.append(h)
+        cols.append(_period_days(g, t, calendar.holiday_period)[0])
+    cols += [ctx.seasonal[p], ctx.sub_code[p], c]
+    X = np.empty((n, len(k.names)), dtype=np.float32)
+    for j, values in enumerate(cols):
+        X[:, j] = values
     return X, scale
+
+
+def _period_days(
+    grid: DenseGrid, index: np.ndarray, flag: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(how many days of each period ``index`` the daily ``flag`` marks, the period's dates)."""
+    lo, hi = int(index.min()), int(index.max())
+    periods = np.arange(lo, hi + 1)
+    dates = grid.date_at(periods)
+    if grid.frequency.unit == "W":  # a week is dated by its last day (pandas' W-<weekday>)
+        ends = dates
+        starts = dates - np.timedelta64(6, "D")
+    else:  # a month covers its calendar days, whichever of them dates it
+        month = dates.astype("datetime64[M]")
+        starts = month.astype("datetime64[D]")
+        ends = (month + np.timedelta64(1, "M")).astype("datetime64[D]") - np.timedelta64(1, "D")
+    first, last = starts.min(), ends.max()
+    days = first + np.arange(int((last - first).astype(int)) + 1).astype("timedelta64[D]")
+    cum = np.concatenate([[0.0], np.cumsum(flag(days).astype(np.float64))])
+    a = (starts - first).astype(np.int64)
+    b = (ends - first).astype(np.int64) + 1
+    counts = cum[b] - cum[a]
+    return counts[index - lo], dates[index - lo]
+
+
+def _period_calendar(grid: DenseGrid, target: np.ndarray) -> list[np.ndarray]:
+    """What the calendar says about each target period: its week or quarter, month, and how many of its
+    days are in each of the retail calendar's windows."""
+    bf, dates = _period_days(grid, target, calendar.black_friday_weekend)
+    ramp, _ = _period_days(grid, target, calendar.christmas_ramp)
+    xmas, _ = _period_days(grid, target, calendar.is_christmas_day)
+    valentines, _ = _period_days(grid, target, calendar.valentines_week)
+    holidays, _ = _period_days(grid, target, calendar.holiday_period)
+    month = calendar.month_of(dates)
+    first = (calendar.day_of_year(dates) - 1) // 7 + 1 if grid.frequency.unit == "W" else (month - 1) // 3 + 1
+    return [first, month, bf, ramp, xmas, valentines, holidays]
 
 
 def _gather(m: np.ndarray, p: np.ndarray, day: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from matih.exceptions import TrainingError
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext, build_features
 from matih.forecast.fitters import Fitter, LocalFitter
+from matih.forecast.frequency import DAILY, Frequency
 from matih.forecast.metrics import wape
 from matih.forecast.model import FALLBACK, ForecastModel
 
@@ -43,16 +44,28 @@ class TrainStats:
         return sum(self.rows.values())
 
 
-def split_points(n_days: int, horizon: int) -> tuple[int, int]:
-    """(calibration origin, holdout origin) as day indices of the grid."""
-    holdout_origin = n_days - 1 - horizon
+def split_points(n_periods: int, horizon: int, freq: Frequency = DAILY) -> tuple[int, int]:
+    """(calibration origin, holdout origin) as period indices of the grid."""
+    holdout_origin = n_periods - 1 - horizon
     calibration_origin = holdout_origin - horizon
-    if calibration_origin < 60:
+    least = min_history(freq)
+    if calibration_origin < least:
+        noun = freq.noun
         raise TrainingError(
-            f"the dataset spans {n_days} days; training needs at least {60 + 2 * horizon + 1} "
-            f"(history, a {horizon}-day calibration window and a {horizon}-day holdout)"
+            f"the dataset spans {n_periods} {noun}s; training needs at least {least + 2 * horizon + 1} "
+            f"(history, a {horizon}-{noun} calibration window and a {horizon}-{noun} holdout)"
         )
     return calibration_origin, holdout_origin
+
+
+def min_history(freq: Frequency) -> int:
+    """Periods of history before the first calibration origin: about two months."""
+    return max(3, int(np.ceil(60 / freq.days)))
+
+
+def periods(days: int, freq: Frequency) -> int:
+    """A setting given in days (``min_history_days``, ``train_days``) in periods of ``freq``."""
+    return days if freq.unit == "D" else max(1, int(np.ceil(days / freq.days)))
 
 
 def training_rows(
@@ -65,7 +78,10 @@ def training_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample (series, origin, horizon) rows whose targets end at ``last_target``; one horizon per target."""
     first = ctx.grid.first[series]
-    lo = np.maximum(first + min_age + 1, last_target - config.train_days + 1)
+    freq = ctx.grid.frequency
+    # weeks and months are few: they train on all of their history, not the last train_days
+    window = config.train_days if freq.unit == "D" else last_target + 1
+    lo = np.maximum(first + min_age + 1, last_target - window + 1)
     counts = np.clip(last_target - lo + 1, 0, None)
     total = int(counts.sum())
     if total == 0:
@@ -96,7 +112,9 @@ def fit_forecaster(
     fitter = fitter or LocalFitter(config)
     grid = ctx.grid
     H = config.forecast_horizon
-    cal_origin, holdout_origin = split_points(grid.n_days, H)
+    freq = grid.frequency
+    cal_origin, holdout_origin = split_points(grid.n_days, H, freq)
+    min_age = periods(config.min_history_days, freq)
     rng = np.random.default_rng(config.seed)
     stats = TrainStats()
     cats = np.asarray(grid.category, dtype=object)
@@ -107,7 +125,7 @@ def fit_forecaster(
             progress(f"training {name}", i, steps)
         started = time.perf_counter()
         series = np.nonzero(cats == name)[0]
-        p, t, h = training_rows(ctx, series, cal_origin, config, rng, config.min_history_days)
+        p, t, h = training_rows(ctx, series, cal_origin, config, rng, min_age)
         if len(p) < 200:
             log.warning("category %s has only %d training rows; its products use the fallback", name, len(p))
             continue
@@ -115,20 +133,22 @@ def fit_forecaster(
         X, scale = build_features(ctx, p, t, h)
         y = np.nan_to_num(grid.Y[p, t + h]) / scale
         stats.feature_seconds += time.perf_counter() - f0
-        fitter.submit(name, X, y, scale, categorical=False)
+        fitter.submit(name, X, y, scale, categorical=False, names=ctx.names)
         stats.rows[name] = len(p)
         stats.seconds[name] = time.perf_counter() - started
     if progress:
         progress("training fallback", len(names), steps)
     started = time.perf_counter()
     everyone = np.arange(len(grid.series))
-    p, t, h = training_rows(ctx, everyone, cal_origin, config, rng, 3)
+    p, t, h = training_rows(ctx, everyone, cal_origin, config, rng, min(3, min_age))
     if len(p) < 200:
         raise TrainingError(
             f"only {len(p)} usable training rows in {config.dataset}; the fallback needs 200+"
         )
     X, scale = build_features(ctx, p, t, h)
-    fitter.submit(FALLBACK, X, np.nan_to_num(grid.Y[p, t + h]) / scale, scale, categorical=True)
+    fitter.submit(
+        FALLBACK, X, np.nan_to_num(grid.Y[p, t + h]) / scale, scale, categorical=True, names=ctx.names
+    )
     stats.rows[FALLBACK] = len(p)
     boosters = fitter.results()
     fallback = boosters.pop(FALLBACK)
@@ -136,16 +156,18 @@ def fit_forecaster(
     stats.where = fitter.where
     model = ForecastModel(
         horizon=H,
-        min_history_days=config.min_history_days,
+        min_history_days=min_age,
         level=config.interval_level,
         boosters=boosters,
         fallback=fallback,
-        trained_until=str(grid.start + np.timedelta64(cal_origin, "D")),
+        trained_until=str(grid.date_at(cal_origin)),
+        frequency=freq.code,
     )
     _calibrate(ctx, model, cal_origin, stats)
     model.meta = {
-        "calibration_origin": str(grid.start + np.timedelta64(cal_origin, "D")),
-        "holdout_origin": str(grid.start + np.timedelta64(holdout_origin, "D")),
+        "calibration_origin": str(grid.date_at(cal_origin)),
+        "holdout_origin": str(grid.date_at(holdout_origin)),
+        "frequency": freq.code,
         "dataset": config.dataset,
         "n_estimators": config.n_estimators,
         "learning_rate": config.learning_rate,

@@ -44,26 +44,46 @@ def lgb_params(config: TrainConfig, categorical: bool, threads: int) -> dict[str
 
 
 def fit_booster(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, params: dict[str, object], rounds: int, categorical: bool
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    params: dict[str, object],
+    rounds: int,
+    categorical: bool,
+    names: tuple[str, ...] = FEATURES,
 ) -> lgb.Booster:
     cats = [f for f in CATEGORICAL if categorical or f != "category_code"]
     data = lgb.Dataset(
-        X, label=y, weight=w, feature_name=list(FEATURES), categorical_feature=cats, free_raw_data=True
+        X, label=y, weight=w, feature_name=list(names), categorical_feature=cats, free_raw_data=True
     )
     return lgb.train(params, data, num_boost_round=rounds)
 
 
 def _fit_remote(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, params: dict[str, object], rounds: int, categorical: bool
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    params: dict[str, object],
+    rounds: int,
+    categorical: bool,
+    names: tuple[str, ...],
 ) -> tuple[str, int]:
     """The body of a Ray task: the model as text (boosters do not pickle), and where it was fitted."""
-    return fit_booster(X, y, w, params, rounds, categorical).model_to_string(), os.getpid()
+    return fit_booster(X, y, w, params, rounds, categorical, names).model_to_string(), os.getpid()
 
 
 class Fitter(Protocol):
     where: str
 
-    def submit(self, name: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, categorical: bool) -> None: ...
+    def submit(
+        self,
+        name: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        categorical: bool,
+        names: tuple[str, ...] = FEATURES,
+    ) -> None: ...
 
     def results(self) -> dict[str, lgb.Booster]: ...
 
@@ -77,9 +97,17 @@ class LocalFitter:
         self.where = "local process"
         self._done: dict[str, lgb.Booster] = {}
 
-    def submit(self, name: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, categorical: bool) -> None:
+    def submit(
+        self,
+        name: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        categorical: bool,
+        names: tuple[str, ...] = FEATURES,
+    ) -> None:
         params = lgb_params(self.config, categorical, self.threads)
-        self._done[name] = fit_booster(X, y, w, params, self.config.n_estimators, categorical)
+        self._done[name] = fit_booster(X, y, w, params, self.config.n_estimators, categorical, names)
 
     def results(self) -> dict[str, lgb.Booster]:
         return self._done
@@ -129,11 +157,19 @@ class RayFitter:
         self._done: dict[str, lgb.Booster] = {}
         self.pids: set[int] = set()
 
-    def submit(self, name: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, categorical: bool) -> None:
+    def submit(
+        self,
+        name: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        categorical: bool,
+        names: tuple[str, ...] = FEATURES,
+    ) -> None:
         while len(self._pending) >= self.workers:
             self._collect(wait_for=1)
         params = lgb_params(self.config, categorical, self.threads)
-        ref = self.remote.remote(X, y, w, params, self.config.n_estimators, categorical)
+        ref = self.remote.remote(X, y, w, params, self.config.n_estimators, categorical, names)
         self._pending[ref] = name
 
     def _collect(self, wait_for: int) -> None:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from matih.exceptions import TrainingError
 from matih.forecast.config import ColumnRoles
+from matih.forecast.frequency import DAILY, Frequency, frequency_of
 from matih.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,17 @@ class DenseGrid:
     statics: dict[str, np.ndarray] = field(default_factory=dict)
     present: np.ndarray | None = None
     """Days with a dataset row, per series (what the gap report reads)."""
+    frequency: Frequency = DAILY
+    """What a column of the matrices is: a day, a week or a month (see :mod:`matih.forecast.frequency`)."""
 
     @property
     def n_days(self) -> int:
+        """Periods in the grid (days, for a daily grid: the name predates weekly and monthly grids)."""
         return int(self.Y.shape[1])
+
+    def date_at(self, index: np.ndarray | int) -> np.ndarray:
+        """The date of period ``index`` (a column of the matrices)."""
+        return self.frequency.date_at(self.start, index)
 
     @cached_property
     def gaps(self) -> GapReport | None:
@@ -79,10 +87,15 @@ class DenseGrid:
 
 
 def load_grid(
-    warehouse: Warehouse, dataset: str, roles: ColumnRoles, *, end: np.datetime64 | None = None
+    warehouse: Warehouse,
+    dataset: str,
+    roles: ColumnRoles,
+    *,
+    end: np.datetime64 | None = None,
+    frequency: str | None = None,
 ) -> DenseGrid:
-    """Read ``dataset`` from the warehouse into a dense grid (one value per series and day: rows that
-    share a day are summed by DuckDB)."""
+    """Read ``dataset`` from the warehouse into a dense grid (one value per series and period: rows that
+    share a period are summed by DuckDB). ``frequency`` is checked against the dates, or inferred."""
     warehouse.require_table(dataset)
     columns = _columns(warehouse, dataset)
     r = roles
@@ -124,14 +137,16 @@ def load_grid(
         rows = con.execute(rows_sql(aggregate=False)).to_arrow_table()
         if rows.num_rows == 0:
             raise TrainingError(f"dataset {dataset} has no rows to train on")
-        idx, day, start = _positions(rows, meta)
+        dates = np.unique(rows.column("day").to_numpy().astype("datetime64[D]"))
+        freq = frequency_of(frequency, dates)
+        idx, day, start = _positions(rows, meta, freq)
         P = meta.num_rows
-        D = int(day.max()) + 1 if end is None else int((end.astype("datetime64[D]") - start).astype(int)) + 1
+        D = int(day.max()) + 1 if end is None else freq.index_of(start, end) + 1
         present = np.zeros((P, D), dtype=bool)
         present[idx, day] = True
-        if int(present.sum()) != rows.num_rows:  # some (series, day) has several rows: sum them
+        if int(present.sum()) != rows.num_rows:  # some (series, period) has several rows: sum them
             rows = con.execute(rows_sql(aggregate=True)).to_arrow_table()
-            idx, day, start = _positions(rows, meta)
+            idx, day, start = _positions(rows, meta, freq)
     Y = np.zeros((P, D), dtype=np.float32)
     Y[idx, day] = rows.column("y").to_numpy(zero_copy_only=False)
     first = present.argmax(axis=1).astype(np.int64)  # every series has a row (ufunc.at is 30x slower)
@@ -153,18 +168,20 @@ def load_grid(
         selling_days=selling,
         statics=static_values,
         present=present,
+        frequency=freq,
     )
 
 
-def _positions(rows: pa.Table, meta: pa.Table) -> tuple[np.ndarray, np.ndarray, np.datetime64]:
-    """Each row's series index (in ``meta``'s order) and day offset, and the first day."""
+def _positions(
+    rows: pa.Table, meta: pa.Table, freq: Frequency
+) -> tuple[np.ndarray, np.ndarray, np.datetime64]:
+    """Each row's series index (in ``meta``'s order) and period offset, and the first period's date."""
     encoded = pc.dictionary_encode(rows.column("sid")).combine_chunks()
     names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     order = pd.Index(meta.column("sid").to_pylist()).get_indexer(names)
     idx = order[encoded.indices.to_numpy()].astype(np.int64)
-    days = rows.column("day").to_numpy().astype("datetime64[D]")
-    start = days.min()
-    return idx, (days - start).astype(np.int64), start
+    periods, start = freq.positions(rows.column("day").to_numpy().astype("datetime64[D]"))
+    return idx, periods, start
 
 
 def _q(name: str) -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from matih.forecast.features import FEATURES, FeatureContext, build_features
+from matih.forecast.features import FeatureContext, build_features, cadence_of
+from matih.forecast.frequency import parse_frequency
 
 FALLBACK = "fallback"
 
@@ -46,6 +47,12 @@ class ForecastModel:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     trained_until: str = ""
     meta: dict[str, object] = field(default_factory=dict)
+    frequency: str = "D"
+    """The periods the model counts in (``D``, ``W-SUN``, ``MS`` ...: :mod:`matih.forecast.frequency`)."""
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return cadence_of(parse_frequency(self.frequency)).names
 
     # -- routing and prediction ----------------------------------------------------------------------
     def route(self, ctx: FeatureContext, series: np.ndarray, origin: int) -> np.ndarray:
@@ -60,6 +67,13 @@ class ForecastModel:
     ) -> Forecast:
         """Forecast days origin+1 .. origin+horizon for ``series`` (default: all started by the origin)."""
         H = horizon or self.horizon
+        if ctx.grid.frequency.code != self.frequency:
+            from matih.exceptions import TrainingError
+
+            raise TrainingError(
+                f"the model counts in {self.frequency} periods but the dataset's dates are "
+                f"{ctx.grid.frequency.code}: retrain it on this dataset, or set hyperparameters.frequency"
+            )
         if series is None:
             series = np.nonzero(ctx.grid.first <= origin)[0]
         routes = self.route(ctx, series, origin)
@@ -116,7 +130,8 @@ class ForecastModel:
             "categories": names,
             "intervals": self.intervals,
             "trained_until": self.trained_until,
-            "features": list(FEATURES),
+            "features": list(self.features),
+            "frequency": self.frequency,
             "meta": self.meta,
         }
         (directory / "forecaster.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -125,7 +140,8 @@ class ForecastModel:
     @classmethod
     def load(cls, directory: Path) -> ForecastModel:
         meta = json.loads((directory / "forecaster.json").read_text())
-        if meta.get("features") != list(FEATURES):
+        frequency = meta.get("frequency", "D")
+        if meta.get("features") != list(cadence_of(parse_frequency(frequency)).names):
             from matih.exceptions import RegistryError
 
             raise RegistryError(
@@ -141,4 +157,5 @@ class ForecastModel:
             intervals={k: tuple(v) for k, v in meta["intervals"].items()},  # type: ignore[misc]
             trained_until=meta["trained_until"],
             meta=meta.get("meta", {}),
+            frequency=frequency,
         )

@@ -27,7 +27,6 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from matih.exceptions import RegistryError  # noqa: E402
-from matih.forecast.features import FEATURES  # noqa: E402
 from matih.forecast.model import FALLBACK, ForecastModel  # noqa: E402
 from matih.workspace import Workspace  # noqa: E402
 
@@ -41,7 +40,7 @@ def metric_key(name: str) -> str:
 
 
 class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
-    """Scores feature rows: columns FEATURES plus ``route`` (a category name or ``fallback``)."""
+    """Scores feature rows: the model's feature columns plus ``route`` (a category name or ``fallback``)."""
 
     def load_context(self, context: Any) -> None:
         self.model = ForecastModel.load(Path(context.artifacts["forecaster"]))
@@ -51,7 +50,7 @@ class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
     ) -> pd.Series:
         import numpy as np
 
-        X = model_input[list(FEATURES)].to_numpy(dtype=np.float32)
+        X = model_input[list(self.model.features)].to_numpy(dtype=np.float32)
         scale = np.exp(model_input["log_scale"].to_numpy())
         routes = model_input.get("route", pd.Series([FALLBACK] * len(model_input))).astype(str).to_numpy()
         out = np.zeros(len(model_input))

@@ -26,7 +26,6 @@ the batch table and the champion back too.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
 from matih.exceptions import DeploymentError, MatihError
 from matih.forecast.registry import CHAMPION, Registry
@@ -60,6 +60,8 @@ class ServedVersion:
     models: list[str]
     model_versions: list[str]
     dates: list[str]
+    leads: list[int]
+    """Each step's lead in days from the origin (the step itself for daily data)."""
     predicted: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
@@ -87,7 +89,7 @@ class ServedVersion:
             "days": [
                 {
                     "forecast_date": self.dates[h],
-                    "horizon_days": h + 1,
+                    "horizon_days": self.leads[h],
                     "predicted_units": float(self.predicted[row, h]),
                     "prediction_interval_lower": float(self.lower[row, h]),
                     "prediction_interval_upper": float(self.upper[row, h]),
@@ -120,9 +122,16 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
     for pid in ids:
         products.setdefault(str(pid), len(products))
     n = len(products)
-    horizon = int(max(table.column("horizon_days").to_pylist() or [0]))
+    horizon = int(max(table.column("horizon").to_pylist() or [0]))
     row = np.array([products[str(p)] for p in ids])
-    step = np.asarray(table.column("horizon_days").to_numpy(), dtype=np.int64) - 1
+    step = np.asarray(table.column("horizon").to_numpy(), dtype=np.int64) - 1
+    # each step's date and lead in days (a step is a day, a week or a month: the dataset's frequency)
+    steps, at = np.unique(step, return_index=True)
+    day_of = table.column("forecast_date").take(pa.array(at)).to_pylist()
+    lead_of = table.column("horizon_days").take(pa.array(at)).to_pylist()
+    dates, leads = [""] * horizon, [0] * horizon
+    for s_, day, lead in zip(steps.tolist(), day_of, lead_of, strict=True):
+        dates[s_], leads[s_] = day.isoformat(), int(lead)
     grids = {}
     for column in ("predicted_units", "prediction_interval_lower", "prediction_interval_upper"):
         values = np.full((n, horizon), np.nan)
@@ -130,7 +139,6 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
         grids[column] = values
     first = {r: i for i, r in reversed(list(enumerate(row)))}
     pick = [first[r] for r in range(n)]
-    origin = dt.date.fromisoformat(batch.origin)
     served = ServedVersion(
         version=f"v{number}",
         model_name=train.experiment,
@@ -140,7 +148,8 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
         names=[table.column("product_name")[i].as_py() for i in pick],
         models=[table.column("model")[i].as_py() for i in pick],
         model_versions=[table.column("model_version")[i].as_py() for i in pick],
-        dates=[(origin + dt.timedelta(days=h + 1)).isoformat() for h in range(horizon)],
+        dates=dates,
+        leads=leads,
         predicted=grids["predicted_units"],
         lower=grids["prediction_interval_lower"],
         upper=grids["prediction_interval_upper"],

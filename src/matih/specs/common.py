@@ -101,13 +101,13 @@ TableName = Annotated[
 
 # --------------------------------------------------------------------------------------------- durations
 
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION_FORMS = "an integer followed by s, m, h or d, like '60s', '30m', '2h' or '14d'"
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_FORMS = "an integer followed by s, m, h, d or w, like '60s', '30m', '2h', '14d' or '13w'"
 
 
 class Duration(timedelta):
-    """A positive duration written as ``"60s"``, ``"30m"``, ``"2h"`` or ``"14d"``.
+    """A positive duration written as ``"60s"``, ``"30m"``, ``"2h"``, ``"14d"`` or ``"13w"``.
 
     It *is* a ``timedelta`` (compare, add, ``total_seconds()``), and keeps the text it was written as
     in :attr:`text` so a spec dumps back exactly as it was read.

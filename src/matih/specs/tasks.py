@@ -110,7 +110,7 @@ class Hyperparameters(SpecModel):
     model_type: str = Field(min_length=1)
     """Model family, e.g. ``"lightgbm"``."""
     forecast_horizon: PositiveInt
-    """Days ahead to forecast."""
+    """Periods ahead to forecast (days for daily data; see ``frequency``)."""
     n_estimators: PositiveInt = 500
     """Boosting rounds."""
     learning_rate: float = Field(default=0.05, gt=0, le=1)
@@ -131,6 +131,19 @@ class Hyperparameters(SpecModel):
     """Series with less history are served by the fallback model."""
     interval_level: float = Field(default=0.8, gt=0, lt=1)
     """Central prediction-interval coverage, e.g. 0.8 for the 10th-90th percentile band."""
+    frequency: (
+        Annotated[
+            str,
+            matching(
+                r"(?i)(D|W|W-(MON|TUE|WED|THU|FRI|SAT|SUN)|MS|ME|M)",
+                "'D', 'W-<weekday>' (W-MON ... W-SUN; 'W' is W-SUN), 'MS' or 'ME'",
+            ),
+        ]
+        | None
+    ) = None
+    """How often the series are observed: ``D``, ``W-<weekday>`` (weeks dated by their last day) or
+    ``MS``/``ME`` (months dated by their first/last day). Inferred from the dates when left out, and
+    checked against them; ``forecast_horizon`` and the holdout count in these periods."""
 
     @model_validator(mode="after")
     def _category_needed(self) -> Hyperparameters:
@@ -180,7 +193,8 @@ class EvaluationThresholds(SpecModel):
         return value
 
 
-_HOLDOUT_RE = re.compile(r"last_([1-9][0-9]*)_days")
+_HOLDOUT_RE = re.compile(r"last_([1-9][0-9]*)_(days|weeks|months)")
+_HOLDOUT_DAYS = {"days": 1, "weeks": 7}
 
 
 class ModelEvaluateConfig(SpecModel):
@@ -194,29 +208,44 @@ class ModelEvaluateConfig(SpecModel):
     """Promotion limits."""
     fail_on_threshold_breach: bool = True
     """Fail the task (and skip deployment) when a threshold is breached."""
-    holdout_split: Annotated[str, matching(_HOLDOUT_RE.pattern, "'last_<N>_days', like 'last_14_days'")] = (
-        "last_14_days"
-    )
-    """Hold-out rows, written ``"last_<N>_days"``."""
+    holdout_split: Annotated[
+        str,
+        matching(
+            _HOLDOUT_RE.pattern,
+            "'last_<N>_days', 'last_<N>_weeks' or 'last_<N>_months', like 'last_14_days' or 'last_13_weeks'",
+        ),
+    ] = "last_14_days"
+    """Hold-out periods, written ``"last_<N>_days"``, ``"last_<N>_weeks"`` or ``"last_<N>_months"``."""
+
+    @property
+    def holdout(self) -> tuple[int, str]:
+        """(N, unit) of ``"last_N_<unit>"``; the unit is ``days``, ``weeks`` or ``months``."""
+        match = _HOLDOUT_RE.fullmatch(self.holdout_split)
+        assert match is not None  # guaranteed by the field pattern
+        return int(match.group(1)), match.group(2)
 
     @property
     def holdout_days(self) -> int:
-        """N of ``"last_N_days"``."""
-        match = _HOLDOUT_RE.fullmatch(self.holdout_split)
-        assert match is not None  # guaranteed by the field pattern
-        return int(match.group(1))
+        """N of ``"last_N_days"`` (weeks count 7 days; months about 30.4)."""
+        n, unit = self.holdout
+        return round(n * _HOLDOUT_DAYS.get(unit, 30.4375))
 
     @model_validator(mode="after")
     def _window_matches_holdout(self) -> ModelEvaluateConfig:
         window = self.validation_window
-        if window.total_seconds() != self.holdout_days * 86400:
+        n, unit = self.holdout
+        days = window.total_seconds() / 86400
+        # months vary in length: any window of 28 to 31 days a month agrees with them
+        fits = 28 * n <= days <= 31 * n if unit == "months" else days == self.holdout_days
+        if not fits:
+            same = f"'{n}w'" if unit == "weeks" else f"'{self.holdout_days}d'"
             raise_spec_errors(
                 "ModelEvaluateConfig",
                 [
                     (
                         ("validation_window",),
                         f"validation_window {window.text!r} and holdout_split {self.holdout_split!r} "
-                        f"disagree; use the same number of days (e.g. '{self.holdout_days}d')",
+                        f"disagree; use the same length (e.g. {same})",
                     )
                 ],
             )
