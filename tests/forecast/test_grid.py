@@ -33,3 +33,63 @@ def test_rows_sharing_a_day_are_summed(tmp_path):
     assert np.array_equal(g.Y[0], [3, 7]) and np.isnan(g.Y[1, 0]) and g.Y[1, 1] == 1
     assert g.price[0, 1] == 11.0  # the day's prices are averaged
     assert g.selling_days.tolist() == [2, 1]
+
+
+def _table(wh: Warehouse, rows: str) -> None:
+    columns = "t(product_id, sale_date, units_sold)"
+    wh.run(f"CREATE OR REPLACE TABLE analytics.derived.d AS SELECT * FROM (VALUES {rows}) {columns}")
+
+
+def test_duplicate_rows_are_summed_with_a_note(tmp_path):
+    wh = Warehouse(tmp_path)
+    _table(wh, "('a', DATE '2024-01-01', 3), ('a', DATE '2024-01-01', 4), ('a', DATE '2024-01-02', 1)")
+    g = load_grid(wh, "analytics.derived.d", ColumnRoles())
+    assert g.Y[0].tolist() == [7, 1]
+    assert any("1 rows shared a series and day" in n and "summed" in n for n in g.notes)
+
+
+def test_negative_targets_are_clipped_kept_or_refused_as_the_spec_says(tmp_path):
+    import pytest
+
+    from matih.exceptions import TrainingError
+
+    wh = Warehouse(tmp_path)
+    _table(wh, "('a', DATE '2024-01-01', 3), ('a', DATE '2024-01-02', -2), ('b', DATE '2024-01-02', 1)")
+    clipped = load_grid(wh, "analytics.derived.d", ColumnRoles())
+    assert clipped.Y[0].tolist() == [3, 0]
+    assert any("1 negative units_sold values" in n and "negative_values: clip" in n for n in clipped.notes)
+    kept = load_grid(wh, "analytics.derived.d", ColumnRoles(), negative_values="keep")
+    assert kept.Y[0].tolist() == [3, -2] and any("kept" in n for n in kept.notes)
+    with pytest.raises(TrainingError, match="series 'a' on 2024-01-02") as refused:
+        load_grid(wh, "analytics.derived.d", ColumnRoles(), negative_values="error")
+    assert "negative_values" in str(refused.value)
+
+
+def test_dates_after_today_are_refused(tmp_path):
+    import datetime as dt
+
+    import pytest
+
+    from matih.exceptions import TrainingError
+
+    wh = Warehouse(tmp_path)
+    later = dt.date.today() + dt.timedelta(days=30)
+    _table(wh, f"('a', DATE '2024-01-01', 3), ('a', DATE '{later}', 1)")
+    with pytest.raises(TrainingError, match="1 dates after today") as refused:
+        load_grid(wh, "analytics.derived.d", ColumnRoles())
+    assert "sale_date" in str(refused.value) and str(later) in str(refused.value)
+
+
+def test_series_the_model_can_say_little_about_are_reported(tmp_path):
+    wh = Warehouse(tmp_path)
+    days = ", ".join(f"('busy', DATE '2024-01-01' + INTERVAL {k} DAY, {k % 3 + 1})" for k in range(60))
+    _table(
+        wh,
+        days
+        + ", ('once', DATE '2024-02-20', 5), ('never', DATE '2024-01-05', 0), ('never', DATE '2024-01-06', 0)"
+        ", ('gone', DATE '2024-01-02', 4)",
+    )
+    notes = " | ".join(load_grid(wh, "analytics.derived.d", ColumnRoles()).notes)
+    assert "2 series have a single row" in notes  # 'once' and 'gone'
+    assert "1 series never sold" in notes
+    assert "2 series have no row in the last 14 days" in notes  # 'never' and 'gone'

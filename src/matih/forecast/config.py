@@ -56,6 +56,8 @@ class TrainConfig:
     training_script: str | None = None
     #: D, W-<weekday>, MS or ME; None infers it from the dataset's dates (matih.forecast.frequency)
     frequency: str | None = None
+    #: what a negative target becomes: "clip" (0 sold), "keep" (net units), "error" (refuse the dataset)
+    negative_values: str = "clip"
 
     def __post_init__(self) -> None:
         if self.model_type != "lightgbm":
@@ -89,6 +91,7 @@ class TrainConfig:
                 "min_history_days",
                 "interval_level",
                 "frequency",
+                "negative_values",
             )
             if k in hp
         }

@@ -19,7 +19,15 @@ log = logging.getLogger(__name__)
 def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: bool = True) -> FeatureContext:
     """The dataset as a dense grid with its feature context. ``report_gaps`` logs how sparse the series
     are (training wants to know; a forecast does not)."""
-    grid = load_grid(warehouse_of(workspace), config.dataset, config.roles, frequency=config.frequency)
+    grid = load_grid(
+        warehouse_of(workspace),
+        config.dataset,
+        config.roles,
+        frequency=config.frequency,
+        negative_values=config.negative_values,
+    )
+    for note in grid.notes:
+        log.info("%s: %s", config.dataset, note)
     if report_gaps and grid.gaps and grid.gaps.warning():
         log.warning(grid.gaps.warning())
     return FeatureContext.build(grid)

@@ -162,6 +162,7 @@ def fit_forecaster(
         fallback=fallback,
         trained_until=str(grid.date_at(cal_origin)),
         frequency=freq.code,
+        nonnegative=config.negative_values != "keep",
     )
     _calibrate(ctx, model, cal_origin, stats)
     model.meta = {
@@ -192,5 +193,7 @@ def _calibrate(ctx: FeatureContext, model: ForecastModel, origin: int, stats: Tr
     p = np.repeat(everyone, model.horizon)
     h = np.tile(np.arange(1, model.horizon + 1), len(everyone))
     X, scale = build_features(ctx, p, np.full(len(p), origin), h)
-    yhat = np.clip(model.fallback.predict(X) * scale, 0, None)
+    yhat = np.asarray(model.fallback.predict(X)) * scale
+    if model.nonnegative:
+        yhat = np.clip(yhat, 0, None)
     model.calibrate(FALLBACK, np.nan_to_num(ctx.grid.Y[p, origin + h]), yhat)

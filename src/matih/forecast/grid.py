@@ -8,6 +8,7 @@ are recomputed on it; ``gap_report`` measures how far the dataset's ROWS windows
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -68,6 +69,9 @@ class DenseGrid:
     """Days with a dataset row, per series (what the gap report reads)."""
     frequency: Frequency = DAILY
     """What a column of the matrices is: a day, a week or a month (see :mod:`matih.forecast.frequency`)."""
+    notes: list[str] = field(default_factory=list)
+    """What reading the dataset did about its oddities (summed duplicates, negative targets, series that
+    never sold or stopped early): the training summary prints them."""
 
     @property
     def n_days(self) -> int:
@@ -93,9 +97,12 @@ def load_grid(
     *,
     end: np.datetime64 | None = None,
     frequency: str | None = None,
+    negative_values: str = "clip",
 ) -> DenseGrid:
     """Read ``dataset`` from the warehouse into a dense grid (one value per series and period: rows that
-    share a period are summed by DuckDB). ``frequency`` is checked against the dates, or inferred."""
+    share a period are summed by DuckDB). ``frequency`` is checked against the dates, or inferred.
+    ``negative_values`` (``keep``, ``clip`` to 0, or ``error``) says what a negative target (returns
+    exceeding sales) becomes; each oddity met is described in :attr:`DenseGrid.notes`."""
     warehouse.require_table(dataset)
     columns = _columns(warehouse, dataset)
     r = roles
@@ -138,17 +145,23 @@ def load_grid(
         if rows.num_rows == 0:
             raise TrainingError(f"dataset {dataset} has no rows to train on")
         dates = np.unique(rows.column("day").to_numpy().astype("datetime64[D]"))
+        _refuse_future(dataset, r.date_column, dates)
         freq = frequency_of(frequency, dates)
         idx, day, start = _positions(rows, meta, freq)
         P = meta.num_rows
         D = int(day.max()) + 1 if end is None else freq.index_of(start, end) + 1
         present = np.zeros((P, D), dtype=bool)
         present[idx, day] = True
-        if int(present.sum()) != rows.num_rows:  # some (series, period) has several rows: sum them
+        notes: list[str] = []
+        if (cells := int(present.sum())) != rows.num_rows:  # some (series, period) has several rows
+            notes.append(
+                f"{rows.num_rows - cells:,} rows shared a series and {freq.noun} with another row: their "
+                f"{r.target_column} were summed (and prices averaged) into {cells:,} {freq.noun}s"
+            )
             rows = con.execute(rows_sql(aggregate=True)).to_arrow_table()
             idx, day, start = _positions(rows, meta, freq)
     Y = np.zeros((P, D), dtype=np.float32)
-    Y[idx, day] = rows.column("y").to_numpy(zero_copy_only=False)
+    Y[idx, day] = _targets(rows, freq, negative_values, notes, r.target_column)
     first = present.argmax(axis=1).astype(np.int64)  # every series has a row (ufunc.at is 30x slower)
     Y[np.arange(D)[None, :] < first[:, None]] = np.nan
     selling = present.sum(axis=1)
@@ -169,7 +182,72 @@ def load_grid(
         statics=static_values,
         present=present,
         frequency=freq,
+        notes=notes + _series_notes(Y, present, freq),
     )
+
+
+def _refuse_future(dataset: str, column: str, dates: np.ndarray) -> None:
+    """A dataset of history has no dates after today: they would be taken for sales already made."""
+    today = np.datetime64(dt.datetime.now(dt.UTC).date(), "D")
+    ahead = dates[dates > today]
+    if len(ahead):
+        raise TrainingError(
+            f"dataset {dataset} has {len(ahead):,} dates after today ({today}) in {column}, from {ahead[0]} "
+            f"to {ahead[-1]}: the training table holds what happened. Keep planned values (prices, "
+            "promotions) in their own table, or filter the rows with a WHERE clause in the query"
+        )
+
+
+def _targets(
+    rows: pa.Table,
+    freq: Frequency,
+    negative_values: str,
+    notes: list[str],
+    target: str,
+) -> np.ndarray:
+    """The rows' targets, with negative values kept, clipped or refused as the spec says."""
+    y = rows.column("y").to_numpy(zero_copy_only=False).astype(np.float32)
+    negative = np.nan_to_num(y) < 0
+    if not negative.any():
+        return y
+    count = int(negative.sum())
+    first = int(np.argmax(negative))
+    series = rows.column("sid")[first].as_py()
+    when = rows.column("day")[first].as_py()
+    if negative_values == "error":
+        raise TrainingError(
+            f"{count:,} {freq.noun}s have a negative {target} (e.g. series {series!r} on {when}: "
+            f"{y[first]:g}), and negative_values is 'error'. Set hyperparameters.negative_values to "
+            "'clip' (count them as 0 sold) or 'keep' (forecast net units, which may be negative)"
+        )
+    if negative_values == "keep":
+        notes.append(f"{count:,} negative {target} values kept (negative_values: keep): net units")
+        return y
+    notes.append(
+        f"{count:,} negative {target} values (e.g. series {series!r} on {when}) counted as 0 sold "
+        "(negative_values: clip; 'keep' forecasts net units, 'error' refuses them)"
+    )
+    return np.maximum(y, 0.0)
+
+
+def _series_notes(Y: np.ndarray, present: np.ndarray, freq: Frequency) -> list[str]:
+    """Series the model can say little about: one row, never sold, or stopped well before the end."""
+    notes = []
+    D = Y.shape[1]
+    rows = present.sum(axis=1)
+    if (single := int((rows == 1).sum())):
+        notes.append(f"{single:,} series have a single row: the fallback model forecasts them")
+    sold = np.nansum(np.clip(Y, 0, None), axis=1)
+    if (never := int((sold == 0).sum())):
+        notes.append(f"{never:,} series never sold: their forecasts are about 0")
+    last = D - 1 - np.argmax(present[:, ::-1], axis=1)
+    quiet = max(2 * freq.cycle, 4) if freq.unit == "D" else 4
+    if (ended := int(((D - 1 - last) >= quiet).sum())):
+        notes.append(
+            f"{ended:,} series have no row in the last {quiet} {freq.noun}s (ended before the others, or "
+            "sell rarely): they are forecast from their recent zeros"
+        )
+    return notes
 
 
 def _positions(

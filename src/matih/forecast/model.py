@@ -49,6 +49,8 @@ class ForecastModel:
     meta: dict[str, object] = field(default_factory=dict)
     frequency: str = "D"
     """The periods the model counts in (``D``, ``W-SUN``, ``MS`` ...: :mod:`matih.forecast.frequency`)."""
+    nonnegative: bool = True
+    """Forecasts are at least 0 (False when trained with ``negative_values: keep``: net units)."""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -87,12 +89,13 @@ class ForecastModel:
             rows = model_of == name
             booster = self.fallback if name == FALLBACK else self.boosters[name]
             yhat[rows] = booster.predict(X[rows], num_threads=0) * scale[rows]
-        yhat = np.clip(yhat, 0.0, None)
+        if self.nonnegative:
+            yhat = np.clip(yhat, 0.0, None)
         lower, upper = self.interval(yhat, model_of)
         return Forecast(series_index=p, horizon=h, predicted=yhat, lower=lower, upper=upper, model=model_of)
 
     def interval(self, yhat: np.ndarray, model_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        spread = np.sqrt(yhat + 1.0)
+        spread = np.sqrt(np.abs(yhat) + 1.0)
         q_lo = np.zeros(len(yhat))
         q_hi = np.zeros(len(yhat))
         default = self.intervals.get(FALLBACK, (-1.28, 1.28))
@@ -100,11 +103,14 @@ class ForecastModel:
             lo, hi = self.intervals.get(str(name), default)
             rows = model_of == name
             q_lo[rows], q_hi[rows] = lo, hi
-        return np.clip(yhat + q_lo * spread, 0.0, None), np.clip(yhat + q_hi * spread, 0.0, None)
+        lower, upper = yhat + q_lo * spread, yhat + q_hi * spread
+        if self.nonnegative:
+            return np.clip(lower, 0.0, None), np.clip(upper, 0.0, None)
+        return lower, upper
 
     def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray) -> None:
         """Split-conformal quantiles for ``name`` from out-of-sample predictions."""
-        scaled = (y - yhat) / np.sqrt(yhat + 1.0)
+        scaled = (y - yhat) / np.sqrt(np.abs(yhat) + 1.0)
         alpha = (1.0 - self.level) / 2.0
         n = len(scaled)
         if n < 20:
@@ -132,6 +138,7 @@ class ForecastModel:
             "trained_until": self.trained_until,
             "features": list(self.features),
             "frequency": self.frequency,
+            "nonnegative": self.nonnegative,
             "meta": self.meta,
         }
         (directory / "forecaster.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -158,4 +165,5 @@ class ForecastModel:
             trained_until=meta["trained_until"],
             meta=meta.get("meta", {}),
             frequency=frequency,
+            nonnegative=meta.get("nonnegative", True),
         )

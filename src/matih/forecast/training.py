@@ -110,7 +110,10 @@ def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, se
         "is not executed)",
         f"Categories:       {len(stats.rows) - 1} product categories",
         f"Models Trained:   {len(stats.rows) - 1} (per-category LightGBM) + 1 global fallback",
-        f"Total Samples:    {stats.total_rows:,} rows (dense daily grid: {len(grid.series):,} series x "
-        f"{grid.n_days} days)",
+        f"Total Samples:    {stats.total_rows:,} rows (dense {grid.frequency.noun}ly grid: "
+        f"{len(grid.series):,} series x {grid.n_days} {grid.frequency.noun}s)",
     ]
+    if grid.notes:
+        lines.append("Data notes:")
+        lines += [f"  - {note}" for note in grid.notes]
     return "\n".join(lines)

@@ -196,7 +196,7 @@ def rollout(
     problems = []
     if not np.isfinite(predicted).all() or not np.isfinite(lower).all():
         problems.append(f"{int((~np.isfinite(predicted)).sum())} forecasts are not finite")
-    if (predicted < 0).any():
+    if (predicted < 0).any() and train.negative_values != "keep":  # net units may be negative
         problems.append(f"{int((predicted < 0).sum())} forecasts are negative")
     if table.num_rows == 0:
         problems.append("it forecast no products")

@@ -157,12 +157,13 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
         load_seconds=round(time.perf_counter() - started, 3),
         routing=batch.routing,
     )
-    check(served)
+    check(served, net_units=train.negative_values == "keep")
     return served
 
 
-def check(served: ServedVersion) -> None:
-    """The smoke test a green version must pass before it takes traffic."""
+def check(served: ServedVersion, *, net_units: bool = False) -> None:
+    """The smoke test a green version must pass before it takes traffic (negative forecasts only pass
+    for a model trained on net units: ``negative_values: keep``)."""
     values = np.concatenate([served.predicted.ravel(), served.lower.ravel(), served.upper.ravel()])
     if not served.products:
         raise DeploymentError(f"{served.version} forecasts no products")
@@ -170,7 +171,7 @@ def check(served: ServedVersion) -> None:
         raise DeploymentError(
             f"{served.version} returns {int((~np.isfinite(values)).sum())} non-finite values"
         )
-    if (served.predicted < 0).any():
+    if (served.predicted < 0).any() and not net_units:
         raise DeploymentError(f"{served.version} returns negative forecasts")
 
 

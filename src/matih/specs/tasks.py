@@ -144,6 +144,10 @@ class Hyperparameters(SpecModel):
     """How often the series are observed: ``D``, ``W-<weekday>`` (weeks dated by their last day) or
     ``MS``/``ME`` (months dated by their first/last day). Inferred from the dates when left out, and
     checked against them; ``forecast_horizon`` and the holdout count in these periods."""
+    negative_values: Literal["keep", "clip", "error"] = "clip"
+    """What a negative target (returns beyond sales) becomes: ``clip`` counts it as 0 sold, ``keep``
+    forecasts net units (forecasts may then be negative), ``error`` refuses the dataset. The training
+    summary says how many there were."""
 
     @model_validator(mode="after")
     def _category_needed(self) -> Hyperparameters:
