@@ -150,6 +150,6 @@ class GateConfig:
             return n // 7
         want = {"D": "last_<N>_days", "W": "last_<N>_weeks", "M": "last_<N>_months"}[freq.unit]
         raise TrainingError(
-            f"holdout_split last_{n}_{unit} does not fit the dataset's {freq.noun}ly periods ({freq.code}); "
-            f"write it as {want}"
+            f"holdout_split last_{n}_{unit} does not fit the dataset's {freq.adjective} periods "
+            f"({freq.code}); write it as {want}"
         )

@@ -44,6 +44,10 @@ class Frequency:
         return {"D": "day", "W": "week", "M": "month"}[self.unit]
 
     @property
+    def adjective(self) -> str:
+        return {"D": "daily", "W": "weekly", "M": "monthly"}[self.unit]
+
+    @property
     def cycle(self) -> int:
         """Periods in the shortest cycle that repeats (a week of days; a year of weeks or months)."""
         return {"D": 7, "W": 52, "M": 12}[self.unit]
@@ -174,7 +178,7 @@ def frequency_of(code: str | None, dates: np.ndarray) -> Frequency:
     freq.check(days)
     if freq.unit == "D" and (found := infer_frequency(days)).unit != "D":
         raise TrainingError(
-            f"frequency D, but the dates are {found.noun}ly ({found.code}): a daily grid would put zeros "
+            f"frequency D, but the dates are {found.adjective} ({found.code}): a daily grid would put zeros "
             f"between them. Set hyperparameters.frequency to {found.code!r} (or leave it out)"
         )
     return freq

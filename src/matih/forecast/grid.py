@@ -40,15 +40,20 @@ class GapReport:
     def gappy_share(self) -> float:
         return self.gappy_series / self.series if self.series else 0.0
 
+    noun: str = "day"
+    """The grid's period (``day``, ``week``, ``month``)."""
+    adjective: str = "daily"
+
     def warning(self) -> str | None:
         if not self.gappy_series:
             return None
+        n, adjective = self.noun, self.adjective
         return (
             f"{self.gappy_series:,} of {self.series:,} series ({self.gappy_share:.0%}) skip "
-            f"{self.missing_days:,} calendar days; ROWS-based windows in the dataset span a median "
-            f"{self.median_span_of_7_rows:.0f} "
-            "calendar days per 7 rows. MATIH trains on a dense daily grid (zero-filled) and recomputes "
-            "windows in calendar days, so these columns are not used as features."
+            f"{self.missing_days:,} calendar {n}s; ROWS-based windows in the dataset span a median "
+            f"{self.median_span_of_7_rows:.0f} calendar {n}s per 7 rows. MATIH trains on a dense "
+            f"{adjective} grid (zero-filled) and recomputes windows in calendar {n}s, so these columns are "
+            "not used as features."
         )
 
 
@@ -87,7 +92,9 @@ class DenseGrid:
         """Computed on first use: a forecast-only load never needs it (1.5 s at seed scale)."""
         if self.present is None:
             return None
-        return _gap_report(self.present, self.first, self.selling_days, self.n_days)
+        report = _gap_report(self.present, self.first, self.selling_days, self.n_days)
+        report.noun, report.adjective = self.frequency.noun, self.frequency.adjective
+        return report
 
 
 def load_grid(
@@ -235,14 +242,14 @@ def _series_notes(Y: np.ndarray, present: np.ndarray, freq: Frequency) -> list[s
     notes = []
     D = Y.shape[1]
     rows = present.sum(axis=1)
-    if (single := int((rows == 1).sum())):
+    if single := int((rows == 1).sum()):
         notes.append(f"{single:,} series have a single row: the fallback model forecasts them")
     sold = np.nansum(np.clip(Y, 0, None), axis=1)
-    if (never := int((sold == 0).sum())):
+    if never := int((sold == 0).sum()):
         notes.append(f"{never:,} series never sold: their forecasts are about 0")
     last = D - 1 - np.argmax(present[:, ::-1], axis=1)
     quiet = max(2 * freq.cycle, 4) if freq.unit == "D" else 4
-    if (ended := int(((D - 1 - last) >= quiet).sum())):
+    if ended := int(((D - 1 - last) >= quiet).sum()):
         notes.append(
             f"{ended:,} series have no row in the last {quiet} {freq.noun}s (ended before the others, or "
             "sell rarely): they are forecast from their recent zeros"

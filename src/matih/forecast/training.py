@@ -110,7 +110,7 @@ def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, se
         "is not executed)",
         f"Categories:       {len(stats.rows) - 1} product categories",
         f"Models Trained:   {len(stats.rows) - 1} (per-category LightGBM) + 1 global fallback",
-        f"Total Samples:    {stats.total_rows:,} rows (dense {grid.frequency.noun}ly grid: "
+        f"Total Samples:    {stats.total_rows:,} rows (dense {grid.frequency.adjective} grid: "
         f"{len(grid.series):,} series x {grid.n_days} {grid.frequency.noun}s)",
     ]
     if grid.notes:

@@ -125,6 +125,14 @@ class Hyperparameters(SpecModel):
     """Date column of the training table."""
     target_column: str = "units_sold"
     """Column to forecast."""
+    price_column: str | None = None
+    """Column with the price paid (the seed's ``avg_selling_price`` when left out): its level against
+    its recent mean at the forecast origin is a feature."""
+    discount_column: str | None = None
+    """Column with the discount or deal (the seed's ``avg_discount_pct``): its value at the origin is a
+    feature."""
+    static_columns: list[str] | None = None
+    """Columns that describe a series and do not change (the seed's ``seasonal_flag``, ``subcategory``)."""
     feature_columns: list[str] | None = None
     """Explicit feature list; by default every other numeric column."""
     min_history_days: PositiveInt = 30
