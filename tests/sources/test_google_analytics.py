@@ -55,3 +55,26 @@ def test_incremental_sync_rereads_the_days_ga_still_revises(served) -> None:
     assert pages.rows == recent
     assert pages.cursor == last.isoformat()
     assert served.warehouse("SELECT count(*) FROM ga4.pages", "google_analytics")[0][0] == before
+
+
+def test_an_unreachable_token_endpoint_is_named_with_its_cause_and_no_key() -> None:
+    """The drill's finding: a GA4 server killed mid-sync answered 'cannot reach the token endpoint:
+    TransportError'. The error names the endpoint and the cause, never the key."""
+    import json
+    from types import SimpleNamespace
+
+    import pytest
+
+    from matih.exceptions import SourceError
+    from matih.processes import free_port
+    from matih.sandbox.ga_api import make_service_account
+    from matih.sources.connectors.google_analytics import _access_token
+
+    token_uri = f"http://127.0.0.1:{free_port()}/token"  # nothing listens there
+    info, _ = make_service_account(token_uri)
+    ctx = SimpleNamespace(config={"credentials": {"credentials_json": json.dumps(info)}}, source="ga")
+    with pytest.raises(SourceError) as failure:
+        _access_token(ctx)  # type: ignore[arg-type]
+    message = str(failure.value)
+    assert token_uri in message and "check the network" in message and failure.value.transient
+    assert info["private_key_id"] not in message and "PRIVATE KEY" not in message

@@ -67,8 +67,13 @@ def _access_token(ctx: SyncContext) -> str:
             source=ctx.source,
         ) from None
     except exceptions.TransportError as err:
+        # a transport error is about the connection (it quotes the URL, never the key)
+        cause = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
         raise SourceError(
-            f"cannot reach the token endpoint: {type(err).__name__}", source=ctx.source, transient=True
+            f"cannot reach the token endpoint {info.get('token_uri', '?')} ({cause}); check the network "
+            "path to it, then sync again",
+            source=ctx.source,
+            transient=True,
         ) from None
     return str(credentials.token)
 
