@@ -103,8 +103,12 @@ SETS = {
             "date_column": "week",
             "target_column": "units",
             "category_column": "brand",
-            "price_column": "own_price",
-            "discount_column": "deal",
+            # the drivers, known ahead as a retailer plans them (the holdout reads its own weeks' values)
+            "covariates": [
+                {"column": "own_price", "kind": "price", "known": "future"},
+                {"column": "deal", "kind": "promotion", "known": "future"},
+                {"column": "feat", "kind": "advertising", "known": "future"},
+            ],
         },
         holdout="last_12_weeks",
         window="12w",

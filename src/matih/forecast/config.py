@@ -27,6 +27,17 @@ class ColumnRoles:
 
 
 @dataclass(frozen=True)
+class CovariateRole:
+    """A driver of demand (``hyperparameters.covariates``): its column, kind and when it is known."""
+
+    column: str
+    kind: str = "other"
+    """price, promotion, advertising, event or other."""
+    known: str = "past"
+    """``future`` (planned values exist for the forecast periods) or ``past``."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """What ``matih train`` does; mirrors the ``ray_train`` task's ``hyperparameters``."""
 
@@ -58,6 +69,11 @@ class TrainConfig:
     frequency: str | None = None
     #: what a negative target becomes: "clip" (0 sold), "keep" (net units), "error" (refuse the dataset)
     negative_values: str = "clip"
+    covariates: tuple[CovariateRole, ...] = ()
+    #: table of planned values of the known-future covariates, keyed like the dataset
+    planned_values: str | None = None
+    #: a known-future covariate missing for a forecast period: "error", "last_value" or "zero"
+    missing_future: str = "error"
 
     def __post_init__(self) -> None:
         if self.model_type != "lightgbm":
@@ -92,10 +108,16 @@ class TrainConfig:
                 "interval_level",
                 "frequency",
                 "negative_values",
+                "planned_values",
+                "missing_future",
             )
             if k in hp
         }
         kwargs: dict[str, Any] = {"roles": roles, **known}
+        if hp.get("covariates"):
+            kwargs["covariates"] = tuple(CovariateRole(**dict(c)) for c in hp["covariates"])
+        if kwargs.get("planned_values") is not None:
+            kwargs["planned_values"] = str(kwargs["planned_values"])
         if "dataset" in task_config:
             kwargs["dataset"] = task_config["dataset"]
         if "mlflow_experiment" in task_config:

@@ -25,6 +25,10 @@ def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: boo
         config.roles,
         frequency=config.frequency,
         negative_values=config.negative_values,
+        covariates=config.covariates,
+        planned_values=config.planned_values,
+        horizon=config.forecast_horizon,
+        missing_future=config.missing_future,
     )
     for note in grid.notes:
         log.info("%s: %s", config.dataset, note)

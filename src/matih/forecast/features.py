@@ -13,14 +13,15 @@ prediction is ``scale * model(features)``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from matih import calendar
+from matih.forecast.config import CovariateRole
 from matih.forecast.frequency import Frequency
 from matih.forecast.grid import DenseGrid
 
@@ -176,10 +177,12 @@ class FeatureContext:
     sub_code: np.ndarray
     seasonal: np.ndarray
     cadence: Cadence
+    covariate_sums: dict[str, np.ndarray] = field(default_factory=dict)
+    """Cumulative sums of each covariate over the data's periods (for its recent mean)."""
 
     @property
     def names(self) -> tuple[str, ...]:
-        return self.cadence.names
+        return self.cadence.names + covariate_names(self.grid.covariate_roles)
 
     @classmethod
     def build(cls, grid: DenseGrid) -> FeatureContext:
@@ -233,6 +236,9 @@ class FeatureContext:
             sub_code=sub_code,
             seasonal=seasonal_arr,
             cadence=cadence_of(grid.frequency),
+            covariate_sums={
+                name: csum(np.nan_to_num(m[:, :D].astype(np.float64))) for name, m in grid.covariates.items()
+            },
             **done,
         )
 
@@ -342,10 +348,55 @@ def build_features(
         cols.append(h)
         cols.append(_period_days(g, t, calendar.holiday_period)[0])
     cols += [ctx.seasonal[p], ctx.sub_code[p], c]
-    X = np.empty((n, len(k.names)), dtype=np.float32)
+    cols += _covariate_features(ctx, p, t, target)
+    X = np.empty((n, len(ctx.names)), dtype=np.float32)
     for j, values in enumerate(cols):
         X[:, j] = values
     return X, scale
+
+
+def covariate_names(roles: Sequence[CovariateRole]) -> tuple[str, ...]:
+    """The feature columns the user's covariates add (see :func:`_covariate_features`)."""
+    names: list[str] = []
+    for role in roles:
+        base = f"cov_{role.column}"
+        if role.known == "future":
+            names += (
+                [f"{base}_rel_target", f"{base}_rel_origin"]
+                if role.kind == "price"
+                else [
+                    f"{base}_target",
+                    f"{base}_origin",
+                ]
+            )
+        else:
+            names += [f"{base}_rel_origin"] if role.kind == "price" else [f"{base}_origin", f"{base}_mean"]
+    return tuple(names)
+
+
+def _covariate_features(
+    ctx: FeatureContext, p: np.ndarray, t: np.ndarray, target: np.ndarray
+) -> list[np.ndarray]:
+    """Known-future covariates enter at the target period (a planned price against its recent mean, a
+    booked promotion) and at the origin; past-only ones at the origin and over the recent window, never
+    after it."""
+    g, k = ctx.grid, ctx.cadence
+    cols: list[np.ndarray] = []
+    for role in g.covariate_roles:
+        m = g.covariates[role.column]
+        cs = ctx.covariate_sums[role.column]
+        at_origin = _gather(m, p, t)
+        if role.kind == "price":
+            recent = _window(cs, None, p, t - k.price + 1, t)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if role.known == "future":
+                    cols.append(_gather(m, p, target) / recent)
+                cols.append(at_origin / recent)
+        elif role.known == "future":
+            cols += [_gather(m, p, target), at_origin]
+        else:
+            cols += [at_origin, _window(cs, None, p, t - k.spread + 1, t)]
+    return cols
 
 
 def _period_days(

@@ -163,6 +163,7 @@ def fit_forecaster(
         trained_until=str(grid.date_at(cal_origin)),
         frequency=freq.code,
         nonnegative=config.negative_values != "keep",
+        covariates=grid.covariate_roles,
     )
     _calibrate(ctx, model, cal_origin, stats)
     model.meta = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from matih.exceptions import TrainingError
-from matih.forecast.config import ColumnRoles
+from matih.forecast.config import ColumnRoles, CovariateRole
 from matih.forecast.frequency import DAILY, Frequency, frequency_of
 from matih.warehouse import Warehouse
 
@@ -77,6 +78,11 @@ class DenseGrid:
     notes: list[str] = field(default_factory=list)
     """What reading the dataset did about its oddities (summed duplicates, negative targets, series that
     never sold or stopped early): the training summary prints them."""
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)
+    """The user's covariates, series x periods; a known-future one runs ``horizon`` periods past the
+    data with its planned values (NaN where none was planned: see :meth:`require_planned`)."""
+    covariate_roles: tuple[CovariateRole, ...] = ()
+    missing_future: str = "error"
 
     @property
     def n_days(self) -> int:
@@ -86,6 +92,25 @@ class DenseGrid:
     def date_at(self, index: np.ndarray | int) -> np.ndarray:
         """The date of period ``index`` (a column of the matrices)."""
         return self.frequency.date_at(self.start, index)
+
+    def require_planned(self, series: np.ndarray, last: int) -> None:
+        """Refuse a forecast reaching period ``last`` when a known-future covariate has no planned value
+        for one of ``series`` (``missing_future: error``), naming the series and dates."""
+        for role in self.covariate_roles:
+            if role.known != "future" or last < self.n_days:
+                continue
+            future = self.covariates[role.column][series, self.n_days : last + 1]
+            gaps = np.isnan(future)
+            if gaps.any():
+                rows, cols = np.nonzero(gaps)
+                names = sorted({str(self.series[series[r]]) for r in rows[:50]})[:5]
+                dates = sorted({str(self.date_at(int(self.n_days + c))) for c in cols})
+                raise TrainingError(
+                    f"covariate {role.column!r} is known in the future but has no planned value for "
+                    f"{len(set(rows.tolist())):,} series (e.g. {', '.join(names)}) on {', '.join(dates[:5])}"
+                    f"{' ...' if len(dates) > 5 else ''}. Add them to the planned_values "
+                    "table, or set missing_future to 'last_value' or 'zero'"
+                )
 
     @cached_property
     def gaps(self) -> GapReport | None:
@@ -105,6 +130,10 @@ def load_grid(
     end: np.datetime64 | None = None,
     frequency: str | None = None,
     negative_values: str = "clip",
+    covariates: Sequence[CovariateRole] = (),
+    planned_values: str | None = None,
+    horizon: int = 0,
+    missing_future: str = "error",
 ) -> DenseGrid:
     """Read ``dataset`` from the warehouse into a dense grid (one value per series and period: rows that
     share a period are summed by DuckDB). ``frequency`` is checked against the dates, or inferred.
@@ -118,6 +147,12 @@ def load_grid(
         raise TrainingError(
             f"dataset {dataset} has no column(s) {missing}; it has {sorted(columns)}. Set the column roles "
             "(series_column, date_column, target_column) in the ray_train task's hyperparameters"
+        )
+    absent = [c.column for c in covariates if c.column not in columns]
+    if absent:
+        raise TrainingError(
+            f"dataset {dataset} has no covariate column(s) {absent}; it has {sorted(columns)}. Check "
+            "hyperparameters.covariates"
         )
     price = r.price_column if r.price_column in columns else None
     disc = r.discount_column if r.discount_column in columns else None
@@ -133,10 +168,13 @@ def load_grid(
                 return "NULL"
             return f"{fn}({_q(column)})" if aggregate else _q(column)
 
+        extra = "".join(
+            f", CAST({agg('avg', c.column)} AS DOUBLE) AS {_q('cov:' + c.column)}" for c in covariates
+        )
         return f"""
         SELECT CAST({s} AS VARCHAR) AS sid, CAST({d} AS DATE) AS day,
                CAST({agg("sum", r.target_column)} AS DOUBLE) AS y,
-               {agg("avg", price)} AS price, {agg("avg", disc)} AS discount
+               {agg("avg", price)} AS price, {agg("avg", disc)} AS discount {extra}
         FROM {dataset} {where} {"GROUP BY ALL" if aggregate else ""}"""
 
     statics = [c for c in r.static_columns if c in columns]
@@ -177,6 +215,11 @@ def load_grid(
     discount = np.full((P, D), np.nan, dtype=np.float32)
     discount[idx, day] = disc_vals
     static_values = {c: meta.column(c).to_numpy(zero_copy_only=False) for c in statics}
+    covariate_values = _covariates(rows, idx, day, P, D, first, covariates, horizon)
+    if planned_values and any(c.known == "future" for c in covariates):
+        where_next = (start, freq, D, horizon)
+        _planned(warehouse, planned_values, roles, meta, where_next, covariates, covariate_values)
+    _fill_future(covariate_values, covariates, D, missing_future)
     return DenseGrid(
         series=meta.column("sid").to_numpy(zero_copy_only=False).astype(str),
         category=np.asarray(meta.column("category").to_pylist(), dtype=object),
@@ -190,7 +233,89 @@ def load_grid(
         present=present,
         frequency=freq,
         notes=notes + _series_notes(Y, present, freq),
+        covariates=covariate_values,
+        covariate_roles=tuple(covariates),
+        missing_future=missing_future,
     )
+
+
+def _covariates(
+    rows: pa.Table,
+    idx: np.ndarray,
+    day: np.ndarray,
+    P: int,
+    D: int,
+    first: np.ndarray,
+    roles: Sequence[CovariateRole],
+    horizon: int,
+) -> dict[str, np.ndarray]:
+    """Each covariate as series x periods. Between rows a price holds (carried forward); a promotion,
+    an advertisement or an event did not happen (0). Known-future ones get ``horizon`` more periods."""
+    out = {}
+    for role in roles:
+        values = rows.column("cov:" + role.column).to_numpy(zero_copy_only=False).astype(np.float64)
+        width = D + (horizon if role.known == "future" else 0)
+        if role.kind == "price":
+            m = np.full((P, width), np.nan, dtype=np.float32)
+            m[:, :D] = _ffill_matrix(P, D, idx, day, values, first)
+        else:
+            m = np.zeros((P, width), dtype=np.float32)
+            m[:, D:] = np.nan
+            ok = ~np.isnan(values)
+            m[idx[ok], day[ok]] = values[ok]
+        out[role.column] = m
+    return out
+
+
+def _planned(
+    warehouse: Warehouse,
+    table: str,
+    roles: ColumnRoles,
+    meta: pa.Table,
+    where_next: tuple[np.datetime64, Frequency, int, int],
+    covariates: Sequence[CovariateRole],
+    out: dict[str, np.ndarray],
+) -> None:
+    """Planned values of the known-future covariates for the ``horizon`` periods after the data
+    (``where_next``: the grid's first date, frequency, periods and the horizon)."""
+    start, freq, D, horizon = where_next
+    if not warehouse.table_exists(table):
+        return  # training needs no plan; a forecast past the data will say what is missing
+    known = [c.column for c in covariates if c.known == "future"]
+    have = _columns(warehouse, table)
+    needed = [roles.series_column, roles.date_column, *known]
+    if missing := [c for c in needed if c not in have]:
+        raise TrainingError(f"planned_values table {table} has no column(s) {missing}; it needs {needed}")
+    s, d = _q(roles.series_column), _q(roles.date_column)
+    picked = ", ".join(f"CAST(avg({_q(c)}) AS DOUBLE) AS {_q(c)}" for c in known)
+    planned = warehouse.query(
+        f"SELECT CAST({s} AS VARCHAR) AS sid, CAST({d} AS DATE) AS day, {picked} FROM {table} GROUP BY ALL"
+    )
+    if planned.num_rows == 0:
+        return
+    index = pd.Index(meta.column("sid").to_pylist()).get_indexer(planned.column("sid").to_pylist())
+    days = planned.column("day").to_numpy().astype("datetime64[D]")
+    period = np.array([freq.index_of(start, x) for x in days], dtype=np.int64)
+    ok = (index >= 0) & (period >= D) & (period < D + horizon)
+    for column in known:
+        values = planned.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+        out[column][index[ok], period[ok]] = values[ok]
+
+
+def _fill_future(
+    covariates: dict[str, np.ndarray], roles: Sequence[CovariateRole], D: int, missing_future: str
+) -> None:
+    """Fill unplanned future values as ``missing_future`` says (``error`` leaves them for
+    :meth:`DenseGrid.require_planned` to refuse, when a forecast needs them)."""
+    if missing_future == "error":
+        return
+    for role in roles:
+        m = covariates[role.column]
+        if role.known != "future" or m.shape[1] == D:
+            continue
+        future = m[:, D:]
+        fill = m[:, D - 1 : D] if missing_future == "last_value" else np.zeros((m.shape[0], 1))
+        m[:, D:] = np.where(np.isnan(future), fill, future)
 
 
 def _refuse_future(dataset: str, column: str, dates: np.ndarray) -> None:

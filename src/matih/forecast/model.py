@@ -15,7 +15,8 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from matih.forecast.features import FeatureContext, build_features, cadence_of
+from matih.forecast.config import CovariateRole
+from matih.forecast.features import FeatureContext, build_features, cadence_of, covariate_names
 from matih.forecast.frequency import parse_frequency
 
 FALLBACK = "fallback"
@@ -51,10 +52,12 @@ class ForecastModel:
     """The periods the model counts in (``D``, ``W-SUN``, ``MS`` ...: :mod:`matih.forecast.frequency`)."""
     nonnegative: bool = True
     """Forecasts are at least 0 (False when trained with ``negative_values: keep``: net units)."""
+    covariates: tuple[CovariateRole, ...] = ()
+    """The user's covariates the model was trained with (their features follow the calendar's)."""
 
     @property
     def features(self) -> tuple[str, ...]:
-        return cadence_of(parse_frequency(self.frequency)).names
+        return cadence_of(parse_frequency(self.frequency)).names + covariate_names(self.covariates)
 
     # -- routing and prediction ----------------------------------------------------------------------
     def route(self, ctx: FeatureContext, series: np.ndarray, origin: int) -> np.ndarray:
@@ -76,8 +79,16 @@ class ForecastModel:
                 f"the model counts in {self.frequency} periods but the dataset's dates are "
                 f"{ctx.grid.frequency.code}: retrain it on this dataset, or set hyperparameters.frequency"
             )
+        if ctx.names != self.features:
+            from matih.exceptions import TrainingError
+
+            raise TrainingError(
+                "the model was trained with other covariates than the pipeline now declares "
+                f"({', '.join(ctx.names[len(ctx.cadence.names) :]) or 'none'} now); retrain it"
+            )
         if series is None:
             series = np.nonzero(ctx.grid.first <= origin)[0]
+        ctx.grid.require_planned(series, origin + H)
         routes = self.route(ctx, series, origin)
         p = np.repeat(series, H)
         h = np.tile(np.arange(1, H + 1), len(series))
@@ -139,6 +150,7 @@ class ForecastModel:
             "features": list(self.features),
             "frequency": self.frequency,
             "nonnegative": self.nonnegative,
+            "covariates": [vars(c) for c in self.covariates],
             "meta": self.meta,
         }
         (directory / "forecaster.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -148,7 +160,9 @@ class ForecastModel:
     def load(cls, directory: Path) -> ForecastModel:
         meta = json.loads((directory / "forecaster.json").read_text())
         frequency = meta.get("frequency", "D")
-        if meta.get("features") != list(cadence_of(parse_frequency(frequency)).names):
+        covariates = tuple(CovariateRole(**c) for c in meta.get("covariates", []))
+        expected = cadence_of(parse_frequency(frequency)).names + covariate_names(covariates)
+        if meta.get("features") != list(expected):
             from matih.exceptions import RegistryError
 
             raise RegistryError(
@@ -166,4 +180,5 @@ class ForecastModel:
             meta=meta.get("meta", {}),
             frequency=frequency,
             nonnegative=meta.get("nonnegative", True),
+            covariates=covariates,
         )

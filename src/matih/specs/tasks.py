@@ -104,6 +104,19 @@ class RayConfig(SpecModel):
     """Resources per worker, e.g. ``{"CPU": 2, "memory": 4294967296}`` (memory in bytes)."""
 
 
+class Covariate(SpecModel):
+    """A column of the training table that drives demand, and when its values are known."""
+
+    column: str = Field(min_length=1)
+    """The column's name in the training table (and in ``planned_values``)."""
+    kind: Literal["price", "promotion", "advertising", "event", "other"] = "other"
+    """What it is: a ``price`` enters as its level against its own recent mean; the others as they are."""
+    known: Literal["future", "past"] = "past"
+    """``future``: its values for the forecast periods are known in advance (a planned price, a booked
+    promotion) and come from ``planned_values``; ``past``: only its history is known, so it enters at the
+    forecast origin."""
+
+
 class Hyperparameters(SpecModel):
     """Model settings and the column roles of the training table."""
 
@@ -133,6 +146,14 @@ class Hyperparameters(SpecModel):
     feature."""
     static_columns: list[str] | None = None
     """Columns that describe a series and do not change (the seed's ``seasonal_flag``, ``subcategory``)."""
+    covariates: list[Covariate] = Field(default_factory=list)
+    """The user's drivers of demand: prices, promotions, advertising, events."""
+    planned_values: TableName | None = None
+    """Table of the known-future covariates' planned values, keyed by the series and date columns, for
+    the periods a forecast covers (training and back-tests read them from the training table)."""
+    missing_future: Literal["error", "last_value", "zero"] = "error"
+    """A known-future covariate without a planned value for a forecast period: refuse (naming the series
+    and dates), carry its last value forward, or take 0 (no promotion)."""
     feature_columns: list[str] | None = None
     """Explicit feature list; by default every other numeric column."""
     min_history_days: PositiveInt = 30
