@@ -176,3 +176,81 @@ def test_a_weekly_model_refuses_a_daily_holdout_that_is_not_whole_weeks(workspac
         GateConfig(holdout_days=10).holdout_periods(parse_frequency("W-SUN"))
     assert GateConfig(holdout_days=14).holdout_periods(parse_frequency("W-SUN")) == 2
     assert cfg.frequency is None  # inferred from the dates
+
+
+@pytest.mark.training
+def test_a_store_closed_on_saturdays_never_gets_a_saturday_forecast(workspace) -> None:
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.batch import forecast
+    from matih.forecast.evaluation import evaluate
+    from matih.forecast.training import train
+    from matih.warehouse import warehouse_of
+
+    wh = warehouse_of(workspace)
+    # the shop does not open on Saturdays (the rows sold then move to Friday), nor on one Monday
+    wh.run("""CREATE OR REPLACE TABLE analytics.custom.weekdays AS
+        SELECT product_id, category,
+               CASE WHEN dayofweek(sale_date) = 6 THEN sale_date - 1 ELSE sale_date END AS sale_date,
+               sum(units_sold) AS units_sold
+        FROM analytics.derived.demand_features GROUP BY ALL""")
+    closed = wh.query("SELECT max(sale_date) + 6 AS d FROM analytics.custom.weekdays")["d"][
+        0
+    ].as_py()  # a day inside the forecast, closed for a stocktake
+    wh.run(f"CREATE TABLE analytics.calendar.closures AS SELECT DATE '{closed}' AS date")
+    spec = {
+        "pipeline_id": "weekdays",
+        "name": "Closed on Saturdays",
+        "schedule": "0 3 * * *",
+        "timeout": "1h",
+        "tasks": [
+            {
+                "task_id": "train",
+                "type": "ray_train",
+                "config": {
+                    "training_script": "builtin",
+                    "dataset": "analytics.custom.weekdays",
+                    "hyperparameters": {
+                        "model_type": "lightgbm",
+                        "forecast_horizon": 14,
+                        "n_estimators": 60,
+                        "learning_rate": 0.1,
+                        "category_column": "category",
+                        "per_category_models": True,
+                        "closed_weekdays": ["SAT"],
+                        "closures_table": "analytics.calendar.closures",
+                    },
+                    "mlflow_experiment": "weekdays",
+                },
+            },
+            {
+                "task_id": "validate",
+                "type": "model_evaluate",
+                "depends_on": ["train"],
+                "config": {
+                    "validation_window": "14d",
+                    "metrics": ["mape", "bias"],
+                    "thresholds": {"mape_max": 0.9},
+                    "holdout_split": "last_14_days",
+                },
+            },
+            {
+                "task_id": "batch",
+                "type": "batch_inference",
+                "depends_on": ["validate"],
+                "config": {"output_table": "analytics.custom.weekdays_forecast"},
+            },
+        ],
+    }
+    (workspace.root / "pipelines" / "weekdays.json").write_text(json.dumps(spec))
+    cfg, gate, output = configs_from_pipeline(workspace)
+    train(workspace, cfg)
+    report = evaluate(workspace, cfg, gate)
+    assert np.isfinite(report.overall.mape)
+    result = forecast(workspace, cfg, output_table=output)
+    t = wh.query(
+        f"SELECT product_id, forecast_date, dayofweek(forecast_date) AS dow FROM {result.table}"
+    ).to_pandas()
+    assert (t["dow"] != 6).all()  # no Saturday
+    assert str(closed) not in {str(d)[:10] for d in t["forecast_date"]}
+    days = t["forecast_date"].nunique()
+    assert days == 14 - 2 - 1 and len(t) == t["product_id"].nunique() * days

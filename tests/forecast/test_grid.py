@@ -93,3 +93,30 @@ def test_series_the_model_can_say_little_about_are_reported(tmp_path):
     assert "2 series have a single row" in notes  # 'once' and 'gone'
     assert "1 series never sold" in notes
     assert "2 series have no row in the last 14 days" in notes  # 'never' and 'gone'
+
+
+def test_closed_days_are_not_zeros_and_not_targets(tmp_path):
+    import pytest
+
+    from matih.exceptions import TrainingError
+
+    wh = Warehouse(tmp_path)
+    days = ", ".join(f"('a', DATE '2024-01-01' + INTERVAL {k} DAY, {k % 3 + 1})" for k in range(28))
+    _table(wh, days)
+    wh.run("CREATE TABLE analytics.calendar.closures AS SELECT DATE '2024-01-03' AS date")
+    g = load_grid(
+        wh,
+        "analytics.derived.d",
+        ColumnRoles(),
+        closed_weekdays=("SAT",),
+        closures_table="analytics.calendar.closures",
+        horizon=7,
+    )
+    # 2024-01-06 was a Saturday; 2024-01-03 is in the closures table
+    assert np.isnan(g.Y[0, 5]) and np.isnan(g.Y[0, 2]) and not np.isnan(g.Y[0, 4])
+    assert g.is_open(np.array([2, 4, 5, 12, 33])).tolist() == [False, True, False, False, False]
+    assert any("closed days are not training zeros" in n for n in g.notes)
+    weekly = "('a', DATE '2024-01-07', 3), ('a', DATE '2024-01-14', 4)"
+    _table(wh, weekly)
+    with pytest.raises(TrainingError, match="closed_weekdays and closures_table describe days"):
+        load_grid(wh, "analytics.derived.d", ColumnRoles(), closed_weekdays=("SAT",))

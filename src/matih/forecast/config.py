@@ -70,6 +70,9 @@ class TrainConfig:
     #: what a negative target becomes: "clip" (0 sold), "keep" (net units), "error" (refuse the dataset)
     negative_values: str = "clip"
     covariates: tuple[CovariateRole, ...] = ()
+    #: weekdays without trading (MON .. SUN) and a table of further closed dates (daily data)
+    closed_weekdays: tuple[str, ...] = ()
+    closures_table: str | None = None
     #: table of planned values of the known-future covariates, keyed like the dataset
     planned_values: str | None = None
     #: a known-future covariate missing for a forecast period: "error", "last_value" or "zero"
@@ -118,6 +121,10 @@ class TrainConfig:
             kwargs["covariates"] = tuple(CovariateRole(**dict(c)) for c in hp["covariates"])
         if kwargs.get("planned_values") is not None:
             kwargs["planned_values"] = str(kwargs["planned_values"])
+        if hp.get("closed_weekdays"):
+            kwargs["closed_weekdays"] = tuple(hp["closed_weekdays"])
+        if hp.get("closures_table"):
+            kwargs["closures_table"] = str(hp["closures_table"])
         if "dataset" in task_config:
             kwargs["dataset"] = task_config["dataset"]
         if "mlflow_experiment" in task_config:

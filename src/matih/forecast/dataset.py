@@ -29,6 +29,8 @@ def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: boo
         planned_values=config.planned_values,
         horizon=config.forecast_horizon,
         missing_future=config.missing_future,
+        closed_weekdays=config.closed_weekdays,
+        closures_table=config.closures_table,
     )
     for note in grid.notes:
         log.info("%s: %s", config.dataset, note)

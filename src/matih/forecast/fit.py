@@ -95,7 +95,8 @@ def training_rows(
         p, target = p[pick], target[pick]
     h = rng.integers(1, config.forecast_horizon + 1, len(p))
     t = target - h
-    ok = t - ctx.grid.first[p] >= min_age
+    # a closed day is no target: the business did not trade, so it sold nothing to learn from
+    ok = (t - ctx.grid.first[p] >= min_age) & ctx.grid.is_open(target)
     return p[ok], t[ok], h[ok]
 
 
@@ -193,6 +194,8 @@ def _calibrate(ctx: FeatureContext, model: ForecastModel, origin: int, stats: Tr
     everyone = np.nonzero(ctx.grid.first <= origin)[0]
     p = np.repeat(everyone, model.horizon)
     h = np.tile(np.arange(1, model.horizon + 1), len(everyone))
+    trading = ctx.grid.is_open(origin + h)
+    p, h = p[trading], h[trading]
     X, scale = build_features(ctx, p, np.full(len(p), origin), h)
     yhat = np.asarray(model.fallback.predict(X)) * scale
     if model.nonnegative:

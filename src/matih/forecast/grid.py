@@ -83,6 +83,16 @@ class DenseGrid:
     data with its planned values (NaN where none was planned: see :meth:`require_planned`)."""
     covariate_roles: tuple[CovariateRole, ...] = ()
     missing_future: str = "error"
+    closed: np.ndarray | None = None
+    """Per period from the start (the data's and ``horizon`` more): True where the business does not
+    trade. Closed periods are unobserved (NaN) in ``Y``, never targets, never forecast."""
+
+    def is_open(self, index: np.ndarray) -> np.ndarray:
+        """Whether each period index is a trading period (every period, without a trading calendar)."""
+        if self.closed is None:
+            return np.ones(np.shape(index), dtype=bool)
+        inside = (index >= 0) & (index < len(self.closed))
+        return ~np.where(inside, self.closed[np.clip(index, 0, len(self.closed) - 1)], False)
 
     @property
     def n_days(self) -> int:
@@ -134,6 +144,8 @@ def load_grid(
     planned_values: str | None = None,
     horizon: int = 0,
     missing_future: str = "error",
+    closed_weekdays: Sequence[str] = (),
+    closures_table: str | None = None,
 ) -> DenseGrid:
     """Read ``dataset`` from the warehouse into a dense grid (one value per series and period: rows that
     share a period are summed by DuckDB). ``frequency`` is checked against the dates, or inferred.
@@ -209,6 +221,14 @@ def load_grid(
     Y[idx, day] = _targets(rows, freq, negative_values, notes, r.target_column)
     first = present.argmax(axis=1).astype(np.int64)  # every series has a row (ufunc.at is 30x slower)
     Y[np.arange(D)[None, :] < first[:, None]] = np.nan
+    closed = _closed_periods(warehouse, closures_table, closed_weekdays, freq, start, D + horizon)
+    if closed is not None:
+        sold = int(np.count_nonzero(np.nan_to_num(Y[:, closed[:D]])))
+        Y[:, closed[:D]] = np.nan
+        notes.append(
+            f"{int(closed[:D].sum()):,} closed days are not training zeros"
+            + (f" ({sold:,} series-days with sales on them were dropped)" if sold else "")
+        )
     selling = present.sum(axis=1)
     price_m = _ffill_matrix(P, D, idx, day, rows.column("price").to_numpy(zero_copy_only=False), first)
     disc_vals = rows.column("discount").to_numpy(zero_copy_only=False)
@@ -236,7 +256,41 @@ def load_grid(
         covariates=covariate_values,
         covariate_roles=tuple(covariates),
         missing_future=missing_future,
+        closed=closed,
     )
+
+
+_WEEKDAY_NAMES = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def _closed_periods(
+    warehouse: Warehouse,
+    table: str | None,
+    weekdays: Sequence[str],
+    freq: Frequency,
+    start: np.datetime64,
+    periods: int,
+) -> np.ndarray | None:
+    """The trading calendar: closed weekdays and the dates of ``table`` (a ``date`` column)."""
+    if not weekdays and not table:
+        return None
+    if freq.unit != "D":
+        raise TrainingError(
+            f"closed_weekdays and closures_table describe days, but the dataset is {freq.adjective}; "
+            "remove them (a week or month with closed days is still one period)"
+        )
+    days = start + np.arange(periods).astype("timedelta64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+    closed = np.isin(weekday, [_WEEKDAY_NAMES.index(w) for w in weekdays])
+    if table:
+        if not warehouse.table_exists(table):
+            raise TrainingError(f"closures_table {table} does not exist; create it or remove the setting")
+        if "date" not in _columns(warehouse, table):
+            raise TrainingError(f"closures_table {table} needs a 'date' column of closed dates")
+        dates = warehouse.query(f"SELECT DISTINCT CAST(date AS DATE) AS d FROM {table}")
+        shut = dates.column("d").to_numpy().astype("datetime64[D]")
+        closed |= np.isin(days, shut)
+    return closed
 
 
 def _covariates(

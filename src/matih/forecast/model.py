@@ -93,6 +93,9 @@ class ForecastModel:
         p = np.repeat(series, H)
         h = np.tile(np.arange(1, H + 1), len(series))
         model_of = np.repeat(routes, H)
+        trading = ctx.grid.is_open(origin + h)  # no forecast for a day the business is closed
+        if not trading.all():
+            p, h, model_of = p[trading], h[trading], model_of[trading]
         t = np.full(len(p), origin)
         X, scale = build_features(ctx, p, t, h)
         yhat = np.zeros(len(p))

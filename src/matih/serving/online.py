@@ -122,9 +122,11 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
     for pid in ids:
         products.setdefault(str(pid), len(products))
     n = len(products)
-    horizon = int(max(table.column("horizon").to_pylist() or [0]))
     row = np.array([products[str(p)] for p in ids])
-    step = np.asarray(table.column("horizon").to_numpy(), dtype=np.int64) - 1
+    # the forecast's steps, in order: every period ahead, less the days the business is closed
+    ahead = np.asarray(table.column("horizon").to_numpy(), dtype=np.int64)
+    present, step = np.unique(ahead, return_inverse=True)
+    horizon = len(present)
     # each step's date and lead in days (a step is a day, a week or a month: the dataset's frequency)
     steps, at = np.unique(step, return_index=True)
     day_of = table.column("forecast_date").take(pa.array(at)).to_pylist()

@@ -146,6 +146,12 @@ class Hyperparameters(SpecModel):
     feature."""
     static_columns: list[str] | None = None
     """Columns that describe a series and do not change (the seed's ``seasonal_flag``, ``subcategory``)."""
+    closed_weekdays: list[Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]] = Field(
+        default_factory=list
+    )
+    """Weekdays the business does not trade (daily data): neither training zeros nor forecast rows."""
+    closures_table: TableName | None = None
+    """Table of further closed dates (a ``date`` column: holidays, stocktakes), daily data only."""
     covariates: list[Covariate] = Field(default_factory=list)
     """The user's drivers of demand: prices, promotions, advertising, events."""
     planned_values: TableName | None = None
