@@ -66,6 +66,10 @@ class DataSet:
     season: int
     exogenous: tuple[str, ...] = ()
     intermittent: bool = False
+    calendar: str = ""
+    """matih.yaml's ``calendar`` block: the business's own holidays."""
+    closures: str | None = None
+    """SQL listing closed dates (``date``), written to ``analytics.derived.closures``."""
     missing_is_zero: bool = True
     """Whether a period without a row sold nothing (UCI: only selling days have rows) or was not
     recorded (OJ: a store's week missing from the panel); scores skip unrecorded periods."""
@@ -78,12 +82,20 @@ SETS = {
         query="""SELECT stock_code AS item, CAST(day AS DATE) AS day, units, unit_price,
                         'all' AS category
                  FROM files.retail.uci_online_retail_daily""",
+        # the days the shop was shut (Christmas, bank holidays): weekdays without a single sale
+        closures="""SELECT CAST(d AS DATE) AS date
+                    FROM range(DATE '2010-12-01', DATE '2011-12-10', INTERVAL 1 DAY) r(d)
+                    WHERE dayofweek(d) <> 6 AND CAST(d AS DATE) NOT IN
+                          (SELECT DISTINCT CAST(day AS DATE) FROM files.retail.uci_online_retail_daily)""",
         hyperparameters={
             "series_column": "item",
             "date_column": "day",
             "target_column": "units",
             "category_column": "category",
             "price_column": "unit_price",
+            # the shop's trading calendar: no trading on Saturdays, and the days it was shut
+            "closed_weekdays": ["SAT"],
+            "closures_table": "analytics.derived.closures",
         },
         holdout="last_28_days",
         window="28d",
@@ -91,6 +103,7 @@ SETS = {
         freq="D",
         season=7,
         intermittent=True,
+        calendar="calendar:\n  retail_events: none\n  country: GB\n  subdivision: ENG\n",
     ),
     "oj": DataSet(
         name="oj",
@@ -115,6 +128,7 @@ SETS = {
         horizon=12,
         freq="W-THU",
         season=52,
+        calendar="calendar:\n  retail_events: none\n  country: US\n",
         exogenous=("own_price", "deal", "feat"),
         missing_is_zero=False,
     ),
@@ -131,7 +145,7 @@ def workspace_for(root: Path, data: DataSet, trees: int) -> Any:
         shutil.rmtree(root)
     for folder in ("sources", "queries", "pipelines"):
         (root / folder).mkdir(parents=True)
-    (root / "matih.yaml").write_text(f"name: {data.name}\n")
+    (root / "matih.yaml").write_text(f"name: {data.name}\n{data.calendar}")
     (root / "sources" / "retail.json").write_text(
         json.dumps(
             {
@@ -211,6 +225,8 @@ def run_matih(ws: Any, data: DataSet) -> tuple[Any, dict[str, Any]]:
         raise SystemExit("\n".join(str(e) for e in report.errors))
     sync(ws, "retail")
     warehouse_of(ws).run((ws.root / "queries" / "training_table.sql").read_text())
+    if data.closures:
+        warehouse_of(ws).run(f"CREATE OR REPLACE TABLE analytics.derived.closures AS {data.closures}")
     config, gate, _ = configs_from_pipeline(ws)
     ctx = load_features(ws, config)
     started = time.perf_counter()
@@ -236,7 +252,11 @@ def run_matih(ws: Any, data: DataSet) -> tuple[Any, dict[str, Any]]:
 def long_frame(ctx: Any, upto: int, data: DataSet, covariates: pd.DataFrame | None) -> pd.DataFrame:
     """The grid's history up to period ``upto`` as Nixtla's long format (unique_id, ds, y), zeros kept."""
     grid = ctx.grid
-    Y = grid.Y[:, : upto + 1]
+    Y = grid.Y[:, : upto + 1].copy()
+    # the peers take a regular calendar: a closed day (MATIH leaves it out) is a day with no sales
+    shut = ~grid.is_open(np.arange(upto + 1))
+    started = np.arange(upto + 1)[None, :] >= grid.first[:, None]
+    Y[started & shut[None, :]] = 0.0
     p, d = np.nonzero(~np.isnan(Y))
     frame = pd.DataFrame(
         {"unique_id": grid.series[p], "ds": pd.to_datetime(grid.date_at(d)), "y": Y[p, d].astype(np.float64)}
@@ -372,6 +392,8 @@ def score(
     window = slice(origin + 1, origin + 1 + horizon)
     y = np.nan_to_num(grid.Y[active, window]).astype(np.float64)
     counted = np.ones_like(y, dtype=bool) if data.missing_is_zero else grid.present[active, window]
+    # every method is scored on trading days: on a closed day there is nothing to forecast
+    counted &= grid.is_open(np.arange(origin + 1, origin + 1 + horizon))[None, :]
     yhat = np.nan_to_num(forecast["mean"][active])
     total = y[counted].sum()
     figures = {

@@ -88,3 +88,29 @@ def test_leap_years_and_scalars_of_any_shape() -> None:
     assert C.day_of_year(leap).tolist() == [60, 366]
     grid = DAYS[:14].reshape(2, 7)
     assert C.day_of_week(grid).shape == (2, 7)
+
+
+def test_a_business_calendar_marks_its_own_country_and_events_not_novamarts():
+    import numpy as np
+
+    from matih.calendar import BusinessCalendar
+
+    days = np.array(
+        ["2011-11-25", "2011-12-26", "2011-08-29", "2011-07-04", "2011-03-17"], dtype="datetime64[D]"
+    )
+    uk = BusinessCalendar("none", country="GB", subdivision="ENG", events=("2011-03-17",))
+    # Boxing Day and the August bank holiday are holidays in England; Black Friday and July 4th are not
+    assert uk.holiday_period(days).tolist() == [False, True, True, False, True]
+    assert not uk.black_friday_weekend(days).any() and not uk.christmas_ramp(days).any()
+    us = BusinessCalendar("us")
+    assert us.black_friday_weekend(days).tolist() == [True, False, False, False, False]
+
+
+def test_an_unknown_country_is_a_clear_error():
+    import numpy as np
+    import pytest
+
+    from matih.calendar import BusinessCalendar
+
+    with pytest.raises(ValueError, match=r"calendar\.country 'XX'"):
+        BusinessCalendar("none", country="XX").holiday_period(np.array(["2024-01-01"], dtype="datetime64[D]"))

@@ -50,3 +50,14 @@ def test_an_api_key_rate_limit_that_is_not_a_rate_names_the_file_field_and_fix(t
         Workspace(tmp_path).settings()
     message = str(caught.value)
     assert "matih.yaml" in message and "rate_limit" in message and "100/second" in message
+
+
+def test_the_calendar_setting_reaches_the_forecaster_and_an_unknown_country_is_refused(tmp_path):
+    from matih.forecast.dataset import business_calendar
+
+    (tmp_path / "matih.yaml").write_text("calendar:\n  retail_events: none\n  country: GB\n  subdivision: SCT\n")
+    calendar = business_calendar(Workspace(tmp_path))
+    assert (calendar.retail_events, calendar.country, calendar.subdivision) == ("none", "GB", "SCT")
+    (tmp_path / "matih.yaml").write_text("calendar:\n  country: XX\n")
+    with pytest.raises(WorkspaceError, match="not known to the holidays package"):
+        business_calendar(Workspace(tmp_path))

@@ -7,6 +7,7 @@ seed's SQL hard-codes 2025 dates; the forecaster derives the same windows for ev
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -81,3 +82,67 @@ def holiday_period(days: np.ndarray) -> np.ndarray:
         out |= (days >= np.datetime64(f"{year}-12-20")) & (days <= np.datetime64(f"{year}-12-26"))
         out |= days == np.datetime64(f"{year}-02-14")
     return out
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    """The days a business's forecasts know about in advance: its retail windows (``retail_events``:
+    ``us`` for the US windows above, as NovaMart sells, or ``none``), the public holidays of its
+    ``country`` (and ``subdivision``, through the ``holidays`` package) and its own ``events`` (dates)."""
+
+    retail_events: str = "us"
+    country: str | None = None
+    subdivision: str | None = None
+    events: tuple[str, ...] = ()
+
+    @property
+    def retail(self) -> bool:
+        return self.retail_events == "us"
+
+    def _none(self, days: np.ndarray) -> np.ndarray:
+        return np.zeros(days.shape, dtype=bool)
+
+    def black_friday_weekend(self, days: np.ndarray) -> np.ndarray:
+        return black_friday_weekend(days) if self.retail else self._none(days)
+
+    def christmas_ramp(self, days: np.ndarray) -> np.ndarray:
+        return christmas_ramp(days) if self.retail else np.zeros(days.shape, dtype=np.float32)
+
+    def is_christmas_day(self, days: np.ndarray) -> np.ndarray:
+        return is_christmas_day(days) if self.retail else self._none(days)
+
+    def valentines_week(self, days: np.ndarray) -> np.ndarray:
+        return valentines_week(days) if self.retail else self._none(days)
+
+    def holiday_period(self, days: np.ndarray) -> np.ndarray:
+        """The retail holiday windows, public holidays and the business's own events."""
+        out = holiday_period(days) if self.retail else self._none(days)
+        if self.country:
+            out = out | self.public_holidays(days)
+        if self.events:
+            out = out | np.isin(days.astype("datetime64[D]"), np.array(self.events, dtype="datetime64[D]"))
+        return out
+
+    def public_holidays(self, days: np.ndarray) -> np.ndarray:
+        import holidays
+
+        if not self.country or days.size == 0:
+            return self._none(days)
+        try:
+            found = holidays.country_holidays(self.country, subdiv=self.subdivision, years=list(_years(days)))
+        except NotImplementedError as err:
+            raise ValueError(
+                f"matih.yaml: calendar.country {self.country!r}"
+                + (f" / subdivision {self.subdivision!r}" if self.subdivision else "")
+                + f" is not known to the holidays package ({err})"
+            ) from None
+        dates = np.array(sorted(found), dtype="datetime64[D]")
+        return np.isin(days.astype("datetime64[D]"), dates)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "retail_events": self.retail_events,
+            "country": self.country,
+            "subdivision": self.subdivision,
+            "events": len(self.events),
+        }

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
+from matih.calendar import BusinessCalendar
+from matih.exceptions import TrainingError, WorkspaceError
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
 from matih.forecast.grid import load_grid
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["load_features"]
+__all__ = ["business_calendar", "load_features"]
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,30 @@ def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: boo
         closed_weekdays=config.closed_weekdays,
         closures_table=config.closures_table,
     )
+    grid.calendar = business_calendar(workspace)
     for note in grid.notes:
         log.info("%s: %s", config.dataset, note)
     if report_gaps and grid.gaps and grid.gaps.warning():
         log.warning(grid.gaps.warning())
     return FeatureContext.build(grid)
+
+
+def business_calendar(workspace: Workspace) -> BusinessCalendar:
+    """matih.yaml's ``calendar``, with the dates of its ``events_table`` read from the warehouse."""
+    settings = workspace.settings().calendar
+    events: tuple[str, ...] = ()
+    if settings.events_table:
+        wh = warehouse_of(workspace)
+        if not wh.table_exists(settings.events_table):
+            raise TrainingError(
+                f"matih.yaml: calendar.events_table {settings.events_table} does not exist; create it (a "
+                "'date' column) or remove the setting"
+            )
+        table = wh.query(f"SELECT DISTINCT CAST(date AS DATE) AS d FROM {settings.events_table} ORDER BY d")
+        events = tuple(str(d) for d in table.column("d").to_pylist())
+    calendar = BusinessCalendar(settings.retail_events, settings.country, settings.subdivision, events)
+    try:  # an unknown country fails here, before any training
+        calendar.public_holidays(np.array(["2024-01-01"], dtype="datetime64[D]"))
+    except ValueError as err:
+        raise WorkspaceError(str(err)) from None
+    return calendar

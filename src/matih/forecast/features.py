@@ -329,24 +329,25 @@ def build_features(
     last = ctx.last_sale[p, np.clip(t, 0, g.n_days - 1)]
     cols.append(np.where(last >= 0, t - last, 999).astype(np.float64))
     cols.append(np.minimum(t - g.first[p], k.age_cap).astype(np.float64))
+    cal = g.calendar
     if daily:
         target_day = g.start + target.astype("timedelta64[D]")
         cols += [
             calendar.day_of_week(target_day),
             calendar.day_of_month(target_day),
             calendar.month_of(target_day),
-            calendar.black_friday_weekend(target_day),
-            calendar.christmas_ramp(target_day),
-            calendar.is_christmas_day(target_day),
-            calendar.valentines_week(target_day),
-            calendar.holiday_period(target_day),
+            cal.black_friday_weekend(target_day),
+            cal.christmas_ramp(target_day),
+            cal.is_christmas_day(target_day),
+            cal.valentines_week(target_day),
+            cal.holiday_period(target_day),
             h,
-            _holidays_last7(g.start, t),
+            _holidays_last7(g, t),
         ]
     else:
         cols += _period_calendar(g, target)
         cols.append(h)
-        cols.append(_period_days(g, t, calendar.holiday_period)[0])
+        cols.append(_period_days(g, t, cal.holiday_period)[0])
     cols += [ctx.seasonal[p], ctx.sub_code[p], c]
     cols += _covariate_features(ctx, p, t, target)
     X = np.empty((n, len(ctx.names)), dtype=np.float32)
@@ -425,11 +426,12 @@ def _period_days(
 def _period_calendar(grid: DenseGrid, target: np.ndarray) -> list[np.ndarray]:
     """What the calendar says about each target period: its week or quarter, month, and how many of its
     days are in each of the retail calendar's windows."""
-    bf, dates = _period_days(grid, target, calendar.black_friday_weekend)
-    ramp, _ = _period_days(grid, target, calendar.christmas_ramp)
-    xmas, _ = _period_days(grid, target, calendar.is_christmas_day)
-    valentines, _ = _period_days(grid, target, calendar.valentines_week)
-    holidays, _ = _period_days(grid, target, calendar.holiday_period)
+    cal = grid.calendar
+    bf, dates = _period_days(grid, target, cal.black_friday_weekend)
+    ramp, _ = _period_days(grid, target, cal.christmas_ramp)
+    xmas, _ = _period_days(grid, target, cal.is_christmas_day)
+    valentines, _ = _period_days(grid, target, cal.valentines_week)
+    holidays, _ = _period_days(grid, target, cal.holiday_period)
     month = calendar.month_of(dates)
     first = (calendar.day_of_year(dates) - 1) // 7 + 1 if grid.frequency.unit == "W" else (month - 1) // 3 + 1
     return [first, month, bf, ramp, xmas, valentines, holidays]
@@ -442,10 +444,11 @@ def _gather(m: np.ndarray, p: np.ndarray, day: np.ndarray) -> np.ndarray:
     return out
 
 
-def _holidays_last7(start: np.datetime64, t: np.ndarray) -> np.ndarray:
+def _holidays_last7(grid: DenseGrid, t: np.ndarray) -> np.ndarray:
     """How many of the 7 days ending at the origin were holiday-period days (they inflate recent means)."""
     lo, hi = int(t.min()) - 6, int(t.max())
-    days = start + np.arange(lo, hi + 1).astype("timedelta64[D]")
-    flags = (calendar.holiday_period(days) | calendar.black_friday_weekend(days)).astype(np.float64)
+    days = grid.start + np.arange(lo, hi + 1).astype("timedelta64[D]")
+    cal = grid.calendar
+    flags = (cal.holiday_period(days) | cal.black_friday_weekend(days)).astype(np.float64)
     cum = np.concatenate([[0.0], np.cumsum(flags)])
     return cum[t - lo + 1] - cum[t - lo - 6]

@@ -165,6 +165,7 @@ def fit_forecaster(
         frequency=freq.code,
         nonnegative=config.negative_values != "keep",
         covariates=grid.covariate_roles,
+        calendar=grid.calendar.describe(),
     )
     _calibrate(ctx, model, cal_origin, stats)
     model.meta = {

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from matih.calendar import BusinessCalendar
 from matih.exceptions import TrainingError
 from matih.forecast.config import ColumnRoles, CovariateRole
 from matih.forecast.frequency import DAILY, Frequency, frequency_of
@@ -83,6 +84,8 @@ class DenseGrid:
     data with its planned values (NaN where none was planned: see :meth:`require_planned`)."""
     covariate_roles: tuple[CovariateRole, ...] = ()
     missing_future: str = "error"
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    """The holidays and events the features may know in advance (matih.yaml's ``calendar``)."""
     closed: np.ndarray | None = None
     """Per period from the start (the data's and ``horizon`` more): True where the business does not
     trade. Closed periods are unobserved (NaN) in ``Y``, never targets, never forecast."""

@@ -54,6 +54,8 @@ class ForecastModel:
     """Forecasts are at least 0 (False when trained with ``negative_values: keep``: net units)."""
     covariates: tuple[CovariateRole, ...] = ()
     """The user's covariates the model was trained with (their features follow the calendar's)."""
+    calendar: dict[str, object] = field(default_factory=lambda: {"retail_events": "us"})
+    """The workspace calendar it learned with (:meth:`BusinessCalendar.describe`)."""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -85,6 +87,15 @@ class ForecastModel:
             raise TrainingError(
                 "the model was trained with other covariates than the pipeline now declares "
                 f"({', '.join(ctx.names[len(ctx.cadence.names) :]) or 'none'} now); retrain it"
+            )
+        known = {k: v for k, v in ctx.grid.calendar.describe().items() if v not in (None, 0)}
+        trained = {k: v for k, v in self.calendar.items() if v not in (None, 0)}
+        if known != trained:
+            from matih.exceptions import TrainingError
+
+            raise TrainingError(
+                f"the model learned with the calendar {trained} but matih.yaml's calendar is now {known}; "
+                "retrain it (the holiday features would mean something else)"
             )
         if series is None:
             series = np.nonzero(ctx.grid.first <= origin)[0]
@@ -154,6 +165,7 @@ class ForecastModel:
             "frequency": self.frequency,
             "nonnegative": self.nonnegative,
             "covariates": [vars(c) for c in self.covariates],
+            "calendar": self.calendar,
             "meta": self.meta,
         }
         (directory / "forecaster.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -184,4 +196,5 @@ class ForecastModel:
             frequency=frequency,
             nonnegative=meta.get("nonnegative", True),
             covariates=covariates,
+            calendar=meta.get("calendar", {"retail_events": "us"}),
         )

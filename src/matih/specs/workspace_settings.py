@@ -85,6 +85,20 @@ class RaySettings(SpecModel):
     one after the other in the process that trains."""
 
 
+class CalendarSettings(SpecModel):
+    """The business's calendar, which forecasts may use for the days ahead."""
+
+    retail_events: Literal["us", "none"] = "none"
+    """``us``: the US retail windows (Black Friday weekend, the Christmas ramp, Christmas Day,
+    Valentine's week and the seed's holiday windows), as NovaMart sells; ``none``: no retail windows."""
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    """ISO 3166 country code whose public holidays are marked (the ``holidays`` package), e.g. ``GB``."""
+    subdivision: str | None = None
+    """A region of the country with its own holidays (``ENG``, ``SCT``; ``CA`` for California)."""
+    events_table: str | None = None
+    """A table of the business's own event dates (a ``date`` column): sales, launches, local fairs."""
+
+
 class NotificationSettings(SpecModel):
     """Where pipeline notifications are delivered."""
 
@@ -150,3 +164,5 @@ class WorkspaceSettings(SpecModel):
     """Notification delivery."""
     api_keys: list[ApiKey] = Field(default_factory=list)
     """Keys accepted by the serving API, each with a role."""
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    """Holidays and events the forecasts know about in advance."""
