@@ -48,7 +48,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(width=130)
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# the shared real data sets; MATIH_REAL_DATA points elsewhere
+DATA = Path(os.environ.get("MATIH_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 @dataclass(frozen=True)

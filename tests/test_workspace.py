@@ -55,7 +55,8 @@ def test_an_api_key_rate_limit_that_is_not_a_rate_names_the_file_field_and_fix(t
 def test_the_calendar_setting_reaches_the_forecaster_and_an_unknown_country_is_refused(tmp_path):
     from matih.forecast.dataset import business_calendar
 
-    (tmp_path / "matih.yaml").write_text("calendar:\n  retail_events: none\n  country: GB\n  subdivision: SCT\n")
+    settings = "calendar:\n  retail_events: none\n  country: GB\n  subdivision: SCT\n"
+    (tmp_path / "matih.yaml").write_text(settings)
     calendar = business_calendar(Workspace(tmp_path))
     assert (calendar.retail_events, calendar.country, calendar.subdivision) == ("none", "GB", "SCT")
     (tmp_path / "matih.yaml").write_text("calendar:\n  country: XX\n")

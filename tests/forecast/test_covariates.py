@@ -3,6 +3,7 @@ raises the forecast (Dominick's orange juice); a missing planned value is a clea
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,11 @@ from matih.forecast.features import FeatureContext, build_features
 from matih.forecast.grid import DenseGrid
 from tests.forecast.test_features import _grid
 
-OJ = Path(__file__).resolve().parents[3] / "shared" / "data" / "dominicks_oj_weekly.parquet"
+# the shared real data sets (../shared/data beside the repository; MATIH_REAL_DATA points elsewhere)
+OJ = (
+    Path(os.environ.get("MATIH_REAL_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+    / "dominicks_oj_weekly.parquet"
+)
 ROLES = (
     CovariateRole("promo", "promotion", "future"),
     CovariateRole("shelf_price", "price", "future"),
