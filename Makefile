@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality drills lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data drills lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -40,6 +40,9 @@ bench-orchestration: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(PY) benchmarks/quality.py
+
+bench-real-data: $(STAMP)
+	$(PY) benchmarks/real_data.py
 
 drills: $(STAMP)
 	$(PY) benchmarks/drills.py
