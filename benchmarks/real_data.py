@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import os
 
-# LightGBM and the OpenMP runtime sklearn brings with mlforecast spin against each other on 2 cores
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import argparse
 import json
+import multiprocessing
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -380,6 +380,30 @@ def run_mlforecast(
     return {label: {"forecast": out, "fit_seconds": fit, "predict_seconds": predict}}
 
 
+def _passive_openmp() -> None:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # before LightGBM or sklearn load an OpenMP runtime
+
+
+def run_peers(root: str, name: str, trees: int) -> dict[str, dict[str, Any]]:
+    """The peers on the grid MATIH read (loaded again here, in the child process)."""
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.dataset import load_features
+    from matih.workspace import Workspace
+
+    data = SETS[name]
+    ws = Workspace(Path(root))
+    config, _, _ = configs_from_pipeline(ws)
+    ctx = load_features(ws, config)
+    horizon = data.horizon
+    origin = ctx.grid.n_days - 1 - horizon
+    methods = run_statsforecast(ctx, data, origin, horizon)
+    methods.update(run_mlforecast(ctx, data, origin, horizon, None, trees))
+    covariates = covariates_of(ws, data)
+    if covariates is not None:
+        methods.update(run_mlforecast(ctx, data, origin, horizon, covariates, trees))
+    return methods
+
+
 # -- scoring -----------------------------------------------------------------------------------------
 
 
@@ -431,13 +455,14 @@ def run_set(root: Path, data: DataSet, trees: int) -> dict[str, Any]:
     horizon = data.horizon
     origin = ctx.grid.n_days - 1 - horizon
     methods: dict[str, dict[str, Any]] = {"MATIH": matih}
-    console.print(f"[bold]{data.name}[/]: statsforecast")
-    methods.update(run_statsforecast(ctx, data, origin, horizon))
-    console.print(f"[bold]{data.name}[/]: mlforecast")
-    methods.update(run_mlforecast(ctx, data, origin, horizon, None, trees))
-    covariates = covariates_of(ws, data)
-    if covariates is not None:
-        methods.update(run_mlforecast(ctx, data, origin, horizon, covariates, trees))
+    console.print(f"[bold]{data.name}[/]: statsforecast and mlforecast (a child process)")
+    # The peers run in their own process: sklearn (which mlforecast imports) brings a second OpenMP
+    # runtime, and two spinning runtimes slow LightGBM 200x on 2 cores (STACK.md). The remedy,
+    # OMP_WAIT_POLICY=PASSIVE, costs MATIH's many small fits 10x instead, so each side gets the
+    # setting that suits it.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn, initializer=_passive_openmp) as pool:
+        methods.update(pool.submit(run_peers, str(ws.root), data.name, trees).result())
     rows = {}
     for name, result in methods.items():
         rows[name] = {
