@@ -101,6 +101,24 @@ def killed_at(ws: Any, args: list[str], delay: float, drill: Drill, log: Path) -
     return alive
 
 
+def disrupted(
+    ws: Any, args: list[str], delay: float, disrupt: Callable[[], None], drill: Drill, log: Path
+) -> tuple[subprocess.Popen[bytes], bool, str]:
+    """Run the CLI, call ``disrupt`` after ``delay`` seconds, wait for the CLI to end: (its process,
+    whether it was still running when disrupted, its output)."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*MATIH, *args, "--workspace", str(ws.root)], stdout=out, stderr=subprocess.STDOUT
+        )
+    time.sleep(delay)
+    during = process.poll() is None
+    disrupt()
+    process.wait(600)
+    text = log.read_text(errors="replace")
+    drill.outputs.append(text)
+    return process, during, text
+
+
 def timed(call: Callable[[], Any]) -> float:
     started = time.perf_counter()
     call()
@@ -307,22 +325,17 @@ def drill_postgres(root: Path, restarts: int, rng: random.Random) -> Drill:
             ep = server.running(ws)
             pg = PostgresServer(Path(ep.extra["postgres_folder"]), port=ep.postgres_port)
             mode = ["--full-refresh"] if k % 2 == 0 else []
-            log = root / f"postgres-restart-{k}.log"
-            with log.open("w") as out:
-                process = subprocess.Popen(
-                    [*MATIH, "sources", "sync", "inventory-db", *mode, "--workspace", str(ws.root)],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
             delay = rng.uniform(0.5, full)
-            time.sleep(delay)
-            during = process.poll() is None
-            pg.stop()
-            time.sleep(rng.uniform(0.0, 2.0))
-            pg.start()
-            process.wait(600)
-            text = log.read_text(errors="replace")
-            drill.outputs.append(text)
+
+            def restart(pg: PostgresServer = pg) -> None:
+                pg.stop()
+                time.sleep(rng.uniform(0.0, 2.0))
+                pg.start()
+
+            args = ["sources", "sync", "inventory-db", *mode]
+            process, during, text = disrupted(
+                ws, args, delay, restart, drill, root / f"postgres-restart-{k}.log"
+            )
             rerun = matih(ws, "sources", "sync", "inventory-db", *mode, drill=drill)
             drill.add(
                 mode="full" if mode else "incremental",
@@ -377,21 +390,16 @@ def drill_ga4(root: Path, kills: int, rng: random.Random) -> Drill:
         console.print(f"ga4: a full sync takes {full:.1f} s")
         for k in range(kills):
             mode = ["--full-refresh"] if k % 2 == 0 else []
-            log = root / f"ga4-kill-{k}.log"
-            with log.open("w") as out:
-                process = subprocess.Popen(
-                    [*MATIH, "sources", "sync", "google-analytics", *mode, "--workspace", str(ws.root)],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
             delay = rng.uniform(0.3, full)
-            time.sleep(delay)
-            during = process.poll() is None
-            handle.process.send_signal(signal.SIGKILL)  # the servers' process: GA4, Shopify, the clock
-            handle.process.wait()
-            process.wait(600)
-            text = log.read_text(errors="replace")
-            drill.outputs.append(text)
+
+            def kill_servers(servers: Any = handle.process) -> None:
+                servers.send_signal(signal.SIGKILL)  # the servers' process: GA4, Shopify, the clock
+                servers.wait()
+
+            args = ["sources", "sync", "google-analytics", *mode]
+            process, during, text = disrupted(
+                ws, args, delay, kill_servers, drill, root / f"ga4-kill-{k}.log"
+            )
             as_of += dt.timedelta(days=1)
             handle = server.start(ws, as_of=as_of)
             rerun = matih(ws, "sources", "sync", "google-analytics", *mode, drill=drill)
