@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from matih.exceptions import TrainingError
 from matih.forecast.frequency import frequency_of, infer_frequency, parse_frequency
+from tests.forecast.pipelines import write_pipeline
 
 
 def _dates(*days: str) -> np.ndarray:
@@ -79,50 +79,22 @@ def _pipeline(ws, code: str, horizon: int) -> None:
     warehouse_of(ws).run(f"""CREATE OR REPLACE TABLE analytics.custom.periodic AS
         SELECT product_id, category, {period} AS period_date, sum(units_sold) AS units_sold
         FROM analytics.derived.demand_features GROUP BY ALL""")
-    spec = {
-        "pipeline_id": "periodic",
-        "name": "Periodic forecast",
-        "schedule": "0 3 * * 1",
-        "timeout": "1h",
-        "tasks": [
-            {
-                "task_id": "train",
-                "type": "ray_train",
-                "config": {
-                    "training_script": "builtin",
-                    "dataset": "analytics.custom.periodic",
-                    "hyperparameters": {
-                        "model_type": "lightgbm",
-                        "forecast_horizon": horizon,
-                        "n_estimators": 60,
-                        "learning_rate": 0.1,
-                        "category_column": "category",
-                        "per_category_models": True,
-                        "date_column": "period_date",
-                    },
-                    "mlflow_experiment": "periodic-forecast",
-                },
-            },
-            {
-                "task_id": "validate",
-                "type": "model_evaluate",
-                "depends_on": ["train"],
-                "config": {
-                    "validation_window": window,
-                    "metrics": ["mape", "bias"],
-                    "thresholds": {"mape_max": 0.9, "bias_range": [-0.5, 0.5]},
-                    "holdout_split": holdout,
-                },
-            },
-            {
-                "task_id": "batch",
-                "type": "batch_inference",
-                "depends_on": ["validate"],
-                "config": {"output_table": "analytics.custom.periodic_forecast"},
-            },
-        ],
+    hyperparameters = {
+        "forecast_horizon": horizon,
+        "category_column": "category",
+        "date_column": "period_date",
     }
-    (ws.root / "pipelines" / "periodic.json").write_text(json.dumps(spec))
+    thresholds = {"mape_max": 0.9, "bias_range": [-0.5, 0.5]}
+    write_pipeline(
+        ws,
+        "periodic",
+        "analytics.custom.periodic",
+        hyperparameters,
+        holdout=holdout,
+        window=window,
+        output="analytics.custom.periodic_forecast",
+        thresholds=thresholds,
+    )
 
 
 @pytest.mark.training
@@ -197,51 +169,21 @@ def test_a_store_closed_on_saturdays_never_gets_a_saturday_forecast(workspace) -
         0
     ].as_py()  # a day inside the forecast, closed for a stocktake
     wh.run(f"CREATE TABLE analytics.calendar.closures AS SELECT DATE '{closed}' AS date")
-    spec = {
-        "pipeline_id": "weekdays",
-        "name": "Closed on Saturdays",
-        "schedule": "0 3 * * *",
-        "timeout": "1h",
-        "tasks": [
-            {
-                "task_id": "train",
-                "type": "ray_train",
-                "config": {
-                    "training_script": "builtin",
-                    "dataset": "analytics.custom.weekdays",
-                    "hyperparameters": {
-                        "model_type": "lightgbm",
-                        "forecast_horizon": 14,
-                        "n_estimators": 60,
-                        "learning_rate": 0.1,
-                        "category_column": "category",
-                        "per_category_models": True,
-                        "closed_weekdays": ["SAT"],
-                        "closures_table": "analytics.calendar.closures",
-                    },
-                    "mlflow_experiment": "weekdays",
-                },
-            },
-            {
-                "task_id": "validate",
-                "type": "model_evaluate",
-                "depends_on": ["train"],
-                "config": {
-                    "validation_window": "14d",
-                    "metrics": ["mape", "bias"],
-                    "thresholds": {"mape_max": 0.9},
-                    "holdout_split": "last_14_days",
-                },
-            },
-            {
-                "task_id": "batch",
-                "type": "batch_inference",
-                "depends_on": ["validate"],
-                "config": {"output_table": "analytics.custom.weekdays_forecast"},
-            },
-        ],
+    hyperparameters = {
+        "forecast_horizon": 14,
+        "category_column": "category",
+        "closed_weekdays": ["SAT"],
+        "closures_table": "analytics.calendar.closures",
     }
-    (workspace.root / "pipelines" / "weekdays.json").write_text(json.dumps(spec))
+    write_pipeline(
+        workspace,
+        "weekdays",
+        "analytics.custom.weekdays",
+        hyperparameters,
+        holdout="last_14_days",
+        window="14d",
+        output="analytics.custom.weekdays_forecast",
+    )
     cfg, gate, output = configs_from_pipeline(workspace)
     train(workspace, cfg)
     report = evaluate(workspace, cfg, gate)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import duckdb
@@ -18,6 +17,7 @@ from matih.forecast.registry import CHAMPION, PREVIOUS, Registry
 from matih.forecast.training import train
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
+from tests.forecast.pipelines import write_pipeline
 
 # each test trains and registers models in MLflow
 pytestmark = pytest.mark.training
@@ -85,52 +85,23 @@ def test_a_users_own_schema_and_horizon(workspace):
     for folder in ("pipelines", "deployments", "monitors", "routing", "quality", "sources"):
         shutil.rmtree(workspace.root / folder, ignore_errors=True)
     (workspace.root / "pipelines").mkdir()
-    spec = {
-        "pipeline_id": "weekly-sku",
-        "name": "SKU forecast, 7 days",
-        "schedule": "0 3 * * *",
-        "timeout": "1h",
-        "tasks": [
-            {
-                "task_id": "train",
-                "type": "ray_train",
-                "config": {
-                    "training_script": "builtin",
-                    "dataset": "analytics.custom.sales",
-                    "hyperparameters": {
-                        "model_type": "lightgbm",
-                        "forecast_horizon": 7,
-                        "n_estimators": 60,
-                        "learning_rate": 0.1,
-                        "category_column": "dept",
-                        "per_category_models": True,
-                        "series_column": "sku",
-                        "date_column": "day",
-                        "target_column": "qty",
-                    },
-                    "mlflow_experiment": "sku-forecast",
-                },
-            },
-            {
-                "task_id": "validate",
-                "type": "model_evaluate",
-                "depends_on": ["train"],
-                "config": {
-                    "validation_window": "7d",
-                    "metrics": ["mape", "bias"],
-                    "thresholds": {"mape_max": 0.3, "bias_range": [-0.1, 0.1]},
-                    "holdout_split": "last_7_days",
-                },
-            },
-            {
-                "task_id": "batch",
-                "type": "batch_inference",
-                "depends_on": ["validate"],
-                "config": {"output_table": "analytics.custom.forecast_7d"},
-            },
-        ],
+    hyperparameters = {
+        "forecast_horizon": 7,
+        "category_column": "dept",
+        "series_column": "sku",
+        "date_column": "day",
+        "target_column": "qty",
     }
-    (workspace.root / "pipelines" / "weekly-sku.json").write_text(json.dumps(spec))
+    write_pipeline(
+        workspace,
+        "weekly-sku",
+        "analytics.custom.sales",
+        hyperparameters,
+        holdout="last_7_days",
+        window="7d",
+        output="analytics.custom.forecast_7d",
+        thresholds={"mape_max": 0.3, "bias_range": [-0.1, 0.1]},
+    )
     from matih.forecast.adapt import configs_from_pipeline
     from matih.specs import validate_workspace
 
