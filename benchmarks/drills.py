@@ -306,9 +306,9 @@ def inventory_mismatches(ws: Any) -> int:
     return wrong
 
 
-def first_error_line(done: subprocess.CompletedProcess[str]) -> str:
-    text = (done.stderr or done.stdout).strip().splitlines()
-    return next((line.strip() for line in text if "rror" in line), text[-1].strip() if text else "")[:140]
+def first_error_line(text: str) -> str:
+    """The first line of a CLI's output that reports an error (empty when none does)."""
+    return next((line.strip()[:120] for line in text.splitlines() if "rror" in line), "")
 
 
 def drill_postgres(root: Path, restarts: int, rng: random.Random) -> Drill:
@@ -342,7 +342,7 @@ def drill_postgres(root: Path, restarts: int, rng: random.Random) -> Drill:
                 restart_at_s=round(delay, 2),
                 during_sync=during,
                 sync_ok=process.returncode == 0,
-                error=next((line.strip()[:120] for line in text.splitlines() if "rror" in line), ""),
+                error=first_error_line(text),
                 rerun_ok=rerun.returncode == 0,
                 tables_differing=inventory_mismatches(ws),
             )
@@ -408,7 +408,7 @@ def drill_ga4(root: Path, kills: int, rng: random.Random) -> Drill:
                 kill_at_s=round(delay, 2),
                 during_sync=during,
                 sync_ok=process.returncode == 0,
-                error=next((line.strip()[:120] for line in text.splitlines() if "rror" in line), ""),
+                error=first_error_line(text),
                 rerun_ok=rerun.returncode == 0,
                 rows_differing=pages_mismatch(ws),
             )

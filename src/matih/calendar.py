@@ -7,6 +7,7 @@ seed's SQL hard-codes 2025 dates; the forecaster derives the same windows for ev
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,19 +125,9 @@ class BusinessCalendar:
         return out
 
     def public_holidays(self, days: np.ndarray) -> np.ndarray:
-        import holidays
-
         if not self.country or days.size == 0:
             return self._none(days)
-        try:
-            found = holidays.country_holidays(self.country, subdiv=self.subdivision, years=list(_years(days)))
-        except NotImplementedError as err:
-            raise ValueError(
-                f"matih.yaml: calendar.country {self.country!r}"
-                + (f" / subdivision {self.subdivision!r}" if self.subdivision else "")
-                + f" is not known to the holidays package ({err})"
-            ) from None
-        dates = np.array(sorted(found), dtype="datetime64[D]")
+        dates = _public_holidays(self.country, self.subdivision, tuple(_years(days)))
         return np.isin(days.astype("datetime64[D]"), dates)
 
     def describe(self) -> dict[str, object]:
@@ -146,3 +137,20 @@ class BusinessCalendar:
             "subdivision": self.subdivision,
             "events": len(self.events),
         }
+
+
+@functools.cache
+def _public_holidays(country: str, subdivision: str | None, years: tuple[int, ...]) -> np.ndarray:
+    """The dates of ``country``'s public holidays in ``years``, looked up once: the features ask for the
+    same years on every call."""
+    import holidays
+
+    try:
+        found = holidays.country_holidays(country, subdiv=subdivision, years=list(years))
+    except NotImplementedError as err:  # the holidays package's answer to an unknown country or region
+        raise ValueError(
+            f"matih.yaml: calendar.country {country!r}"
+            + (f" / subdivision {subdivision!r}" if subdivision else "")
+            + f" is not known to the holidays package ({err})"
+        ) from None
+    return np.array(sorted(found), dtype="datetime64[D]")

@@ -63,9 +63,9 @@ class Frequency:
         return {"D": 1.0, "W": 7.0, "M": 30.4375}[self.unit]
 
     def positions(self, dates: np.ndarray) -> tuple[np.ndarray, np.datetime64]:
-        """Each date's period index from the first date's period, and the first period's date."""
+        """Each date's period index from the first date's period, and the first period's date. The dates
+        are taken to be this frequency's (:func:`frequency_of` checks them once, on the distinct dates)."""
         days = dates.astype("datetime64[D]")
-        self.check(days)
         if self.unit == "M":
             months = days.astype("datetime64[M]").astype(np.int64)
             first = int(months.min())
