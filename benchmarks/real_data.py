@@ -1,6 +1,7 @@
 """Real retail data through MATIH, beside the peers a data scientist would try first, on the same holdout.
 
     .venv/bin/python benchmarks/real_data.py [--only uci,oj] [--trees 300]
+    .venv/bin/python benchmarks/real_data.py --objectives [--workspace examples/novamart]
 
 Two public data sets from ``../shared/data/`` (its README says what each tests):
 
@@ -211,11 +212,8 @@ def workspace_for(root: Path, data: DataSet, trees: int) -> Any:
     return Workspace(root)
 
 
-def run_matih(ws: Any, data: DataSet) -> tuple[Any, dict[str, Any]]:
-    """Sync, run the query, train with the holdout unseen, and forecast the holdout from its origin."""
-    from matih.forecast.adapt import configs_from_pipeline
-    from matih.forecast.dataset import load_features
-    from matih.forecast.fit import fit_forecaster
+def prepare(ws: Any, data: DataSet) -> None:
+    """What a user runs before training: validate the workspace, sync, run the query."""
     from matih.sources import sync
     from matih.specs import validate_workspace
     from matih.warehouse import warehouse_of
@@ -227,7 +225,22 @@ def run_matih(ws: Any, data: DataSet) -> tuple[Any, dict[str, Any]]:
     warehouse_of(ws).run((ws.root / "queries" / "training_table.sql").read_text())
     if data.closures:
         warehouse_of(ws).run(f"CREATE OR REPLACE TABLE analytics.derived.closures AS {data.closures}")
+
+
+def run_matih(ws: Any, data: DataSet | None, objective: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train with the holdout unseen (``objective`` overriding the pipeline's), and forecast the holdout
+    from its origin."""
+    import dataclasses
+
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.dataset import load_features
+    from matih.forecast.fit import fit_forecaster
+
+    if data is not None:
+        prepare(ws, data)
     config, gate, _ = configs_from_pipeline(ws)
+    if objective:
+        config = dataclasses.replace(config, objective=objective)
     ctx = load_features(ws, config)
     # the fit itself, as the peers' are timed (`matih train` also logs and registers it in MLflow)
     started = time.perf_counter()
@@ -242,7 +255,13 @@ def run_matih(ws: Any, data: DataSet) -> tuple[Any, dict[str, Any]]:
     out = {name: np.full((P, holdout), np.nan) for name in ("mean", "lo", "hi")}
     for key, values in (("mean", fc.predicted), ("lo", fc.lower), ("hi", fc.upper)):
         out[key][fc.series_index, fc.horizon - 1] = values
-    return ctx, {"forecast": out, "fit_seconds": fit, "predict_seconds": predict, "notes": ctx.grid.notes}
+    return ctx, {
+        "forecast": out,
+        "fit_seconds": fit,
+        "predict_seconds": predict,
+        "notes": ctx.grid.notes,
+        "objectives": model.meta["objectives"],
+    }
 
 
 # -- the peers, on the same grid ---------------------------------------------------------------------
@@ -493,12 +512,62 @@ def run_set(root: Path, data: DataSet, trees: int) -> dict[str, Any]:
     }
 
 
+OBJECTIVES = ("auto", "poisson", "tweedie", "l2")
+
+
+def compare_objectives(ws: Any, data: DataSet | None, name: str) -> dict[str, dict[str, Any]]:
+    """MATIH alone with each objective forced, on the set's holdout (``data`` None: a workspace as it
+    is, e.g. the NovaMart demo's after ``make demo``, scored with zero-sales days)."""
+    from matih.forecast.adapt import configs_from_pipeline
+
+    scoring = data or DataSet(name, "", "", {}, "", "", 0, "D", 7)
+    rows: dict[str, dict[str, Any]] = {}
+    for i, objective in enumerate(OBJECTIVES):
+        console.print(f"[bold]{name}[/]: MATIH, objective {objective}")
+        ctx, result = run_matih(ws, data if i == 0 else None, objective)
+        horizon = configs_from_pipeline(ws)[1].holdout_periods(ctx.grid.frequency)
+        origin = ctx.grid.n_days - 1 - horizon
+        rows[objective] = {
+            **score(ctx, origin, horizon, result["forecast"], scoring),
+            "seconds": round(result["fit_seconds"] + result["predict_seconds"], 2),
+            "objectives": sorted(set(result["objectives"].values())),
+        }
+    table = Table(title=f"{name}: MATIH by objective")
+    for column in ("objective", "fitted", "WAPE", "RMSSE", "bias", "80% coverage", "seconds"):
+        table.add_column(column, justify="left" if column in ("objective", "fitted") else "right")
+    for objective, row in rows.items():
+        table.add_row(
+            objective,
+            "/".join(row["objectives"]),
+            f"{row['wape']:.3f}",
+            f"{row['rmsse']:.3f}",
+            f"{row['bias']:+.3f}",
+            f"{row['coverage80']:.1%}",
+            f"{row['seconds']:.1f}",
+        )
+    console.print(table)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/matih-real-data")
     parser.add_argument("--only", default=",".join(SETS))
     parser.add_argument("--trees", type=int, default=300)
+    parser.add_argument("--objectives", action="store_true", help="MATIH by objective, no peers")
+    parser.add_argument("--workspace", help="with --objectives: also this workspace (e.g. the demo's)")
     args = parser.parse_args()
+    if args.objectives:
+        from matih.workspace import Workspace
+
+        compared = {}
+        if args.workspace:
+            compared["novamart"] = compare_objectives(Workspace(Path(args.workspace)), None, "novamart")
+        for name in args.only.split(","):
+            ws = workspace_for(Path(args.workdir) / name, SETS[name], args.trees)
+            compared[name] = compare_objectives(ws, SETS[name], name)
+        console.print(f"written to {write_results('objectives', {'trees': args.trees, **compared})}")
+        return
     results = {}
     for name in args.only.split(","):
         started = time.perf_counter()

@@ -10,7 +10,16 @@ from typer.testing import CliRunner
 from matih.cli.main import app
 
 runner = CliRunner()
-PANELS = ["Start here", "Workspace", "Sources and data", "Models", "Pipelines", "Serving", "Sandbox"]
+PANELS = [
+    "Start here",
+    "Workspace",
+    "Sources and data",
+    "Models",
+    "Pipelines",
+    "Serving",
+    "Monitoring",
+    "Sandbox",
+]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

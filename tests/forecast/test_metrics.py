@@ -16,6 +16,34 @@ def test_mape_is_volume_weighted_and_defined_with_zero_days():
     assert np.isnan(M.mape(np.zeros(3), np.ones(3)))
 
 
+def test_weighted_quantile_loss():
+    y = np.array([0.0, 10.0, 100.0])
+    yhat = np.array([1.0, 12.0, 90.0])
+    # quantiles all at the point forecast: over levels symmetric about the median, wQL is the WAPE
+    assert M.wql(y, np.repeat(yhat[:, None], 9, axis=1)) == pytest.approx(M.wape(y, yhat))
+    # a band that holds the actual loses less than the point forecast alone
+    band = np.stack([yhat + (q - 0.5) * 30 for q in M.WQL_LEVELS], axis=1)
+    assert M.wql(y, band) < M.wape(y, yhat)
+    assert M.wql(y, np.repeat(y[:, None], 9, axis=1)) == 0.0
+
+
+def test_hyperparameters_name_quantile_columns_and_refuse_impossible_objectives():
+    from pydantic import ValidationError
+
+    from matih.specs.tasks import Hyperparameters, quantile_column
+
+    base = {"model_type": "lightgbm", "forecast_horizon": 14}
+    hp = Hyperparameters.model_validate({**base, "quantiles": [0.9, 0.025, 0.5]})
+    assert [quantile_column(q) for q in hp.quantiles] == ["p2_5", "p50", "p90"]
+    with pytest.raises(ValidationError, match="distinct"):
+        Hyperparameters.model_validate({**base, "quantiles": [0.5, 0.5]})
+    with pytest.raises(ValidationError, match="quantiles"):
+        Hyperparameters.model_validate({**base, "quantiles": [1.5]})
+    with pytest.raises(ValidationError, match="objective") as refused:
+        Hyperparameters.model_validate({**base, "negative_values": "keep", "objective": "poisson"})
+    assert "'l2'" in str(refused.value)
+
+
 def test_gate_config_reads_the_seed_task():
     from matih.forecast.config import GateConfig
     from matih.specs.tasks import ModelEvaluateConfig

@@ -43,9 +43,11 @@ def test_gate_promotes_good_models_and_refuses_bad_ones(workspace):
     assert registry.alias_version(good.experiment, CHAMPION) == first.forecaster.version
     run = registry.client.get_run(first.forecaster.run_id)
     assert run.data.params["n_estimators"] == "80" and run.data.params["forecast_horizon"] == "14"
-    assert {"train_rows", "holdout_mape", "noise_floor_mape", "holdout_pinball_upper"} <= set(
+    assert {"train_rows", "holdout_mape", "noise_floor_mape", "holdout_pinball_upper", "holdout_wql"} <= set(
         run.data.metrics
     )
+    # the deciles' weighted quantile loss beats the point forecast's own WAPE: the spread is informative
+    assert 0 < report.overall.wql < report.overall.mape
     artifacts = {a.path for a in registry.client.list_artifacts(first.forecaster.run_id)}
     assert "training_summary.txt" in artifacts
     assert len(registry.load(good.experiment, first.forecaster.version).boosters) == 20
@@ -91,6 +93,10 @@ def test_a_users_own_schema_and_horizon(workspace):
         "series_column": "sku",
         "date_column": "day",
         "target_column": "qty",
+        "quantiles": [0.9, 0.1, 0.5],
+        # the log-link path, with the budget it needs (auto keeps squared error for small budgets)
+        "objective": "tweedie",
+        "n_estimators": 120,
     }
     write_pipeline(
         workspace,
@@ -108,7 +114,8 @@ def test_a_users_own_schema_and_horizon(workspace):
     assert validate_workspace(workspace.root).ok
     cfg, gate, output = configs_from_pipeline(workspace)
     assert cfg.roles.series_column == "sku" and cfg.forecast_horizon == 7 and gate.holdout_days == 7
-    train(workspace, cfg)
+    trained = train(workspace, cfg)
+    assert set(trained.stats.objectives.values()) == {"tweedie"}
     report = evaluate(workspace, cfg, gate)
     assert report.promoted, report.reasons
     result = forecast(workspace, cfg, output_table=output)
@@ -117,6 +124,10 @@ def test_a_users_own_schema_and_horizon(workspace):
     assert sorted(t["horizon_days"].unique().tolist()) == list(range(1, 8))
     assert len(t) == t["product_id"].nunique() * 7
     assert {str(c) for c in t["category"].unique()} <= {str(100 + k) for k in range(1, 30)}
+    # the asked-for quantiles are columns, ordered, around the forecast
+    assert (t["p10"] <= t["p50"]).all() and (t["p50"] <= t["p90"]).all() and (t["p10"] >= 0).all()
+    assert ((t["p10"] <= t["predicted_units"]) & (t["predicted_units"] <= t["p90"])).mean() > 0.95
+    assert report.overall.wql == pytest.approx(report.to_dict()["overall_wql"])
 
 
 def _floors_from_truth(workspace: Workspace, holdout: Holdout) -> tuple[float, float]:

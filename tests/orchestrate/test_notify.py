@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from matih.orchestrate.notify import DeliveryError, post
+from matih.exceptions import DeliveryError
+from matih.slack import post
 from tests.doubles.slack_webhook import SlackFault
 
 

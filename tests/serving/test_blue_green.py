@@ -3,6 +3,7 @@ keeps serving, with a load generator running through each attempt; the rollout r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -27,7 +28,10 @@ def nan_version(ws: Any) -> str:
     """A registered version whose interval calibration is NaN: it loads, and answers NaN bounds."""
 
     def break_intervals(model: Any) -> None:
-        model.intervals = {name: (float("nan"), float("nan")) for name in [*model.boosters, "fallback"]}
+        nan = float("nan")
+        model.conformal = {
+            name: dataclasses.replace(dist, lower=nan, upper=nan) for name, dist in model.conformal.items()
+        }
 
     return f"v{register_from_champion(ws, break_intervals)}"
 

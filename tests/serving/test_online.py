@@ -103,6 +103,16 @@ def test_http_endpoints(server, live):
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server}/readyz")
     assert ready.status_code == 200 and ready.json()["model_version"] == served.version
+    # Prometheus metrics: by route template, status, family and category, never by product
+    exposed = httpx.get(f"{server}/metrics")
+    assert exposed.status_code == 200 and exposed.headers["content-type"].startswith("text/plain")
+    text = exposed.text
+    assert 'matih_requests_total{route="POST /v1/forecast",status="200"}' in text
+    assert 'matih_requests_total{route="POST /v1/forecast",status="404"}' in text
+    assert 'matih_request_seconds_bucket{le="0.05",route="GET /v1/forecast/{product_id}"}' in text
+    category = forecast["category"]
+    assert f'matih_forecast_answers_total{{category="{category}",family="default"}}' in text
+    assert pid not in text and "PRD-NOPE" not in text
 
 
 def test_over_the_concurrency_limit_is_503_not_a_timeout(server, live):

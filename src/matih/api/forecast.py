@@ -15,15 +15,17 @@ as its app factory, since serving sits below the API and may not import it).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from matih.api.auth import Principal, caller_role
+from matih.api.metrics import CONTENT_TYPE_LATEST, SNAPSHOT_SECONDS, ServingMetrics, route_of
 from matih.serving.online import LiveModel, ServedVersion
 from matih.workspace import Workspace
 
@@ -61,6 +63,9 @@ class ForecastRequest(BaseModel):
 
 
 class ForecastDay(BaseModel):
+    # the quantiles the pipeline asks for (hyperparameters.quantiles) come as extra keys: p10, p50 ...
+    model_config = ConfigDict(extra="allow")
+
     forecast_date: str
     horizon_days: int
     predicted_units: float
@@ -92,18 +97,23 @@ def _json(payload: Any) -> Response:
 
 class InFlightLimit:
     """Pure ASGI middleware: beyond ``limit`` forecast requests in flight, answer 503 with Retry-After at
-    once; stamp each forecast answer with ``Server-Timing`` (server-side milliseconds)."""
+    once; stamp each forecast answer with ``Server-Timing`` (server-side milliseconds); count every
+    forecast request in ``metrics`` by route and status."""
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, limit: int, metrics: ServingMetrics) -> None:
         self.app = app
         self.limit = limit
+        self.metrics = metrics
         self.in_flight = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(FORECAST_PREFIX):
             await self.app(scope, receive, send)
             return
+        route = route_of(scope["method"], scope["path"], FORECAST_PREFIX)
+        started = time.perf_counter()
         if self.in_flight >= self.limit:
+            self.metrics.observe(route, 503, time.perf_counter() - started)
             body = orjson.dumps({"message": f"over {self.limit} requests in flight; retry shortly"})
             await send(
                 {
@@ -119,10 +129,12 @@ class InFlightLimit:
             await send({"type": "http.response.body", "body": body})
             return
         self.in_flight += 1
-        started = time.perf_counter()
+        status = 500  # unless the app answers
 
         async def timed(message: dict[str, Any]) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}".encode()
                 message["headers"] = [*message.get("headers", []), (b"server-timing", took)]
             await send(message)
@@ -131,6 +143,7 @@ class InFlightLimit:
             await self.app(scope, receive, timed)
         finally:
             self.in_flight -= 1
+            self.metrics.observe(route, status, time.perf_counter() - started)
 
 
 async def _caller(request: Request) -> Principal:
@@ -180,6 +193,9 @@ async def forecast(body: ForecastRequest, request: Request) -> Any:
             missing.append(pid)
         else:
             out.append(found)
+    metrics: ServingMetrics = request.app.state.metrics
+    for found in out:
+        metrics.answered(found["model"], found["category"])
     if missing:
         raise HTTPException(
             404,
@@ -203,7 +219,14 @@ async def latest(product_id: str, request: Request) -> Any:
         raise HTTPException(
             404, detail=f"unknown product {product_id!r} in {live.deployment} {current.version}"
         )
+    request.app.state.metrics.answered(found["model"], found["category"])
     return _json(found)
+
+
+@probes.get("/metrics", summary="Serving metrics (Prometheus text format)")
+def metrics(request: Request) -> Response:
+    served: ServingMetrics = request.app.state.metrics
+    return Response(served.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @probes.get("/healthz", summary="The process is up")
@@ -230,9 +253,24 @@ def readyz(request: Request) -> Response:
 
 
 def install(app: FastAPI, live: LiveModel, *, max_concurrent: int) -> None:
-    """Add the forecast routes and probes, answering from ``live``, and the in-flight limit."""
+    """Add the forecast routes and probes, answering from ``live``, the in-flight limit and the serving
+    metrics (snapshotted to the workspace every minute and at shutdown, for the health report)."""
     app.state.live = live
-    app.add_middleware(InFlightLimit, limit=max_concurrent)
+    served = ServingMetrics()
+    app.state.metrics = served
+    stop = threading.Event()
+
+    def snapshots() -> None:
+        while not stop.wait(SNAPSHOT_SECONDS):
+            served.persist(live.ws)
+
+    def final_snapshot() -> None:
+        stop.set()
+        served.persist(live.ws)
+
+    threading.Thread(target=snapshots, name="matih-metrics", daemon=True).start()
+    app.router.add_event_handler("shutdown", final_snapshot)
+    app.add_middleware(InFlightLimit, limit=max_concurrent, metrics=served)
     app.include_router(router)
     app.include_router(probes)
 

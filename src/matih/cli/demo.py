@@ -133,17 +133,18 @@ def render_references(ev: EvaluationReport) -> Table:
             f"{ev.overall.mape:.1%}",
             f"{ev.overall.bias:+.3f}",
             f"{ev.overall.coverage:.0%}",
+            f"{ev.overall.wql:.3f}",
         )
     ]
-    refs.append(("Seasonal naive (same weekday)", f"{ev.seasonal_naive_mape:.1%}", "", ""))
+    refs.append(("Seasonal naive (same weekday)", f"{ev.seasonal_naive_mape:.1%}", "", "", ""))
     from matih.sandbox.truth import LABELS
 
     for name, label in LABELS.items():  # the simulator's floors, when the world knows them
         if name in ev.references:
-            refs.append((label, f"{ev.references[name]:.1%}", "", ""))
+            refs.append((label, f"{ev.references[name]:.1%}", "", "", ""))
     return rows_table(
-        ("Forecaster", "Holdout MAPE", "Bias", "80% interval coverage"),
+        ("Forecaster", "Holdout MAPE", "Bias", "80% interval coverage", "wQL (deciles)"),
         refs,
         title="Against references on the same holdout",
-        right=(1, 2, 3),
+        right=(1, 2, 3, 4),
     )

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 from matih.cli import demo, models, serving, workspace
 from matih.cli.catalog import catalog_app, lineage_app
 from matih.cli.common import handled
+from matih.cli.monitor import health, monitor_app
 from matih.cli.pipeline import pipeline_app, temporal_app
 from matih.cli.pipeline import worker as pipeline_worker
 from matih.cli.quality import profile as quality_profile
@@ -28,9 +29,11 @@ DATA = "Sources and data"
 MODELS = "Models"
 PIPELINES = "Pipelines"
 SERVING = "Serving"
+MONITORING = "Monitoring"
 SANDBOX = "Sandbox"
-# the order a new user meets them: try the demo, set up a workspace, bring data in, model it, automate, serve
-PANELS = (START, WORKSPACE, DATA, MODELS, PIPELINES, SERVING, SANDBOX)
+# the order a new user meets them: try the demo, set up a workspace, bring data in, model it, automate,
+# serve, watch
+PANELS = (START, WORKSPACE, DATA, MODELS, PIPELINES, SERVING, MONITORING, SANDBOX)
 _ORDER: list[str] = []
 
 
@@ -84,6 +87,8 @@ _group(PIPELINES, "temporal", temporal_app)
 _command(SERVING, "deploy", serving.deploy)
 _command(SERVING, "serve", serving.serve)
 _command(SERVING, "api", serving.api)
+_group(MONITORING, "monitor", monitor_app)
+_command(MONITORING, "health", health)
 _group(SANDBOX, "sandbox", sandbox_app)
 
 

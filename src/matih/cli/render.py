@@ -69,13 +69,14 @@ def validation_table(report: EvaluationReport, mape_max: float, bias_range: tupl
     rows = []
     for g in report.per_category:
         status = "[green]PASS[/]" if g.status == "PASS" else "[red]FAIL[/]"
-        rows.append((g.name, f"{g.mape:.1%}", f"{g.rmse:.1f}", f"{g.bias:+.2f}", f"{g.coverage:.0%}", status))
+        figures = (f"{g.mape:.1%}", f"{g.rmse:.1f}", f"{g.bias:+.2f}", f"{g.coverage:.0%}", f"{g.wql:.3f}")
+        rows.append((g.name, *figures, status))
     table = rows_table(
-        ("Category", "MAPE", "RMSE", "Bias", "80% cover", "Status"),
+        ("Category", "MAPE", "RMSE", "Bias", "80% cover", "wQL", "Status"),
         rows,
         title=f"Per-Category Validation Results ({report.holdout_start} .. {report.holdout_end} holdout, "
         f"{report.label})",
-        right=(1, 2, 3, 4),
+        right=(1, 2, 3, 4, 5),
     )
     o = report.overall
     ok_m = "[green]PASS[/]" if o.mape <= mape_max else "[red]FAIL[/]"

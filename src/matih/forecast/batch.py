@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from matih.forecast.archive import archive
 from matih.forecast.config import TrainConfig
 from matih.forecast.dataset import load_features
 from matih.forecast.features import FeatureContext
@@ -18,6 +19,7 @@ from matih.forecast.grid import DenseGrid
 from matih.forecast.model import FALLBACK, Forecast, ForecastModel
 from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.routing import predict_routed, resolve_routing
+from matih.specs.tasks import quantile_column
 from matih.warehouse import Warehouse, warehouse_of
 from matih.workspace import Workspace
 
@@ -51,12 +53,14 @@ def forecast(
     features: FeatureContext | None = None,
 ) -> BatchResult:
     """Forecast every series active at the last day of the dataset, ``horizon`` days ahead, with the
-    champion (or ``version``), and replace ``output_table`` atomically."""
+    champion (or ``version``), replace ``output_table`` atomically and add the batch to its archive."""
     table, result = predict_batch(
         workspace, config, output_table=output_table, version=version, features=features
     )
     started = time.perf_counter()
-    warehouse_of(workspace).write_arrow(result.table, table)
+    warehouse = warehouse_of(workspace)
+    warehouse.write_arrow(result.table, table)
+    archive(warehouse, result.table, table)
     result.seconds += time.perf_counter() - started
     return result
 
@@ -134,6 +138,9 @@ def forecast_table(
         if other.any():
             answered[other] = family[other] + ":" + answered[other]
             versions[other] = np.array([labels[f] for f in family[other]], dtype=object)
+    quantiles = {
+        quantile_column(q): pa.array(fc.quantiles[:, j]) for j, q in enumerate(model.quantile_levels)
+    }
     return pa.table(
         {
             "product_id": ids,
@@ -150,6 +157,7 @@ def forecast_table(
             "model": pa.array(answered, pa.string()),
             "forecast_origin": pa.array(np.full(len(ids), origin_date), pa.date32()),
             "interval_level": pa.array(np.full(len(ids), model.level)),
+            **quantiles,
         }
     )
 

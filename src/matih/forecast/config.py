@@ -77,6 +77,10 @@ class TrainConfig:
     planned_values: str | None = None
     #: a known-future covariate missing for a forecast period: "error", "last_value" or "zero"
     missing_future: str = "error"
+    #: LightGBM's loss: "auto" (Poisson, or Tweedie for intermittent demand), "poisson", "tweedie", "l2"
+    objective: str = "auto"
+    #: quantile levels each forecast row carries as p10, p50 ... columns
+    quantiles: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.model_type != "lightgbm":
@@ -113,9 +117,12 @@ class TrainConfig:
                 "negative_values",
                 "planned_values",
                 "missing_future",
+                "objective",
             )
             if k in hp
         }
+        if hp.get("quantiles"):
+            known["quantiles"] = tuple(sorted(float(q) for q in hp["quantiles"]))
         kwargs: dict[str, Any] = {"roles": roles, **known}
         if hp.get("covariates"):
             kwargs["covariates"] = tuple(CovariateRole(**dict(c)) for c in hp["covariates"])

@@ -37,6 +37,8 @@ class GroupMetrics:
     coverage: float
     actual_units: float
     status: str = ""
+    wql: float = float("nan")
+    """Weighted quantile loss over the deciles (:func:`matih.forecast.metrics.wql`)."""
 
 
 @dataclass
@@ -67,6 +69,7 @@ class EvaluationReport:
             "overall_rmse": self.overall.rmse,
             "overall_bias": self.overall.bias,
             "interval_coverage": self.overall.coverage,
+            "overall_wql": self.overall.wql,
             "seasonal_naive_mape": self.seasonal_naive_mape,
             "references": dict(self.references),
             "passed": self.passed,
@@ -80,6 +83,7 @@ class EvaluationReport:
                     "rmse": g.rmse,
                     "bias": g.bias,
                     "coverage": g.coverage,
+                    "wql": g.wql,
                     "status": g.status,
                 }
                 for g in self.per_category
@@ -92,13 +96,23 @@ def report_from_dict(raw: dict[str, Any]) -> EvaluationReport:
     """The report :meth:`EvaluationReport.to_dict` wrote (as a pipeline task returns it)."""
 
     def group(name: str, g: dict[str, Any]) -> GroupMetrics:
-        return GroupMetrics(name, g["mape"], g["rmse"], g["bias"], g["coverage"], 0.0, g.get("status", ""))
+        return GroupMetrics(
+            name,
+            g["mape"],
+            g["rmse"],
+            g["bias"],
+            g["coverage"],
+            0.0,
+            g.get("status", ""),
+            g.get("wql", float("nan")),
+        )
 
     overall = {
         "mape": raw["overall_mape"],
         "rmse": raw["overall_rmse"],
         "bias": raw["overall_bias"],
         "coverage": raw["interval_coverage"],
+        "wql": raw.get("overall_wql", float("nan")),
     }
     references = raw.get("references") or {}
     return EvaluationReport(
@@ -197,6 +211,8 @@ class _Backtest:
     categories: np.ndarray
     naive: np.ndarray
     """The seasonal-naive reference: the same weekday, a whole number of weeks before the origin."""
+    deciles: np.ndarray
+    """Each row's forecast quantiles at :data:`~matih.forecast.metrics.WQL_LEVELS`."""
 
     @classmethod
     def run(cls, model: ForecastModel, ctx: FeatureContext, holdout_days: int) -> _Backtest:
@@ -206,6 +222,7 @@ class _Backtest:
         target = origin + fc.horizon
         cycle = grid.frequency.cycle  # the same weekday for days; the same period last year otherwise
         same_weekday = target - cycle * ((fc.horizon + cycle - 1) // cycle)
+        _, _, deciles = model.uncertainty(fc.predicted, fc.model, fc.horizon, M.WQL_LEVELS)
         return cls(
             origin=origin,
             forecast=fc,
@@ -213,6 +230,7 @@ class _Backtest:
             actual=np.nan_to_num(grid.Y[fc.series_index, target]).astype(np.float64),
             categories=np.asarray(grid.category, dtype=object)[fc.series_index].astype(str),
             naive=np.nan_to_num(grid.Y[fc.series_index, same_weekday]),
+            deciles=deciles,
         )
 
     @property
@@ -237,6 +255,7 @@ def _group(name: str, backtest: _Backtest, rows: np.ndarray, gate: GateConfig) -
         M.bias(y, fc.predicted[rows]),
         M.coverage(y, fc.lower[rows], fc.upper[rows]),
         float(y.sum()),
+        wql=M.wql(y, backtest.deciles[rows]),
     )
     ok = g.mape <= gate.mape_max and gate.bias_range[0] <= g.bias <= gate.bias_range[1]
     g.status = "PASS" if ok else "FAIL"
@@ -285,6 +304,7 @@ def _record(
             "holdout_rmse": overall.rmse,
             "holdout_bias": overall.bias,
             "holdout_coverage": overall.coverage,
+            "holdout_wql": overall.wql,
             # the interval bounds are quantile forecasts: score them as such
             "holdout_pinball_lower": M.pinball(y, fc.lower, (1 - level) / 2),
             "holdout_pinball_upper": M.pinball(y, fc.upper, (1 + level) / 2),

@@ -23,9 +23,11 @@ from matih.forecast.features import CATEGORICAL, FEATURES
 ENV_ADDRESS = "MATIH_RAY_ADDRESS"
 
 
-def lgb_params(config: TrainConfig, categorical: bool, threads: int) -> dict[str, object]:
+def lgb_params(
+    config: TrainConfig, categorical: bool, threads: int, objective: str = "regression"
+) -> dict[str, object]:
     return {
-        "objective": "regression",
+        "objective": objective,
         "learning_rate": config.learning_rate,
         "num_leaves": 31,
         "min_data_in_leaf": 40,
@@ -83,6 +85,7 @@ class Fitter(Protocol):
         w: np.ndarray,
         categorical: bool,
         names: tuple[str, ...] = FEATURES,
+        objective: str = "regression",
     ) -> None: ...
 
     def results(self) -> dict[str, lgb.Booster]: ...
@@ -105,8 +108,9 @@ class LocalFitter:
         w: np.ndarray,
         categorical: bool,
         names: tuple[str, ...] = FEATURES,
+        objective: str = "regression",
     ) -> None:
-        params = lgb_params(self.config, categorical, self.threads)
+        params = lgb_params(self.config, categorical, self.threads, objective)
         self._done[name] = fit_booster(X, y, w, params, self.config.n_estimators, categorical, names)
 
     def results(self) -> dict[str, lgb.Booster]:
@@ -165,10 +169,11 @@ class RayFitter:
         w: np.ndarray,
         categorical: bool,
         names: tuple[str, ...] = FEATURES,
+        objective: str = "regression",
     ) -> None:
         while len(self._pending) >= self.workers:
             self._collect(wait_for=1)
-        params = lgb_params(self.config, categorical, self.threads)
+        params = lgb_params(self.config, categorical, self.threads, objective)
         ref = self.remote.remote(X, y, w, params, self.config.n_estimators, categorical, names)
         self._pending[ref] = name
 

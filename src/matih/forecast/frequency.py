@@ -89,10 +89,14 @@ class Frequency:
 
     def index_of(self, start: np.datetime64, date: np.datetime64) -> int:
         """The period index of ``date`` counted from the period dated ``start`` (rounded down)."""
+        return int(self.indices(start, np.asarray(date)))
+
+    def indices(self, start: np.datetime64, dates: np.ndarray) -> np.ndarray:
+        """:meth:`index_of` for an array of dates."""
         if self.unit == "M":
-            return int((date.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(np.int64))
+            return (dates.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(np.int64)
         step = 7 if self.unit == "W" else 1
-        return int((date.astype("datetime64[D]") - start.astype("datetime64[D]")).astype(np.int64)) // step
+        return (dates.astype("datetime64[D]") - start.astype("datetime64[D]")).astype(np.int64) // step
 
     def check(self, days: np.ndarray) -> None:
         """Refuse dates that are not this frequency's (naming how many and an example)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
+from matih.forecast.calibration import UNCALIBRATED, Conformal
 from matih.forecast.config import CovariateRole
 from matih.forecast.features import FeatureContext, build_features, cadence_of, covariate_names
 from matih.forecast.frequency import parse_frequency
@@ -32,6 +33,8 @@ class Forecast:
     lower: np.ndarray
     upper: np.ndarray
     model: np.ndarray
+    quantiles: np.ndarray
+    """rows x the model's ``quantile_levels`` (no columns when it was asked for none)."""
 
     def __len__(self) -> int:
         return len(self.series_index)
@@ -44,8 +47,8 @@ class ForecastModel:
     level: float
     boosters: dict[str, lgb.Booster]
     fallback: lgb.Booster
-    #: model name -> (lower, upper) quantile of scaled residuals
-    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: model name -> its calibrated residual distribution
+    conformal: dict[str, Conformal] = field(default_factory=dict)
     trained_until: str = ""
     meta: dict[str, object] = field(default_factory=dict)
     frequency: str = "D"
@@ -56,6 +59,8 @@ class ForecastModel:
     """The user's covariates the model was trained with (their features follow the calendar's)."""
     calendar: dict[str, object] = field(default_factory=lambda: {"retail_events": "us"})
     """The workspace calendar it learned with (:meth:`BusinessCalendar.describe`)."""
+    quantile_levels: tuple[float, ...] = ()
+    """Quantiles every forecast row carries besides the interval (``hyperparameters.quantiles``)."""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -116,34 +121,37 @@ class ForecastModel:
             yhat[rows] = booster.predict(X[rows], num_threads=0) * scale[rows]
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
-        lower, upper = self.interval(yhat, model_of)
-        return Forecast(series_index=p, horizon=h, predicted=yhat, lower=lower, upper=upper, model=model_of)
+        lower, upper, quantiles = self.uncertainty(yhat, model_of, h)
+        return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
-    def interval(self, yhat: np.ndarray, model_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        spread = np.sqrt(np.abs(yhat) + 1.0)
-        q_lo = np.zeros(len(yhat))
-        q_hi = np.zeros(len(yhat))
-        default = self.intervals.get(FALLBACK, (-1.28, 1.28))
+    def uncertainty(
+        self,
+        yhat: np.ndarray,
+        model_of: np.ndarray,
+        lead: np.ndarray,
+        levels: tuple[float, ...] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's interval bounds and quantiles at ``levels`` (default: the model's own), from its
+        model's calibrated distribution (the fallback's for a model too small to calibrate)."""
+        levels = self.quantile_levels if levels is None else levels
+        lower, upper = np.zeros(len(yhat)), np.zeros(len(yhat))
+        quantiles = np.zeros((len(yhat), len(levels)))
+        default = self.conformal.get(FALLBACK, UNCALIBRATED)
         for name in np.unique(model_of):
-            lo, hi = self.intervals.get(str(name), default)
             rows = model_of == name
-            q_lo[rows], q_hi[rows] = lo, hi
-        lower, upper = yhat + q_lo * spread, yhat + q_hi * spread
+            dist = self.conformal.get(str(name), default)
+            lower[rows], upper[rows] = dist.interval(yhat[rows], lead[rows])
+            for j, q in enumerate(levels):
+                quantiles[rows, j] = dist.quantile(q, yhat[rows], lead[rows])
         if self.nonnegative:
-            return np.clip(lower, 0.0, None), np.clip(upper, 0.0, None)
-        return lower, upper
+            return np.clip(lower, 0.0, None), np.clip(upper, 0.0, None), np.clip(quantiles, 0.0, None)
+        return lower, upper, quantiles
 
-    def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray) -> None:
-        """Split-conformal quantiles for ``name`` from out-of-sample predictions."""
-        scaled = (y - yhat) / np.sqrt(np.abs(yhat) + 1.0)
-        alpha = (1.0 - self.level) / 2.0
-        n = len(scaled)
-        if n < 20:
-            return
-        # finite-sample correction keeps coverage at the nominal level
-        lo_q = max(0.0, np.floor(alpha * (n + 1)) / n)
-        hi_q = min(1.0, np.ceil((1 - alpha) * (n + 1)) / n)
-        self.intervals[name] = (float(np.quantile(scaled, lo_q)), float(np.quantile(scaled, hi_q)))
+    def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray, lead: np.ndarray) -> None:
+        """Calibrate ``name``'s intervals and quantiles from out-of-sample forecasts ``lead`` ahead."""
+        dist = Conformal.fit(y, yhat, lead, self.horizon, self.level)
+        if dist is not None:
+            self.conformal[name] = dist
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
@@ -159,7 +167,8 @@ class ForecastModel:
             "min_history_days": self.min_history_days,
             "level": self.level,
             "categories": names,
-            "intervals": self.intervals,
+            "conformal": {name: dist.to_dict() for name, dist in self.conformal.items()},
+            "quantile_levels": list(self.quantile_levels),
             "trained_until": self.trained_until,
             "features": list(self.features),
             "frequency": self.frequency,
@@ -177,7 +186,7 @@ class ForecastModel:
         frequency = meta.get("frequency", "D")
         covariates = tuple(CovariateRole(**c) for c in meta.get("covariates", []))
         expected = cadence_of(parse_frequency(frequency)).names + covariate_names(covariates)
-        if meta.get("features") != list(expected):
+        if meta.get("features") != list(expected) or "conformal" not in meta:
             from matih.exceptions import RegistryError
 
             raise RegistryError(
@@ -190,7 +199,8 @@ class ForecastModel:
             level=meta["level"],
             boosters=boosters,
             fallback=lgb.Booster(model_file=str(directory / "fallback.txt")),
-            intervals={k: tuple(v) for k, v in meta["intervals"].items()},  # type: ignore[misc]
+            conformal={name: Conformal.from_dict(raw) for name, raw in meta["conformal"].items()},
+            quantile_levels=tuple(meta.get("quantile_levels", ())),
             trained_until=meta["trained_until"],
             meta=meta.get("meta", {}),
             frequency=frequency,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from matih.exceptions import SpecError
+from matih.exceptions import SpecError, TrainingError
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
 from matih.forecast.model import FALLBACK, Forecast, ForecastModel
@@ -151,6 +151,13 @@ def predict_routed(
         # a product the family cannot answer itself (short history, unknown category) goes to fallback
         unanswered = models[name].route(ctx, series[rows], origin) == FALLBACK
         family[rows[unanswered]] = routing.fallback
+    levels = {models[name].quantile_levels for name in set(family)}
+    if len(levels) > 1:
+        raise TrainingError(
+            "the routed model families were trained with different quantiles "
+            f"({' vs '.join(str(list(q)) for q in sorted(levels))}); retrain them with the same "
+            "hyperparameters.quantiles"
+        )
     parts: list[tuple[Forecast, str]] = []
     for name in sorted(set(family)):
         parts.append((models[name].predict(ctx, origin, series=series[family == name]), name))

@@ -8,13 +8,12 @@ payload's ``channel``. The standard library's client is used on purpose: httpx l
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
-from matih.exceptions import DeliveryError
 from matih.orchestrate import plan as P
+from matih.slack import post
+
+__all__ = ["post", "slack_message"]
 
 LOG_LINES = 20
 STATUS_ICON = {
@@ -91,25 +90,3 @@ def _dur(seconds: float | None) -> str:
         return "-"
     minutes, secs = divmod(seconds, 60)
     return f"{int(minutes)}m {secs:04.1f}s" if minutes else f"{secs:.1f}s"
-
-
-def post(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> None:
-    """POST ``payload`` to a Slack incoming webhook. Raises DeliveryError without the URL in it."""
-    body = json.dumps(payload).encode()
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-    except urllib.error.HTTPError as err:
-        reason = err.read().decode(errors="replace")[:200] or err.reason
-        retry_after = err.headers.get("Retry-After") if err.headers else None
-        raise DeliveryError(
-            f"Slack answered {err.code} {reason}",
-            transient=err.code == 429 or err.code >= 500,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        ) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        why = err.reason if isinstance(err, urllib.error.URLError) else err
-        raise DeliveryError(f"could not reach Slack: {why}", transient=True) from None

@@ -184,6 +184,7 @@ def model_evaluate(task: ModelEvaluateTask, ws: Workspace, ctx: TaskContext) -> 
             "rmse": round(report.overall.rmse, 6),
             "bias": round(report.overall.bias, 6),
             "coverage": round(report.overall.coverage, 6),
+            "wql": round(report.overall.wql, 6),
             "passed": report.passed,
             "promoted": report.promoted,
         },

@@ -169,7 +169,10 @@ def rollout(
     features: FeatureContext | None = None,
 ) -> RolloutResult:
     """Roll ``model_source`` out to deployment ``name`` (see the module docstring)."""
+    from matih.forecast.archive import archive
     from matih.forecast.batch import predict_batch
+    from matih.forecast.dataset import load_features
+    from matih.monitoring.quality import check_batch, failed, prediction_checks
     from matih.warehouse import warehouse_of
 
     spec = deployment_spec(ws, name)
@@ -189,6 +192,7 @@ def rollout(
         if spec.batch_inference and spec.batch_inference.enabled
         else None
     )
+    features = features or load_features(ws, train, report_gaps=False)
     table, batch = predict_batch(ws, train, output_table=output, version=version, features=features)
     health = time.perf_counter() - started
     predicted = table.column("predicted_units").to_numpy()
@@ -202,6 +206,11 @@ def rollout(
         problems.append("it forecast no products")
     if health > health_check_timeout:
         problems.append(f"it took {health:.1f}s to become healthy, over the {health_check_timeout:g}s limit")
+    # the monitors' prediction_quality checks gate publication: a batch that fails one never goes live
+    problems += [
+        f"prediction_quality {r.line()}"
+        for r in failed(check_batch(table, features.grid, prediction_checks(ws)))
+    ]
     if problems:
         blue = (load_state(ws, name).live or {}).get("version")
         note(
@@ -227,6 +236,7 @@ def rollout(
             state.switching = {"version": f"v{version}", "output_table": output, "since": utc_stamp()}
             _save(ws, state)
             warehouse_of(ws).swap_in(output, table, keep_as=kept_table(output))
+            archive(warehouse_of(ws), output, table)
         state.switching = None
         live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
         live["routing"] = batch.routing

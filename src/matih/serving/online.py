@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from matih.exceptions import DeploymentError, MatihError
 from matih.forecast.registry import CHAMPION, Registry
+from matih.specs.tasks import quantile_column
 from matih.state import utc_stamp
 from matih.workspace import Workspace
 
@@ -70,6 +71,8 @@ class ServedVersion:
     routing: dict[str, Any]
     data_stamp: str | None = None
     """The feature table's write stamp when this was loaded (a new write means a new origin)."""
+    quantiles: dict[str, np.ndarray] = field(default_factory=dict)
+    """The forecast table's quantile columns (``p10`` ...), products x steps like ``predicted``."""
 
     @property
     def horizon(self) -> int:
@@ -93,6 +96,7 @@ class ServedVersion:
                     "predicted_units": float(self.predicted[row, h]),
                     "prediction_interval_lower": float(self.lower[row, h]),
                     "prediction_interval_upper": float(self.upper[row, h]),
+                    **{name: float(values[row, h]) for name, values in self.quantiles.items()},
                 }
                 for h in range(min(horizon, self.horizon))
             ],
@@ -135,7 +139,8 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
     for s_, day, lead in zip(steps.tolist(), day_of, lead_of, strict=True):
         dates[s_], leads[s_] = day.isoformat(), int(lead)
     grids = {}
-    for column in ("predicted_units", "prediction_interval_lower", "prediction_interval_upper"):
+    quantiles = [quantile_column(q) for q in train.quantiles]
+    for column in ("predicted_units", "prediction_interval_lower", "prediction_interval_upper", *quantiles):
         values = np.full((n, horizon), np.nan)
         values[row, step] = table.column(column).to_numpy()
         grids[column] = values
@@ -158,6 +163,7 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
         loaded_at=utc_stamp(),
         load_seconds=round(time.perf_counter() - started, 3),
         routing=batch.routing,
+        quantiles={column: grids[column] for column in quantiles},
     )
     check(served, net_units=train.negative_values == "keep")
     return served

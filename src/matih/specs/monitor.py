@@ -28,12 +28,15 @@ __all__ = [
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 
 _CONDITION_RE = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<threshold>-?\d+(?:\.\d+)?)"
-    r"\s+for\s+(?P<days>\d+)\s+consecutive\s+days?\s*$"
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
+    r"(?P<threshold>-?\d+(?:\.\d+)?)\s+for\s+(?P<days>\d+)\s+consecutive\s+days?\s*$"
 )
 _CONDITION_FORM = (
     "'<metric> <op> <number> for <N> consecutive days', e.g. 'mape_overall > 0.12 for 3 consecutive days'"
 )
+#: what the accuracy monitor tracks, each overall (``mape_overall``) or per category (``mape[Toys]``)
+TRACKED_METRICS = ("mape", "bias", "rmse", "mase", "coverage")
+_METRIC_RE = re.compile(r"^(?P<name>[a-z]+)(?:_overall|\[(?P<category>[^\]]+)\])$")
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,17 @@ class RetrainCondition:
     """A parsed ``"mape_overall > 0.12 for 3 consecutive days"``."""
 
     metric: str
+    """As written: ``mape_overall``, ``mape[Electronics]``."""
     op: Comparison
     threshold: float
     days: int
+
+    @property
+    def measure(self) -> tuple[str, str | None]:
+        """(the tracked metric, its category; None for overall)."""
+        match = _METRIC_RE.match(self.metric)
+        assert match is not None  # parse_retrain_condition checked it
+        return match.group("name"), match.group("category")
 
     def holds(self, value: float) -> bool:
         """Whether one day's metric value meets the condition."""
@@ -65,6 +76,13 @@ def parse_retrain_condition(text: str) -> RetrainCondition:
     days = int(match.group("days"))
     if days < 1:
         raise ValueError(f"expected at least 1 consecutive day, got {text!r}")
+    metric = _METRIC_RE.match(match.group("metric"))
+    if metric is None or metric.group("name") not in TRACKED_METRICS:
+        known = ", ".join(f"{m}_overall" for m in TRACKED_METRICS)
+        raise ValueError(
+            f"unknown metric {match.group('metric')!r} in {text!r}: use one the accuracy monitor tracks, "
+            f"overall ({known}) or per category (mape[<category>])"
+        )
     op = cast(Comparison, match.group("op"))  # the regex only admits Comparison operators
     return RetrainCondition(match.group("metric"), op, float(match.group("threshold")), days)
 
@@ -112,8 +130,9 @@ class FeatureFreshnessMonitor(SpecModel):
 class PredictionQualityCheck(SpecModel):
     """One sanity check on the latest predictions."""
 
-    name: str = Field(min_length=1)
-    """Check name, e.g. ``"coverage"``, ``"non_negative"``, ``"range_check"``."""
+    name: Literal["coverage", "non_negative", "range_check"]
+    """Check name: ``"coverage"`` (active products with a forecast), ``"non_negative"``, ``"range_check"``
+    (no prediction above N times the product's historical max; N from the description, default 10)."""
     description: str | None = None
     """What the check verifies."""
     threshold: float = Field(ge=0, le=1)

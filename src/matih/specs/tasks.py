@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 QUERY_REF_PREFIX = "analytics.queries."
-Metric = Literal["mape", "rmse", "bias", "coverage"]
+Metric = Literal["mape", "rmse", "bias", "coverage", "wql"]
 
 
 class RetryPolicy(SpecModel):
@@ -183,6 +183,34 @@ class Hyperparameters(SpecModel):
     """What a negative target (returns beyond sales) becomes: ``clip`` counts it as 0 sold, ``keep``
     forecasts net units (forecasts may then be negative), ``error`` refuses the dataset. The training
     summary says how many there were."""
+    objective: Literal["auto", "poisson", "tweedie", "l2"] = "auto"
+    """LightGBM's loss. ``auto`` picks per model: Tweedie where most series are intermittent (they sell
+    in fewer than 1 of 1.32 periods), Poisson otherwise, squared error (``l2``) for net units."""
+    quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=list)
+    """Quantile levels each forecast row carries besides the interval, e.g. ``[0.1, 0.5, 0.9]``: columns
+    ``p10``, ``p50``, ``p90`` of the forecast table, for inventory planning."""
+
+    @field_validator("quantiles")
+    @classmethod
+    def _distinct_levels(cls, value: list[float]) -> list[float]:
+        if len({quantile_column(q) for q in value}) != len(value):
+            raise ValueError(f"quantile levels must be distinct to 3 decimals, got {value}")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _objective_takes_targets(self) -> Hyperparameters:
+        if self.negative_values == "keep" and self.objective in ("poisson", "tweedie"):
+            raise_spec_errors(
+                "Hyperparameters",
+                [
+                    (
+                        ("objective",),
+                        f"{self.objective} needs targets of at least 0, but negative_values is 'keep' "
+                        "(net units): use objective 'l2' or 'auto', or negative_values 'clip'",
+                    )
+                ],
+            )
+        return self
 
     @model_validator(mode="after")
     def _category_needed(self) -> Hyperparameters:
@@ -197,6 +225,11 @@ class Hyperparameters(SpecModel):
                 ],
             )
         return self
+
+
+def quantile_column(q: float) -> str:
+    """The forecast table's column for quantile level ``q``: ``p10`` for 0.1, ``p2_5`` for 0.025."""
+    return "p" + f"{q * 100:.1f}".rstrip("0").rstrip(".").replace(".", "_")
 
 
 class RayTrainConfig(SpecModel):

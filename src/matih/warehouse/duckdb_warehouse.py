@@ -40,6 +40,7 @@ from matih.warehouse.statements import (
     has_table,
     query_to_write,
     replace_keeping,
+    replace_partitions,
     restore,
     split,
     strip_terminator,
@@ -184,6 +185,17 @@ class Warehouse:
             replace_keeping(con, tname, kept, _INCOMING)
         journal.record_write(self.writes_path, tname, "overwrite", table.num_rows)
         return table.num_rows
+
+    def replace_partitions(self, name: str, table: pa.Table, *, by: Sequence[str]) -> int:
+        """Append ``table`` to ``name``, replacing the rows that share a value of ``by`` with it (one
+        transaction: an archive written twice for the same partition holds it once)."""
+        tname = TableName.parse(name)
+        with self.connect(extra_catalogs={tname.catalog}) as con:
+            con.register(_INCOMING, table)
+            rows = replace_partitions(con, tname, _INCOMING, by)
+            con.unregister(_INCOMING)
+        journal.record_write(self.writes_path, tname, "append", table.num_rows)
+        return rows
 
     def restore_kept(self, name: str, *, kept_as: str) -> bool:
         """Put back the rows :meth:`swap_in` kept (one transaction); ``False`` when none were kept."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,6 +302,30 @@ def replace_keeping(con: duckdb.DuckDBPyConnection, tname: TableName, kept: Tabl
             if has_table(con, tname):
                 con.execute(f"ALTER TABLE {tname} RENAME TO {kept.name}")
             con.execute(f"CREATE TABLE {tname} AS SELECT * FROM {relation}")
+    except duckdb.Error as err:
+        raise WarehouseError(f"{err}\nthe previous version of {tname} (if any) is unchanged") from err
+
+
+def replace_partitions(
+    con: duckdb.DuckDBPyConnection, tname: TableName, relation: str, by: Sequence[str]
+) -> int:
+    """Add the rows of ``relation`` to ``tname``, first deleting the rows that share a value of ``by``
+    with them (so writing the same partition twice keeps one copy), in one transaction. Columns the
+    table lacks are added (older rows read NULL); the table's row count after."""
+    keys = ", ".join(f'"{c}"' for c in by)
+    try:
+        with transaction(con):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
+            if not has_table(con, tname):
+                con.execute(f"CREATE TABLE {tname} AS SELECT * FROM {relation}")
+                return _count(con, tname)
+            have = {row[0] for row in con.execute(f"DESCRIBE {tname}").fetchall()}
+            for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall():
+                if name not in have:
+                    con.execute(f'ALTER TABLE {tname} ADD COLUMN "{name}" {kind}')
+            con.execute(f"DELETE FROM {tname} WHERE ({keys}) IN (SELECT DISTINCT {keys} FROM {relation})")
+            con.execute(f"INSERT INTO {tname} BY NAME SELECT * FROM {relation}")
+            return _count(con, tname)
     except duckdb.Error as err:
         raise WarehouseError(f"{err}\nthe previous version of {tname} (if any) is unchanged") from err
 

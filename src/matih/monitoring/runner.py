@@ -1,0 +1,196 @@
+"""``matih monitor run``: a monitor spec's monitors, executed as written, with their alerts.
+
+Each monitor of ``monitors/<name>.json`` gives a :class:`Section`: its verdict, the lines a person reads
+and the figures behind them. Alerts (an accuracy above ``alert_threshold``, a freshness breach, a failed
+prediction check, a retraining fired) go to Slack through ``notify`` with those figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from matih.exceptions import SpecError
+from matih.forecast.adapt import configs_from_pipeline
+from matih.forecast.batch import FORECAST_TABLE
+from matih.forecast.dataset import load_features
+from matih.monitoring.accuracy import ALL, track_accuracy
+from matih.monitoring.freshness import freshness
+from matih.monitoring.quality import check_batch
+from matih.monitoring.retraining import decide
+from matih.specs import load_spec
+from matih.specs.monitor import (
+    AccuracyTrackingMonitor,
+    AutomaticRetrainingMonitor,
+    FeatureFreshnessMonitor,
+    MonitorSpec,
+    PredictionQualityMonitor,
+)
+from matih.warehouse import warehouse_of
+from matih.workspace import Workspace
+
+__all__ = ["MonitorReport", "Section", "monitor_specs", "run_monitors"]
+
+StartPipeline = Callable[[str, str], str]
+Notify = Callable[[str], str]
+
+
+@dataclass
+class Section:
+    type: str
+    ok: bool
+    lines: list[str]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MonitorReport:
+    name: str
+    as_of: str
+    sections: list[Section]
+    alerts: list[str]
+    deliveries: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "monitor_name": self.name,
+            "as_of": self.as_of,
+            "ok": self.ok,
+            "alerts": self.alerts,
+            "sections": [vars(s) for s in self.sections],
+        }
+
+
+def monitor_specs(ws: Workspace) -> dict[str, MonitorSpec]:
+    specs = {}
+    for path in sorted((ws.root / "monitors").glob("*.json")):
+        spec = load_spec(path)
+        if isinstance(spec, MonitorSpec):
+            specs[spec.monitor_name] = spec
+    return specs
+
+
+def run_monitors(
+    ws: Workspace,
+    name: str | None = None,
+    *,
+    now: dt.datetime | None = None,
+    start_pipeline: StartPipeline | None = None,
+    notify: Notify | None = None,
+) -> list[MonitorReport]:
+    """Run every monitor spec (or ``name``) now; alert through ``notify``."""
+    specs = monitor_specs(ws)
+    if name is not None and name not in specs:
+        raise SpecError(f"no monitor spec named {name!r} in monitors/ (have: {', '.join(specs) or 'none'})")
+    now = now or dt.datetime.now(dt.UTC)
+    reports = []
+    for spec_name, spec in specs.items():
+        if name is None or spec_name == name:
+            reports.append(_run(ws, spec, now, start_pipeline, notify))
+    return reports
+
+
+def _run(
+    ws: Workspace,
+    spec: MonitorSpec,
+    now: dt.datetime,
+    start_pipeline: StartPipeline | None,
+    notify: Notify | None,
+) -> MonitorReport:
+    train, _, configured = configs_from_pipeline(ws)
+    output = configured or FORECAST_TABLE
+    sections: list[Section] = []
+    alerts: list[str] = []
+    for monitor in spec.monitors:
+        if isinstance(monitor, AccuracyTrackingMonitor):
+            section = _accuracy(ws, train, output, monitor, now.date())
+        elif isinstance(monitor, FeatureFreshnessMonitor):
+            section = _freshness(ws, monitor, now)
+        elif isinstance(monitor, PredictionQualityMonitor):
+            section = _quality(ws, train, output, monitor)
+        else:
+            assert isinstance(monitor, AutomaticRetrainingMonitor)
+            decision = decide(ws, spec.monitor_name, monitor.trigger, start_pipeline=start_pipeline)
+            line = (
+                f"retraining {monitor.trigger.pipeline_id}: "
+                + (f"started (run {decision.run_id}): " if decision.fired else "not started: ")
+                + decision.reason
+            )
+            section = Section(monitor.type, not decision.fired, [line], {"decision": vars(decision)})
+        sections.append(section)
+        if not section.ok:
+            alerts.append(f"[{spec.monitor_name}] {section.type}: " + "; ".join(section.lines))
+    report = MonitorReport(spec.monitor_name, now.isoformat(timespec="seconds"), sections, alerts)
+    if notify is not None:
+        report.deliveries = [notify(alert) for alert in alerts]
+    return report
+
+
+def _accuracy(
+    ws: Workspace, train: Any, output: str, monitor: AccuracyTrackingMonitor, today: dt.date
+) -> Section:
+    result = track_accuracy(
+        ws, train, output, as_of=today, lag_days=monitor.evaluation_lag_days, metric=monitor.metric
+    )
+    if result.last_scored is None:
+        return Section(monitor.type, True, ["no forecast has matured yet"], {"scored": 0})
+    last = result.last_scored
+    groups = sorted(result.daily) if monitor.granularity == "category" else [ALL]
+    lines, breaches = [], []
+    for group in groups:
+        value = result.daily.get(group, {}).get(last)
+        if value is None:
+            continue
+        over = value > monitor.alert_threshold
+        if over:
+            breaches.append(group)
+        if over or group == ALL:
+            label = "overall" if group == ALL else group
+            lines.append(
+                f"{monitor.metric} {label} {value:.3f} on {last}"
+                + (f" above {monitor.alert_threshold:g}" if over else "")
+            )
+    return Section(
+        monitor.type,
+        not breaches,
+        lines,
+        {
+            "last_scored": last,
+            "scored_forecasts": result.scored_forecasts,
+            "table": result.table,
+            "breaches": breaches,
+        },
+    )
+
+
+def _freshness(ws: Workspace, monitor: FeatureFreshnessMonitor, now: dt.datetime) -> Section:
+    found = [
+        freshness(ws, c.table, c.max_age_hours, now=now, period=dt.timedelta(days=30)) for c in monitor.checks
+    ]
+    return Section(
+        monitor.type,
+        all(f.ok for f in found),
+        [f.line() for f in found],
+        {f.table: {"age_hours": f.age_hours, "within_sla": f.within_sla} for f in found},
+    )
+
+
+def _quality(ws: Workspace, train: Any, output: str, monitor: PredictionQualityMonitor) -> Section:
+    wh = warehouse_of(ws)
+    if not wh.table_exists(output):
+        return Section(monitor.type, False, [f"{output} does not exist: nothing has been published"])
+    results = check_batch(
+        wh.query(f"SELECT * FROM {output}"), load_features(ws, train, report_gaps=False).grid, monitor.checks
+    )
+    return Section(
+        monitor.type,
+        all(r.passed for r in results),
+        [r.line() for r in results],
+        {r.name: r.share for r in results},
+    )

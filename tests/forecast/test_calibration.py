@@ -1,0 +1,90 @@
+"""Conformal intervals and quantiles per model and lead time; the objective each model fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matih.forecast.calibration import LEVELS, Conformal
+from matih.forecast.config import TrainConfig
+from matih.forecast.fit import objective_for
+from matih.forecast.grid import DenseGrid
+
+
+def _errors(rng: np.random.Generator, n: int, horizon: int) -> tuple[np.ndarray, ...]:
+    """Forecasts of count data whose noise grows with the level and, linearly, with the lead."""
+    yhat = rng.gamma(2.0, 20.0, n)
+    lead = rng.integers(1, horizon + 1, n)
+    noise = rng.standard_t(6, n) * np.sqrt(yhat + 1) * (0.5 + lead / horizon)
+    return np.clip(yhat + noise, 0, None), yhat, lead
+
+
+def test_intervals_cover_the_nominal_level_at_every_lead():
+    rng = np.random.default_rng(3)
+    H = 14
+    y, yhat, lead = _errors(rng, 20_000, H)
+    dist = Conformal.fit(y, yhat, lead, H, level=0.8)
+    assert dist is not None
+    # the lead factor grows: a forecast 14 days out gets a wider band than tomorrow's
+    assert dist.lead_factor[-1] > 1.5 * dist.lead_factor[0]
+    y2, yhat2, lead2 = _errors(rng, 20_000, H)
+    lo, hi = dist.interval(yhat2, lead2)
+    inside = (y2 >= lo) & (y2 <= hi)
+    assert 0.78 <= inside.mean() <= 0.82
+    for far in (lead2 <= 3, lead2 >= 12):  # and not by trading short leads against long ones
+        assert 0.76 <= inside[far].mean() <= 0.84
+
+    # pooled over leads without the factor, the first days' bands would be far too wide
+    flat = Conformal.fit(y, yhat, np.ones_like(lead), H, level=0.8)
+    assert flat is not None
+    lo, hi = flat.interval(yhat2, np.ones_like(lead2))
+    assert ((y2 >= lo) & (y2 <= hi))[lead2 <= 3].mean() > 0.9
+
+
+def test_quantiles_are_ordered_and_match_the_interval():
+    rng = np.random.default_rng(5)
+    y, yhat, lead = _errors(rng, 5_000, 7)
+    dist = Conformal.fit(y, yhat, lead, 7, level=0.8)
+    assert dist is not None
+    qs = np.stack([dist.quantile(q, yhat, lead) for q in (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)])
+    assert (np.diff(qs, axis=0) >= 0).all()
+    lo, hi = dist.interval(yhat, lead)
+    # the interval's bounds are the 10% and 90% quantiles, up to split conformal's finite-sample step
+    assert np.allclose(lo, qs[1], rtol=0.02, atol=0.5) and np.allclose(hi, qs[5], rtol=0.02, atol=0.5)
+    below = [(y < dist.quantile(q, yhat, lead)).mean() for q in (0.1, 0.5, 0.9)]
+    assert below == pytest.approx([0.1, 0.5, 0.9], abs=0.01)
+    assert Conformal.from_dict(dist.to_dict()) == dist
+    assert len(dist.values) == len(LEVELS)
+
+
+def test_too_few_errors_calibrate_nothing():
+    assert Conformal.fit(np.ones(10), np.ones(10), np.ones(10, dtype=int), 14, 0.8) is None
+
+
+def _grid(Y: np.ndarray) -> DenseGrid:
+    P, D = Y.shape
+    return DenseGrid(
+        series=np.array([f"s{i}" for i in range(P)]),
+        category=np.array(["c"] * P, dtype=object),
+        start=np.datetime64("2025-01-01"),
+        Y=Y.astype(np.float32),
+        price=np.full((P, D), np.nan),
+        discount=np.full((P, D), np.nan),
+        first=np.zeros(P, dtype=np.int64),
+        selling_days=(Y > 0).sum(axis=1),
+    )
+
+
+def test_the_objective_follows_the_demand_pattern():
+    rng = np.random.default_rng(1)
+    smooth = _grid(rng.poisson(6.0, (50, 400)))
+    lumpy = _grid(rng.poisson(6.0, (50, 400)) * (rng.random((50, 400)) < 0.2))
+    everyone = np.arange(50)
+    auto = TrainConfig()
+    assert objective_for(auto, smooth, everyone, 399) == "poisson"
+    assert objective_for(auto, lumpy, everyone, 399) == "tweedie"  # sells on 1 day in 5
+    assert objective_for(TrainConfig(negative_values="keep"), smooth, everyone, 399) == "l2"
+    assert objective_for(TrainConfig(objective="l2"), lumpy, everyone, 399) == "l2"
+    # a small boosting budget keeps squared error: the log-link losses would not converge in it
+    assert objective_for(TrainConfig(n_estimators=40), lumpy, everyone, 399) == "l2"
+    assert objective_for(TrainConfig(n_estimators=40, objective="tweedie"), lumpy, everyone, 399) == "tweedie"

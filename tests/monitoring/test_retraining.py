@@ -1,0 +1,69 @@
+"""The retraining trigger: N consecutive evaluated days, once per episode, every decision recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+
+from matih.monitoring.accuracy import ACCURACY_TABLE
+from matih.monitoring.retraining import decide, past_decisions
+from matih.specs.monitor import RetrainTrigger
+from matih.warehouse import warehouse_of
+from matih.workspace import Workspace
+
+TRIGGER = RetrainTrigger(
+    condition="mape_overall > 0.12 for 3 consecutive days",
+    action="trigger_pipeline",
+    pipeline_id="demand-forecast-daily",
+    notification="slack:#ml-ops-alerts",
+)
+
+
+def tracked(ws: Workspace, overall: list[float], toys: list[float] | None = None) -> None:
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(len(overall))]
+    rows = [
+        {"forecast_date": d, "category": "ALL", "lead_days": 0, "mape": m}
+        for d, m in zip(days, overall, strict=True)
+    ]
+    rows += [
+        {"forecast_date": d, "category": "Toys", "lead_days": 0, "mape": m}
+        for d, m in zip(days[: len(toys or [])], toys or [], strict=True)
+    ]
+    rows += [{"forecast_date": d, "category": "ALL", "lead_days": 1, "mape": 0.99} for d in days]  # one lead
+    warehouse_of(ws).write_arrow(ACCURACY_TABLE, pa.Table.from_pylist(rows))
+
+
+def test_the_trigger_fires_once_per_episode(tmp_path):
+    (tmp_path / "matih.yaml").write_text("name: retrain\n")
+    ws = Workspace(tmp_path)
+    started: list[tuple[str, str]] = []
+
+    def start(pipeline_id: str, why: str) -> str:
+        started.append((pipeline_id, why))
+        return f"run-{len(started)}"
+
+    tracked(ws, [0.10, 0.13, 0.14])
+    assert not decide(ws, "prod", TRIGGER, start_pipeline=start).fired  # 2 days above, not 3
+    tracked(ws, [0.10, 0.13, 0.14, 0.15])
+    fired = decide(ws, "prod", TRIGGER, start_pipeline=start)
+    assert fired.fired and fired.run_id == "run-1" and started[0][0] == "demand-forecast-daily"
+    assert fired.figures == {"2026-03-02": 0.13, "2026-03-03": 0.14, "2026-03-04": 0.15}
+    assert "0.150" in started[0][1]
+    tracked(ws, [0.10, 0.13, 0.14, 0.15, 0.16])  # the same episode goes on: no second retraining
+    again = decide(ws, "prod", TRIGGER, start_pipeline=start)
+    assert not again.fired and "same episode" in again.reason and len(started) == 1
+    tracked(ws, [0.10, 0.13, 0.14, 0.15, 0.16, 0.11, 0.13, 0.14, 0.13])  # it ended, then came back
+    assert decide(ws, "prod", TRIGGER, start_pipeline=start).fired and len(started) == 2
+    assert [d["fired"] for d in past_decisions(ws, "prod")] == [False, True, False, True]
+
+
+def test_a_category_condition_reads_that_category(tmp_path):
+    (tmp_path / "matih.yaml").write_text("name: retrain\n")
+    ws = Workspace(tmp_path)
+    tracked(ws, [0.05, 0.05, 0.05], toys=[0.3, 0.3, 0.3])
+    toys = TRIGGER.model_copy(update={"condition": "mape[Toys] >= 0.25 for 2 consecutive days"})
+    assert decide(ws, "prod", toys, start_pipeline=lambda p, w: "run").fired
+    assert not decide(ws, "prod", TRIGGER, start_pipeline=lambda p, w: "run").fired
+    dry = decide(ws, "other", toys, start_pipeline=None)
+    assert not dry.fired and "dry run" in dry.reason
