@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data drills lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring drills lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -43,6 +43,9 @@ bench-quality: $(STAMP)
 
 bench-real-data: $(STAMP)
 	$(PY) benchmarks/real_data.py
+
+bench-monitoring: $(STAMP)
+	$(PY) benchmarks/monitoring.py
 
 drills: $(STAMP)
 	$(PY) benchmarks/drills.py

@@ -42,6 +42,12 @@ class SlackWebhookSandbox:
     )
     channels: set[str] | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def run_messages(self) -> list[dict[str, Any]]:
+        """Pipeline outcome notifications (Block Kit), not the monitors' plain-text alerts."""
+        return [m for m in self.messages if "blocks" in m]
+
     faults: list[SlackFault] = field(default_factory=list)
     attempts: int = 0
 

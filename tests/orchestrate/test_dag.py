@@ -80,5 +80,5 @@ def test_the_pipeline_timeout_cancels_the_run_and_notifies(orch_ws, slack):
     assert run.task("after").state == P.SKIPPED
     assert run.seconds is not None and run.seconds < 30
     assert not warehouse_of(orch_ws).table_exists("analytics.dag.endless")
-    (message,) = slack.messages
+    (message,) = slack.run_messages
     assert message["channel"] == "#ml-ops-alerts" and "timed out" in message["text"]

@@ -61,7 +61,7 @@ def test_validation_failure_skips_deployment_and_keeps_the_champion(orch_ws, sla
     assert served_version(orch_ws) == f"v{before}"
     bad = int(run.task("model_training").metrics["model_version"])
     assert Registry(orch_ws).version_tags(MODEL, bad)["validation_status"] == "failed"
-    (message,) = [m for m in slack.messages if m["channel"] == "#ml-ops-alerts"]
+    (message,) = [m for m in slack.run_messages if m["channel"] == "#ml-ops-alerts"]
     assert "validation failed" in message["text"] and "MAPE" in json.dumps(message["blocks"])
 
 
@@ -89,7 +89,7 @@ def test_failed_deployment_rolls_back_to_the_previous_champion(orch_ws, slack):
     assert state.live == live_before
     assert [h["event"] for h in state.history[-2:]] == ["rollout_failed", "rollback"]
     assert served_version(orch_ws) == f"v{before}"
-    (message,) = [m for m in slack.messages if m["channel"] == "#ml-ops-alerts"]
+    (message,) = [m for m in slack.run_messages if m["channel"] == "#ml-ops-alerts"]
     assert "rolled back" in json.dumps(message["blocks"])
 
 
@@ -133,5 +133,5 @@ def test_a_failing_quality_suite_stops_the_run_before_training(orch_ws, slack):
         P.SKIPPED
     ] * 3
     assert Registry(orch_ws).latest_version(MODEL) == latest and champion(orch_ws) == before
-    (message,) = [m for m in slack.messages if m["channel"] == "#ml-ops-alerts"]
+    (message,) = [m for m in slack.run_messages if m["channel"] == "#ml-ops-alerts"]
     assert "compound_columns_to_be_unique" in json.dumps(message)

@@ -49,7 +49,7 @@ def test_failing_twice_then_succeeding_takes_three_attempts_with_exponential_bac
     again = run_status(orch_ws, run.run_id).task("sync_sources")
     assert (again.attempts, again.attempt_log) == (3, task.attempt_log)
     # on_success: metrics to #data-pipelines
-    (message,) = slack.messages
+    (message,) = slack.run_messages
     assert message["channel"] == "#data-pipelines"
     assert "succeeded" in message["text"]
     metrics = message["metadata"]["event_payload"]
@@ -72,7 +72,7 @@ def test_a_task_that_always_fails_ends_the_run_after_max_attempts_and_notifies(
     assert (task.state, task.attempts) == (P.FAILED, 3)
     assert "503" in task.error
     assert "sync_sources failed after 3 attempt(s)" in run.message
-    (message,) = slack.messages
+    (message,) = slack.run_messages
     assert message["channel"] == "#ml-ops-alerts"
     body = json.dumps(message)
     assert "503" in body  # the error

@@ -89,3 +89,94 @@ def test_a_deployments_batch_inference_is_scheduled_and_writes_the_live_versions
     )
     assert versions.column(0).to_pylist() == [live]
     assert Registry(orch_ws).alias_version("demand-forecast-daily", "champion") is not None
+    # a run that publishes forecasts is followed by the workspace's monitors
+    kinds = {line.split(": ")[0] for line in run.monitors}
+    assert kinds == {
+        f"[demand-forecast-production] {t}"
+        for t in ("accuracy_tracking", "feature_freshness", "prediction_quality", "automatic_retraining")
+    }, run.monitors
+    assert any("prediction_quality: OK" in line for line in run.monitors)
+
+
+def test_a_monitor_spec_runs_on_its_schedule(orch_ws):
+    from matih.orchestrate.runner import run_pipeline
+
+    view = schedule(orch_ws, "demand-forecast-production", kind="monitor")
+    assert view.schedule_id == "matih-monitor-demand-forecast-production" and view.cron == "0 8 * * *"
+    try:  # what the schedule starts when it fires: the monitor pipeline, read from the spec
+        run = run_pipeline(
+            orch_ws, "monitor-demand-forecast-production", options={"monitor": "demand-forecast-production"}
+        )
+    finally:
+        assert unschedule(orch_ws, "demand-forecast-production", kind="monitor")
+    assert run.status == P.RUN_SUCCEEDED, run.message
+    (task,) = run.tasks
+    assert (task.task_id, task.type) == ("monitors", "monitor_run")
+    assert task.metrics["monitors"] == 4 and not run.monitors  # a monitor run is not followed by monitors
+
+
+def test_a_retraining_trigger_starts_its_pipeline_through_temporal(orch_ws):
+    """The condition holds on the tracked figures: the monitor run starts the named pipeline as a new
+    Temporal workflow and records the decision with the figures it rested on."""
+    import json
+
+    import pyarrow as pa
+
+    from matih.monitoring.accuracy import ACCURACY_TABLE
+    from matih.monitoring.retraining import past_decisions
+    from matih.orchestrate.runner import run_history, run_pipeline
+    from matih.warehouse import warehouse_of
+
+    probe = orch_ws.root / "pipelines" / "retrain-probe.json"
+    spec = orch_ws.root / "monitors" / "retrain-test.json"
+    probe.write_text(
+        json.dumps(
+            {
+                "pipeline_id": "retrain-probe",
+                "name": "retraining probe",
+                "schedule": "0 3 * * *",
+                "timeout": "10m",
+                "tasks": [
+                    {
+                        "task_id": "sync",
+                        "type": "ingestion_trigger",
+                        "config": {"connections": ["product-categories"]},
+                    }
+                ],
+            }
+        )
+    )
+    spec.write_text(
+        json.dumps(
+            {
+                "monitor_name": "retrain-test",
+                "monitors": [
+                    {
+                        "type": "automatic_retraining",
+                        "trigger": {
+                            "condition": "mape_overall > 0.2 for 2 consecutive days",
+                            "action": "trigger_pipeline",
+                            "pipeline_id": "retrain-probe",
+                            "notification": "slack:#ml-ops-alerts",
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    rows = [
+        {"forecast_date": f"2026-03-0{d}", "category": "ALL", "lead_days": 0, "mape": 0.3} for d in (1, 2)
+    ]
+    warehouse_of(orch_ws).write_arrow(ACCURACY_TABLE, pa.Table.from_pylist(rows))
+    try:
+        run = run_pipeline(orch_ws, "monitor-retrain-test", options={"monitor": "retrain-test"})
+        assert run.status == P.RUN_SUCCEEDED, run.message
+        (line,) = run.task("monitors").details["monitors"]
+        assert "automatic_retraining: ALERT" in line and "retrain-probe: started" in line
+        (decision,) = past_decisions(orch_ws, "retrain-test")
+        assert decision["fired"] and decision["figures"] == {"2026-03-01": 0.3, "2026-03-02": 0.3}
+        started = run_history(orch_ws, "retrain-probe")
+        assert [r.run_id for r in started] == [decision["run_id"]]
+    finally:
+        probe.unlink()
+        spec.unlink()

@@ -64,6 +64,35 @@ def monitor_run(
         raise typer.Exit(1)
 
 
+@monitor_app.command("schedule")
+@handled
+def monitor_schedule(
+    name: Annotated[str, typer.Argument(help="monitor_name of a monitors/*.json.")],
+    workspace_dir: WorkspaceOpt = None,
+) -> None:
+    """Run a monitor spec on its schedule (its accuracy monitor's cron) as a Temporal Schedule."""
+    from matih.cli.render import console
+    from matih.orchestrate.runner import schedule
+
+    view = schedule(workspace(workspace_dir), name, kind="monitor")
+    console.print(f"schedule [bold]{view.schedule_id}[/]: {view.cron}; next runs {', '.join(view.next_runs)}")
+    console.print("[dim]runs start only while a worker polls: keep `matih worker` running[/]")
+
+
+@monitor_app.command("unschedule")
+@handled
+def monitor_unschedule(
+    name: Annotated[str, typer.Argument(help="monitor_name of a monitors/*.json.")],
+    workspace_dir: WorkspaceOpt = None,
+) -> None:
+    """Delete a monitor spec's Temporal Schedule."""
+    from matih.cli.render import console
+    from matih.orchestrate.runner import unschedule
+
+    removed = unschedule(workspace(workspace_dir), name, kind="monitor")
+    console.print(f"{'removed' if removed else 'there was no'} schedule for monitors {name}")
+
+
 def health(
     days: Annotated[int, typer.Option(help="The period, in days back from today.")] = 30,
     output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",

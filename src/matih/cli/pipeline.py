@@ -6,6 +6,7 @@ import os
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from matih.cli.common import WorkspaceOpt, handled, quiet_logs, quiet_task_logs, workspace
 from matih.exceptions import SpecError
@@ -106,6 +107,8 @@ def pipeline_run(
     console.print(run.message)
     for note in run.notifications:
         console.print(f"[dim]notification: {note}[/]")
+    for line in run.monitors:
+        console.print(f"[dim]monitor: {escape(line)}[/]", highlight=False)
     if run.status != "succeeded":
         raise typer.Exit(1)
 

@@ -11,11 +11,11 @@ from matih.calendar import BusinessCalendar
 from matih.exceptions import TrainingError, WorkspaceError
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
-from matih.forecast.grid import load_grid
+from matih.forecast.grid import DenseGrid, load_grid
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["business_calendar", "load_features"]
+__all__ = ["business_calendar", "load_dataset_grid", "load_features"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: bool = True) -> FeatureContext:
     """The dataset as a dense grid with its feature context. ``report_gaps`` logs how sparse the series
     are (training wants to know; a forecast does not)."""
+    grid = load_dataset_grid(workspace, config)
+    for note in grid.notes:
+        log.info("%s: %s", config.dataset, note)
+    if report_gaps and grid.gaps and grid.gaps.warning():
+        log.warning(grid.gaps.warning())
+    return FeatureContext.build(grid)
+
+
+def load_dataset_grid(workspace: Workspace, config: TrainConfig) -> DenseGrid:
+    """The dataset as a dense grid alone (what monitors compare forecasts with: no features needed)."""
     grid = load_grid(
         warehouse_of(workspace),
         config.dataset,
@@ -37,11 +47,7 @@ def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: boo
         closures_table=config.closures_table,
     )
     grid.calendar = business_calendar(workspace)
-    for note in grid.notes:
-        log.info("%s: %s", config.dataset, note)
-    if report_gaps and grid.gaps and grid.gaps.warning():
-        log.warning(grid.gaps.warning())
-    return FeatureContext.build(grid)
+    return grid
 
 
 def business_calendar(workspace: Workspace) -> BusinessCalendar:

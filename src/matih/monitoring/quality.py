@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from matih.forecast.grid import DenseGrid
+from matih.monitoring.accuracy import series_rows
 from matih.specs import load_spec
 from matih.specs.monitor import MonitorSpec, PredictionQualityCheck, PredictionQualityMonitor
 from matih.workspace import Workspace
@@ -66,8 +67,7 @@ def check_batch(batch: pa.Table, grid: DenseGrid, checks: list[PredictionQuality
     """Run ``checks`` on a batch forecast table against the dataset it was forecast from."""
     predicted = batch.column("predicted_units").to_numpy(zero_copy_only=False).astype(np.float64)
     finite = np.isfinite(predicted)
-    row_of = {str(s): i for i, s in enumerate(grid.series)}
-    product = np.array([row_of.get(str(p), -1) for p in batch.column("product_id").to_pylist()], np.int64)
+    product = series_rows(grid, batch.column("product_id"))
     results = []
     for check in checks:
         if check.name == "coverage":

@@ -14,8 +14,10 @@ from typing import Any
 
 from matih.exceptions import SpecError
 from matih.forecast.adapt import configs_from_pipeline
+from matih.forecast.archive import archive_table
 from matih.forecast.batch import FORECAST_TABLE
-from matih.forecast.dataset import load_features
+from matih.forecast.dataset import load_dataset_grid
+from matih.forecast.grid import DenseGrid
 from matih.monitoring.accuracy import ALL, track_accuracy
 from matih.monitoring.freshness import freshness
 from matih.monitoring.quality import check_batch
@@ -31,7 +33,10 @@ from matih.specs.monitor import (
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["MonitorReport", "Section", "monitor_specs", "run_monitors"]
+__all__ = ["MonitorReport", "Section", "monitor_specs", "run_monitors", "schedule_of"]
+
+#: when a monitor spec names no schedule (only accuracy_tracking has one): every morning
+DEFAULT_SCHEDULE = "0 8 * * *"
 
 StartPipeline = Callable[[str, str], str]
 Notify = Callable[[str], str]
@@ -76,6 +81,14 @@ def monitor_specs(ws: Workspace) -> dict[str, MonitorSpec]:
     return specs
 
 
+def schedule_of(spec: MonitorSpec) -> str:
+    """The cron a monitor spec runs on: its accuracy monitor's ``schedule`` (the seed's ``0 8 * * *``)."""
+    for monitor in spec.monitors:
+        if isinstance(monitor, AccuracyTrackingMonitor):
+            return str(monitor.schedule)
+    return DEFAULT_SCHEDULE
+
+
 def run_monitors(
     ws: Workspace,
     name: str | None = None,
@@ -105,15 +118,22 @@ def _run(
 ) -> MonitorReport:
     train, _, configured = configs_from_pipeline(ws)
     output = configured or FORECAST_TABLE
+    grids: list[DenseGrid] = []
+
+    def grid() -> DenseGrid:  # read once, by the first monitor that needs the actuals
+        if not grids:
+            grids.append(load_dataset_grid(ws, train))
+        return grids[0]
+
     sections: list[Section] = []
     alerts: list[str] = []
     for monitor in spec.monitors:
         if isinstance(monitor, AccuracyTrackingMonitor):
-            section = _accuracy(ws, train, output, monitor, now.date())
+            section = _accuracy(ws, train, output, monitor, now.date(), grid)
         elif isinstance(monitor, FeatureFreshnessMonitor):
             section = _freshness(ws, monitor, now)
         elif isinstance(monitor, PredictionQualityMonitor):
-            section = _quality(ws, train, output, monitor)
+            section = _quality(ws, output, monitor, grid)
         else:
             assert isinstance(monitor, AutomaticRetrainingMonitor)
             decision = decide(ws, spec.monitor_name, monitor.trigger, start_pipeline=start_pipeline)
@@ -133,10 +153,23 @@ def _run(
 
 
 def _accuracy(
-    ws: Workspace, train: Any, output: str, monitor: AccuracyTrackingMonitor, today: dt.date
+    ws: Workspace,
+    train: Any,
+    output: str,
+    monitor: AccuracyTrackingMonitor,
+    today: dt.date,
+    grid: Callable[[], DenseGrid],
 ) -> Section:
+    if not warehouse_of(ws).table_exists(archive_table(output)):
+        return Section(monitor.type, True, ["no forecast has been published yet"], {"scored": 0})
     result = track_accuracy(
-        ws, train, output, as_of=today, lag_days=monitor.evaluation_lag_days, metric=monitor.metric
+        ws,
+        train,
+        output,
+        as_of=today,
+        lag_days=monitor.evaluation_lag_days,
+        metric=monitor.metric,
+        grid=grid(),
     )
     if result.last_scored is None:
         return Section(monitor.type, True, ["no forecast has matured yet"], {"scored": 0})
@@ -181,13 +214,13 @@ def _freshness(ws: Workspace, monitor: FeatureFreshnessMonitor, now: dt.datetime
     )
 
 
-def _quality(ws: Workspace, train: Any, output: str, monitor: PredictionQualityMonitor) -> Section:
+def _quality(
+    ws: Workspace, output: str, monitor: PredictionQualityMonitor, grid: Callable[[], DenseGrid]
+) -> Section:
     wh = warehouse_of(ws)
     if not wh.table_exists(output):
         return Section(monitor.type, False, [f"{output} does not exist: nothing has been published"])
-    results = check_batch(
-        wh.query(f"SELECT * FROM {output}"), load_features(ws, train, report_gaps=False).grid, monitor.checks
-    )
+    results = check_batch(wh.query(f"SELECT * FROM {output}"), grid(), monitor.checks)
     return Section(
         monitor.type,
         all(r.passed for r in results),

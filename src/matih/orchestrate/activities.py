@@ -117,6 +117,11 @@ class Activities:
             ) from None
         return f"{where}: delivered"
 
+    @activity.defn(name=P.RUN_MONITORS)
+    async def run_monitors(self, names: list[str]) -> list[str]:
+        """The monitors after a run that published forecasts (one line per monitor)."""
+        return await asyncio.to_thread(tasks.monitors_of_workspace, self.ws, names)
+
     async def _attempt(self, inp: P.TaskInput, *, rollback: bool) -> P.TaskOutput:
         info = activity.info()
         prior = info.heartbeat_details[0] if info.heartbeat_details else {}

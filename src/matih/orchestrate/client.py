@@ -121,8 +121,10 @@ def pipeline_spec(ws: Workspace, pipeline_id: str) -> Any:
 
 
 def plan_for(ws: Workspace, pipeline_id: str, options: dict[str, Any] | None = None) -> P.PipelinePlan:
-    """The run plan of a pipeline, of a source's sync when ``options["source"]`` names one, or of a
-    deployment's batch forecasts when ``options["deployment"]`` does."""
+    """The run plan of a pipeline, of a source's sync when ``options["source"]`` names one, of a
+    deployment's batch forecasts when ``options["deployment"]`` does, or of a monitor spec's monitors
+    when ``options["monitor"]`` does. A pipeline that publishes forecasts (``ray_serve_update``,
+    ``batch_inference``) is followed by the workspace's monitors."""
     from matih.specs import PipelineSpec
 
     options = dict(options or {})
@@ -144,9 +146,23 @@ def plan_for(ws: Workspace, pipeline_id: str, options: dict[str, Any] | None = N
         spec = PipelineSpec.model_validate(
             P.deployment_pipeline(deployment, str(batch.schedule), str(batch.output_table))
         )
+    elif monitor := options.get("monitor"):
+        from matih.monitoring.runner import monitor_specs, schedule_of
+
+        specs = monitor_specs(ws)
+        if monitor not in specs:
+            raise SpecError(
+                f"no monitor spec named {monitor!r} in monitors/ (have: {', '.join(specs) or 'none'})"
+            )
+        spec = PipelineSpec.model_validate(P.monitor_pipeline(monitor, schedule_of(specs[monitor])))
     else:
         spec = pipeline_spec(ws, pipeline_id)
-    return P.plan_pipeline(spec, settings, options)
+    plan = P.plan_pipeline(spec, settings, options)
+    if any(t.type in ("ray_serve_update", "batch_inference") for t in spec.tasks):
+        from matih.monitoring.runner import monitor_specs
+
+        plan.monitors = sorted(monitor_specs(ws))
+    return plan
 
 
 # -- runs --------------------------------------------------------------------------------------------
@@ -348,7 +364,7 @@ class ScheduleView:
     paused: bool
 
 
-Kind = Literal["pipeline", "source", "deployment"]
+Kind = Literal["pipeline", "source", "deployment", "monitor"]
 
 
 def schedule_id(name: str, kind: Kind = "pipeline") -> str:

@@ -18,6 +18,7 @@ RUN_TASK = "run_task"
 ROLLBACK_TASK = "rollback_task"
 NOTIFY = "notify"
 LOAD_PLAN = "load_plan"
+RUN_MONITORS = "run_monitors"
 
 #: task states, as ``pipeline status`` shows them
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK = (
@@ -84,6 +85,9 @@ class PipelinePlan:
     spec: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     """Run options: ``full_refresh`` (syncs), ``n_estimators`` (training), ``trigger``."""
+    monitors: list[str] = field(default_factory=list)
+    """Monitor specs to run once the tasks are done (a run that publishes forecasts is followed by the
+    workspace's monitors)."""
 
 
 @dataclass
@@ -159,6 +163,8 @@ class RunResult:
     seconds: float | None = None
     message: str = ""
     notifications: list[str] = field(default_factory=list)
+    monitors: list[str] = field(default_factory=list)
+    """What the monitors run after the tasks said (``[name] type: OK|ALERT ...`` lines)."""
 
     def task(self, task_id: str) -> TaskRun:
         return next(t for t in self.tasks if t.task_id == task_id)
@@ -190,6 +196,17 @@ def source_pipeline(name: str, cron: str) -> dict[str, Any]:
         "schedule": cron,
         "timeout": "6h",
         "tasks": [{"task_id": "sync", "type": "ingestion_trigger", "config": {"connections": [name]}}],
+    }
+
+
+def monitor_pipeline(name: str, cron: str) -> dict[str, Any]:
+    """The one-task pipeline a monitor spec's schedule runs: its monitors."""
+    return {
+        "pipeline_id": f"monitor-{name}",
+        "name": f"Monitors {name}",
+        "schedule": cron,
+        "timeout": "1h",
+        "tasks": [{"task_id": "monitors", "type": "monitor_run", "config": {"monitor_name": name}}],
     }
 
 

@@ -33,7 +33,7 @@ def build_worker(client: Client, ws: Workspace, task_queue: str) -> Worker:
         client,
         task_queue=task_queue,
         workflows=[PipelineWorkflow],
-        activities=[acts.run_task, acts.rollback_task, acts.notify, acts.load_plan],
+        activities=[acts.run_task, acts.rollback_task, acts.notify, acts.load_plan, acts.run_monitors],
         max_concurrent_activities=ws.settings().temporal.max_concurrent_tasks,
         # a graceful stop lets running tasks finish their attempt rather than abandon it
         graceful_shutdown_timeout=dt.timedelta(seconds=5),

@@ -76,6 +76,8 @@ class PipelineWorkflow:
         else:
             status, message = self._outcome()
         result = self._result(status, message)
+        if plan.monitors and status == P.RUN_SUCCEEDED:
+            result.monitors = await self._monitors(plan.monitors)
         note = plan.on_success if status == P.RUN_SUCCEEDED else plan.on_failure
         if note is not None:
             result.notifications.append(await self._notify(note, result))
@@ -241,6 +243,22 @@ class PipelineWorkflow:
             seconds=round((now - _parse(self.started)).total_seconds(), 3),
             message=message,
         )
+
+    async def _monitors(self, names: list[str]) -> list[str]:
+        """Run the workspace's monitors on what the run published; a failure is recorded, never fails
+        the run (the forecasts are already live)."""
+        try:
+            lines: list[str] = await workflow.execute_activity(
+                P.RUN_MONITORS,
+                names,
+                activity_id="monitors",
+                start_to_close_timeout=timedelta(minutes=30),
+                retry_policy=RetryPolicy(maximum_attempts=2),
+                result_type=list[str],
+            )
+            return lines
+        except ActivityError as err:
+            return [f"monitors did not run: {err.cause or err}"]
 
     async def _notify(self, note: P.NotificationPlan, result: P.RunResult) -> str:
         """Deliver one notification; a delivery failure is recorded, never fails the run."""

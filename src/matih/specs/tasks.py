@@ -436,6 +436,22 @@ class BatchInferenceTask(_TaskBase):
     """Task settings."""
 
 
+class MonitorRunConfig(SpecModel):
+    """Run production monitors (a MATIH extension: the seed schedules monitors in their own spec)."""
+
+    monitor_name: Identifier | None = None
+    """``monitor_name`` of a ``monitors/*.json`` document; every monitor spec when left out."""
+
+
+class MonitorRunTask(_TaskBase):
+    """Run the workspace's monitors (what a monitor's schedule runs)."""
+
+    type: Literal["monitor_run"]
+    """Task type."""
+    config: MonitorRunConfig = Field(default_factory=MonitorRunConfig)
+    """Task settings."""
+
+
 Task = Annotated[
     IngestionTriggerTask
     | SqlExecuteTask
@@ -443,7 +459,8 @@ Task = Annotated[
     | RayTrainTask
     | ModelEvaluateTask
     | RayServeUpdateTask
-    | BatchInferenceTask,
+    | BatchInferenceTask
+    | MonitorRunTask,
     Field(discriminator="type"),
 ]
 """One pipeline task; ``type`` picks the config model."""
@@ -456,4 +473,5 @@ TASK_TYPES: tuple[str, ...] = (
     "model_evaluate",
     "ray_serve_update",
     "batch_inference",
+    "monitor_run",
 )
