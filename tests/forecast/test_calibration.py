@@ -59,6 +59,11 @@ def test_quantiles_are_ordered_and_match_the_interval():
 
 def test_too_few_errors_calibrate_nothing():
     assert Conformal.fit(np.ones(10), np.ones(10), np.ones(10, dtype=int), 14, 0.8) is None
+    # what such a model falls back to still honours the interval level
+    from matih.forecast.calibration import uncalibrated
+
+    assert uncalibrated(0.8).upper == pytest.approx(1.2816, abs=1e-3)
+    assert uncalibrated(0.95).upper == pytest.approx(1.96, abs=1e-3)
 
 
 def _grid(Y: np.ndarray) -> DenseGrid:

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from matih.cli.common import WorkspaceOpt, quiet_task_logs
 from matih.cli.common import quiet_logs as _quiet_logs
@@ -119,6 +120,8 @@ def _print_model_stages(result: DemoResult) -> None:
     console.print(verdict)
     for note in result.run.notifications:
         console.print(f"[dim]notification: {note}[/]")
+    for line in result.run.monitors:  # the seed's monitors, run after the deployment published
+        console.print(f"[dim]monitor: {escape(line)}[/]", highlight=False)
     # the demo reports a failed gate rather than failing: `matih evaluate` is the command that gates
     console.print(f"report: {result.report_path}")
 

@@ -98,15 +98,15 @@ class Conformal:
         )
 
 
-def _normal() -> Conformal:
+def uncalibrated(level: float) -> Conformal:
+    """For a model no forecast could calibrate (too few series): a unit normal, so it is at least
+    usable, with the band at ``level``."""
     from statistics import NormalDist
 
-    values = tuple(NormalDist().inv_cdf(q) for q in LEVELS)
-    return Conformal(values[9], values[89], values, (1.0,))
-
-
-#: for a model no forecast could calibrate (too few series): a unit normal, so it is at least usable
-UNCALIBRATED = _normal()
+    unit = NormalDist()
+    values = tuple(unit.inv_cdf(q) for q in LEVELS)
+    alpha = (1.0 - level) / 2.0
+    return Conformal(unit.inv_cdf(alpha), unit.inv_cdf(1 - alpha), values, (1.0,))
 
 
 def _lead_factor(abs_r: np.ndarray, lead: np.ndarray, horizon: int) -> np.ndarray:

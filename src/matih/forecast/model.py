@@ -15,7 +15,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from matih.forecast.calibration import UNCALIBRATED, Conformal
+from matih.forecast.calibration import Conformal, uncalibrated
 from matih.forecast.config import CovariateRole
 from matih.forecast.features import FeatureContext, build_features, cadence_of, covariate_names
 from matih.forecast.frequency import parse_frequency
@@ -136,7 +136,7 @@ class ForecastModel:
         levels = self.quantile_levels if levels is None else levels
         lower, upper = np.zeros(len(yhat)), np.zeros(len(yhat))
         quantiles = np.zeros((len(yhat), len(levels)))
-        default = self.conformal.get(FALLBACK, UNCALIBRATED)
+        default = self.conformal.get(FALLBACK) or uncalibrated(self.level)
         for name in np.unique(model_of):
             rows = model_of == name
             dist = self.conformal.get(str(name), default)
