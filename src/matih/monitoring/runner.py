@@ -19,6 +19,7 @@ from matih.forecast.batch import FORECAST_TABLE
 from matih.forecast.dataset import load_dataset_grid
 from matih.forecast.grid import DenseGrid
 from matih.monitoring.accuracy import ALL, track_accuracy
+from matih.monitoring.clock import business_today
 from matih.monitoring.freshness import freshness
 from matih.monitoring.quality import check_batch
 from matih.monitoring.retraining import decide
@@ -94,18 +95,22 @@ def run_monitors(
     name: str | None = None,
     *,
     now: dt.datetime | None = None,
+    today: dt.date | None = None,
     start_pipeline: StartPipeline | None = None,
     notify: Notify | None = None,
 ) -> list[MonitorReport]:
-    """Run every monitor spec (or ``name``) now; alert through ``notify``."""
+    """Run every monitor spec (or ``name``); alert through ``notify``. ``now`` (default: the wall clock)
+    dates freshness; ``today`` (default: :func:`~matih.monitoring.clock.business_today`) is the day
+    accuracy scores matured forecasts up to."""
     specs = monitor_specs(ws)
     if name is not None and name not in specs:
         raise SpecError(f"no monitor spec named {name!r} in monitors/ (have: {', '.join(specs) or 'none'})")
     now = now or dt.datetime.now(dt.UTC)
+    today = today or business_today(ws)
     reports = []
     for spec_name, spec in specs.items():
         if name is None or spec_name == name:
-            reports.append(_run(ws, spec, now, start_pipeline, notify))
+            reports.append(_run(ws, spec, now, today, start_pipeline, notify))
     return reports
 
 
@@ -113,6 +118,7 @@ def _run(
     ws: Workspace,
     spec: MonitorSpec,
     now: dt.datetime,
+    today: dt.date,
     start_pipeline: StartPipeline | None,
     notify: Notify | None,
 ) -> MonitorReport:
@@ -129,7 +135,7 @@ def _run(
     alerts: list[str] = []
     for monitor in spec.monitors:
         if isinstance(monitor, AccuracyTrackingMonitor):
-            section = _accuracy(ws, train, output, monitor, now.date(), grid)
+            section = _accuracy(ws, train, output, monitor, today, grid)
         elif isinstance(monitor, FeatureFreshnessMonitor):
             section = _freshness(ws, monitor, now)
         elif isinstance(monitor, PredictionQualityMonitor):

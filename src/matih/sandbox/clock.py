@@ -87,3 +87,12 @@ def dated_by(app: _Asgi, clock: SandboxClock, *, lead: int = 0) -> _Asgi:
         await app(scope, receive, send_dated)
 
     return wrapped
+
+
+def business_today(ws: Any) -> dt.date | None:
+    """The ``matih.clocks`` provider: the day after the last one the sandbox shows (its "today"), or
+    ``None`` when this workspace has no sandbox clock."""
+    clock = SandboxClock(ws.sandbox_dir / "clock.json")
+    if not clock.path.is_file():
+        return None
+    return clock.as_of + dt.timedelta(days=1)
