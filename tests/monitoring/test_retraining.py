@@ -67,3 +67,16 @@ def test_a_category_condition_reads_that_category(tmp_path):
     assert not decide(ws, "prod", TRIGGER, start_pipeline=lambda p, w: "run").fired
     dry = decide(ws, "other", toys, start_pipeline=None)
     assert not dry.fired and "dry run" in dry.reason
+
+
+def test_an_accuracy_granularity_that_would_be_ignored_is_refused():
+    import pytest
+    from pydantic import ValidationError
+
+    from matih.specs.monitor import AccuracyTrackingMonitor
+
+    base = {"type": "accuracy_tracking", "metric": "mape", "alert_threshold": 0.15, "schedule": "0 8 * * *"}
+    per_category = AccuracyTrackingMonitor.model_validate({**base, "granularity": "category"})
+    assert per_category.granularity == "category"
+    with pytest.raises(ValidationError, match="'overall' or 'category'"):
+        AccuracyTrackingMonitor.model_validate({**base, "granularity": "product"})

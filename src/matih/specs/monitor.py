@@ -99,8 +99,9 @@ class AccuracyTrackingMonitor(SpecModel):
     """Monitor type."""
     metric: Literal["mape", "rmse", "bias", "coverage"]
     """Accuracy metric tracked."""
-    granularity: Literal["overall", "category", "product"] = "overall"
-    """Level the metric is computed at."""
+    granularity: Literal["overall", "category"] = "overall"
+    """Level the metric is alerted at: overall, or each category too (results are always written per
+    category and lead). Per product is refused: a product's daily MAPE is too noisy to alert on."""
     evaluation_lag_days: NonNegativeInt = 0
     """Days to wait for actuals before scoring a forecast (usually the horizon)."""
     alert_threshold: PositiveFloat
