@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring drills lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring bench-simulation drills lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -46,6 +46,9 @@ bench-real-data: $(STAMP)
 
 bench-monitoring: $(STAMP)
 	$(PY) benchmarks/monitoring.py
+
+bench-simulation: $(STAMP)
+	$(PY) benchmarks/simulation.py
 
 drills: $(STAMP)
 	$(PY) benchmarks/drills.py

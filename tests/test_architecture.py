@@ -23,7 +23,7 @@ import matih
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "matih"
 #: where the simulator may be imported: itself, the demo and the CLI sit above the core
-MAY_IMPORT_SANDBOX = ("sandbox/", "demo.py", "cli/")
+MAY_IMPORT_SANDBOX = ("sandbox/", "demo.py", "simulation.py", "cli/")
 
 
 def test_import_contracts_hold() -> None:

@@ -91,7 +91,7 @@ def run_demo(
     """Generate NovaMart, serve it, run the seed's pipeline on Temporal; write the report."""
     workspace.ensure_state()
     result = DemoResult(workspace)
-    stage = _Stages(result, on_stage)
+    stage = Stages(result.timings, on_stage)
     with stage("generate", f"Generating NovaMart ({products:,} products, {days} days)"):
         world = generate_world(WorldConfig(products=products, seed=seed, end_date=end_date, days=days))
         save_world(world, workspace.sandbox_dir)
@@ -110,12 +110,12 @@ def run_demo(
     return result
 
 
-class _Stages:
+class Stages:
     """Times the demo's stages into the result and tells the caller's hook as each starts and ends;
     the pipeline's tasks are reported as stages too, from the run's progress."""
 
-    def __init__(self, result: DemoResult, on_stage: StageHook | None) -> None:
-        self.result = result
+    def __init__(self, timings: dict[str, float], on_stage: StageHook | None) -> None:
+        self.timings = timings
         self.on_stage = on_stage
         self._seen: dict[str, str] = {}
 
@@ -125,9 +125,9 @@ class _Stages:
             self.on_stage(key, label, None)
         started = time.perf_counter()
         yield
-        self.result.timings[key] = round(time.perf_counter() - started, 3)
+        self.timings[key] = round(time.perf_counter() - started, 3)
         if self.on_stage:
-            self.on_stage(key, label, self.result.timings[key])
+            self.on_stage(key, label, self.timings[key])
 
     def progress(self, run: P.RunResult) -> None:
         """``run_pipeline``'s progress callback: each task starts once and ends once, even when a poll
@@ -142,16 +142,26 @@ class _Stages:
                 if task.task_id not in self._seen and self.on_stage:
                     self.on_stage(task.task_id, label, None)
                 self._seen[task.task_id] = "done"
-                self.result.timings[task.task_id] = task.seconds or 0.0
+                self.timings[task.task_id] = task.seconds or 0.0
                 if self.on_stage:
                     self.on_stage(task.task_id, f"{label}: {task.state}", task.seconds or 0.0)
 
 
-def _run_pipeline(workspace: Workspace, stage: _Stages, n_estimators: int | None) -> P.RunResult:
+def _run_pipeline(workspace: Workspace, stage: Stages, n_estimators: int | None) -> P.RunResult:
     """Serve the world, sync the sources the pipeline does not, and run the pipeline on Temporal."""
+    from matih.sandbox import server
+
+    with server.start(workspace):
+        return bootstrap(workspace, stage, n_estimators)
+
+
+def bootstrap(
+    workspace: Workspace, stage: Stages, n_estimators: int | None, *, trigger: str = "demo"
+) -> P.RunResult:
+    """With the sandbox serving: sync the sources the pipeline does not sync (the product-categories
+    file), then run the pipeline on Temporal with every source read afresh (the world was just built)."""
     from matih.orchestrate.client import pipeline_spec
     from matih.orchestrate.runner import run_pipeline
-    from matih.sandbox import server
     from matih.sources import source_names, sync
 
     spec = pipeline_spec(workspace, PIPELINE)
@@ -159,21 +169,20 @@ def _run_pipeline(workspace: Workspace, stage: _Stages, n_estimators: int | None
         name for task in spec.tasks if task.type == "ingestion_trigger" for name in task.config.connections
     }
     others = [name for name in source_names(workspace) if name not in in_pipeline]
-    with server.start(workspace):
-        if others:
-            with stage("ingest", f"Syncing the sources the pipeline does not sync ({', '.join(others)})"):
-                for name in others:
-                    sync(workspace, name, full_refresh=True)
-        options: dict[str, Any] = {"trigger": "demo", "full_refresh": True}  # the world was just rebuilt
-        if n_estimators:
-            options["n_estimators"] = n_estimators
-        started = time.perf_counter()
-        run = run_pipeline(workspace, PIPELINE, options=options, on_progress=stage.progress)
-        stage.result.timings["pipeline"] = round(time.perf_counter() - started, 3)
+    if others:
+        with stage("ingest", f"Syncing the sources the pipeline does not sync ({', '.join(others)})"):
+            for name in others:
+                sync(workspace, name, full_refresh=True)
+    options: dict[str, Any] = {"trigger": trigger, "full_refresh": True}
+    if n_estimators:
+        options["n_estimators"] = n_estimators
+    started = time.perf_counter()
+    run = run_pipeline(workspace, PIPELINE, options=options, on_progress=stage.progress)
+    stage.timings["pipeline"] = round(time.perf_counter() - started, 3)
     return run
 
 
-def _inspect(workspace: Workspace, result: DemoResult, run: P.RunResult, stage: _Stages) -> None:
+def _inspect(workspace: Workspace, result: DemoResult, run: P.RunResult, stage: Stages) -> None:
     """What the report shows besides the run: the features' quality and profile, the tasks' own
     reports, and the forecasts the deployment wrote."""
     from matih.quality.profile import profile_table

@@ -62,4 +62,4 @@ def test_every_command_is_listed_once():
 
 def test_groups_keep_their_commands():
     assert help_panels(["sources"])["Commands"] == ["list", "sync", "status", "schedule"]
-    assert help_panels(["sandbox"])["Commands"] == ["generate", "serve", "advance", "stop"]
+    assert help_panels(["sandbox"])["Commands"] == ["generate", "serve", "advance", "stop", "simulate"]

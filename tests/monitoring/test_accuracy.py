@@ -145,7 +145,7 @@ def test_the_health_report_reads_the_records(ws, tmp_path):
         PipelineRun("succeeded", "2025-12-01T04:00:00", False, 1.0, 1.0),  # before the period
     ]
     now = dt.datetime(2026, 3, 30, 9, tzinfo=dt.UTC)
-    report = health_report(ws, None, runs, days=30, now=now)
+    report = health_report(ws, None, runs, days=30, now=now, today=now.date())
     text = report.text()
     assert "Pipeline Runs:        3 (1 success, 1 retry-then-success, 1 failed)" in text
     assert "Avg Training Time:    10m 30s" in text and "Avg Batch Inference:  1m 10s" in text

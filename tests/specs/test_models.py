@@ -23,7 +23,7 @@ from matih.specs import (
     parse_reassign_condition,
     parse_retrain_condition,
 )
-from matih.specs.monitor import AutomaticRetrainingMonitor
+from matih.specs.monitor import AccuracyTrackingMonitor, AutomaticRetrainingMonitor
 from matih.specs.source import GoogleAnalyticsConfig, PostgresConfig, ShopifyConfig
 from matih.specs.tasks import ModelEvaluateTask, RayTrainTask, SqlExecuteTask
 
@@ -186,6 +186,25 @@ def test_monitor_condition_is_parsed() -> None:
         3,
     )
     assert condition.holds(0.13) and not condition.holds(0.12)
+
+
+def test_accuracy_thresholds_are_one_number_or_per_category() -> None:
+    raw = json.loads((EXAMPLE / "monitors" / "demand-forecast-production.json").read_text())
+    accuracy = raw["monitors"][0]
+    seed = MonitorSpec.model_validate(raw).monitors[0]
+    assert isinstance(seed, AccuracyTrackingMonitor)
+    assert seed.threshold_for("ALL") == seed.threshold_for("Swimwear") == 0.15
+    accuracy["alert_threshold"] = {"default": 0.2, "overall": 0.12, "Swimwear": 0.45}
+    per = MonitorSpec.model_validate(raw).monitors[0]
+    assert isinstance(per, AccuracyTrackingMonitor)
+    assert (per.threshold_for("ALL"), per.threshold_for("Swimwear"), per.threshold_for("Beauty")) == (
+        0.12,
+        0.45,
+        0.2,
+    )
+    accuracy["alert_threshold"] = {"Swimwear": 0.45}
+    with pytest.raises(ValidationError, match="needs a 'default'"):
+        MonitorSpec.model_validate(raw)
 
 
 @pytest.mark.parametrize(

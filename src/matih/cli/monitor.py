@@ -26,28 +26,16 @@ def monitor_run(
 ) -> None:
     """Run the monitors now; exit 1 when one of them alerts."""
     from matih.cli.render import console
-    from matih.monitoring.alerts import alert_channel, slack_alerts
-    from matih.monitoring.runner import monitor_specs, run_monitors
+    from matih.orchestrate.monitors import RETRAINING_TRIGGER, run_workspace_monitors
     from matih.orchestrate.runner import run_pipeline
 
     quiet_logs()
     ws = workspace(workspace_dir)
 
-    def start(pipeline_id: str, why: str) -> str:
-        return run_pipeline(ws, pipeline_id, wait=False).run_id
+    def start(pipeline_id: str, why: str) -> str:  # a background worker runs it (embedded Temporal)
+        return run_pipeline(ws, pipeline_id, options={"trigger": RETRAINING_TRIGGER}, wait=False).run_id
 
-    specs = monitor_specs(ws)
-    reports = []
-    for spec_name, spec in specs.items():
-        if name is None or spec_name == name:
-            reports += run_monitors(
-                ws,
-                spec_name,
-                start_pipeline=None if dry_run else start,
-                notify=slack_alerts(ws, alert_channel(spec)),
-            )
-    if name is not None and not reports:
-        run_monitors(ws, name)  # raises the clear "no monitor spec named ..." error
+    reports = run_workspace_monitors(ws, [name] if name else None, start_pipeline=None if dry_run else start)
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in reports], default=str))
     else:
@@ -107,49 +95,16 @@ def health(
     from pathlib import Path
 
     from matih.cli.render import console
-    from matih.exceptions import MatihError
-    from matih.monitoring.health import PipelineRun, health_report
     from matih.monitoring.health import plot as plot_report
-    from matih.monitoring.runner import monitor_specs
-    from matih.orchestrate.runner import run_history
+    from matih.orchestrate.runner import production_health
 
     quiet_logs()
     if output_format not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--format")
-    ws = workspace(workspace_dir)
-    pipeline_id = pipeline or _training_pipeline(ws)
-    notes = []
-    try:
-        history = run_history(ws, pipeline_id, limit=1000) if pipeline_id else []
-    except MatihError as err:  # Temporal unreachable: the rest of the report still stands
-        history, notes = [], [f"pipeline runs unavailable: {err}"]
-    runs = [
-        PipelineRun(
-            r.status,
-            r.started,
-            any(t.attempts > 1 for t in r.tasks),
-            next((t.seconds for t in r.tasks if t.type == "ray_train"), None),
-            next((t.seconds for t in r.tasks if t.type in ("ray_serve_update", "batch_inference")), None),
-        )
-        for r in history
-    ]
-    specs = list(monitor_specs(ws).values())
-    report = health_report(ws, specs[0] if specs else None, runs, days=days)
-    report.notes += notes
+    report = production_health(workspace(workspace_dir), days=days, pipeline_id=pipeline)
     if output_format == "json":
         console.print_json(json.dumps(report.to_dict(), default=str))
     else:
         console.print(report.text(), markup=False, highlight=False)
     if plot:
         console.print(f"plot: {plot_report(report, Path(plot))}")
-
-
-def _training_pipeline(ws: object) -> str | None:
-    """The pipeline with a ray_train task (the seed's demand-forecast-daily)."""
-    from matih.specs import PipelineSpec, load_spec
-
-    for path in ws.spec_files("pipelines"):  # type: ignore[attr-defined]
-        spec = load_spec(path, "pipelines")
-        if isinstance(spec, PipelineSpec) and any(t.type == "ray_train" for t in spec.tasks):
-            return spec.pipeline_id
-    return None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from matih.monitoring.accuracy import ACCURACY_TABLE, ALL
+from matih.monitoring.clock import business_today
 from matih.monitoring.freshness import Freshness, freshness
 from matih.monitoring.retraining import past_decisions
 from matih.monitoring.serving import serving_summary
@@ -49,6 +50,8 @@ class HealthReport:
     serving: dict[str, Any] | None = None
     """What the forecast servers recorded (:func:`~matih.monitoring.serving.serving_summary`)."""
     notes: list[str] = field(default_factory=list)
+    accuracy_period: tuple[dt.date, dt.date] | None = None
+    """The forecast dates accuracy covers, when the data's calendar is not the wall clock's."""
 
     @property
     def succeeded(self) -> int:
@@ -66,6 +69,7 @@ class HealthReport:
         return {
             "title": self.title,
             "period": [self.start.isoformat(), self.end.isoformat()],
+            "accuracy_period": [str(d) for d in self.accuracy_period] if self.accuracy_period else None,
             "pipeline_runs": {
                 "total": len(self.runs),
                 "succeeded": self.succeeded,
@@ -103,7 +107,12 @@ class HealthReport:
         lines.append(
             f"Avg Batch Inference:  {_duration(self._mean([r.batch_seconds for r in self.runs]))}{scope}"
         )
-        lines += ["", "Accuracy Trend (MAPE):"]
+        span = (
+            f" (forecast dates {self.accuracy_period[0]} to {self.accuracy_period[1]})"
+            if self.accuracy_period
+            else ""
+        )
+        lines += ["", f"Accuracy Trend (MAPE){span}:"]
         if not self.weekly:
             lines.append("  no forecast has been scored in the period yet")
         for i, (week, mape) in enumerate(self.weekly, start=1):
@@ -118,7 +127,7 @@ class HealthReport:
         lines.append("")
         if fired:
             lines.append(f"Retraining Triggers:  {len(fired)}")
-            lines += [f"  {d['at'][:10]}: {d['reason']} (run {d['run_id']})" for d in fired]
+            lines += [f"  {d.get('today') or d['at'][:10]}: {d['reason']} (run {d['run_id']})" for d in fired]
         else:
             conditions = sorted({d["condition"] for d in self.decisions})
             lines.append(
@@ -169,13 +178,18 @@ def health_report(
     *,
     days: int = 30,
     now: dt.datetime | None = None,
+    today: dt.date | None = None,
     title: str = "Demand Forecaster - Production Health",
 ) -> HealthReport:
+    """The report over the ``days`` before ``now`` (runs, freshness, decisions, serving; default: the
+    wall clock) and, for accuracy, before ``today`` (default: the workspace's business day)."""
     now = now or dt.datetime.now(dt.UTC)
     end = now.date()
     start = end - dt.timedelta(days=days)
     in_period = [r for r in runs if r.started[:10] >= start.isoformat()]
-    weekly, by_category = _weekly(ws, start, end)
+    # accuracy is dated by the data's calendar (a simulator's days are not the wall clock's)
+    business = today or business_today(ws)
+    weekly, by_category = _weekly(ws, business - dt.timedelta(days=days), business)
     checks = [
         c for m in (spec.monitors if spec else []) if isinstance(m, FeatureFreshnessMonitor) for c in m.checks
     ]
@@ -186,6 +200,8 @@ def health_report(
         if d["at"][:10] >= start.isoformat()
     ]
     report = HealthReport(title, start, end, in_period, weekly, by_category, fresh, decisions)
+    if business != end:
+        report.accuracy_period = (business - dt.timedelta(days=days), business)
     report.serving = serving_summary(ws, now - dt.timedelta(days=days))
     return report
 

@@ -36,6 +36,8 @@ class Decision:
     through: str | None = None
     """The latest evaluated date the decision looked at."""
     run_id: str | None = None
+    today: str | None = None
+    """The business day the decision was taken on (a simulator's day may not be the wall clock's)."""
     at: str = field(default_factory=utc_stamp)
 
 
@@ -66,6 +68,7 @@ def decide(
     trigger: RetrainTrigger,
     *,
     start_pipeline: Callable[[str, str], str] | None,
+    today: str | None = None,
 ) -> Decision:
     """Evaluate the trigger on the tracked figures; start the pipeline (``start_pipeline(pipeline_id,
     reason)`` returns the run id) when it holds for a new episode; record the decision."""
@@ -78,6 +81,7 @@ def decide(
     decision = Decision(
         monitor, trigger.condition, trigger.pipeline_id, False, "", figures, days[-1] if days else None
     )
+    decision.today = today
     if len(recent) < condition.days:
         decision.reason = f"{len(days)} evaluated day(s), the condition needs {condition.days}"
     elif not all(condition.holds(values[d]) for d in recent):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from matih.exceptions import SpecError
@@ -31,10 +32,20 @@ from matih.specs.monitor import (
     MonitorSpec,
     PredictionQualityMonitor,
 )
+from matih.state import append_jsonl, read_jsonl
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["MonitorReport", "Section", "monitor_specs", "run_monitors", "schedule_of"]
+__all__ = [
+    "MonitorReport",
+    "Section",
+    "monitor_spec",
+    "monitor_specs",
+    "past_reports",
+    "reports_path",
+    "run_monitors",
+    "schedule_of",
+]
 
 #: when a monitor spec names no schedule (only accuracy_tracking has one): every morning
 DEFAULT_SCHEDULE = "0 8 * * *"
@@ -82,6 +93,14 @@ def monitor_specs(ws: Workspace) -> dict[str, MonitorSpec]:
     return specs
 
 
+def monitor_spec(ws: Workspace, name: str, specs: dict[str, MonitorSpec] | None = None) -> MonitorSpec:
+    """The monitor spec named ``name``, or a clear error naming the ones there are."""
+    specs = monitor_specs(ws) if specs is None else specs
+    if name not in specs:
+        raise SpecError(f"no monitor spec named {name!r} in monitors/ (have: {', '.join(specs) or 'none'})")
+    return specs[name]
+
+
 def schedule_of(spec: MonitorSpec) -> str:
     """The cron a monitor spec runs on: its accuracy monitor's ``schedule`` (the seed's ``0 8 * * *``)."""
     for monitor in spec.monitors:
@@ -103,8 +122,8 @@ def run_monitors(
     dates freshness; ``today`` (default: :func:`~matih.monitoring.clock.business_today`) is the day
     accuracy scores matured forecasts up to."""
     specs = monitor_specs(ws)
-    if name is not None and name not in specs:
-        raise SpecError(f"no monitor spec named {name!r} in monitors/ (have: {', '.join(specs) or 'none'})")
+    if name is not None:
+        monitor_spec(ws, name, specs)
     now = now or dt.datetime.now(dt.UTC)
     today = today or business_today(ws)
     reports = []
@@ -142,7 +161,9 @@ def _run(
             section = _quality(ws, output, monitor, grid)
         else:
             assert isinstance(monitor, AutomaticRetrainingMonitor)
-            decision = decide(ws, spec.monitor_name, monitor.trigger, start_pipeline=start_pipeline)
+            decision = decide(
+                ws, spec.monitor_name, monitor.trigger, start_pipeline=start_pipeline, today=today.isoformat()
+            )
             line = (
                 f"retraining {monitor.trigger.pipeline_id}: "
                 + (f"started (run {decision.run_id}): " if decision.fired else "not started: ")
@@ -155,7 +176,18 @@ def _run(
     report = MonitorReport(spec.monitor_name, now.isoformat(timespec="seconds"), sections, alerts)
     if notify is not None:
         report.deliveries = [notify(alert) for alert in alerts]
+    append_jsonl(reports_path(ws), {**report.to_dict(), "today": today.isoformat()})
     return report
+
+
+def reports_path(ws: Workspace) -> Path:
+    """The journal of every monitor run's report (``.matih/monitoring/reports.jsonl``)."""
+    return ws.state / "monitoring" / "reports.jsonl"
+
+
+def past_reports(ws: Workspace) -> list[dict[str, Any]]:
+    """The recorded monitor reports, oldest first."""
+    return list(read_jsonl(reports_path(ws)))
 
 
 def _accuracy(
@@ -181,19 +213,20 @@ def _accuracy(
         return Section(monitor.type, True, ["no forecast has matured yet"], {"scored": 0})
     last = result.last_scored
     groups = sorted(result.daily) if monitor.granularity == "category" else [ALL]
-    lines, breaches = [], []
+    lines, breaches, latest = [], [], {}
     for group in groups:
         value = result.daily.get(group, {}).get(last)
         if value is None:
             continue
-        over = value > monitor.alert_threshold
+        latest[group] = round(value, 6)
+        threshold = monitor.threshold_for(group)
+        over = value > threshold
         if over:
             breaches.append(group)
         if over or group == ALL:
             label = "overall" if group == ALL else group
             lines.append(
-                f"{monitor.metric} {label} {value:.3f} on {last}"
-                + (f" above {monitor.alert_threshold:g}" if over else "")
+                f"{monitor.metric} {label} {value:.3f} on {last}" + (f" above {threshold:g}" if over else "")
             )
     return Section(
         monitor.type,
@@ -204,6 +237,7 @@ def _accuracy(
             "scored_forecasts": result.scored_forecasts,
             "table": result.table,
             "breaches": breaches,
+            "latest": latest,
         },
     )
 

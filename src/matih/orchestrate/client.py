@@ -147,14 +147,11 @@ def plan_for(ws: Workspace, pipeline_id: str, options: dict[str, Any] | None = N
             P.deployment_pipeline(deployment, str(batch.schedule), str(batch.output_table))
         )
     elif monitor := options.get("monitor"):
-        from matih.monitoring.runner import monitor_specs, schedule_of
+        from matih.monitoring.runner import monitor_spec, schedule_of
 
-        specs = monitor_specs(ws)
-        if monitor not in specs:
-            raise SpecError(
-                f"no monitor spec named {monitor!r} in monitors/ (have: {', '.join(specs) or 'none'})"
-            )
-        spec = PipelineSpec.model_validate(P.monitor_pipeline(monitor, schedule_of(specs[monitor])))
+        spec = PipelineSpec.model_validate(
+            P.monitor_pipeline(monitor, schedule_of(monitor_spec(ws, monitor)))
+        )
     else:
         spec = pipeline_spec(ws, pipeline_id)
     plan = P.plan_pipeline(spec, settings, options)

@@ -19,9 +19,13 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client
 
+from matih.exceptions import MatihError
+from matih.monitoring.health import HealthReport, PipelineRun, health_report
+from matih.monitoring.runner import monitor_specs
 from matih.orchestrate import client as C
 from matih.orchestrate import devserver
 from matih.orchestrate import plan as P
+from matih.orchestrate.monitors import training_pipeline
 from matih.processes import adopt, alive
 from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
@@ -65,16 +69,32 @@ def run_pipeline(
                 ensure_background_worker(ws)
             run_id = await C.start_run(client, orch, plan)
             return await C.get_run(client, run_id)
-        from matih.orchestrate.worker import running_worker
-
-        local = running_worker(client, orch) if orch.embedded else contextlib.nullcontext()
-        async with local:
+        async with _local_worker(client, orch):
             run_id = await C.start_run(client, orch, plan)
             if on_started is not None:
                 on_started(run_id)
             return await C.wait_run(client, run_id, on_progress=on_progress, poll=poll)
 
     return _with_client(ws, work, keep_server=not wait)
+
+
+def follow_run(
+    ws: Workspace, run_id: str, *, on_progress: Progress | None = None, poll: float = 0.5
+) -> P.RunResult:
+    """Wait for a run started elsewhere (a retraining a monitor fired, a scheduled run) to end; when
+    Temporal is embedded, a worker polls inside this process meanwhile."""
+
+    async def work(client: Client, orch: C.Orchestrator) -> P.RunResult:
+        async with _local_worker(client, orch):
+            return await C.wait_run(client, run_id, on_progress=on_progress, poll=poll)
+
+    return _with_client(ws, work)
+
+
+def _local_worker(client: Client, orch: C.Orchestrator) -> contextlib.AbstractAsyncContextManager[Any]:
+    from matih.orchestrate.worker import running_worker
+
+    return running_worker(client, orch) if orch.embedded else contextlib.nullcontext()
 
 
 def run_status(ws: Workspace, run_id: str) -> P.RunResult:
@@ -154,3 +174,33 @@ def unregister_worker(ws: Workspace, pid: int) -> None:
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
         if int(json.loads(_worker_record(ws).read_text())["pid"]) == pid:
             _worker_record(ws).unlink()
+
+
+def production_health(
+    ws: Workspace, *, days: int = 30, pipeline_id: str | None = None, now: dt.datetime | None = None
+) -> HealthReport:
+    """The Production Health report of the first monitor spec, with the runs of ``pipeline_id`` (default:
+    the training pipeline) from Temporal's history; without Temporal the rest of the report still
+    stands (:mod:`matih.monitoring` sits below this package and cannot ask Temporal itself)."""
+    pipeline_id = pipeline_id or training_pipeline(ws)
+    notes = []
+    try:
+        history = run_history(ws, pipeline_id, limit=1000) if pipeline_id else []
+    except MatihError as err:
+        history, notes = [], [f"pipeline runs unavailable: {err}"]
+    specs = list(monitor_specs(ws).values())
+    report = health_report(
+        ws, specs[0] if specs else None, [_health_run(r) for r in history], days=days, now=now
+    )
+    report.notes += notes
+    return report
+
+
+def _health_run(run: P.RunResult) -> PipelineRun:
+    return PipelineRun(
+        run.status,
+        run.started,
+        any(t.attempts > 1 for t in run.tasks),
+        next((t.seconds for t in run.tasks if t.type == "ray_train"), None),
+        next((t.seconds for t in run.tasks if t.type in ("ray_serve_update", "batch_inference")), None),
+    )

@@ -7,7 +7,6 @@ their ``transient`` flag decides whether Temporal retries them.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import threading
@@ -289,33 +288,9 @@ def quality_check(task: QualityCheckTask, ws: Workspace, ctx: TaskContext) -> Ou
 def monitors_of_workspace(ws: Workspace, names: list[str] | None) -> list[str]:
     """Run monitor specs (``None``: all), retraining through Temporal, alerts to Slack; one line per
     monitor. What a ``monitor_run`` task and the monitors after a publishing run both do."""
-    from matih.monitoring.alerts import alert_channel, slack_alerts
-    from matih.monitoring.runner import monitor_specs, run_monitors
-    from matih.orchestrate import client as C
+    from matih.orchestrate.monitors import monitor_lines, run_workspace_monitors
 
-    def start(pipeline_id: str, why: str) -> str:
-        """Start the retraining run on this workspace's Temporal; the worker that runs these monitors
-        (or any other polling the queue) executes it."""
-        log.warning("retraining %s: %s", pipeline_id, why)
-        plan = C.plan_for(ws, pipeline_id, {"trigger": "retraining"})
-
-        async def go() -> str:
-            with C.orchestrator(ws, keep_server=True) as orch:
-                return await C.start_run(await C.connect(orch), orch, plan)
-
-        return asyncio.run(go())  # in the activity's own thread: no loop is running here
-
-    lines = []
-    for name, spec in monitor_specs(ws).items():
-        if names is not None and name not in names:
-            continue
-        for report in run_monitors(
-            ws, name, start_pipeline=start, notify=slack_alerts(ws, alert_channel(spec))
-        ):
-            for section in report.sections:
-                verdict = "OK" if section.ok else "ALERT"
-                lines.append(f"[{name}] {section.type}: {verdict} " + "; ".join(section.lines))
-    return lines
+    return monitor_lines(run_workspace_monitors(ws, names))
 
 
 def monitor_run(task: MonitorRunTask, ws: Workspace, ctx: TaskContext) -> Outcome:

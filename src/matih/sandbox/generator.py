@@ -7,8 +7,10 @@ aside as ``truth`` so the best error any forecaster could reach (the noise floor
 
 Orders and order lines are then cut from the realised units (:mod:`matih.sandbox.orders`), web sessions
 are drawn from demand two days ahead (traffic leads sales), and inventory, shipments and warehouses
-follow from the stock-outs. Every draw comes from one random stream in a fixed order, which is what makes
-a config build the same world every time: reordering draws, even between methods, changes the world.
+follow from the stock-outs. Every draw comes from a random stream in a fixed order, which is what makes a
+config build the same world every time: reordering draws, even between methods, changes the world. Web
+traffic and shocks have streams of their own (seeded from the config's seed), so a shock changes no sale
+before its day and no other category at all (traffic, which leads sales, moves two days before it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from matih.exceptions import SandboxError
 from matih.sandbox.categories import CATEGORIES, Category
 from matih.sandbox.draws import approx_binomial, day_major
 from matih.sandbox.orders import order_tables
+from matih.sandbox.shocks import Shock
 from matih.state import utc_now
 
 MIN_PRODUCTS, MAX_PRODUCTS = 100, 45_291
@@ -52,6 +55,8 @@ class WorldConfig:
     end_date: dt.date | None = None
     #: days of history, ending at ``end_date``
     days: int = 730
+    #: changes to demand from given days on (:mod:`matih.sandbox.shocks`)
+    shocks: tuple[Shock, ...] = ()
 
     def __post_init__(self) -> None:
         if not MIN_PRODUCTS <= self.products <= MAX_PRODUCTS:
@@ -101,6 +106,7 @@ class _Builder:
         first = np.datetime64(config.first_day, "D")
         self.days = first + np.arange(self.D)
         self.cats = CATEGORIES
+        self.shock_rng = np.random.default_rng([config.seed, 1])
 
     # -- products ------------------------------------------------------------------------------------
     def _products(self) -> None:
@@ -149,6 +155,7 @@ class _Builder:
         mu = self._baseline()
         self._promotions(mu)
         self._stockouts()
+        self._shocks()
 
     def _holidays(self) -> np.ndarray:
         """(categories x days) holiday factors: Black Friday, the Christmas ramp, Valentine's week."""
@@ -238,6 +245,36 @@ class _Builder:
         self.stockouts = (o_idx, o_start, o_len)
         self.expected = np.where(self.in_stock, self.demand, self.demand * np.float32(0.05))
         self.units = rng.poisson(self.expected).astype(np.int32)
+
+    def _shocks(self) -> None:
+        """The configured shocks, drawn from their own stream so the world before them is unchanged: more
+        demand adds Poisson units, less thins the drawn ones binomially (both exact for Poisson sales)."""
+        if not self.cfg.shocks:
+            return
+        rng = self.shock_rng
+        self.unshocked_demand = self.demand.copy()
+        names = [c.name for c in self.cats]
+        for shock in self.cfg.shocks:
+            rows = np.flatnonzero(self.cat == names.index(shock.category))
+            lo = max(0, int((np.datetime64(shock.start, "D") - self.days[0]).astype(np.int64)))
+            hi = self.D if shock.days is None else min(self.D, lo + shock.days)
+            if lo >= hi or rows.size == 0:
+                continue
+            block = np.ix_(rows, np.arange(lo, hi))
+            units = self.units[block]
+            if shock.kind == "outage":  # cells already out of stock sell their trickle already
+                selling = self.in_stock[block]
+                self.units[block] = np.where(selling, rng.binomial(units, shock.factor), units)
+                self.expected[block] = self.demand[block] * np.float32(shock.factor)
+                self.in_stock[block] = False
+                continue
+            f = np.float32(shock.factor)
+            if shock.factor >= 1.0:
+                self.units[block] = units + rng.poisson(self.expected[block] * (f - 1)).astype(np.int32)
+            else:
+                self.units[block] = rng.binomial(units, shock.factor).astype(np.int32)
+            for matrix in (self.expected, self.demand, self.baseline):
+                matrix[block] = matrix[block] * f
 
     # -- tables --------------------------------------------------------------------------------------
     def _catalog_tables(self) -> dict[str, pa.Table]:
@@ -363,14 +400,28 @@ class _Builder:
             }
         )
 
-    def _web_sessions(self) -> pa.Table:
-        rng = self.rng
+    @staticmethod
+    def _ahead(demand: np.ndarray) -> np.ndarray:
+        """Each day's demand TRAFFIC_LEAD_DAYS later (the last days repeat the world's last)."""
         lead = TRAFFIC_LEAD_DAYS
-        ahead = np.concatenate([self.demand[:, lead:], self.demand[:, -1:].repeat(lead, axis=1)], axis=1)
-        per_unit = rng.uniform(8.0, 20.0, self.P).astype(np.float32)
-        sessions = rng.poisson(ahead * per_unit[:, None]).astype(np.int32)
+        return np.concatenate([demand[:, lead:], demand[:, -1:].repeat(lead, axis=1)], axis=1)
+
+    def _web_sessions(self) -> pa.Table:
+        rng = np.random.default_rng([self.cfg.seed, 2])
+        per_unit = rng.uniform(8.0, 20.0, self.P).astype(np.float32)[:, None]
+        # drawn from the unshocked demand, then moved by the shocks with their own stream: traffic before
+        # a shock (and of every other category) is the unshocked world's
+        rate = self._ahead(self.unshocked_demand if self.cfg.shocks else self.demand) * per_unit
+        sessions = rng.poisson(rate).astype(np.int32)
+        if self.cfg.shocks:
+            shocked = self._ahead(self.demand) * per_unit
+            up, down = shocked > rate, shocked < rate
+            sessions[up] += self.shock_rng.poisson(shocked[up] - rate[up]).astype(np.int32)
+            sessions[down] = self.shock_rng.binomial(sessions[down], shocked[down] / rate[down])
         p, d = day_major(sessions)
         s = sessions[p, d]
+        # a stream each: one draw per cell, so the cells before a shock draw what they drew without it
+        views_rng, visitors_rng = (np.random.default_rng([self.cfg.seed, 2, k]) for k in (1, 2))
         return pa.table(
             {
                 "date": pa.array(self.days[d]),
@@ -379,8 +430,8 @@ class _Builder:
                 ),
                 "product_id": pa.DictionaryArray.from_arrays(pa.array(p.astype(np.int32)), self.id_array),
                 "sessions": pa.array(s.astype(np.int32)),
-                "page_views": pa.array(s + approx_binomial(rng, s, 0.4, low=0, high=s)),
-                "unique_visitors": pa.array(approx_binomial(rng, s, 0.85, low=1, high=s)),
+                "page_views": pa.array(s + approx_binomial(views_rng, s, 0.4, low=0, high=s)),
+                "unique_visitors": pa.array(approx_binomial(visitors_rng, s, 0.85, low=1, high=s)),
             }
         )
 

@@ -76,6 +76,7 @@ def save_world(world: World, sandbox_dir: Path) -> Path:
     config = asdict(world.config)
     config["end_date"] = world.config.last_day.isoformat()
     config["first_day"] = world.config.first_day.isoformat()
+    config["shocks"] = [shock.to_dict() for shock in world.config.shocks]
     (sandbox_dir / "world.json").write_text(
         json.dumps({"config": config, "rows": world.row_counts()}, indent=2)
     )

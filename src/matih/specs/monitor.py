@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal, cast
 
-from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat
+from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat, field_validator
 
 from matih.specs.common import CronExpression, Identifier, NotificationTarget, SpecModel
 
@@ -104,10 +104,28 @@ class AccuracyTrackingMonitor(SpecModel):
     category and lead). Per product is refused: a product's daily MAPE is too noisy to alert on."""
     evaluation_lag_days: NonNegativeInt = 0
     """Days to wait for actuals before scoring a forecast (usually the horizon)."""
-    alert_threshold: PositiveFloat
-    """Alert when the metric exceeds this value."""
+    alert_threshold: PositiveFloat | dict[str, PositiveFloat]
+    """Alert when the metric exceeds this value; or, per group, ``{"default": 0.15, "overall": 0.12,
+    "Swimwear": 0.4}`` (a MATIH extension: a store's categories are not equally predictable)."""
     schedule: CronExpression
     """When the check runs."""
+
+    @field_validator("alert_threshold")
+    @classmethod
+    def _needs_default(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        if isinstance(value, dict) and "default" not in value:
+            raise ValueError(
+                "a per-category alert_threshold needs a 'default' for the groups it does not name, "
+                'e.g. {"default": 0.15, "Swimwear": 0.4}'
+            )
+        return value
+
+    def threshold_for(self, group: str) -> float:
+        """The threshold of a category, or of ``ALL`` (the overall figure: ``overall``, else ``default``)."""
+        if not isinstance(self.alert_threshold, dict):
+            return self.alert_threshold
+        key = "overall" if group == "ALL" else group
+        return self.alert_threshold.get(key, self.alert_threshold["default"])
 
 
 class FreshnessCheck(SpecModel):
