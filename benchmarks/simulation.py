@@ -76,6 +76,8 @@ def simulate(
     tasks: dict[str, list[float]] = {}
     outside: list[float] = []
     for day in daily:
+        if not day.runs:  # a schedule that does not fire every day
+            continue
         run = day.runs[0]
         seconds = [t["seconds"] or 0.0 for t in run["tasks"].values()]
         for task, t in run["tasks"].items():
