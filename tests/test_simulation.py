@@ -20,11 +20,10 @@ from matih.forecast.archive import archive_table
 from matih.forecast.batch import FORECAST_TABLE
 from matih.monitoring.retraining import past_decisions
 from matih.orchestrate.runner import run_history, run_status
+from matih.simulation import scheduled_runs
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 from tests.conftest import copy_example
-
-pytestmark = [pytest.mark.server, pytest.mark.training]
 
 DAYS = 12
 END = dt.date(2026, 10, 16)
@@ -74,6 +73,32 @@ def shocked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, dict]:
     return ws, report
 
 
+@pytest.mark.parametrize(
+    ("cron", "day", "runs"),
+    [
+        ("0 2 * * *", dt.date(2026, 10, 9), 1),
+        ("0 2 * * 1", dt.date(2026, 10, 12), 1),  # a Monday
+        ("0 2 * * 1", dt.date(2026, 10, 13), 0),
+        ("0 */6 * * *", dt.date(2026, 10, 13), 4),
+        (None, dt.date(2026, 10, 13), 1),
+    ],
+)
+def test_a_day_holds_the_runs_its_schedule_would_start(cron, day, runs):
+    assert scheduled_runs(cron, day) == runs
+
+
+def test_a_malformed_shock_is_refused_before_anything_changes(tmp_path):
+    ws = Workspace(copy_example(tmp_path / "novamart"))
+    args = ["sandbox", "simulate", "-w", str(ws.root), "--days", "3", "--shock", "level:Gadgets:+30%@2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "shock category 'Gadgets' is not NovaMart's; use one of Electronics" in said
+    assert not (ws.sandbox_dir / "world.duckdb").exists()
+
+
+@pytest.mark.server
+@pytest.mark.training
 def test_every_simulated_day_runs_the_pipeline_on_temporal(shocked):
     ws, report = shocked
     days = report["days"]
@@ -98,6 +123,8 @@ def test_every_simulated_day_runs_the_pipeline_on_temporal(shocked):
     assert "shock level Electronics from 2026-10-09" in out
 
 
+@pytest.mark.server
+@pytest.mark.training
 def test_a_shock_is_flagged_and_retrained_through_temporal(shocked):
     ws, report = shocked
     (outcome,) = report["outcomes"]
@@ -121,6 +148,8 @@ def test_a_shock_is_flagged_and_retrained_through_temporal(shocked):
     )
 
 
+@pytest.mark.server
+@pytest.mark.training
 def test_nothing_else_alarms(shocked):
     """No false alarm: no other category alerts on any day, and nothing alerts or retrains before the
     shock's forecasts matured (the world before it is the unshocked world's)."""

@@ -41,7 +41,7 @@ from matih.state import write_json_atomic
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["DayRecord", "ShockOutcome", "SimulationResult", "run_simulation"]
+__all__ = ["DayRecord", "ShockOutcome", "SimulationResult", "run_simulation", "scheduled_runs"]
 
 TRIGGER = "simulation"
 #: forecast dates pooled to decide whether a shocked category's accuracy has come back
@@ -206,7 +206,7 @@ def _pipeline_cron(ws: Workspace) -> str | None:
     return str(schedule) if schedule else None
 
 
-def _firings(cron: str | None, day: dt.date) -> int:
+def scheduled_runs(cron: str | None, day: dt.date) -> int:
     """How many times the pipeline's schedule fires on ``day`` (no schedule: once, daily)."""
     if cron is None:
         return 1
@@ -232,7 +232,7 @@ def _simulate_day(
     options: dict[str, Any] = {"trigger": TRIGGER}
     if n_estimators:
         options["n_estimators"] = n_estimators
-    for _ in range(_firings(cron, today)):
+    for _ in range(scheduled_runs(cron, today)):
         t0 = time.perf_counter()
         run = run_pipeline(ws, PIPELINE, options=options)
         record.seconds["pipeline"] = record.seconds.get("pipeline", 0.0) + round(time.perf_counter() - t0, 3)
