@@ -16,6 +16,7 @@ would start, on the schedule's days, and labels them ``trigger: simulation``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -31,12 +32,11 @@ from matih.forecast.batch import FORECAST_TABLE
 from matih.monitoring.accuracy import ACCURACY_TABLE
 from matih.monitoring.health import HealthReport
 from matih.monitoring.retraining import decisions_path, past_decisions
-from matih.monitoring.runner import monitor_specs, past_reports, reports_path
+from matih.monitoring.runner import accuracy_monitor, monitor_specs, past_reports, reports_path
 from matih.orchestrate import client as C
 from matih.orchestrate import plan as P
 from matih.sandbox import WorldConfig, generate_world, save_world
 from matih.sandbox.shocks import Shock, parse_shock
-from matih.specs.monitor import AccuracyTrackingMonitor
 from matih.state import write_json_atomic
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
@@ -150,9 +150,8 @@ def run_simulation(
     config = WorldConfig(products=products, seed=seed, end_date=end_date, days=history_days + days)
     first = config.last_day - dt.timedelta(days=days - 1)
     parsed = [parse_shock(text, first) for text in shocks or []]
-    config = WorldConfig(
-        products=products, seed=seed, end_date=config.last_day, days=history_days + days, shocks=tuple(parsed)
-    )
+    # the end pinned: "yesterday" must not move between here and the last simulated day
+    config = dataclasses.replace(config, end_date=config.last_day, shocks=tuple(parsed))
     result = SimulationResult(ws, first, config.last_day, parsed)
     stage = Stages(result.timings, on_stage)
     with stage("generate", f"Generating NovaMart ({products:,} products, {config.days} days)"):
@@ -278,11 +277,9 @@ def _run_summary(run: P.RunResult) -> dict[str, Any]:
 
 
 def _lag_days(ws: Workspace) -> int:
-    for spec in monitor_specs(ws).values():
-        for monitor in spec.monitors:
-            if isinstance(monitor, AccuracyTrackingMonitor):
-                return monitor.evaluation_lag_days
-    return 0
+    """The first accuracy monitor's evaluation lag (0 without one)."""
+    found = [m for spec in monitor_specs(ws).values() if (m := accuracy_monitor(spec)) is not None]
+    return found[0].evaluation_lag_days if found else 0
 
 
 def _outcome(ws: Workspace, result: SimulationResult, shock: Shock) -> ShockOutcome:

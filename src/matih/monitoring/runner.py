@@ -39,6 +39,7 @@ from matih.workspace import Workspace
 __all__ = [
     "MonitorReport",
     "Section",
+    "accuracy_monitor",
     "monitor_spec",
     "monitor_specs",
     "past_reports",
@@ -101,12 +102,15 @@ def monitor_spec(ws: Workspace, name: str, specs: dict[str, MonitorSpec] | None 
     return specs[name]
 
 
+def accuracy_monitor(spec: MonitorSpec) -> AccuracyTrackingMonitor | None:
+    """The spec's ``accuracy_tracking`` monitor, if it has one."""
+    return next((m for m in spec.monitors if isinstance(m, AccuracyTrackingMonitor)), None)
+
+
 def schedule_of(spec: MonitorSpec) -> str:
     """The cron a monitor spec runs on: its accuracy monitor's ``schedule`` (the seed's ``0 8 * * *``)."""
-    for monitor in spec.monitors:
-        if isinstance(monitor, AccuracyTrackingMonitor):
-            return str(monitor.schedule)
-    return DEFAULT_SCHEDULE
+    accuracy = accuracy_monitor(spec)
+    return str(accuracy.schedule) if accuracy else DEFAULT_SCHEDULE
 
 
 def run_monitors(
