@@ -37,5 +37,5 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev,bench,ray]'
+.venv/bin/python -m pip install -q -e '.[dev,bench,ray,experiment]'
 echo "setup: .venv ready ($(.venv/bin/python --version))"

@@ -42,11 +42,11 @@ def test_the_seeds_routing_spec_names_families_not_trained_yet_and_says_who_serv
     notes = " ".join(batch.routing["notes"])
     assert batch.routing["spec"] == "routing/per-category.json"
     assert "lstm (Clothing" in notes and "prophet (" in notes and "served by lightgbm" in notes
-    assert "MATIH does not train 'lstm' models yet (no champion of demand-forecast-daily-lstm)" in notes
+    assert "no champion of demand-forecast-daily-lstm (`matih train --family lstm`" in notes
     assert batch.routing["categories"] == {}  # lightgbm answers every category
     assert not any(":" in m.removeprefix("category:") for m in table.column("model").to_pylist())
-    with pytest.raises(SpecError, match="--family lstm: MATIH trains 'lightgbm' models only"):
-        family_config(pipeline_train, "lstm")
+    with pytest.raises(SpecError, match="--family xgboost: MATIH does not train 'xgboost' models"):
+        family_config(pipeline_train, "xgboost")
 
 
 def test_a_category_routed_to_a_trained_family_is_answered_by_it(serving_ws):
@@ -78,7 +78,7 @@ def test_a_category_routed_to_a_trained_family_is_answered_by_it(serving_ws):
     )
     assert result.routing["categories"] == {routed: FAMILY}
     assert result.routing["families"][FAMILY] == f"v{trained.forecaster.version}"
-    assert f"prophet ({untrained}): MATIH does not train 'prophet'" in result.routing["notes"][0]
+    assert f"prophet ({untrained}): no champion of demand-forecast-daily-prophet" in result.routing["notes"][0]
     assert load_state(serving_ws, DEPLOYMENT).live["routing"] == result.routing
 
     table, _ = predict_batch(serving_ws, pipeline_train, features=features)
@@ -120,8 +120,8 @@ def test_a_category_routed_to_a_trained_family_is_answered_by_it(serving_ws):
     assert status.exit_code == 0, status.output
     flat = " ".join(status.output.split())
     assert f"{routed} -> {FAMILY}" in flat and f"not served: prophet ({untrained})" in flat
-    refused = CliRunner().invoke(app, ["train", "--family", "lstm", "-w", str(serving_ws.root)])
-    assert refused.exit_code == 1 and "trains 'lightgbm' models only" in " ".join(refused.output.split())
+    refused = CliRunner().invoke(app, ["train", "--family", "xgboost", "-w", str(serving_ws.root)])
+    assert refused.exit_code == 1 and "does not train 'xgboost'" in " ".join(refused.output.split())
 
 
 def test_a_fallback_model_without_a_champion_is_refused_with_the_file_named(serving_ws):

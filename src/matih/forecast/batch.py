@@ -16,7 +16,7 @@ from matih.forecast.config import TrainConfig
 from matih.forecast.dataset import load_features
 from matih.forecast.features import FeatureContext
 from matih.forecast.grid import DenseGrid
-from matih.forecast.model import FALLBACK, Forecast, ForecastModel
+from matih.forecast.model import FALLBACK, Forecast, Forecaster
 from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.routing import predict_routed, resolve_routing
 from matih.specs.tasks import quantile_column
@@ -115,7 +115,7 @@ def predict_batch(
 def forecast_table(
     grid: DenseGrid,
     fc: Forecast,
-    model: ForecastModel,
+    model: Forecaster,
     label: str,
     origin: int,
     names: dict[str, str] | None = None,

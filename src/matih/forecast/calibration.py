@@ -122,3 +122,47 @@ def _lead_factor(abs_r: np.ndarray, lead: np.ndarray, horizon: int) -> np.ndarra
     line = intercept + max(slope, 0.0) * leads
     line = np.clip(line, 0.25 * line.max(), None)
     return line / line.mean()
+
+
+#: the model name of a family's answer for series its own per-category models do not take
+FALLBACK = "fallback"
+
+
+class Calibrated:
+    """What every model family shares: split-conformal intervals and quantiles per model name (a
+    category's model, or :data:`FALLBACK`), calibrated on forecasts the model made out of sample."""
+
+    level: float
+    horizon: int
+    nonnegative: bool
+    quantile_levels: tuple[float, ...]
+    conformal: dict[str, Conformal]
+
+    def uncertainty(
+        self,
+        yhat: np.ndarray,
+        model_of: np.ndarray,
+        lead: np.ndarray,
+        levels: tuple[float, ...] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's interval bounds and quantiles at ``levels`` (default: the model's own), from its
+        model's calibrated distribution (the fallback's for a model too small to calibrate)."""
+        levels = self.quantile_levels if levels is None else levels
+        lower, upper = np.zeros(len(yhat)), np.zeros(len(yhat))
+        quantiles = np.zeros((len(yhat), len(levels)))
+        default = self.conformal.get(FALLBACK) or uncalibrated(self.level)
+        for name in np.unique(model_of):
+            rows = model_of == name
+            dist = self.conformal.get(str(name), default)
+            lower[rows], upper[rows] = dist.interval(yhat[rows], lead[rows])
+            for j, q in enumerate(levels):
+                quantiles[rows, j] = dist.quantile(q, yhat[rows], lead[rows])
+        if self.nonnegative:
+            return np.clip(lower, 0.0, None), np.clip(upper, 0.0, None), np.clip(quantiles, 0.0, None)
+        return lower, upper, quantiles
+
+    def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray, lead: np.ndarray) -> None:
+        """Calibrate ``name``'s intervals and quantiles from out-of-sample forecasts ``lead`` ahead."""
+        dist = Conformal.fit(y, yhat, lead, self.horizon, self.level)
+        if dist is not None:
+            self.conformal[name] = dist

@@ -37,6 +37,10 @@ class CovariateRole:
     """``future`` (planned values exist for the forecast periods) or ``past``."""
 
 
+#: the model families MATIH trains (:mod:`matih.forecast.families`), the pipeline's own first
+FAMILIES = ("lightgbm", "lstm", "prophet", "autoets", "seasonal_naive", "croston_sba")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """What ``matih train`` does; mirrors the ``ray_train`` task's ``hyperparameters``."""
@@ -83,9 +87,10 @@ class TrainConfig:
     quantiles: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.model_type != "lightgbm":
+        if self.model_type not in FAMILIES:
             raise TrainingError(
-                f"model_type {self.model_type!r} is not available for training yet; use 'lightgbm'"
+                f"model_type {self.model_type!r} is not a model family MATIH trains; use one of "
+                f"{', '.join(FAMILIES)}"
             )
         if self.forecast_horizon < 1:
             raise TrainingError(

@@ -20,7 +20,7 @@ from matih.forecast.dataset import load_features
 from matih.forecast.features import FeatureContext
 from matih.forecast.frequency import Frequency
 from matih.forecast.grid import DenseGrid
-from matih.forecast.model import Forecast, ForecastModel
+from matih.forecast.model import Forecast, Forecaster
 from matih.forecast.references import Holdout, reference_scores
 from matih.forecast.registry import RegisteredForecaster, Registry, metric_key
 from matih.workspace import Workspace
@@ -187,7 +187,7 @@ def enforce_gate(report: EvaluationReport, gate: GateConfig) -> None:
 # -- the steps of an evaluation ----------------------------------------------------------------------
 def _candidate(
     registry: Registry, experiment: str, version: int, holdout: int, freq: Frequency
-) -> ForecastModel:
+) -> Forecaster:
     """The registered version, refused when the holdout is longer than it forecasts."""
     model = registry.load(experiment, version)
     if holdout > model.horizon:
@@ -215,7 +215,7 @@ class _Backtest:
     """Each row's forecast quantiles at :data:`~matih.forecast.metrics.WQL_LEVELS`."""
 
     @classmethod
-    def run(cls, model: ForecastModel, ctx: FeatureContext, holdout_days: int) -> _Backtest:
+    def run(cls, model: Forecaster, ctx: FeatureContext, holdout_days: int) -> _Backtest:
         grid = ctx.grid
         origin = grid.n_days - 1 - holdout_days
         fc = model.predict(ctx, origin, horizon=holdout_days)

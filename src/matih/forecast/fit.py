@@ -35,7 +35,7 @@ from matih.forecast.fitters import Fitter, LocalFitter
 from matih.forecast.frequency import DAILY, Frequency
 from matih.forecast.grid import DenseGrid
 from matih.forecast.metrics import wape
-from matih.forecast.model import FALLBACK, ForecastModel
+from matih.forecast.model import FALLBACK, Forecaster, ForecastModel
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -214,7 +214,7 @@ def fit_forecaster(
         calendar=grid.calendar.describe(),
         quantile_levels=config.quantiles,
     )
-    _calibrate(ctx, model, cal_origin, holdout_origin, stats, rng)
+    calibrate_forecaster(ctx, model, cal_origin, holdout_origin, stats, rng)
     model.meta = {
         "calibration_origin": str(grid.date_at(cal_origin)),
         "holdout_origin": str(grid.date_at(holdout_origin)),
@@ -238,9 +238,9 @@ def calibration_offsets(horizon: int) -> list[int]:
     return sorted({k * horizon // 3 for k in range(3 * CALIBRATION_WINDOWS)})
 
 
-def _calibrate(
+def calibrate_forecaster(
     ctx: FeatureContext,
-    model: ForecastModel,
+    model: Forecaster,
     origin: int,
     end: int,
     stats: TrainStats,
@@ -270,6 +270,9 @@ def _calibrate(
     # the fallback also answers categories it was not routed to at calibration time; when too few
     # series were routed to it, calibrate it on its own predictions for everyone
     if (answered == FALLBACK).sum() >= 200:
+        return
+    if not isinstance(model, ForecastModel):  # a family answers its fallback rows with its own method
+        model.calibrate(FALLBACK, y, yhat, lead)
         return
     everyone = np.nonzero(ctx.grid.first <= origin)[0]
     p = np.repeat(everyone, H)

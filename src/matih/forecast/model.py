@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import lightgbm as lgb
 import numpy as np
 
-from matih.forecast.calibration import Conformal, uncalibrated
+from matih.forecast.calibration import FALLBACK, Calibrated, Conformal
 from matih.forecast.config import CovariateRole
 from matih.forecast.features import FeatureContext, build_features, cadence_of, covariate_names
 from matih.forecast.frequency import parse_frequency
 
-FALLBACK = "fallback"
+__all__ = ["FALLBACK", "Forecast", "ForecastModel", "Forecaster"]
 
 
 @dataclass
@@ -40,8 +41,43 @@ class Forecast:
         return len(self.series_index)
 
 
+class Forecaster(Protocol):
+    """What every model family is to training, evaluation, batch forecasts and serving: route series to
+    its models, forecast from an origin with intervals and quantiles, and persist itself."""
+
+    @property
+    def family(self) -> str: ...
+
+    horizon: int
+    level: float
+    frequency: str
+    nonnegative: bool
+    quantile_levels: tuple[float, ...]
+    conformal: dict[str, Conformal]
+    trained_until: str
+    meta: dict[str, object]
+
+    def route(self, ctx: FeatureContext, series: np.ndarray, origin: int) -> np.ndarray: ...
+
+    def predict(
+        self, ctx: FeatureContext, origin: int, series: np.ndarray | None = None, horizon: int | None = None
+    ) -> Forecast: ...
+
+    def uncertainty(
+        self,
+        yhat: np.ndarray,
+        model_of: np.ndarray,
+        lead: np.ndarray,
+        levels: tuple[float, ...] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray, lead: np.ndarray) -> None: ...
+
+    def save(self, directory: Path) -> Path: ...
+
+
 @dataclass
-class ForecastModel:
+class ForecastModel(Calibrated):
     horizon: int
     min_history_days: int
     level: float
@@ -61,6 +97,7 @@ class ForecastModel:
     """The workspace calendar it learned with (:meth:`BusinessCalendar.describe`)."""
     quantile_levels: tuple[float, ...] = ()
     """Quantiles every forecast row carries besides the interval (``hyperparameters.quantiles``)."""
+    family: str = "lightgbm"
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -124,35 +161,6 @@ class ForecastModel:
         lower, upper, quantiles = self.uncertainty(yhat, model_of, h)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
-    def uncertainty(
-        self,
-        yhat: np.ndarray,
-        model_of: np.ndarray,
-        lead: np.ndarray,
-        levels: tuple[float, ...] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each row's interval bounds and quantiles at ``levels`` (default: the model's own), from its
-        model's calibrated distribution (the fallback's for a model too small to calibrate)."""
-        levels = self.quantile_levels if levels is None else levels
-        lower, upper = np.zeros(len(yhat)), np.zeros(len(yhat))
-        quantiles = np.zeros((len(yhat), len(levels)))
-        default = self.conformal.get(FALLBACK) or uncalibrated(self.level)
-        for name in np.unique(model_of):
-            rows = model_of == name
-            dist = self.conformal.get(str(name), default)
-            lower[rows], upper[rows] = dist.interval(yhat[rows], lead[rows])
-            for j, q in enumerate(levels):
-                quantiles[rows, j] = dist.quantile(q, yhat[rows], lead[rows])
-        if self.nonnegative:
-            return np.clip(lower, 0.0, None), np.clip(upper, 0.0, None), np.clip(quantiles, 0.0, None)
-        return lower, upper, quantiles
-
-    def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray, lead: np.ndarray) -> None:
-        """Calibrate ``name``'s intervals and quantiles from out-of-sample forecasts ``lead`` ahead."""
-        dist = Conformal.fit(y, yhat, lead, self.horizon, self.level)
-        if dist is not None:
-            self.conformal[name] = dist
-
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -176,6 +184,7 @@ class ForecastModel:
             "covariates": [vars(c) for c in self.covariates],
             "calendar": self.calendar,
             "meta": self.meta,
+            "family": "lightgbm",
         }
         (directory / "forecaster.json").write_text(json.dumps(meta, indent=2, default=str))
         return directory

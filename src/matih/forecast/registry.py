@@ -27,7 +27,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from matih.exceptions import RegistryError  # noqa: E402
-from matih.forecast.model import FALLBACK, ForecastModel  # noqa: E402
+from matih.forecast.model import FALLBACK, Forecaster, ForecastModel  # noqa: E402
 from matih.workspace import Workspace  # noqa: E402
 
 CHAMPION, PREVIOUS = "champion", "previous"
@@ -40,15 +40,26 @@ def metric_key(name: str) -> str:
 
 
 class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
-    """Scores feature rows: the model's feature columns plus ``route`` (a category name or ``fallback``)."""
+    """Scores feature rows: the model's feature columns plus ``route`` (a category name or ``fallback``).
+
+    Only the LightGBM family scores rows of features; the other families forecast from a dataset's
+    history (``matih forecast``), so their pyfunc refuses rows with that advice."""
 
     def load_context(self, context: Any) -> None:
-        self.model = ForecastModel.load(Path(context.artifacts["forecaster"]))
+        from matih.forecast.families import load_forecaster
+
+        self.model = load_forecaster(Path(context.artifacts["forecaster"]))
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.Series:
         import numpy as np
+
+        if not isinstance(self.model, ForecastModel):
+            raise RegistryError(
+                f"a {self.model.family} model forecasts from a dataset's history, not from feature rows: "
+                "use `matih forecast --family` or the serving API"
+            )
 
         X = model_input[list(self.model.features)].to_numpy(dtype=np.float32)
         scale = np.exp(model_input["log_scale"].to_numpy())
@@ -93,13 +104,14 @@ class Registry:
 
     def log_training(
         self,
-        model: ForecastModel,
+        model: Forecaster,
         *,
         experiment: str,
         fallback_name: str,
         params: dict[str, Any],
         metrics: dict[str, float],
         summary: str,
+        requirements: list[str] | None = None,
     ) -> RegisteredForecaster:
         exp_id = self.experiment_id(experiment)
         with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +124,7 @@ class Registry:
                     name="forecaster",
                     python_model=ForecasterPyfunc(),
                     artifacts={"forecaster": str(Path(tmp) / "forecaster")},
-                    pip_requirements=["lightgbm==4.7.0", "pandas", "numpy"],
+                    pip_requirements=[*(requirements or ["lightgbm==4.7.0"]), "pandas", "numpy"],
                 )
                 run_id = run.info.run_id
         version = self._register(info.model_uri, experiment, run_id)
@@ -162,7 +174,7 @@ class Registry:
     def run_id(self, name: str, version: int) -> str:
         return str(self.client.get_model_version(name, str(version)).run_id)
 
-    def load(self, name: str, version: int) -> ForecastModel:
+    def load(self, name: str, version: int) -> Forecaster:
         try:
             mv = self.client.get_model_version(name, str(version))
         except MlflowException:
@@ -174,7 +186,9 @@ class Registry:
             found = next(Path(local).rglob("forecaster.json"), None)
             if found is None:
                 raise RegistryError(f"model {name} v{version} has no forecaster artifact")
-            return ForecastModel.load(found.parent)
+            from matih.forecast.families import load_forecaster
+
+            return load_forecaster(found.parent)
 
     def promote(self, forecaster: RegisteredForecaster) -> None:
         for name, version in (

@@ -19,32 +19,36 @@ from typing import Any
 import numpy as np
 
 from matih.exceptions import SpecError, TrainingError
-from matih.forecast.config import TrainConfig
+from matih.forecast.config import FAMILIES, TrainConfig
 from matih.forecast.features import FeatureContext
-from matih.forecast.model import FALLBACK, Forecast, ForecastModel
+from matih.forecast.model import FALLBACK, Forecast, Forecaster
 from matih.forecast.registry import CHAMPION, Registry
 from matih.workspace import Workspace
 
 __all__ = ["Routing", "family_config", "predict_routed", "resolve_routing"]
 
-#: model families MATIH knows by name; only the pipeline's ``model_type`` can be trained so far
-MODEL_TYPES = ("lightgbm", "lstm", "prophet", "arima", "ets", "xgboost")
+#: model families MATIH knows by name: the ones it trains, and names it refuses to train yet
+MODEL_TYPES = (*FAMILIES, "arima", "xgboost")
 
 
 def family_config(train: TrainConfig, family: str | None) -> TrainConfig:
-    """The training settings that register a model as ``family`` (the pipeline's own when ``None``)."""
+    """The training settings that register a model as ``family`` (the pipeline's own when ``None``): a
+    family MATIH trains (``lstm``, ``prophet`` ...) is built as that kind of model; any other name is a
+    variant of the pipeline's own kind, registered under its own name."""
     import dataclasses
 
     if family is None or family == train.model_type:
         return train
-    if family in MODEL_TYPES:
+    if family in MODEL_TYPES and family not in FAMILIES:
         raise SpecError(
-            f"--family {family}: MATIH trains {train.model_type!r} models only so far, so a {family!r} "
-            "family cannot be trained yet; name a variant instead (e.g. '{train.model_type}-deep') or leave "
-            f"routing/*.json's {family!r} categories to its fallback_model"
+            f"--family {family}: MATIH does not train {family!r} models; it trains "
+            f"{', '.join(FAMILIES)}. Leave routing/*.json's {family!r} categories to its fallback_model"
         )
     return dataclasses.replace(
-        train, experiment=f"{train.experiment}-{family}", fallback_name=f"{train.fallback_name}-{family}"
+        train,
+        model_type=family if family in FAMILIES else train.model_type,
+        experiment=f"{train.experiment}-{family}",
+        fallback_name=f"{train.fallback_name}-{family}",
     )
 
 
@@ -104,8 +108,8 @@ def resolve_routing(
         name = f"{train.experiment}-{family}"
         found = registry.alias_version(name, CHAMPION)
         if found is None:
-            if family in MODEL_TYPES:
-                missing[family] = f"MATIH does not train {family!r} models yet (no {CHAMPION} of {name})"
+            if family in MODEL_TYPES and family not in FAMILIES:
+                missing[family] = f"MATIH does not train {family!r} models (no {CHAMPION} of {name})"
             else:
                 missing[family] = (
                     f"no {CHAMPION} of {name} (`matih train --family {family}`, then "
@@ -139,7 +143,7 @@ def resolve_routing(
 
 
 def predict_routed(
-    models: dict[str, ForecastModel], routing: Routing, ctx: FeatureContext, origin: int
+    models: dict[str, Forecaster], routing: Routing, ctx: FeatureContext, origin: int
 ) -> tuple[Forecast, np.ndarray]:
     """Forecast every series started by ``origin`` with its category's family; returns the forecast
     (rows ordered by series, then horizon) and each row's family."""

@@ -10,11 +10,12 @@ from typing import Any
 
 from matih.forecast.config import TrainConfig
 from matih.forecast.dataset import load_features
+from matih.forecast.families import REQUIREMENTS, fit_family
 from matih.forecast.features import FeatureContext
-from matih.forecast.fit import Progress, TrainStats, fit_forecaster
+from matih.forecast.fit import Progress, TrainStats
 from matih.forecast.fitters import fitter_for, ray_address
 from matih.forecast.grid import DenseGrid
-from matih.forecast.model import ForecastModel
+from matih.forecast.model import Forecaster
 from matih.forecast.registry import RegisteredForecaster, Registry, metric_key
 from matih.state import utc_now
 from matih.workspace import Workspace
@@ -45,7 +46,8 @@ def train(
     ctx = features or load_features(workspace, config)
     grid = ctx.grid
     address = ray_address(workspace.settings().ray.address)
-    model, stats = fit_forecaster(ctx, config, progress=progress, fitter=fitter_for(config, address))
+    fitter = fitter_for(config, address) if config.model_type == "lightgbm" else None
+    model, stats = fit_family(ctx, config, progress=progress, fitter=fitter)
     seconds = time.perf_counter() - started
     summary = training_summary(config, grid, stats, seconds)
     registered = Registry(workspace).log_training(
@@ -55,6 +57,7 @@ def train(
         params=_params(config, model),
         metrics=_metrics(model, stats, seconds),
         summary=summary,
+        requirements=REQUIREMENTS[config.model_type],
     )
     return TrainResult(
         registered,
@@ -67,7 +70,7 @@ def train(
     )
 
 
-def _params(config: TrainConfig, model: ForecastModel) -> dict[str, Any]:
+def _params(config: TrainConfig, model: Forecaster) -> dict[str, Any]:
     return {
         "model_type": config.model_type,
         "forecast_horizon": config.forecast_horizon,
@@ -82,11 +85,13 @@ def _params(config: TrainConfig, model: ForecastModel) -> dict[str, Any]:
     }
 
 
-def _metrics(model: ForecastModel, stats: TrainStats, seconds: float) -> dict[str, float]:
+def _metrics(model: Forecaster, stats: TrainStats, seconds: float) -> dict[str, float]:
     metrics = {
         "train_rows": float(stats.total_rows),
         "train_seconds": seconds,
-        "categories": float(len(model.boosters)),
+        "categories": float(
+            len(stats.rows) - 1 if model.family == "lightgbm" else len(stats.calibration_mape)
+        ),
     }
     metrics.update({f"calibration_mape.{metric_key(k)}": v for k, v in stats.calibration_mape.items()})
     return metrics
@@ -108,12 +113,38 @@ def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, se
         ),
         f"Trainer:          MATIH built-in ({config.training_script or 'no training_script'} "
         "is not executed)",
-        f"Categories:       {len(stats.rows) - 1} product categories",
-        f"Models Trained:   {len(stats.rows) - 1} (per-category LightGBM) + 1 global fallback",
+        *_models_lines(config, grid, stats),
         f"Total Samples:    {stats.total_rows:,} rows (dense {grid.frequency.adjective} grid: "
         f"{len(grid.series):,} series x {grid.n_days} {grid.frequency.noun}s)",
     ]
+    if config.model_type != "lightgbm" and config.covariates:
+        lines.append(
+            f"Covariates:       not used by {config.model_type} "
+            f"({', '.join(c.column for c in config.covariates)})"
+        )
     if grid.notes:
         lines.append("Data notes:")
         lines += [f"  - {note}" for note in grid.notes]
     return "\n".join(lines)
+
+
+def _models_lines(config: TrainConfig, grid: DenseGrid, stats: TrainStats) -> list[str]:
+    categories = len({str(c) for c in grid.category if c is not None})
+    if config.model_type == "lightgbm":
+        return [
+            f"Categories:       {len(stats.rows) - 1} product categories",
+            f"Models Trained:   {len(stats.rows) - 1} (per-category LightGBM) + 1 global fallback",
+        ]
+    return [
+        f"Categories:       {categories} product categories",
+        f"Model family:     {config.model_type} ({_DESCRIPTIONS.get(config.model_type, '')})",
+    ]
+
+
+_DESCRIPTIONS = {
+    "lstm": "one PyTorch LSTM pooled over categories, category embeddings",
+    "prophet": "Prophet per category, disaggregated to products by recent share",
+    "autoets": "statsforecast AutoETS per series, refitted at each origin",
+    "seasonal_naive": "statsforecast SeasonalNaive per series",
+    "croston_sba": "statsforecast CrostonSBA per series, for intermittent demand",
+}

@@ -1,0 +1,221 @@
+"""An LSTM sequence model, one network pooled over every category with a learned category embedding.
+
+Why pooled: per category, NovaMart's categories hold about a hundred products each, a few thousand
+training windows, too few for a recurrent network; pooled, every category's windows teach the weekly
+and holiday dynamics they share, and the embedding lets each category shift them.
+
+A sample is a (series, origin). The encoder reads the last ``lookback`` periods before the origin:
+units divided by the series' scale (its mean over those periods), whether the period traded, the
+weekday as a point on a circle and the holiday flag. The head sees the encoder's last state, the
+category embedding, the log of the scale, and what the calendar knows of each of the ``horizon``
+target periods (weekday, the retail windows, public holidays), and outputs all of them at once (direct
+multi-horizon), non-negative through a softplus. The loss is squared error on the scaled units weighted
+by the scale, i.e. squared error in units divided by the level, so large and small sellers both count.
+
+Deterministic with ``seed`` on a CPU; on CUDA (``use_gpu`` and a GPU present) up to cuDNN's
+nondeterminism. The pipeline's own covariates are not inputs yet (the calendar's are).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from matih.exceptions import TrainingError
+from matih.forecast.config import TrainConfig
+from matih.forecast.families.base import LocalForecaster, Progress
+from matih.forecast.features import FeatureContext
+
+#: samples (series x origin) the network trains on, at most
+MAX_SAMPLES = 100_000
+#: origins sampled per series
+ORIGINS_PER_SERIES = 48
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - depends on the install
+        raise TrainingError("the lstm family needs PyTorch: pip install 'matih[experiment]'") from None
+    return torch
+
+
+def _calendar(ctx: FeatureContext, index: np.ndarray) -> np.ndarray:
+    """What the calendar knows about periods ``index`` (any shape): 7 features, last axis."""
+    grid = ctx.grid
+    flat = index.reshape(-1)
+    lo = int(flat.min())
+    dates = grid.date_at(np.arange(lo, int(flat.max()) + 1)).astype("datetime64[D]")
+    cal = grid.calendar
+    dow = (dates.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday: Monday is 0
+    angle = 2 * np.pi * dow / 7
+    cols = [
+        np.sin(angle),
+        np.cos(angle),
+        cal.black_friday_weekend(dates),
+        cal.christmas_ramp(dates),
+        cal.is_christmas_day(dates),
+        cal.valentines_week(dates),
+        cal.holiday_period(dates),
+    ]
+    table = np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=-1)
+    return table[flat - lo].reshape(*index.shape, len(cols))
+
+
+CALENDAR_FEATURES = 7
+
+
+class LSTMForecaster(LocalForecaster):
+    family: ClassVar[str] = "lstm"
+    network: Any = None
+
+    @classmethod
+    def defaults(cls, config: TrainConfig, ctx: FeatureContext) -> dict[str, Any]:
+        unit = ctx.grid.frequency.unit
+        return {
+            "lookback": {"D": 56, "W": 52, "M": 24}[unit],
+            "hidden": 48,
+            "embedding": 8,
+            "epochs": 8,
+            "batch_size": 512,
+            "learning_rate": 3e-3,
+            "seed": config.seed,
+            "threads": config.num_threads or (os.cpu_count() or 1),
+            "use_gpu": config.use_gpu,
+        }
+
+    # -- the network ---------------------------------------------------------------------------------
+    def _build(self) -> Any:
+        torch = _torch()
+        nn = torch.nn
+        p = self.params
+        H, hidden, emb = self.horizon, int(p["hidden"]), int(p["embedding"])
+        n_categories = len(self.categories) + 1  # + unknown
+
+        class Net(nn.Module):  # type: ignore[misc,name-defined]
+            def __init__(self) -> None:
+                super().__init__()
+                self.encoder = nn.LSTM(2 + CALENDAR_FEATURES, hidden, batch_first=True)
+                self.category = nn.Embedding(n_categories, emb)
+                self.head = nn.Sequential(
+                    nn.Linear(hidden + emb + 1 + H * CALENDAR_FEATURES, 128),
+                    nn.ReLU(),
+                    nn.Linear(128, H),
+                )
+
+            def forward(self, seq: Any, cat: Any, log_scale: Any, future: Any) -> Any:
+                _, (state, _) = self.encoder(seq)
+                joined = torch.cat([state[-1], self.category(cat), log_scale[:, None], future], dim=1)
+                return nn.functional.softplus(self.head(joined))
+
+        return Net()
+
+    def _device(self) -> Any:
+        torch = _torch()
+        return torch.device("cuda" if self.params.get("use_gpu") and torch.cuda.is_available() else "cpu")
+
+    def _inputs(self, ctx: FeatureContext, series: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(sequence, category index, log scale, future calendar, scale) for samples (series, origin)."""
+        grid = ctx.grid
+        L = int(self.params["lookback"])
+        steps = origin[:, None] - L + 1 + np.arange(L)[None, :]
+        inside = steps >= 0
+        Y = grid.Y[series[:, None], np.clip(steps, 0, None)]
+        observed = inside & ~np.isnan(Y)
+        y = np.where(observed, Y, 0.0)
+        scale = y.sum(axis=1) / np.maximum(observed.sum(axis=1), 1) + 0.1
+        cal = _calendar(ctx, steps)
+        seq = np.concatenate(
+            [(y / scale[:, None])[..., None], observed[..., None].astype(np.float32), cal], axis=2
+        ).astype(np.float32)
+        known = {name: i + 1 for i, name in enumerate(self.categories)}
+        cats = np.asarray(grid.category, dtype=object)[series].astype(str)
+        cat_index = np.array([known.get(c, 0) for c in cats], dtype=np.int64)
+        # the head always reads the calendar of the model's whole horizon
+        ahead = origin[:, None] + 1 + np.arange(self.horizon)[None, :]
+        future = _calendar(ctx, ahead).reshape(len(series), -1).astype(np.float32)
+        return seq, cat_index, np.log(scale).astype(np.float32), future, scale
+
+    # -- training ------------------------------------------------------------------------------------
+    def train(self, ctx: FeatureContext, config: TrainConfig, until: int, progress: Progress | None) -> int:
+        torch = _torch()
+        p = self.params
+        torch.manual_seed(int(p["seed"]))
+        torch.set_num_threads(int(p["threads"]))
+        rng = np.random.default_rng(int(p["seed"]))
+        grid = ctx.grid
+        H = self.horizon
+        # origins whose whole target window ends by ``until`` and that see some history
+        last = until - H
+        series = np.nonzero(grid.first <= last - self.min_history_days)[0]
+        if len(series) == 0:
+            raise TrainingError("no series has enough history before the calibration window for the lstm")
+        lo = np.maximum(grid.first[series] + self.min_history_days, last - config.train_days)
+        per = min(ORIGINS_PER_SERIES, max(1, MAX_SAMPLES // len(series)))
+        s = np.repeat(series, per)
+        o = (np.repeat(lo, per) + rng.random(len(s)) * (last - np.repeat(lo, per) + 1)).astype(np.int64)
+        seq, cat, log_scale, future, scale = self._inputs(ctx, s, o)
+        target_idx = o[:, None] + 1 + np.arange(H)[None, :]
+        target = grid.Y[s[:, None], target_idx]
+        open_ = ~np.isnan(target)
+        y = (np.where(open_, target, 0.0) / scale[:, None]).astype(np.float32)
+        weight = (open_ * scale[:, None]).astype(np.float32)
+        weight /= weight.mean()
+        device = self._device()
+        net = self._build().to(device)
+        optimiser = torch.optim.Adam(net.parameters(), lr=float(p["learning_rate"]))
+        tensors = [torch.from_numpy(a) for a in (seq, cat, log_scale, future, y, weight)]
+        n, batch, epochs = len(s), int(p["batch_size"]), int(p["epochs"])
+        generator = torch.Generator().manual_seed(int(p["seed"]))
+        net.train()
+        for epoch in range(epochs):
+            if progress:
+                progress(f"training lstm (epoch {epoch + 1}/{epochs})", epoch, epochs)
+            order = torch.randperm(n, generator=generator)
+            for start in range(0, n, batch):
+                rows = order[start : start + batch]
+                xs, xc, xl, xf, ys, ws = (t[rows].to(device) for t in tensors)
+                loss = (ws * (net(xs, xc, xl, xf) - ys) ** 2).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        net.eval()
+        self.network = net.cpu()
+        return n
+
+    # -- prediction ----------------------------------------------------------------------------------
+    def point(self, ctx: FeatureContext, series: np.ndarray, origin: int, horizon: int) -> np.ndarray:
+        torch = _torch()
+        if self.network is None:
+            raise TrainingError("the lstm model has no trained network; train it with `matih train`")
+        torch.set_num_threads(int(self.params["threads"]))
+        out = np.zeros((len(series), self.horizon), dtype=np.float64)
+        with torch.no_grad():
+            for start in range(0, len(series), 4096):
+                part = series[start : start + 4096]
+                seq, cat, log_scale, future, scale = self._inputs(ctx, part, np.full(len(part), origin))
+                y = self.network(
+                    torch.from_numpy(seq),
+                    torch.from_numpy(cat),
+                    torch.from_numpy(log_scale),
+                    torch.from_numpy(future),
+                ).numpy()
+                out[start : start + len(part)] = y * scale[:, None]
+        return out[:, :horizon]
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save_state(self, directory: Path) -> None:
+        torch = _torch()
+        torch.save(self.network.state_dict(), directory / "lstm.pt")
+        (directory / "lstm.json").write_text(json.dumps({"torch": torch.__version__}))
+
+    def load_state(self, directory: Path) -> None:
+        torch = _torch()
+        net = self._build()
+        net.load_state_dict(torch.load(directory / "lstm.pt", map_location="cpu", weights_only=True))
+        net.eval()
+        self.network = net
