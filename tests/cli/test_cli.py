@@ -18,7 +18,7 @@ runner = CliRunner()
 def test_validate_example_workspace():
     result = runner.invoke(app, ["validate", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert "10 documents valid" in result.output
+    assert "11 documents valid" in result.output
     assert "sales_rolling_7d" in result.output  # the ROWS-over-gaps warning names the columns
     assert "auto_reassign: validated but not acted on yet" in " ".join(result.output.split())
 

@@ -45,7 +45,7 @@ def test_root_help_groups_commands_by_panel_in_the_users_order():
         "Start here": {"demo"},
         "Workspace": {"init", "validate"},
         "Sources and data": {"sources", "catalog", "lineage", "query", "quality", "profile"},
-        "Models": {"train", "evaluate", "forecast"},
+        "Models": {"train", "evaluate", "forecast", "experiment", "routing"},
         "Pipelines": {"pipeline", "worker", "temporal"},
         "Serving": {"deploy", "serve", "api"},
         "Sandbox": {"sandbox"},

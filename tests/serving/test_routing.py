@@ -78,7 +78,9 @@ def test_a_category_routed_to_a_trained_family_is_answered_by_it(serving_ws):
     )
     assert result.routing["categories"] == {routed: FAMILY}
     assert result.routing["families"][FAMILY] == f"v{trained.forecaster.version}"
-    assert f"prophet ({untrained}): no champion of demand-forecast-daily-prophet" in result.routing["notes"][0]
+    assert (
+        f"prophet ({untrained}): no champion of demand-forecast-daily-prophet" in result.routing["notes"][0]
+    )
     assert load_state(serving_ws, DEPLOYMENT).live["routing"] == result.routing
 
     table, _ = predict_batch(serving_ws, pipeline_train, features=features)

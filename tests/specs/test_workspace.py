@@ -28,6 +28,7 @@ def test_the_example_workspace_is_valid() -> None:
     kinds = sorted(kind for _, kind, _ in report.documents)
     assert kinds == [
         "deployments",
+        "experiments",
         "monitors",
         "pipelines",
         "quality",

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 from matih.cli import demo, models, serving, workspace
 from matih.cli.catalog import catalog_app, lineage_app
 from matih.cli.common import handled
+from matih.cli.experiment import experiment_app, routing_app
 from matih.cli.monitor import health, monitor_app
 from matih.cli.pipeline import pipeline_app, temporal_app
 from matih.cli.pipeline import worker as pipeline_worker
@@ -81,6 +82,8 @@ _command(DATA, "profile", quality_profile)
 _command(MODELS, "train", models.train_cmd)
 _command(MODELS, "evaluate", models.evaluate_cmd)
 _command(MODELS, "forecast", models.forecast_cmd)
+_group(MODELS, "experiment", experiment_app)
+_group(MODELS, "routing", routing_app)
 _group(PIPELINES, "pipeline", pipeline_app)
 _command(PIPELINES, "worker", pipeline_worker)
 _group(PIPELINES, "temporal", temporal_app)

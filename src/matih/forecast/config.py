@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from matih.exceptions import TrainingError
 from matih.forecast.frequency import Frequency
+from matih.specs.experiment import MODEL_FAMILIES
 
 if TYPE_CHECKING:
     from matih.specs.tasks import ModelEvaluateConfig
@@ -38,7 +39,7 @@ class CovariateRole:
 
 
 #: the model families MATIH trains (:mod:`matih.forecast.families`), the pipeline's own first
-FAMILIES = ("lightgbm", "lstm", "prophet", "autoets", "seasonal_naive", "croston_sba")
+FAMILIES = MODEL_FAMILIES
 
 
 @dataclass(frozen=True)

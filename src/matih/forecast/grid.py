@@ -8,6 +8,7 @@ are recomputed on it; ``gap_report`` measures how far the dataset's ROWS windows
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -124,6 +125,30 @@ class DenseGrid:
                     f"{' ...' if len(dates) > 5 else ''}. Add them to the planned_values "
                     "table, or set missing_future to 'last_value' or 'zero'"
                 )
+
+    def until(self, end: int) -> DenseGrid:
+        """The grid as it was when period ``end`` was the last with data: what a backtest from an earlier
+        origin may know (known-future covariates and the trading calendar keep their planned periods)."""
+        if not 0 <= end < self.n_days:
+            raise TrainingError(f"cannot cut the grid at period {end}: it has {self.n_days}")
+        keep = end + 1
+        Y = self.Y[:, :keep]
+        extra = {name: m[:, : keep + max(0, m.shape[1] - self.n_days)] for name, m in self.covariates.items()}
+        closed = None
+        if self.closed is not None:
+            closed = self.closed[: keep + max(0, len(self.closed) - self.n_days)]
+        present = self.present[:, :keep] if self.present is not None else None
+        return dataclasses.replace(
+            self,
+            Y=Y,
+            price=self.price[:, :keep],
+            discount=self.discount[:, :keep],
+            selling_days=(np.nan_to_num(Y) > 0).sum(axis=1),
+            present=present,
+            covariates=extra,
+            closed=closed,
+            notes=list(self.notes),
+        )
 
     @cached_property
     def gaps(self) -> GapReport | None:

@@ -22,6 +22,7 @@ from matih.specs.common import (
     resolve_secrets,
 )
 from matih.specs.deployment import DeploymentSpec, parse_mlflow_uri
+from matih.specs.experiment import ExperimentSpec
 from matih.specs.loader import (
     SETTINGS_FILE,
     SETTINGS_KIND,
@@ -53,6 +54,7 @@ __all__ = [
     "Duration",
     "Expectation",
     "ExpectationSuiteSpec",
+    "ExperimentSpec",
     "Identifier",
     "MonitorSpec",
     "NotificationTarget",

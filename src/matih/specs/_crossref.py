@@ -14,6 +14,7 @@ from pathlib import Path
 from matih.exceptions import SpecError
 from matih.specs.common import SpecModel, display_path, json_path
 from matih.specs.deployment import DeploymentSpec
+from matih.specs.experiment import ExperimentSpec
 from matih.specs.monitor import AutomaticRetrainingMonitor, MonitorSpec
 from matih.specs.pipeline import PipelineSpec
 from matih.specs.routing import RoutingSpec
@@ -192,6 +193,15 @@ def _check_monitors(spec: MonitorSpec, file: str, known: _Known, found: _Finding
             )
 
 
+def _check_experiment(spec: ExperimentSpec, file: str, known: _Known, found: _Findings) -> None:
+    if spec.pipeline is not None and spec.pipeline not in known.pipelines:
+        found.error(
+            file,
+            ("pipeline",),
+            f"unknown pipeline {spec.pipeline!r}; known pipelines: {_known(known.pipelines)}",
+        )
+
+
 def cross_check(root: Path, documents: Documents) -> tuple[list[SpecError], list[str]]:
     """Errors for dangling references and duplicate names; warnings for names that differ from file stems."""
     found = _Findings()
@@ -206,4 +216,6 @@ def cross_check(root: Path, documents: Documents) -> tuple[list[SpecError], list
             _check_routing(model, file, known, found)
         elif isinstance(model, MonitorSpec):
             _check_monitors(model, file, known, found)
+        elif isinstance(model, ExperimentSpec):
+            _check_experiment(model, file, known, found)
     return found.errors, found.warnings

@@ -21,6 +21,7 @@ from matih.specs._crossref import cross_check
 from matih.specs._errors import spec_errors
 from matih.specs.common import SpecModel, display_path, find_secret_refs, missing_secrets
 from matih.specs.deployment import DeploymentSpec
+from matih.specs.experiment import ExperimentSpec
 from matih.specs.monitor import MonitorSpec
 from matih.specs.pipeline import PipelineSpec
 from matih.specs.quality import ExpectationSuiteSpec
@@ -50,6 +51,7 @@ SPEC_KINDS: dict[str, type[SpecModel]] = {
     "deployments": DeploymentSpec,
     "monitors": MonitorSpec,
     "routing": RoutingSpec,
+    "experiments": ExperimentSpec,
 }
 """Workspace folder name -> model of the JSON documents in it."""
 
