@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring bench-simulation drills lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring bench-simulation bench-experiment drills lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -49,6 +49,9 @@ bench-monitoring: $(STAMP)
 
 bench-simulation: $(STAMP)
 	$(PY) benchmarks/simulation.py
+
+bench-experiment: $(STAMP)
+	$(PY) benchmarks/experiment.py --real uci,oj
 
 drills: $(STAMP)
 	$(PY) benchmarks/drills.py

@@ -145,7 +145,7 @@ def run_experiment(
     parts: list[pa.Table] = []
     fit_seconds = {f: 0.0 for f in spec.models}
     predict_seconds = {f: 0.0 for f in spec.models}
-    registered: dict[str, int] = {}
+    to_register: list[tuple[str, TrainConfig, Any, str, float]] = []
     steps = len(cutoffs) * len(spec.models)
     import mlflow
 
@@ -213,28 +213,30 @@ def run_experiment(
                             },
                         }
                     )
-                last = i == len(cutoffs) - 1
-                if register and last and family != spec.baseline:
-                    summary = training_summary(cfg, ctx.grid, stats, t1 - t0)
-                    done = registry.log_training(
-                        model,
-                        experiment=cfg.experiment,
-                        fallback_name=cfg.fallback_name,
-                        params={"model_type": family, "experiment": spec.experiment, "dataset": cfg.dataset},
-                        metrics={"train_seconds": t1 - t0},
-                        summary=summary,
-                        requirements=REQUIREMENTS[family],
+                if register and i == len(cutoffs) - 1 and family != spec.baseline:
+                    to_register.append(
+                        (family, cfg, model, training_summary(cfg, ctx.grid, stats, t1 - t0), t1 - t0)
                     )
-                    registry.tag_version(cfg.experiment, done.version, {"experiment": spec.experiment})
-                    registered[family] = done.version
         table = pa.concat_tables(parts)
         report = _report(spec, train, table, [str(grid.date_at(c)) for c in cutoffs], holdout)
         report.fit_seconds = {f: round(s, 2) for f, s in fit_seconds.items()}
         report.predict_seconds = {f: round(s, 2) for f, s in predict_seconds.items()}
-        report.registered = registered
         report.run_id = parent.info.run_id
         report.products = len(np.unique(table.column("product_id").to_numpy()))
         mlflow.log_metrics({f"mape.{metric_key(f)}": v for f, v in report.overall.items()})
+    # after the parent run: registering logs each model's own training run in its family's experiment
+    for name, cfg, model, summary, seconds in to_register:
+        done = registry.log_training(
+            model,
+            experiment=cfg.experiment,
+            fallback_name=cfg.fallback_name,
+            params={"model_type": name, "experiment": spec.experiment, "dataset": cfg.dataset},
+            metrics={"train_seconds": seconds},
+            summary=summary,
+            requirements=REQUIREMENTS[name],
+        )
+        registry.tag_version(cfg.experiment, done.version, {"experiment": spec.experiment})
+        report.registered[name] = done.version
     warehouse_of(ws).write_arrow(spec.output_table, table)
     report.table, report.rows = spec.output_table, table.num_rows
     report.seconds = round(time.perf_counter() - started, 1)
