@@ -134,3 +134,49 @@ def test_a_fallback_model_without_a_champion_is_refused_with_the_file_named(serv
     )
     with pytest.raises(SpecError, match=r"routing/per-category.json: fallback_model 'arima' does not serve"):
         predict_batch(serving_ws, pipeline_train)
+
+
+@pytest.mark.training
+def test_a_category_routed_to_another_kind_of_model_is_answered_by_it(serving_ws):
+    """A statsforecast family, trained, gated and routed like any other: its category's batch rows are
+    its own forecasts, with its intervals; the other categories stay with LightGBM."""
+    from matih.forecast.config import GateConfig
+    from matih.forecast.evaluation import evaluate
+
+    pipeline_train, _, _ = configs_from_pipeline(serving_ws)
+    features = load_features(serving_ws, pipeline_train)
+    categories = sorted({str(c) for c in features.grid.category})
+    routed = categories[2]
+    naive = family_config(pipeline_train, "seasonal_naive")
+    trained = train(serving_ws, naive, features=features)
+    assert "Model family:     seasonal_naive" in trained.summary
+    verdict = evaluate(serving_ws, naive, GateConfig(mape_max=5.0), version=trained.forecaster.version)
+    assert verdict.promoted
+    write_routing(
+        serving_ws,
+        {
+            "routing_strategy": "per_category",
+            "default_model": "lightgbm",
+            "overrides": [{"categories": [routed], "model": "seasonal_naive"}],
+            "fallback_model": "lightgbm",
+        },
+    )
+    table, batch = predict_batch(serving_ws, pipeline_train, features=features)
+    assert batch.routing["categories"] == {routed: "seasonal_naive"}
+    mine = [r for r in rows_of(table, routed) if r["model"] != "fallback"]
+    assert mine and {r["model"] for r in mine} == {f"seasonal_naive:category:{routed}"}
+    model = Registry(serving_ws).load(naive.experiment, trained.forecaster.version)
+    grid = features.grid
+    series = np.nonzero(np.isin(grid.series, [r["product_id"] for r in mine]))[0]
+    own = model.predict(features, grid.n_days - 1, series=series)
+    expected = {
+        (grid.series[s], int(h)): (v, hi)
+        for s, h, v, hi in zip(own.series_index, own.horizon, own.predicted, own.upper, strict=True)
+    }
+    for r in mine:
+        value, upper = expected[(r["product_id"], r["horizon"])]
+        assert r["predicted_units"] == pytest.approx(value) and r[
+            "prediction_interval_upper"
+        ] == pytest.approx(upper)
+    others = {r["model"] for r in table.to_pylist() if r["category"] != routed}
+    assert not any(m.startswith("seasonal_naive") for m in others)

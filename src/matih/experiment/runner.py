@@ -294,7 +294,6 @@ def _report(
     key = cols["product_id"].astype(str)
     significance: dict[str, dict[str, Any]] = {}
     sig = spec.significance
-    base_rows = family == spec.baseline
     for c in categories:
         best = winners[c]
         if best == spec.baseline:
@@ -310,7 +309,6 @@ def _report(
                 1 for k in cutoffs if per_cutoff[k][best][c] < per_cutoff[k][spec.baseline][c]
             ),
         }
-    del base_rows
     ensemble = _ensemble(spec, cols, cutoffs, categories, key)
     return ExperimentReport(
         experiment=spec.experiment,

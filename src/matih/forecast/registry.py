@@ -58,7 +58,7 @@ class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
         if not isinstance(self.model, ForecastModel):
             raise RegistryError(
                 f"a {self.model.family} model forecasts from a dataset's history, not from feature rows: "
-                "use `matih forecast --family` or the serving API"
+                "route categories to it in routing/*.json and use `matih forecast` or the serving API"
             )
 
         X = model_input[list(self.model.features)].to_numpy(dtype=np.float32)

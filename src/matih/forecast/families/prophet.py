@@ -31,12 +31,13 @@ PANDAS_FREQ = {"D": "D", "W": "W", "M": "MS"}
 
 
 def _prophet() -> Any:
-    for name in ("cmdstanpy", "prophet", "prophet.plot"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         from prophet import Prophet
     except ImportError:  # pragma: no cover - depends on the install
         raise TrainingError("the prophet family needs prophet: pip install 'matih[experiment]'") from None
+    # cmdstanpy configures its logger when imported: quiet it afterwards (two lines per fit otherwise)
+    for name in ("cmdstanpy", "prophet", "prophet.plot"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     return Prophet
 
 
