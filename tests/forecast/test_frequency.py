@@ -59,7 +59,7 @@ def workspace(loaded_workspace, tmp_path):
 
     dest = tmp_path / "ws"
     shutil.copytree(loaded_workspace.root, dest)
-    for folder in ("pipelines", "deployments", "monitors", "routing", "quality", "sources"):
+    for folder in ("pipelines", "deployments", "monitors", "routing", "experiments", "quality", "sources"):
         shutil.rmtree(dest / folder, ignore_errors=True)
     (dest / "pipelines").mkdir()
     return Workspace(dest)

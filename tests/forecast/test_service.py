@@ -84,7 +84,7 @@ def test_a_users_own_schema_and_horizon(workspace):
                      -- an integer category (a department number): names need not be text
                      dense_rank() OVER (ORDER BY category)::INTEGER + 100 AS dept
               FROM analytics.derived.demand_features""")
-    for folder in ("pipelines", "deployments", "monitors", "routing", "quality", "sources"):
+    for folder in ("pipelines", "deployments", "monitors", "routing", "experiments", "quality", "sources"):
         shutil.rmtree(workspace.root / folder, ignore_errors=True)
     (workspace.root / "pipelines").mkdir()
     hyperparameters = {
