@@ -180,3 +180,45 @@ def test_a_retraining_trigger_starts_its_pipeline_through_temporal(orch_ws):
     finally:
         probe.unlink()
         spec.unlink()
+
+
+def test_an_experiment_runs_on_the_routing_documents_evaluation_schedule(orch_ws):
+    """``evaluation_schedule: monthly`` is a Temporal Schedule on the 1st at 02:00; what it starts runs
+    the experiment as a pipeline task and leaves its report behind."""
+    import json
+
+    from matih.experiment import load_report
+    from matih.orchestrate.runner import run_pipeline
+    from matih.warehouse import warehouse_of
+
+    wh = warehouse_of(orch_ws)
+    if not wh.table_exists("analytics.derived.demand_features"):  # the dataset the experiment reads
+        wh.run(orch_ws.query_path("demand_features").read_text())
+    spec = orch_ws.root / "experiments" / "scheduled-probe.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "experiment": "scheduled-probe",
+                "models": ["lightgbm", "seasonal_naive"],
+                "cutoffs": {"count": 1},
+                "output_table": "analytics.experiments.scheduled_probe",
+            }
+        )
+    )
+    try:
+        view = schedule(orch_ws, "scheduled-probe", kind="experiment")
+        assert view.schedule_id == "matih-experiment-scheduled-probe" and view.cron == "0 2 1 * *"
+        try:
+            run = run_pipeline(
+                orch_ws, "experiment-scheduled-probe", options={"experiment": "scheduled-probe"}
+            )
+        finally:
+            assert unschedule(orch_ws, "scheduled-probe", kind="experiment")
+        assert run.status == P.RUN_SUCCEEDED, run.message
+        (task,) = run.tasks
+        assert (task.task_id, task.type) == ("experiment", "experiment_run")
+        report = load_report(orch_ws, "scheduled-probe")
+        assert report.run_id == task.details["experiment"]["run_id"]
+        assert set(report.overall) == {"lightgbm", "seasonal_naive"}
+    finally:
+        spec.unlink()

@@ -192,3 +192,25 @@ def _pct(value: float, bold: bool) -> str:
 def _seconds(value: float) -> str:
     minutes, seconds = divmod(round(value), 60)
     return f"{minutes}m {seconds:02d}s" if minutes else f"{value:.1f}s"
+
+
+@experiment_app.command("schedule")
+@handled
+def experiment_schedule(name: NameArg, workspace_dir: WorkspaceOpt = None) -> None:
+    """Run the experiment on the routing document's evaluation_schedule, as a Temporal Schedule."""
+    from matih.cli.render import console
+    from matih.orchestrate.runner import schedule
+
+    view = schedule(workspace(workspace_dir), name, kind="experiment")
+    console.print(f"schedule [bold]{view.schedule_id}[/]: {view.cron}; next runs {', '.join(view.next_runs)}")
+
+
+@experiment_app.command("unschedule")
+@handled
+def experiment_unschedule(name: NameArg, workspace_dir: WorkspaceOpt = None) -> None:
+    """Remove the experiment's Temporal Schedule."""
+    from matih.cli.render import console
+    from matih.orchestrate.runner import unschedule
+
+    removed = unschedule(workspace(workspace_dir), name, kind="experiment")
+    console.print(f"schedule of {name} " + ("removed" if removed else "was not registered"))

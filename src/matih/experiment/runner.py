@@ -98,6 +98,18 @@ def experiment_spec(ws: Workspace, name: str) -> tuple[Path, ExperimentSpec]:
     )
 
 
+#: the routing document's ``evaluation_schedule`` as a cron: 02:00, daily, on Mondays, on the 1st
+EVALUATION_CRONS = {"daily": "0 2 * * *", "weekly": "0 2 * * 1", "monthly": "0 2 1 * *"}
+
+
+def evaluation_cron(ws: Workspace) -> str:
+    """When experiments run on a schedule: the routing document's ``evaluation_schedule``."""
+    from matih.forecast.routing_versions import current_routing
+
+    routing = current_routing(ws) or {}
+    return EVALUATION_CRONS[routing.get("evaluation_schedule", "monthly")]
+
+
 def report_path(ws: Workspace, name: str) -> Path:
     return ws.state / "experiments" / f"{name}.json"
 

@@ -152,6 +152,11 @@ def plan_for(ws: Workspace, pipeline_id: str, options: dict[str, Any] | None = N
         spec = PipelineSpec.model_validate(
             P.monitor_pipeline(monitor, schedule_of(monitor_spec(ws, monitor)))
         )
+    elif experiment := options.get("experiment"):
+        from matih.experiment.runner import evaluation_cron, experiment_spec
+
+        _, found = experiment_spec(ws, experiment)
+        spec = PipelineSpec.model_validate(P.experiment_pipeline(found.experiment, evaluation_cron(ws)))
     else:
         spec = pipeline_spec(ws, pipeline_id)
     plan = P.plan_pipeline(spec, settings, options)
@@ -361,7 +366,7 @@ class ScheduleView:
     paused: bool
 
 
-Kind = Literal["pipeline", "source", "deployment", "monitor"]
+Kind = Literal["pipeline", "source", "deployment", "monitor", "experiment"]
 
 
 def schedule_id(name: str, kind: Kind = "pipeline") -> str:

@@ -210,6 +210,17 @@ def monitor_pipeline(name: str, cron: str) -> dict[str, Any]:
     }
 
 
+def experiment_pipeline(name: str, cron: str) -> dict[str, Any]:
+    """The one-task pipeline the routing document's ``evaluation_schedule`` runs: the experiment."""
+    return {
+        "pipeline_id": f"experiment-{name}",
+        "name": f"Experiment {name}",
+        "schedule": cron,
+        "timeout": "6h",
+        "tasks": [{"task_id": "experiment", "type": "experiment_run", "config": {"experiment": name}}],
+    }
+
+
 def deployment_pipeline(name: str, cron: str, output_table: str) -> dict[str, Any]:
     """The one-task pipeline a deployment's ``batch_inference.schedule`` runs: its batch forecasts."""
     return {

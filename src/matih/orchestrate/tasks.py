@@ -21,6 +21,7 @@ from matih.forecast.features import FeatureContext
 from matih.specs import PipelineSpec
 from matih.specs.tasks import (
     BatchInferenceTask,
+    ExperimentRunTask,
     IngestionTriggerTask,
     ModelEvaluateTask,
     MonitorRunTask,
@@ -305,6 +306,21 @@ def monitor_run(task: MonitorRunTask, ws: Workspace, ctx: TaskContext) -> Outcom
     )
 
 
+def experiment_run(task: ExperimentRunTask, ws: Workspace, ctx: TaskContext) -> Outcome:
+    """Run the experiment; its report and results table are what ``matih experiment route`` reads."""
+    from matih.experiment import run_experiment
+
+    report = run_experiment(ws, task.config.experiment)
+    winners = ", ".join(f"{f} {n}" for f, n in report.wins.items() if n)
+    significant = sorted(c for c, t in report.significance.items() if t["significant"])
+    return Outcome(
+        f"{report.experiment}: {len(report.families)} families x {len(report.cutoffs)} cutoffs; "
+        f"wins: {winners}; significant: {', '.join(significant) or 'none'}",
+        {"rows": report.rows, "seconds": report.seconds, "significant": len(significant)},
+        {"experiment": {"report": str(report.experiment), "run_id": report.run_id}},
+    )
+
+
 RUNNERS: dict[str, Runner] = {
     "ingestion_trigger": ingestion_trigger,
     "sql_execute": sql_execute,
@@ -314,6 +330,7 @@ RUNNERS: dict[str, Runner] = {
     "ray_serve_update": ray_serve_update,
     "batch_inference": batch_inference,
     "monitor_run": monitor_run,
+    "experiment_run": experiment_run,
 }
 ROLLBACKS: dict[str, Runner] = {"ray_serve_update": rollback_serve_update}
 

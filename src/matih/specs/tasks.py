@@ -452,6 +452,22 @@ class MonitorRunTask(_TaskBase):
     """Task settings."""
 
 
+class ExperimentRunConfig(SpecModel):
+    """Run a model-family experiment (what the routing document's ``evaluation_schedule`` runs)."""
+
+    experiment: Identifier
+    """``experiment`` of an ``experiments/*.json`` document."""
+
+
+class ExperimentRunTask(_TaskBase):
+    """Compare the model families of an experiment document (``matih experiment run``)."""
+
+    type: Literal["experiment_run"]
+    """Task type."""
+    config: ExperimentRunConfig
+    """Task settings."""
+
+
 Task = Annotated[
     IngestionTriggerTask
     | SqlExecuteTask
@@ -460,7 +476,8 @@ Task = Annotated[
     | ModelEvaluateTask
     | RayServeUpdateTask
     | BatchInferenceTask
-    | MonitorRunTask,
+    | MonitorRunTask
+    | ExperimentRunTask,
     Field(discriminator="type"),
 ]
 """One pipeline task; ``type`` picks the config model."""
@@ -474,4 +491,5 @@ TASK_TYPES: tuple[str, ...] = (
     "ray_serve_update",
     "batch_inference",
     "monitor_run",
+    "experiment_run",
 )
