@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from matih.exceptions import TrainingError
 from matih.forecast.config import ColumnRoles
 from matih.forecast.grid import load_grid
 from matih.warehouse import Warehouse
@@ -120,3 +122,32 @@ def test_closed_days_are_not_zeros_and_not_targets(tmp_path):
     _table(wh, weekly)
     with pytest.raises(TrainingError, match="closed_weekdays and closures_table describe days"):
         load_grid(wh, "analytics.derived.d", ColumnRoles(), closed_weekdays=("SAT",))
+
+
+def test_until_cuts_the_data_and_keeps_the_planned_future():
+    """A backtest's grid: data through ``end`` only; known-future covariates and the trading calendar
+    keep the periods planned beyond it; the original grid is untouched."""
+
+    from matih.forecast.grid import DenseGrid
+
+    P, D, H = 3, 40, 5
+    Y = np.arange(P * D, dtype=np.float32).reshape(P, D)
+    grid = DenseGrid(
+        series=np.array(["a", "b", "c"]),
+        category=np.array(["x", "x", "y"], dtype=object),
+        start=np.datetime64("2024-01-01"),
+        Y=Y,
+        price=np.ones((P, D), np.float32),
+        discount=np.zeros((P, D), np.float32),
+        first=np.array([0, 10, 35]),
+        selling_days=(Y > 0).sum(1),
+        covariates={"promo": np.ones((P, D + H))},
+        closed=np.zeros(D + H, dtype=bool),
+    )
+    cut = grid.until(29)
+    assert cut.n_days == 30 and cut.Y.shape == (P, 30) and cut.price.shape == (P, 30)
+    assert cut.covariates["promo"].shape == (P, 30 + H) and len(cut.closed) == 30 + H
+    assert np.array_equal(cut.selling_days, (Y[:, :30] > 0).sum(1))
+    assert grid.n_days == D and grid.covariates["promo"].shape == (P, D + H)
+    with pytest.raises(TrainingError, match="cannot cut"):
+        grid.until(D)
