@@ -35,8 +35,10 @@ def _prophet() -> Any:
         from prophet import Prophet
     except ImportError:  # pragma: no cover - depends on the install
         raise TrainingError("the prophet family needs prophet: pip install 'matih[experiment]'") from None
-    # cmdstanpy configures its logger when imported: quiet it afterwards (two lines per fit otherwise)
-    for name in ("cmdstanpy", "prophet", "prophet.plot"):
+    # cmdstanpy resets its logger's level on every fit: disable it (two INFO lines per fit otherwise);
+    # Stan's failures still reach the caller as exceptions
+    logging.getLogger("cmdstanpy").disabled = True
+    for name in ("prophet", "prophet.plot"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return Prophet
 
