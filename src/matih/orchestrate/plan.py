@@ -188,54 +188,62 @@ def _default_action(task: Any) -> str:
     return "retry_then_fail"
 
 
+def _one_task_pipeline(
+    pipeline_id: str, name: str, cron: str, timeout: str, task_id: str, kind: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "pipeline_id": pipeline_id,
+        "name": name,
+        "schedule": cron,
+        "timeout": timeout,
+        "tasks": [{"task_id": task_id, "type": kind, "config": config}],
+    }
+
+
 def source_pipeline(name: str, cron: str) -> dict[str, Any]:
     """The one-task pipeline spec a source's schedule runs: sync that source."""
-    return {
-        "pipeline_id": f"sync-{name}",
-        "name": f"Sync source {name}",
-        "schedule": cron,
-        "timeout": "6h",
-        "tasks": [{"task_id": "sync", "type": "ingestion_trigger", "config": {"connections": [name]}}],
-    }
+    return _one_task_pipeline(
+        f"sync-{name}",
+        f"Sync source {name}",
+        cron,
+        "6h",
+        "sync",
+        "ingestion_trigger",
+        {"connections": [name]},
+    )
 
 
 def monitor_pipeline(name: str, cron: str) -> dict[str, Any]:
     """The one-task pipeline a monitor spec's schedule runs: its monitors."""
-    return {
-        "pipeline_id": f"monitor-{name}",
-        "name": f"Monitors {name}",
-        "schedule": cron,
-        "timeout": "1h",
-        "tasks": [{"task_id": "monitors", "type": "monitor_run", "config": {"monitor_name": name}}],
-    }
+    return _one_task_pipeline(
+        f"monitor-{name}", f"Monitors {name}", cron, "1h", "monitors", "monitor_run", {"monitor_name": name}
+    )
 
 
 def experiment_pipeline(name: str, cron: str) -> dict[str, Any]:
     """The one-task pipeline the routing document's ``evaluation_schedule`` runs: the experiment."""
-    return {
-        "pipeline_id": f"experiment-{name}",
-        "name": f"Experiment {name}",
-        "schedule": cron,
-        "timeout": "6h",
-        "tasks": [{"task_id": "experiment", "type": "experiment_run", "config": {"experiment": name}}],
-    }
+    return _one_task_pipeline(
+        f"experiment-{name}",
+        f"Experiment {name}",
+        cron,
+        "6h",
+        "experiment",
+        "experiment_run",
+        {"experiment": name},
+    )
 
 
 def deployment_pipeline(name: str, cron: str, output_table: str) -> dict[str, Any]:
     """The one-task pipeline a deployment's ``batch_inference.schedule`` runs: its batch forecasts."""
-    return {
-        "pipeline_id": f"batch-{name}",
-        "name": f"Batch forecasts of {name}",
-        "schedule": cron,
-        "timeout": "2h",
-        "tasks": [
-            {
-                "task_id": "batch_inference",
-                "type": "batch_inference",
-                "config": {"deployment_name": name, "output_table": output_table},
-            }
-        ],
-    }
+    return _one_task_pipeline(
+        f"batch-{name}",
+        f"Batch forecasts of {name}",
+        cron,
+        "2h",
+        "batch_inference",
+        "batch_inference",
+        {"deployment_name": name, "output_table": output_table},
+    )
 
 
 def plan_pipeline(

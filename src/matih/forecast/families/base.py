@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ def history(ctx: FeatureContext, series: np.ndarray, origin: int, window: int) -
 
 
 @dataclass
-class LocalForecaster(Calibrated):
+class LocalForecaster(Calibrated, ABC):
     """A family whose forecast at an origin is computed from each series' (or category's) history up to
     that origin. Subclasses implement :meth:`point` and keep their settings in :attr:`params`."""
 
@@ -66,9 +67,9 @@ class LocalForecaster(Calibrated):
     family: ClassVar[str] = ""
 
     # -- what a subclass provides --------------------------------------------------------------------
+    @abstractmethod
     def point(self, ctx: FeatureContext, series: np.ndarray, origin: int, horizon: int) -> np.ndarray:
         """Point forecasts, ``len(series)`` x ``horizon``, from data up to ``origin`` only."""
-        raise NotImplementedError
 
     def save_state(self, directory: Path) -> None:
         """Write what :meth:`load_state` reads back (nothing, for a method refitted at each origin)."""

@@ -15,6 +15,7 @@ three of months), unobserved periods as zero sales. None of them uses covariates
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,8 +46,9 @@ class StatsForecaster(LocalForecaster):
 
     family: ClassVar[str] = ""
 
+    @abstractmethod
     def make_model(self) -> Any:
-        raise NotImplementedError
+        """The statsforecast model object fitted per series."""
 
     @classmethod
     def defaults(cls, config: TrainConfig, ctx: FeatureContext) -> dict[str, Any]:
