@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -146,3 +147,17 @@ def served(tmp_path_factory: pytest.TempPathFactory, small_world) -> Iterator[Se
         yield Served(ws, handle)
     finally:
         handle.stop()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A Slack incoming webhook double on 127.0.0.1, named by ``SLACK_WEBHOOK_URL`` (the demo's
+    ``notifications.slack_webhook_url`` reference)."""
+    from tests.doubles.slack_webhook import SlackWebhookSandbox
+    from tests.servers import serve_in_thread
+
+    hook = SlackWebhookSandbox(channels={"#ml-ops-alerts", "#data-pipelines"})
+    with serve_in_thread(hook.app) as url:
+        hook.url = url + hook.path
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", hook.url)
+        yield hook

@@ -27,10 +27,11 @@ from croniter import croniter
 
 from matih.demo import PIPELINE, StageHook, Stages, bootstrap
 from matih.forecast.adapt import configs_from_pipeline
-from matih.forecast.archive import archive_table
+from matih.forecast.archive import archive_table, shadow_table
 from matih.forecast.batch import FORECAST_TABLE
-from matih.monitoring.accuracy import ACCURACY_TABLE
+from matih.monitoring.accuracy import ACCURACY_TABLE, FAMILY_ACCURACY_TABLE
 from matih.monitoring.health import HealthReport
+from matih.monitoring.reassign import reassignments_path
 from matih.monitoring.retraining import decisions_path, past_decisions
 from matih.monitoring.runner import accuracy_monitor, monitor_specs, past_reports, reports_path
 from matih.orchestrate import client as C
@@ -191,10 +192,11 @@ def _start_afresh(ws: Workspace) -> None:
     """Forget the previous production's archive, accuracy and monitor journals (the world is new)."""
     _, _, output = configs_from_pipeline(ws)
     wh = warehouse_of(ws)
-    for table in (archive_table(output or FORECAST_TABLE), ACCURACY_TABLE):
+    published = output or FORECAST_TABLE
+    for table in (archive_table(published), shadow_table(published), ACCURACY_TABLE, FAMILY_ACCURACY_TABLE):
         if wh.table_exists(table):
             wh.run(f"DROP TABLE {table}")
-    for journal in (decisions_path(ws), reports_path(ws)):
+    for journal in (decisions_path(ws), reports_path(ws), reassignments_path(ws)):
         journal.unlink(missing_ok=True)
 
 

@@ -15,12 +15,16 @@ from tests.conftest import EXAMPLE
 runner = CliRunner()
 
 
-def test_validate_example_workspace():
+def test_validate_example_workspace(tmp_path):
     result = runner.invoke(app, ["validate", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     assert "11 documents valid" in result.output
     assert "sales_rolling_7d" in result.output  # the ROWS-over-gaps warning names the columns
-    assert "auto_reassign: validated but not acted on yet" in " ".join(result.output.split())
+    assert "auto_reassign" not in result.output  # the seed's monitors track accuracy: it acts
+    lone = tmp_path / "ws"
+    shutil.copytree(EXAMPLE, lone, ignore=shutil.ignore_patterns(".matih", "monitors"))
+    result = runner.invoke(app, ["validate", str(lone)])
+    assert "no monitors/*.json has one, so it never acts" in " ".join(result.output.split())
 
 
 def test_validate_names_file_path_and_fix(tmp_path):

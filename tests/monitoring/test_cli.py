@@ -33,6 +33,7 @@ def test_the_seed_monitors_run_as_written(ws):
         "feature_freshness",
         "prediction_quality",
         "automatic_retraining",
+        "auto_reassign",  # routing/per-category.json enables it
     }
     # the demo's forecasts start tomorrow: none has matured, so nothing is scored (and none is read)
     assert sections["accuracy_tracking"]["lines"] == ["no forecast has matured yet"]
@@ -45,6 +46,12 @@ def test_the_seed_monitors_run_as_written(ws):
         "range_check": 1.0,
     }
     assert not sections["automatic_retraining"]["figures"]["decision"]["fired"]
+    # only LightGBM has a champion in the demo: no shadows to compare, nothing to reassign
+    reassign = sections["auto_reassign"]
+    assert reassign["ok"] and not reassign["figures"]["decision"]["fired"]
+    assert reassign["lines"] == [
+        "no shadow forecasts have been scored yet (auto_reassign needs two families with a champion)"
+    ]
     assert result.exit_code == 0, result.stdout
     assert past_decisions(ws)[-1]["reason"].startswith("0 evaluated day(s)")
 

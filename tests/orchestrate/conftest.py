@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import END, EXAMPLE, copy_example
-from tests.servers import serve_in_thread
 
 SEED_PIPELINE = EXAMPLE / "pipelines" / "demand-forecast-daily.json"
 TIME_SCALE = 0.025
@@ -76,14 +75,3 @@ def sandbox(orch_ws) -> Iterator[Any]:
 
     with server.start(orch_ws, as_of=END - dt.timedelta(days=1)) as handle:
         yield handle
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from tests.doubles.slack_webhook import SlackWebhookSandbox
-
-    hook = SlackWebhookSandbox(channels={"#ml-ops-alerts", "#data-pipelines"})
-    with serve_in_thread(hook.app) as url:
-        hook.url = url + hook.path
-        monkeypatch.setenv("SLACK_WEBHOOK_URL", hook.url)
-        yield hook

@@ -221,7 +221,7 @@ BREAKAGES = [
         "routing/per-category.json",
         _set("auto_reassign", "condition", value="better by 10%"),
         "$.auto_reassign.condition",
-        ["alternative_model_mape < current_mape * <factor> for <N> days"],
+        ["alternative_model_<metric> < current_<metric> * <factor> for <N> days"],
         id="reassign-condition",
     ),
     pytest.param(

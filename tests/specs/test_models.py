@@ -230,11 +230,30 @@ def test_routing() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["alternative_model_mape < current_mape for 30 days", "current_mape * 0.9 for 30 days", ""]
+    "text",
+    [
+        "current_mape < alternative_model_mape * 0.9 for 30 days",
+        "alternative_model_mape > current_mape * 0.9 for 30 days",
+        "alternative_model_mape < current_rmse * 0.9 for 30 days",
+        "alternative_model_bias < current_bias for 3 days",
+        "alternative_model_mape < current_mape * 1.5 for 30 days",
+        "alternative_model_mape < 0.1 for 30 days",
+        "current_mape * 0.9 for 30 days",
+        "",
+    ],
 )
 def test_reassign_condition_rejects_other_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="alternative_model_mape < current_mape"):
+    with pytest.raises(ValueError, match="alternative_model_<metric> < current_<metric>"):
         parse_reassign_condition(text)
+
+
+def test_the_two_conditions_share_one_grammar() -> None:
+    reassign = parse_reassign_condition("alternative_model_rmse <= current_rmse for 7 consecutive days")
+    assert (reassign.metric, reassign.factor, reassign.days) == ("rmse", 1.0, 7)
+    seed = parse_reassign_condition("alternative_model_mape < current_mape * 0.9 for 30 days")
+    assert seed.holds(0.0899, 0.1) and not seed.holds(0.0901, 0.1) and not seed.holds(0.095, 0.1)
+    retrain = parse_retrain_condition("mape[Toys & Games] >= 0.25 for 2 days")
+    assert retrain.measure == ("mape", "Toys & Games") and retrain.holds(0.25) and not retrain.holds(0.2)
 
 
 def test_workspace_settings_from_yaml(tmp_path: Path) -> None:

@@ -116,16 +116,24 @@ def routing_history_cmd(workspace_dir: WorkspaceOpt = None) -> None:
 @handled
 def routing_rollback_cmd(
     to: Annotated[int | None, typer.Option(help="Version to restore (default: the one before).")] = None,
+    serve: Annotated[
+        bool, typer.Option(help="Serve it at once (a blue-green rollout of the live version).")
+    ] = True,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
-    """Restore an earlier routing version (recorded as a new version)."""
+    """Restore an earlier routing version (recorded as a new version) and serve it."""
     from matih.cli.render import console
     from matih.forecast.routing_versions import rollback_routing
+    from matih.serving.deployments import republish
 
-    v = rollback_routing(workspace(workspace_dir), to)
-    console.print(
-        f"{v.file}: {v.reason} (now v{v.version}); it serves from the next rollout", highlight=False
-    )
+    quiet_logs()
+    ws = workspace(workspace_dir)
+    v = rollback_routing(ws, to)
+    console.print(f"{v.file}: {v.reason} (now v{v.version})", highlight=False)
+    if serve:
+        console.print(f"served: {republish(ws)}", highlight=False)
+    else:
+        console.print("it serves from the next rollout", highlight=False)
 
 
 def print_report(report: Any) -> None:

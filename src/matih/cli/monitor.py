@@ -20,7 +20,10 @@ def monitor_run(
     name: Annotated[
         str | None, typer.Argument(help="monitor_name of a monitors/*.json (default: all).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option(help="Decide retraining, but start no pipeline.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="Decide retraining and reassignment, but start no pipeline, move no category."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
@@ -35,7 +38,9 @@ def monitor_run(
     def start(pipeline_id: str, why: str) -> str:  # a background worker runs it (embedded Temporal)
         return run_pipeline(ws, pipeline_id, options={"trigger": RETRAINING_TRIGGER}, wait=False).run_id
 
-    reports = run_workspace_monitors(ws, [name] if name else None, start_pipeline=None if dry_run else start)
+    reports = run_workspace_monitors(
+        ws, [name] if name else None, start_pipeline=None if dry_run else start, act=not dry_run
+    )
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in reports], default=str))
     else:

@@ -17,7 +17,7 @@ from matih.forecast.adapt import configs_from_pipeline
 from matih.forecast.evaluation import evaluate
 from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.routing import family_config
-from matih.forecast.routing_versions import RoutingVersion, current_routing, write_routing
+from matih.forecast.routing_versions import RoutingVersion, current_routing, overrides_for, write_routing
 from matih.workspace import Workspace
 
 __all__ = ["RouteOutcome", "route_experiment"]
@@ -87,10 +87,7 @@ def route_experiment(ws: Workspace, name: str, *, min_improvement: float | None 
             "fallback_model": report.baseline,
         }
     )
-    by_family: dict[str, list[str]] = {}
-    for category, family in sorted(outcome.routes.items()):
-        by_family.setdefault(family, []).append(category)
-    content["overrides"] = [{"categories": cats, "model": f} for f, cats in sorted(by_family.items())]
+    content["overrides"] = overrides_for(outcome.routes, report.baseline)
     if before is not None and before.get("overrides", []) == content["overrides"]:
         return outcome
     reason = f"experiment {spec.experiment} ({report.created}): " + (

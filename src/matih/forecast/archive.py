@@ -5,6 +5,10 @@ The archive of ``analytics.forecasts.demand_14d`` is ``analytics.forecasts.deman
 table's columns plus ``published_at``, one row per (product, forecast origin, forecast date, model
 version; the version label names the family, ``lstm/v2``). Publishing the same origin with the same
 version again replaces those rows, so a re-run never counts a forecast twice.
+
+Beside it, ``analytics.forecasts.demand_14d_shadow`` keeps the shadow forecasts
+(:mod:`matih.forecast.shadow`): what each model family's champion forecast for every product at the same
+origin, whether or not it served, with a ``family`` column; one batch per (origin, family).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import pyarrow as pa
 from matih.state import utc_now
 from matih.warehouse import Warehouse
 
-__all__ = ["ARCHIVE_KEY", "archive", "archive_table"]
+__all__ = ["ARCHIVE_KEY", "SHADOW_KEY", "archive", "archive_shadows", "archive_table", "shadow_table"]
 
 #: rows sharing these with a new batch are replaced by it
 ARCHIVE_KEY = ("forecast_origin", "model_version")
+#: a family's shadow batch replaces its earlier one for the same origin
+SHADOW_KEY = ("forecast_origin", "family")
 
 
 def archive_table(output_table: str) -> str:
@@ -30,4 +36,17 @@ def archive(warehouse: Warehouse, output_table: str, batch: pa.Table) -> int:
     stamp = pa.array([utc_now()] * batch.num_rows, pa.timestamp("us", tz="UTC"))
     return warehouse.replace_partitions(
         archive_table(output_table), batch.append_column("published_at", stamp), by=ARCHIVE_KEY
+    )
+
+
+def shadow_table(output_table: str) -> str:
+    """Where the shadow forecasts published beside ``output_table``'s batches are kept."""
+    return f"{output_table}_shadow"
+
+
+def archive_shadows(warehouse: Warehouse, output_table: str, shadows: pa.Table) -> int:
+    """Append one origin's shadow forecasts (every family) to their archive; its row count after."""
+    stamp = pa.array([utc_now()] * shadows.num_rows, pa.timestamp("us", tz="UTC"))
+    return warehouse.replace_partitions(
+        shadow_table(output_table), shadows.append_column("published_at", stamp), by=SHADOW_KEY
     )

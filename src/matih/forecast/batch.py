@@ -11,19 +11,28 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from matih.forecast.archive import archive
+from matih.forecast.archive import archive, archive_shadows
 from matih.forecast.config import TrainConfig
 from matih.forecast.dataset import load_features
 from matih.forecast.features import FeatureContext
 from matih.forecast.grid import DenseGrid
 from matih.forecast.model import FALLBACK, Forecast, Forecaster
 from matih.forecast.registry import CHAMPION, Registry
-from matih.forecast.routing import predict_routed, resolve_routing
+from matih.forecast.routing import Routing, predict_routed, resolve_routing
+from matih.forecast.shadow import predict_shadows
 from matih.specs.tasks import quantile_column
 from matih.warehouse import Warehouse, warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["FORECAST_TABLE", "PRODUCTS_TABLE", "BatchResult", "forecast", "forecast_table", "predict_batch"]
+__all__ = [
+    "FORECAST_TABLE",
+    "PRODUCTS_TABLE",
+    "BatchResult",
+    "forecast",
+    "forecast_table",
+    "predict_batch",
+    "publish_archives",
+]
 
 FORECAST_TABLE = "analytics.forecasts.demand_14d"
 """Where forecasts go when neither the pipeline nor the caller names a table (the seed's table)."""
@@ -42,6 +51,9 @@ class BatchResult:
     by_model: dict[str, int]
     routing: dict[str, Any] = field(default_factory=dict)
     """Which model family answered which category (see :mod:`matih.forecast.routing`)."""
+    shadows: pa.Table | None = field(default=None, repr=False, compare=False)
+    """Every family's forecasts at the same origin, when asked for and auto_reassign is enabled
+    (:mod:`matih.forecast.shadow`); published to the shadow archive with the batch."""
 
 
 def forecast(
@@ -55,14 +67,21 @@ def forecast(
     """Forecast every series active at the last day of the dataset, ``horizon`` days ahead, with the
     champion (or ``version``), replace ``output_table`` atomically and add the batch to its archive."""
     table, result = predict_batch(
-        workspace, config, output_table=output_table, version=version, features=features
+        workspace, config, output_table=output_table, version=version, features=features, shadows=True
     )
     started = time.perf_counter()
     warehouse = warehouse_of(workspace)
     warehouse.write_arrow(result.table, table)
-    archive(warehouse, result.table, table)
+    publish_archives(warehouse, result, table)
     result.seconds += time.perf_counter() - started
     return result
+
+
+def publish_archives(warehouse: Warehouse, result: BatchResult, table: pa.Table) -> None:
+    """Add a batch just published to ``result.table`` to its archive, and its shadows to theirs."""
+    archive(warehouse, result.table, table)
+    if result.shadows is not None:
+        archive_shadows(warehouse, result.table, result.shadows)
 
 
 def predict_batch(
@@ -72,8 +91,10 @@ def predict_batch(
     output_table: str | None = None,
     version: int | str = CHAMPION,
     features: FeatureContext | None = None,
+    shadows: bool = False,
 ) -> tuple[pa.Table, BatchResult]:
-    """The forecasts :func:`forecast` writes, without writing them (a rollout checks them first)."""
+    """The forecasts :func:`forecast` writes, without writing them (a rollout checks them first); with
+    ``shadows``, also every family's shadow forecasts when the routing spec enables auto_reassign."""
     started = time.perf_counter()
     registry = Registry(workspace)
     number = registry.resolve(config.experiment, version)
@@ -88,16 +109,20 @@ def predict_batch(
         if family != routing.default:
             models[family] = registry.load(f"{config.experiment}-{family}", family_version)
     fc, families = predict_routed(models, routing, ctx, origin)
-    labels = {f: f"v{v}" if f == routing.default else f"{f}/v{v}" for f, v in routing.versions.items()}
-    table = forecast_table(
-        grid,
-        fc,
-        model,
-        f"v{number}",
-        origin,
-        names=_product_names(warehouse_of(workspace)),
-        families=(families, routing.default, labels),
-    )
+    names = _product_names(warehouse_of(workspace))
+
+    def table_of(fc: Forecast, families: np.ndarray, routing: Routing) -> pa.Table:
+        labels = {f: f"v{v}" if f == routing.default else f"{f}/v{v}" for f, v in routing.versions.items()}
+        return forecast_table(
+            grid, fc, model, f"v{number}", origin, names=names, families=(families, routing.default, labels)
+        )
+
+    table = table_of(fc, families, routing)
+    shadow = None
+    if shadows and routing.shadow:
+        shadow = predict_shadows(
+            config, routing, routing.named, registry, models, ctx, origin, table, table_of
+        )
     answered_by = np.where(fc.model == FALLBACK, FALLBACK, "category")
     by_model = {str(k): int(v) for k, v in zip(*np.unique(answered_by, return_counts=True), strict=True)}
     return table, BatchResult(
@@ -109,6 +134,7 @@ def predict_batch(
         time.perf_counter() - started,
         by_model,
         routing.summary(),
+        shadow,
     )
 
 

@@ -14,7 +14,8 @@ Without a routing spec every category is answered by the pipeline's family, as b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +26,10 @@ from matih.forecast.model import FALLBACK, Forecast, Forecaster
 from matih.forecast.registry import CHAMPION, Registry
 from matih.workspace import Workspace
 
-__all__ = ["Routing", "family_config", "predict_routed", "resolve_routing"]
+if TYPE_CHECKING:
+    from matih.specs import RoutingSpec
+
+__all__ = ["Routing", "family_config", "predict_routed", "resolve_routing", "routing_spec"]
 
 #: model families MATIH knows by name: the ones it trains, and names it refuses to train yet
 MODEL_TYPES = (*FAMILIES, "arima", "xgboost")
@@ -67,6 +71,10 @@ class Routing:
     notes: list[str] = field(default_factory=list)
     """Requested families that do not serve, and who serves instead."""
     spec_file: str | None = None
+    shadow: bool = False
+    """Whether published batches carry every family's shadow forecasts (``auto_reassign`` enabled)."""
+    named: list[str] = field(default_factory=list)
+    """Every family the routing spec names (default, overrides, fallback)."""
 
     def summary(self) -> dict[str, Any]:
         """What a deployment record keeps."""
@@ -78,24 +86,29 @@ class Routing:
         }
 
 
+def routing_spec(ws: Workspace) -> tuple[Path, RoutingSpec] | None:
+    """The workspace's routing document (``None`` without one; more than one is an error)."""
+    from matih.specs import RoutingSpec, load_spec
+
+    specs = [(p, load_spec(p, "routing")) for p in ws.spec_files("routing")]
+    found = [(p, s) for p, s in specs if isinstance(s, RoutingSpec)]
+    if len(found) > 1:
+        raise SpecError(
+            f"routing/: {len(found)} routing specs ({', '.join(p.name for p, _ in found)}); keep one"
+        )
+    return found[0] if found else None
+
+
 def resolve_routing(
     ws: Workspace, train: TrainConfig, categories: list[str], default_version: int, registry: Registry
 ) -> Routing:
     """Resolve ``routing/*.json`` (if any) for ``categories``: every family it names either has a
     champion or is replaced by ``fallback_model``."""
-    from matih.specs import RoutingSpec, load_spec
-
-    specs = [(p, load_spec(p, "routing")) for p in ws.spec_files("routing")]
-    specs = [(p, s) for p, s in specs if isinstance(s, RoutingSpec)]
     own = train.model_type
-    if not specs:
+    found = routing_spec(ws)
+    if found is None:
         return Routing(default=own, fallback=own, versions={own: default_version})
-    if len(specs) > 1:
-        raise SpecError(
-            f"routing/: {len(specs)} routing specs ({', '.join(p.name for p, _ in specs)}); keep one"
-        )
-    path, spec = specs[0]
-    assert isinstance(spec, RoutingSpec)
+    path, spec = found
     where = f"routing/{path.name}"
     versions: dict[str, int] = {own: default_version}
     missing: dict[str, str] = {}
@@ -125,7 +138,13 @@ def resolve_routing(
             f"{where}: fallback_model {fallback!r} does not serve: {missing[fallback]}; set "
             f"fallback_model to {own!r} (the pipeline's family)"
         )
-    routing = Routing(default=own, fallback=fallback, spec_file=where)
+    routing = Routing(
+        default=own,
+        fallback=fallback,
+        spec_file=where,
+        shadow=spec.auto_reassign is not None and spec.auto_reassign.enabled,
+        named=sorted({spec.default_model, fallback, *(o.model for o in spec.overrides)}),
+    )
     replaced: dict[str, list[str]] = {}
     for category in sorted(categories):
         wanted = spec.model_for(category)

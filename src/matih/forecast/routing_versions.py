@@ -17,7 +17,15 @@ from matih.exceptions import SpecError
 from matih.state import utc_now
 from matih.workspace import Workspace
 
-__all__ = ["RoutingVersion", "current_routing", "rollback_routing", "routing_history", "write_routing"]
+__all__ = [
+    "RoutingVersion",
+    "current_routing",
+    "overrides_for",
+    "rollback_routing",
+    "routed_categories",
+    "routing_history",
+    "write_routing",
+]
 
 DEFAULT_FILE = "per-category.json"
 
@@ -33,11 +41,26 @@ class RoutingVersion:
     @property
     def overrides(self) -> dict[str, str]:
         """Category -> family, as the document routes them."""
-        out: dict[str, str] = {}
-        for override in (self.content or {}).get("overrides", []):
-            for category in override.get("categories", []):
-                out[category] = override.get("model", "")
-        return out
+        return routed_categories(self.content)
+
+
+def routed_categories(content: dict[str, Any] | None) -> dict[str, str]:
+    """Category -> family, for the categories a routing document overrides."""
+    out: dict[str, str] = {}
+    for override in (content or {}).get("overrides", []):
+        for category in override.get("categories", []):
+            out[category] = override.get("model", "")
+    return out
+
+
+def overrides_for(routes: dict[str, str], default: str) -> list[dict[str, Any]]:
+    """A routing document's ``overrides`` for ``routes`` (category -> family), one entry per family in
+    name order, leaving out the categories routed to ``default``."""
+    by_family: dict[str, list[str]] = {}
+    for category, family in sorted(routes.items()):
+        if family != default:
+            by_family.setdefault(family, []).append(category)
+    return [{"categories": cats, "model": f} for f, cats in sorted(by_family.items())]
 
 
 def _journal(ws: Workspace) -> Path:

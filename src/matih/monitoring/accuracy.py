@@ -4,6 +4,9 @@ A forecast for date ``d`` is scored once ``d`` is at least ``evaluation_lag_days
 day and the dataset holds actuals through ``d`` (a day the data does not reach yet is never read). When
 several batches were published for one origin, the last one counts: it is the one that was live.
 
+Shadow forecasts (every family's champion on every category, :mod:`matih.forecast.shadow`) are scored
+the same way into :data:`FAMILY_ACCURACY_TABLE`, per (forecast date, family, category).
+
 Results go to :data:`ACCURACY_TABLE`, one row per (forecast date, category, lead), plus the rows of each
 date over all categories (``category = 'ALL'``) and over all leads (``lead_days = 0``), so a day's
 overall figure, a category's trend and the error by lead time are each one ``WHERE`` away. Metrics are
@@ -23,16 +26,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matih.forecast.archive import archive_table
+from matih.forecast.archive import archive_table, shadow_table
 from matih.forecast.config import TrainConfig
 from matih.forecast.dataset import load_dataset_grid
 from matih.forecast.grid import DenseGrid
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["ACCURACY_TABLE", "ALL", "AccuracyResult", "score_archive", "track_accuracy"]
+__all__ = [
+    "ACCURACY_TABLE",
+    "ALL",
+    "FAMILY_ACCURACY_TABLE",
+    "AccuracyResult",
+    "score_archive",
+    "track_accuracy",
+    "track_family_accuracy",
+]
 
 ACCURACY_TABLE = "analytics.monitoring.forecast_accuracy"
+FAMILY_ACCURACY_TABLE = "analytics.monitoring.family_accuracy"
+"""The shadow forecasts scored: one row per (forecast date, family, category), every lead pooled."""
 ALL = "ALL"
 #: days before the origin the MASE scale is measured over
 SCALE_DAYS = 28
@@ -49,11 +62,15 @@ class AccuracyResult:
     """Per category (and ``ALL``), the chosen metric per forecast date, oldest first."""
 
 
-def score_archive(archive: pa.Table, grid: DenseGrid, *, through: dt.date) -> pa.Table:
+def score_archive(
+    archive: pa.Table, grid: DenseGrid, *, through: dt.date, carry: tuple[str, ...] = ()
+) -> pa.Table:
     """One row per archived forecast whose date is on or before ``through`` and whose actual the grid
-    holds: (forecast_date, category, lead_days, actual, predicted, lower, upper, scale)."""
+    holds: (forecast_date, category, lead_days, actual, predicted, lower, upper, scale), plus the
+    archive's ``carry`` columns (a shadow's ``family``)."""
     if archive.num_rows == 0:
-        return _scored(np.empty(0, "datetime64[D]"), pa.array([], pa.string()), *(np.empty(0),) * 6)
+        empty = _scored(np.empty(0, "datetime64[D]"), pa.array([], pa.string()), *(np.empty(0),) * 6)
+        return _carried(empty, archive, carry, pa.array([], pa.bool_()))
     dates = archive.column("forecast_date").to_numpy().astype("datetime64[D]")
     origins = archive.column("forecast_origin").to_numpy().astype("datetime64[D]")
     product = series_rows(grid, archive.column("product_id"))
@@ -65,7 +82,7 @@ def score_archive(archive: pa.Table, grid: DenseGrid, *, through: dt.date) -> pa
     ok &= ~np.isnan(y)  # before the product's first row, or a closed day: nothing to score
     scale = _mase_scale(grid, product[ok], origin[ok])
     keep = pa.array(ok)
-    return _scored(
+    scored = _scored(
         dates[ok],
         archive.column("category").filter(keep),
         _floats(archive, "horizon_days")[ok],
@@ -75,6 +92,13 @@ def score_archive(archive: pa.Table, grid: DenseGrid, *, through: dt.date) -> pa
         _floats(archive, "prediction_interval_upper")[ok],
         scale,
     )
+    return _carried(scored, archive, carry, keep)
+
+
+def _carried(scored: pa.Table, archive: pa.Table, carry: tuple[str, ...], keep: pa.Array) -> pa.Table:
+    for name in carry:
+        scored = scored.append_column(name, archive.column(name).filter(keep))
+    return scored
 
 
 def _floats(table: pa.Table, column: str) -> np.ndarray:
@@ -132,18 +156,19 @@ def _mase_scale(grid: DenseGrid, product: np.ndarray, origin: np.ndarray) -> np.
 
 
 # DuckDB aggregates the scored rows: one statement computes every grouping the table holds
-_AGGREGATE = f"""
-SELECT forecast_date,
-       CASE WHEN grouping(category) = 1 THEN '{ALL}' ELSE category END AS category,
-       CASE WHEN grouping(lead_days) = 1 THEN 0 ELSE lead_days END AS lead_days,
-       count(*) AS forecasts,
+_METRICS = """count(*) AS forecasts,
        sum(actual) AS actual_units,
        sum(predicted) AS predicted_units,
        CASE WHEN sum(abs(actual)) > 0 THEN sum(abs(actual - predicted)) / sum(abs(actual)) END AS mape,
        CASE WHEN sum(actual) > 0 THEN (sum(predicted) - sum(actual)) / sum(actual) END AS bias,
        sqrt(avg((actual - predicted) ^ 2)) AS rmse,
        avg(abs(actual - predicted) / scale) FILTER (WHERE scale > 0) AS mase,
-       avg(CASE WHEN actual BETWEEN lower AND upper THEN 1.0 ELSE 0.0 END) AS coverage
+       avg(CASE WHEN actual BETWEEN lower AND upper THEN 1.0 ELSE 0.0 END) AS coverage"""
+_AGGREGATE = f"""
+SELECT forecast_date,
+       CASE WHEN grouping(category) = 1 THEN '{ALL}' ELSE category END AS category,
+       CASE WHEN grouping(lead_days) = 1 THEN 0 ELSE lead_days END AS lead_days,
+       {_METRICS}
 FROM scored
 GROUP BY GROUPING SETS ((forecast_date, category, lead_days), (forecast_date, category),
                         (forecast_date, lead_days), (forecast_date))
@@ -151,11 +176,23 @@ ORDER BY forecast_date, category, lead_days
 """
 
 
-def aggregate(scored: pa.Table) -> pa.Table:
-    """The accuracy table's rows from :func:`score_archive`'s."""
+# per family, every lead pooled: what auto_reassign compares
+_AGGREGATE_FAMILIES = f"""
+SELECT forecast_date, family,
+       CASE WHEN grouping(category) = 1 THEN '{ALL}' ELSE category END AS category,
+       {_METRICS}
+FROM scored
+GROUP BY GROUPING SETS ((forecast_date, family, category), (forecast_date, family))
+ORDER BY forecast_date, family, category
+"""
+
+
+def aggregate(scored: pa.Table, *, families: bool = False) -> pa.Table:
+    """The accuracy table's rows from :func:`score_archive`'s (``families``: the family accuracy
+    table's, from scored shadow forecasts)."""
     with duckdb.connect() as con:
         con.register("scored", scored)
-        return con.execute(_AGGREGATE).to_arrow_table()
+        return con.execute(_AGGREGATE_FAMILIES if families else _AGGREGATE).to_arrow_table()
 
 
 def track_accuracy(
@@ -186,6 +223,8 @@ def track_accuracy(
     scored = score_archive(archive, grid, through=through)
     table = aggregate(scored)
     wh.write_arrow(ACCURACY_TABLE, table)
+    if wh.table_exists(shadow_table(output_table)):
+        track_family_accuracy(ws, output_table, grid, through=through)
     daily: dict[str, dict[str, float]] = {}
     overall_leads = [
         (str(d), c, v)
@@ -202,3 +241,18 @@ def track_accuracy(
         daily.setdefault(category, {})[day] = float(value)
     last = max((d for d, _, _ in overall_leads), default=None)
     return AccuracyResult(ACCURACY_TABLE, table.num_rows, scored.num_rows, last, daily)
+
+
+def track_family_accuracy(ws: Workspace, output_table: str, grid: DenseGrid, *, through: dt.date) -> int:
+    """Score the shadow forecasts of ``output_table`` (every family, the last batch per origin and
+    family) up to ``through`` and replace :data:`FAMILY_ACCURACY_TABLE`; its row count."""
+    wh = warehouse_of(ws)
+    shadows = wh.query(
+        f"""SELECT product_id, category, family, forecast_date, forecast_origin, horizon_days,
+                   predicted_units, prediction_interval_lower, prediction_interval_upper
+            FROM {shadow_table(output_table)} WHERE forecast_date <= DATE '{through.isoformat()}'
+            QUALIFY published_at = max(published_at) OVER (PARTITION BY forecast_origin, family)"""
+    )
+    table = aggregate(score_archive(shadows, grid, through=through, carry=("family",)), families=True)
+    wh.write_arrow(FAMILY_ACCURACY_TABLE, table)
+    return table.num_rows

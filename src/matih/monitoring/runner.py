@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,13 @@ from matih.forecast.archive import archive_table
 from matih.forecast.batch import FORECAST_TABLE
 from matih.forecast.dataset import load_dataset_grid
 from matih.forecast.grid import DenseGrid
+from matih.forecast.routing import routing_spec
 from matih.monitoring.accuracy import ALL, track_accuracy
+from matih.monitoring.alerts import slack_alerts
 from matih.monitoring.clock import business_today
 from matih.monitoring.freshness import freshness
 from matih.monitoring.quality import check_batch
+from matih.monitoring.reassign import Republish, reassign
 from matih.monitoring.retraining import decide
 from matih.specs import load_spec
 from matih.specs.monitor import (
@@ -121,10 +124,12 @@ def run_monitors(
     today: dt.date | None = None,
     start_pipeline: StartPipeline | None = None,
     notify: Notify | None = None,
+    republish: Republish | None = None,
 ) -> list[MonitorReport]:
     """Run every monitor spec (or ``name``); alert through ``notify``. ``now`` (default: the wall clock)
     dates freshness; ``today`` (default: :func:`~matih.monitoring.clock.business_today`) is the day
-    accuracy scores matured forecasts up to."""
+    accuracy scores matured forecasts up to. After a spec's accuracy monitor, the routing spec's enabled
+    ``auto_reassign`` is decided, and acted on through ``republish`` (``None``: decided only)."""
     specs = monitor_specs(ws)
     if name is not None:
         monitor_spec(ws, name, specs)
@@ -133,7 +138,7 @@ def run_monitors(
     reports = []
     for spec_name, spec in specs.items():
         if name is None or spec_name == name:
-            reports.append(_run(ws, spec, now, today, start_pipeline, notify))
+            reports.append(_run(ws, spec, now, today, start_pipeline, notify, republish))
     return reports
 
 
@@ -144,6 +149,7 @@ def _run(
     today: dt.date,
     start_pipeline: StartPipeline | None,
     notify: Notify | None,
+    republish: Republish | None,
 ) -> MonitorReport:
     train, _, configured = configs_from_pipeline(ws)
     output = configured or FORECAST_TABLE
@@ -175,6 +181,11 @@ def _run(
             )
             section = Section(monitor.type, not decision.fired, [line], {"decision": vars(decision)})
         sections.append(section)
+        if isinstance(monitor, AccuracyTrackingMonitor):
+            reassigned = _reassign(ws, republish, today)
+            if reassigned is not None:
+                sections.append(reassigned)
+    for section in sections:
         if not section.ok:
             alerts.append(f"[{spec.monitor_name}] {section.type}: " + "; ".join(section.lines))
     report = MonitorReport(spec.monitor_name, now.isoformat(timespec="seconds"), sections, alerts)
@@ -244,6 +255,30 @@ def _accuracy(
             "latest": latest,
         },
     )
+
+
+def _reassign(ws: Workspace, republish: Republish | None, today: dt.date) -> Section | None:
+    """The routing spec's ``auto_reassign``, decided on the family accuracy just tracked (None when the
+    workspace has no routing spec or it is not enabled). Its notification target is told of a move."""
+    found = routing_spec(ws)
+    if found is None or found[1].auto_reassign is None or not found[1].auto_reassign.enabled:
+        return None
+    spec = found[1]
+    rule = spec.auto_reassign
+    assert rule is not None
+    target = str(rule.notification or "")
+    notify = slack_alerts(ws, target.removeprefix("slack:")) if target.startswith("slack:") else None
+    decision = reassign(ws, spec, republish=republish, notify=notify, today=today.isoformat())
+    if decision.fired:
+        line = (
+            f"routing v{decision.routing_version}: "
+            + ", ".join(f"{c} {decision.previous[c]} -> {f}" for c, f in sorted(decision.moves.items()))
+            + f" ({decision.reason}); served: {decision.served}"
+        )
+    else:
+        line = decision.reason
+    failed = decision.served is not None and decision.served.startswith("failed")
+    return Section("auto_reassign", not failed, [line], {"decision": asdict(decision)})
 
 
 def _freshness(ws: Workspace, monitor: FeatureFreshnessMonitor, now: dt.datetime) -> Section:

@@ -14,6 +14,7 @@ from typing import Literal
 from matih.monitoring.alerts import alert_channel, slack_alerts
 from matih.monitoring.runner import MonitorReport, StartPipeline, monitor_spec, monitor_specs, run_monitors
 from matih.orchestrate import client as C
+from matih.serving.deployments import republish
 from matih.specs import PipelineSpec, load_spec
 from matih.workspace import Workspace
 
@@ -50,15 +51,23 @@ def run_workspace_monitors(
     names: list[str] | None = None,
     *,
     start_pipeline: StartPipeline | Literal["temporal"] | None = "temporal",
+    act: bool = True,
 ) -> list[MonitorReport]:
-    """Run the monitor specs (``None``: all of them) with alerts to each spec's Slack channel and
-    retraining started by ``start_pipeline`` (default: :func:`retraining_starter`; ``None``: a dry run)."""
+    """Run the monitor specs (``None``: all of them) with alerts to each spec's Slack channel, retraining
+    started by ``start_pipeline`` (default: :func:`retraining_starter`; ``None``: a dry run) and
+    auto_reassign's routing changes served by a blue-green rollout (``act=False``: decided only)."""
     specs = monitor_specs(ws)
     start = retraining_starter(ws) if start_pipeline == "temporal" else start_pipeline
     reports: list[MonitorReport] = []
     for name in list(specs) if names is None else names:
         spec = monitor_spec(ws, name, specs)
-        reports += run_monitors(ws, name, start_pipeline=start, notify=slack_alerts(ws, alert_channel(spec)))
+        reports += run_monitors(
+            ws,
+            name,
+            start_pipeline=start,
+            notify=slack_alerts(ws, alert_channel(spec)),
+            republish=(lambda why: republish(ws)) if act else None,
+        )
     return reports
 
 

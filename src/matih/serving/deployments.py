@@ -169,8 +169,7 @@ def rollout(
     features: FeatureContext | None = None,
 ) -> RolloutResult:
     """Roll ``model_source`` out to deployment ``name`` (see the module docstring)."""
-    from matih.forecast.archive import archive
-    from matih.forecast.batch import predict_batch
+    from matih.forecast.batch import predict_batch, publish_archives
     from matih.forecast.dataset import load_features
     from matih.monitoring.quality import check_batch, failed, prediction_checks
     from matih.warehouse import warehouse_of
@@ -193,7 +192,9 @@ def rollout(
         else None
     )
     features = features or load_features(ws, train, report_gaps=False)
-    table, batch = predict_batch(ws, train, output_table=output, version=version, features=features)
+    table, batch = predict_batch(
+        ws, train, output_table=output, version=version, features=features, shadows=True
+    )
     health = time.perf_counter() - started
     predicted = table.column("predicted_units").to_numpy()
     lower = table.column("prediction_interval_lower").to_numpy()
@@ -236,7 +237,7 @@ def rollout(
             state.switching = {"version": f"v{version}", "output_table": output, "since": utc_stamp()}
             _save(ws, state)
             warehouse_of(ws).swap_in(output, table, keep_as=kept_table(output))
-            archive(warehouse_of(ws), output, table)
+            publish_archives(warehouse_of(ws), batch, table)
         state.switching = None
         live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
         live["routing"] = batch.routing
@@ -380,3 +381,27 @@ def revert(ws: Workspace, name: str, green: str, reason: str) -> str | None:
         )
         _save(ws, state)
     return "; ".join(done)
+
+
+def republish(ws: Workspace) -> str:
+    """Serve the routing document as it now is, at once: every deployment that serves rolls its live
+    version out again, blue-green (a green that fails leaves blue serving and raises); a workspace with
+    no deployment spec gets its published batch table written again. Returns what was done."""
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.batch import FORECAST_TABLE, forecast
+    from matih.warehouse import warehouse_of
+
+    train, _, configured = configs_from_pipeline(ws)
+    done = []
+    deployments = [s for s in map(load_spec, ws.spec_files("deployments")) if isinstance(s, DeploymentSpec)]
+    for spec in deployments:
+        live = load_state(ws, spec.deployment_name).live
+        if live is None:
+            done.append(f"{spec.deployment_name} serves nothing yet")
+            continue
+        result = rollout(ws, spec.deployment_name, train, model_source=str(live["version"]).lstrip("v"))
+        done.append(f"{result.deployment} {result.version} rolled out ({result.rows} rows)")
+    if not deployments and warehouse_of(ws).table_exists(configured or FORECAST_TABLE):
+        batch = forecast(ws, train, output_table=configured)
+        done.append(f"{batch.table} rewritten ({batch.rows} rows)")
+    return "; ".join(done) or "nothing is published yet"

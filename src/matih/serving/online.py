@@ -14,7 +14,8 @@ history. Requests never wait for a load.
 
 The watcher also follows the feature table: when it is written again (the daily pipeline adds a day),
 the live version is reloaded at the new origin, blue-green like a rollout, so online answers keep
-matching the batch job's.
+matching the batch job's. So does a rollout of the same version with other routing (an auto_reassign,
+a routing rollback served again): online answers follow the batch table's families.
 
 After the switch blue stays loaded for the deployment's ``rollout.bake_time``. Every answer green gives
 meanwhile is counted; one that fails (an exception, or no forecast for a product blue knows) is given
@@ -221,6 +222,7 @@ class LiveModel:
         self._failed_green: tuple[str, str] | None = None  # (version, reason) awaiting revert
         self._journal: tuple[int, str | None] | None = None  # (journal mtime, feature table stamp)
         self._bad: tuple[str, str | None] | None = None  # (version, data stamp) that failed its bake
+        self._seen_rollout: str | None = None  # the record's deployed_at last compared for routing
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -297,7 +299,11 @@ class LiveModel:
                 changed = wanted[0] is not None and current is not None and wanted[0] != current.version
                 if (current is None or changed) and wanted != refused and not self.switch(wanted[0]):
                     refused = wanted
-                elif current is not None and not changed and self._data_stamp() != current.data_stamp:
+                elif (
+                    current is not None
+                    and not changed
+                    and (self._data_stamp() != current.data_stamp or self._routing_moved(current))
+                ):
                     stale = (current.version, self._data_stamp())
                     if stale not in (refused, self._bad) and not self.switch(current.version):
                         refused = stale
@@ -305,6 +311,20 @@ class LiveModel:
                 self.error = str(err)
                 log.warning("serving %s: %s", self.deployment, err)
             self._stop.wait(self.poll_seconds)
+
+    def _routing_moved(self, current: ServedVersion) -> bool:
+        """Whether a rollout since the last look serves the same version with other routing (an
+        auto_reassign or a routing rollback rolled out again): the server follows it."""
+        from matih.serving.deployments import load_state
+
+        live = load_state(self.ws, self.deployment).live or {}
+        stamp = str(live.get("deployed_at"))
+        if stamp == self._seen_rollout:
+            return False
+        self._seen_rollout = stamp
+        wanted = live.get("routing")
+        keys = ("families", "categories")
+        return wanted is not None and any(wanted.get(k) != current.routing.get(k) for k in keys)
 
     def _data_stamp(self) -> str | None:
         """The feature table's write stamp; the journal is re-read only when it changed."""

@@ -66,6 +66,8 @@ class _Known:
     pipelines: set[str]
     models: set[str]
     """What some pipeline trains: its ``pipeline_id`` or a ``ray_train`` task's ``mlflow_experiment``."""
+    accuracy_tracked: bool = False
+    """Whether some monitor spec has an ``accuracy_tracking`` monitor (auto_reassign runs after it)."""
 
 
 def _named(documents: Documents, kind: str, attr: str, found: _Findings) -> set[str]:
@@ -108,6 +110,10 @@ def _known_names(root: Path, documents: Documents, found: _Findings) -> _Known:
         deployments=deployments | _stems(root, "deployments", ".json"),
         pipelines=pipelines,
         models=models,
+        accuracy_tracked=any(
+            isinstance(model, MonitorSpec) and any(m.type == "accuracy_tracking" for m in model.monitors)
+            for _, _, model in documents
+        ),
     )
 
 
@@ -171,13 +177,12 @@ def _check_deployment(spec: DeploymentSpec, file: str, known: _Known, found: _Fi
 
 
 def _check_routing(spec: RoutingSpec, file: str, known: _Known, found: _Findings) -> None:
-    if spec.auto_reassign is not None and spec.auto_reassign.enabled:
+    if spec.auto_reassign is not None and spec.auto_reassign.enabled and not known.accuracy_tracked:
         found.warn(
             file,
             ("auto_reassign",),
-            "validated but not acted on yet; categories keep the families named here (comparing families "
-            "per category over time comes with monitoring). `matih deploy status` shows which family "
-            "answers each category",
+            "it is decided each time an accuracy_tracking monitor runs, and no monitors/*.json has one, so "
+            "it never acts; add the seed's monitors/demand-forecast-production.json",
         )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat, field_validator
 
 from matih.specs.common import CronExpression, Identifier, NotificationTarget, SpecModel
+from matih.specs.condition import Comparison, Condition, Operand, parse_condition
 
 __all__ = [
     "MONITOR_TYPES",
@@ -25,12 +26,6 @@ __all__ = [
     "parse_retrain_condition",
 ]
 
-Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
-
-_CONDITION_RE = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
-    r"(?P<threshold>-?\d+(?:\.\d+)?)\s+for\s+(?P<days>\d+)\s+consecutive\s+days?\s*$"
-)
 _CONDITION_FORM = (
     "'<metric> <op> <number> for <N> consecutive days', e.g. 'mape_overall > 0.12 for 3 consecutive days'"
 )
@@ -58,33 +53,31 @@ class RetrainCondition:
 
     def holds(self, value: float) -> bool:
         """Whether one day's metric value meets the condition."""
-        return {
-            ">": value > self.threshold,
-            ">=": value >= self.threshold,
-            "<": value < self.threshold,
-            "<=": value <= self.threshold,
-            "==": value == self.threshold,
-            "!=": value != self.threshold,
-        }[self.op]
+        return Condition(Operand(self.metric, 1), self.op, Operand(None, self.threshold), self.days).holds(
+            {self.metric: value}
+        )
+
+
+def _retrain_vocabulary(condition: Condition) -> str | None:
+    left, right = condition.left, condition.right
+    if left.name is None or left.factor != 1 or right.name is not None:
+        return "the left side must be one tracked metric and the right side a number"
+    metric = _METRIC_RE.match(left.name)
+    if metric is None or metric.group("name") not in TRACKED_METRICS:
+        known = ", ".join(f"{m}_overall" for m in TRACKED_METRICS)
+        return (
+            f"unknown metric {left.name!r}: use one the accuracy monitor tracks, overall ({known}) or per "
+            "category (mape[<category>])"
+        )
+    return None
 
 
 def parse_retrain_condition(text: str) -> RetrainCondition:
-    """Parse a retraining condition; ValueError showing the accepted form otherwise."""
-    match = _CONDITION_RE.match(text)
-    if match is None:
-        raise ValueError(f"expected a condition like {_CONDITION_FORM}, got {text!r}")
-    days = int(match.group("days"))
-    if days < 1:
-        raise ValueError(f"expected at least 1 consecutive day, got {text!r}")
-    metric = _METRIC_RE.match(match.group("metric"))
-    if metric is None or metric.group("name") not in TRACKED_METRICS:
-        known = ", ".join(f"{m}_overall" for m in TRACKED_METRICS)
-        raise ValueError(
-            f"unknown metric {match.group('metric')!r} in {text!r}: use one the accuracy monitor tracks, "
-            f"overall ({known}) or per category (mape[<category>])"
-        )
-    op = cast(Comparison, match.group("op"))  # the regex only admits Comparison operators
-    return RetrainCondition(match.group("metric"), op, float(match.group("threshold")), days)
+    """Parse a retraining condition (:mod:`matih.specs.condition`'s grammar, one metric against a
+    number); ValueError showing the accepted form otherwise."""
+    found = parse_condition(text, form=_CONDITION_FORM, check=_retrain_vocabulary)
+    assert found.left.name is not None
+    return RetrainCondition(found.left.name, found.op, found.right.factor, found.days)
 
 
 def _check_condition(value: str) -> str:

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from matih.specs.common import NotificationTarget, SpecModel, raise_spec_errors
+from matih.specs.condition import Condition, parse_condition
 
 __all__ = ["AutoReassign", "CategoryOverride", "ReassignCondition", "RoutingSpec", "parse_reassign_condition"]
 
-_REASSIGN_RE = re.compile(
-    r"^\s*alternative_model_mape\s*<\s*current_mape\s*\*\s*(?P<factor>\d+(?:\.\d+)?)"
-    r"\s+for\s+(?P<days>\d+)\s+days?\s*$"
-)
 _REASSIGN_FORM = (
-    "'alternative_model_mape < current_mape * <factor> for <N> days', e.g. factor 0.9 and 30 days"
+    "'alternative_model_<metric> < current_<metric> * <factor> for <N> days', e.g. "
+    "'alternative_model_mape < current_mape * 0.9 for 30 days'"
 )
+#: what the accuracy monitor tracks per model family (a lower figure is better for each)
+REASSIGN_METRICS = ("mape", "rmse", "mase")
+_ALTERNATIVE, _CURRENT = "alternative_model_", "current_"
 
 
 @dataclass(frozen=True)
@@ -26,22 +26,52 @@ class ReassignCondition:
     """A parsed ``"alternative_model_mape < current_mape * 0.9 for 30 days"``."""
 
     factor: float
-    """An alternative must beat ``current_mape * factor``."""
+    """An alternative must beat ``current_<metric> * factor``."""
     days: int
-    """... for this many days."""
+    """... on each of this many consecutive evaluated days."""
+    metric: str = "mape"
+    """The tracked metric compared."""
+    condition: Condition | None = field(default=None, compare=False)
+    """The parsed condition, evaluated on ``{alternative_model_<metric>: .., current_<metric>: ..}``."""
+
+    def holds(self, alternative: float, current: float) -> bool:
+        assert self.condition is not None
+        return self.condition.holds(
+            {f"{_ALTERNATIVE}{self.metric}": alternative, f"{_CURRENT}{self.metric}": current}
+        )
+
+
+def _reassign_vocabulary(condition: Condition) -> str | None:
+    left, right = condition.left, condition.right
+    if (
+        left.name is None
+        or right.name is None
+        or left.factor != 1
+        or not left.name.startswith(_ALTERNATIVE)
+        or not right.name.startswith(_CURRENT)
+    ):
+        return (
+            "the left side must be alternative_model_<metric> and the right side current_<metric> [* factor]"
+        )
+    metric = left.name.removeprefix(_ALTERNATIVE)
+    if metric not in REASSIGN_METRICS or right.name != f"{_CURRENT}{metric}":
+        return (
+            f"compare one metric on both sides, one of {', '.join(REASSIGN_METRICS)} (lower is better), "
+            f"got {left.name!r} and {right.name!r}"
+        )
+    if condition.op not in ("<", "<="):
+        return f"the alternative must be better, i.e. lower ('<' or '<='), not {condition.op!r}"
+    if not 0 < right.factor <= 1:
+        return f"expected a factor in (0, 1] (the alternative must be better), got {right.factor:g}"
+    return None
 
 
 def parse_reassign_condition(text: str) -> ReassignCondition:
-    """Parse an auto-reassign condition; ValueError showing the accepted form otherwise."""
-    match = _REASSIGN_RE.match(text)
-    if match is None:
-        raise ValueError(f"expected a condition like {_REASSIGN_FORM}, got {text!r}")
-    factor, days = float(match.group("factor")), int(match.group("days"))
-    if not 0 < factor <= 1:
-        raise ValueError(f"expected a factor in (0, 1] (the alternative must be better), got {factor}")
-    if days < 1:
-        raise ValueError(f"expected at least 1 day, got {days}")
-    return ReassignCondition(factor, days)
+    """Parse an auto-reassign condition (:mod:`matih.specs.condition`'s grammar, the monitors' own);
+    ValueError showing the accepted form otherwise."""
+    found = parse_condition(text, form=_REASSIGN_FORM, check=_reassign_vocabulary)
+    metric = str(found.left.name).removeprefix(_ALTERNATIVE)
+    return ReassignCondition(found.right.factor, found.days, metric, found)
 
 
 def _check_reassign(value: str) -> str:
@@ -64,7 +94,9 @@ class AutoReassign(SpecModel):
     enabled: bool = False
     """Whether reassignment happens without a human."""
     condition: Annotated[str, AfterValidator(_check_reassign)]
-    """``"alternative_model_mape < current_mape * <factor> for <N> days"``."""
+    """``"alternative_model_mape < current_mape * <factor> for <N> days"``: a family other than the one
+    serving a category takes it over when its tracked metric beat the serving family's this way on each
+    of N consecutive evaluated days (shadow forecasts, docs/experiments.md)."""
     notification: NotificationTarget | None = None
     """Where reassignments are announced, e.g. ``"slack:#ml-ops-alerts"``."""
 
