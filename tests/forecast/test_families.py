@@ -120,3 +120,64 @@ def test_family_config_builds_the_family_and_refuses_unknown_kinds():
         family_config(base, "xgboost")
     with pytest.raises(TrainingError, match="not a model family"):
         TrainConfig(model_type="arima")
+
+
+def _promoted_grid(P: int = 24, D: int = 420, H: int = 14, seed: int = 5) -> DenseGrid:
+    """Sales that triple on promotion days (planned: known for the horizon too), beside a past-only
+    covariate that is pure noise."""
+    from matih.forecast.config import CovariateRole
+
+    grid = _grid(P, D, seed)
+    rng = np.random.default_rng(seed)
+    promo = (rng.random((P, D + H)) < 0.15).astype(np.float32)
+    Y = np.where(np.isnan(grid.Y), np.nan, rng.poisson(np.nan_to_num(grid.Y) * (1 + 2 * promo[:, :D]) + 0.5))
+    noise = rng.random((P, D)).astype(np.float32)
+    return dataclasses.replace(
+        grid,
+        Y=Y.astype(np.float32),
+        covariates={"promo": promo, "noise": noise},
+        covariate_roles=(
+            CovariateRole("promo", "promotion", "future"),
+            CovariateRole("noise", "other", "past"),
+        ),
+    )
+
+
+@pytest.mark.parametrize("family", ["lstm", "prophet"])
+def test_families_that_can_read_covariates_read_planned_ones_and_no_past_ones_future(family):
+    grid = _promoted_grid()
+    ctx = FeatureContext.build(grid)
+    model, _ = fit_family(ctx, _config(family))
+    origin = grid.n_days - 1
+    H = 14
+
+    def at_lead(promo_at: int | None) -> np.ndarray:
+        promo = grid.covariates["promo"].copy()
+        promo[:, origin + 1 :] = 0.0
+        if promo_at is not None:
+            promo[:, origin + promo_at] = 1.0
+        changed = FeatureContext.build(
+            dataclasses.replace(grid, covariates={**grid.covariates, "promo": promo})
+        )
+        fc = model.predict(changed, origin)
+        return np.array([fc.predicted[fc.horizon == h].sum() for h in range(1, H + 1)])
+
+    plain, promoted = at_lead(None), at_lead(5)
+    assert promoted[4] > 1.5 * plain[4], (
+        f"{family} ignores a planned promotion: {promoted[4]:.0f} vs {plain[4]:.0f}"
+    )
+    # a past-only covariate is never read after the origin
+    inner = grid.n_days - 30
+    before = model.predict(ctx, inner)
+    noise = grid.covariates["noise"].copy()
+    noise[:, inner + 1 :] = 50.0
+    rewritten = FeatureContext.build(
+        dataclasses.replace(grid, covariates={**grid.covariates, "noise": noise})
+    )
+    assert np.array_equal(before.predicted, model.predict(rewritten, inner).predicted)
+    # a planned value missing for the horizon is refused, as LightGBM refuses it
+    promo = grid.covariates["promo"].copy()
+    promo[3, origin + 2] = np.nan
+    gap = FeatureContext.build(dataclasses.replace(grid, covariates={**grid.covariates, "promo": promo}))
+    with pytest.raises(TrainingError, match="'promo' is known in the future but has no planned value"):
+        model.predict(gap, origin)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,32 @@ def history(ctx: FeatureContext, series: np.ndarray, origin: int, window: int) -
     return out
 
 
+def covariate_at(ctx: FeatureContext, column: str, series: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Covariate ``column`` of ``series`` (n) at periods ``index`` (n x k), NaN where it has no value
+    (before the data, past the planned periods)."""
+    grid = ctx.grid
+    if column not in grid.covariates:
+        raise TrainingError(
+            f"the model was trained with covariate {column!r}, which this dataset does not declare: add it "
+            "to hyperparameters.covariates again, or retrain the model"
+        )
+    m = grid.covariates[column]
+    inside = (index >= 0) & (index < m.shape[1])
+    return np.where(inside, m[series[:, None], np.clip(index, 0, m.shape[1] - 1)], np.nan).astype(np.float64)
+
+
+def covariate_level(
+    ctx: FeatureContext, column: str, series: np.ndarray, origin: np.ndarray, window: int
+) -> np.ndarray:
+    """Each series' mean of ``column`` over the ``window`` periods up to its origin (NaN without any):
+    the level a price is read against, known at the origin."""
+    steps = origin[:, None] - window + 1 + np.arange(window)[None, :]
+    past = covariate_at(ctx, column, series, steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a series with no value yet: all-NaN mean
+        return np.asarray(np.nanmean(past, axis=1), dtype=np.float64)
+
+
 @dataclass
 class LocalForecaster(Calibrated, ABC):
     """A family whose forecast at an origin is computed from each series' (or category's) history up to
@@ -65,6 +92,9 @@ class LocalForecaster(Calibrated, ABC):
     categories: tuple[str, ...] = ()
 
     family: ClassVar[str] = ""
+    reads_planned: ClassVar[bool] = False
+    """Whether the family reads known-future covariates' planned values (a forecast without them is
+    refused as the LightGBM family refuses it, ``missing_future: error``)."""
 
     # -- what a subclass provides --------------------------------------------------------------------
     @abstractmethod
@@ -93,6 +123,8 @@ class LocalForecaster(Calibrated, ABC):
         if series is None:
             series = np.nonzero(ctx.grid.first <= origin)[0]
         routes = self.route(ctx, series, origin)
+        if self.reads_planned:
+            ctx.grid.require_planned(series, origin + H)
         point = self.point(ctx, series, origin, H) if len(series) else np.zeros((0, H))
         p = np.repeat(series, H)
         h = np.tile(np.arange(1, H + 1), len(series))
