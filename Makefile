@@ -7,7 +7,7 @@ PRODUCTS ?= 2000
 
 .PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring bench-simulation bench-experiment drills lint clean
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh web/package-lock.json
 	bash scripts/setup.sh
 	@touch $(STAMP)
 

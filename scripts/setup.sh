@@ -10,6 +10,9 @@ command -v git >/dev/null || need_apt+=(git)
 if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi
+# the workbench: its browser libraries come from npm; its tests drive Debian's chromium
+command -v npm >/dev/null || need_apt+=(npm)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -38,4 +41,8 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev,bench,ray,experiment]'
-echo "setup: .venv ready ($(.venv/bin/python --version))"
+# the workbench's third-party browser code (uPlot), pinned by web/package-lock.json, never committed
+if [ ! -d web/node_modules/uplot ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  (cd web && npm ci --no-audit --no-fund --silent)
+fi
+echo "setup: .venv ready ($(.venv/bin/python --version)); workbench assets in web/node_modules"

@@ -1,9 +1,10 @@
 """The HTTP API application (FastAPI): :func:`create_app` assembles the routers over one workspace.
 
 The routes live in their own modules: :mod:`matih.api.catalog` (catalog and lineage),
-:mod:`matih.api.query` (SQL) and, when a deployment is served, :mod:`matih.api.forecast` (online
-forecasts and probes). Who may call what is :mod:`matih.api.auth`'s. The routers find the workspace and
-the warehouse in ``app.state``; this module puts them there.
+:mod:`matih.api.query` (SQL), :mod:`matih.api.ml` (experiments, routing, a product's forecast),
+:mod:`matih.api.workbench` (the browser pages over those) and, when a deployment is served,
+:mod:`matih.api.forecast` (online forecasts and probes). Who may call what is :mod:`matih.api.auth`'s.
+The routers find the workspace and the warehouse in ``app.state``; this module puts them there.
 
 Errors: a :class:`~matih.exceptions.MatihError` that escapes a route is the caller's input being wrong,
 so it answers 400 with ``{"detail": {"message": ...}}``, plus the line and column for a
@@ -18,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from matih.api import catalog, query
+from matih.api import catalog, ml, query, workbench
 from matih.exceptions import MatihError, QueryError
 from matih.workspace import Workspace
 
@@ -61,4 +62,6 @@ def create_app(ws: Workspace, *, serving: LiveModel | None = None, max_concurren
         install(app, serving, max_concurrent=max_concurrent)
     app.include_router(catalog.router)
     app.include_router(query.router)
+    app.include_router(ml.router)
+    workbench.install(app)  # the pages at / and /ui/, over the routes above
     return app

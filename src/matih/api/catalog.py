@@ -59,6 +59,7 @@ def search(
             {
                 "table": t.name,
                 "schema": f"{t.catalog}.{t.schema}",
+                "type": col.type if col else None,
                 "role": col.role if col else None,
                 "references": col.references if col else None,
                 "rows": t.rows,

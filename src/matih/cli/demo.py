@@ -124,6 +124,11 @@ def _print_model_stages(result: DemoResult) -> None:
         console.print(f"[dim]monitor: {escape(line)}[/]", highlight=False)
     # the demo reports a failed gate rather than failing: `matih evaluate` is the command that gates
     console.print(f"report: {result.report_path}")
+    console.print(
+        "workbench: `matih serve` serves it at http://127.0.0.1:8766/ui/ (catalog, experiments and "
+        "routing, forecast explorer)",
+        highlight=False,
+    )
 
 
 def render_references(ev: EvaluationReport) -> Table:

@@ -33,10 +33,13 @@ def archive_table(output_table: str) -> str:
 
 def archive(warehouse: Warehouse, output_table: str, batch: pa.Table) -> int:
     """Append a published ``batch`` to its archive; the archive's row count after."""
-    stamp = pa.array([utc_now()] * batch.num_rows, pa.timestamp("us", tz="UTC"))
-    return warehouse.replace_partitions(
-        archive_table(output_table), batch.append_column("published_at", stamp), by=ARCHIVE_KEY
-    )
+    return _stamped(warehouse, archive_table(output_table), batch, ARCHIVE_KEY)
+
+
+def _stamped(warehouse: Warehouse, name: str, rows: pa.Table, by: tuple[str, ...]) -> int:
+    """Append ``rows`` to ``name`` with the time they were published, replacing what shares ``by``."""
+    stamp = pa.array([utc_now()] * rows.num_rows, pa.timestamp("us", tz="UTC"))
+    return warehouse.replace_partitions(name, rows.append_column("published_at", stamp), by=by)
 
 
 def shadow_table(output_table: str) -> str:
@@ -46,7 +49,4 @@ def shadow_table(output_table: str) -> str:
 
 def archive_shadows(warehouse: Warehouse, output_table: str, shadows: pa.Table) -> int:
     """Append one origin's shadow forecasts (every family) to their archive; its row count after."""
-    stamp = pa.array([utc_now()] * shadows.num_rows, pa.timestamp("us", tz="UTC"))
-    return warehouse.replace_partitions(
-        shadow_table(output_table), shadows.append_column("published_at", stamp), by=SHADOW_KEY
-    )
+    return _stamped(warehouse, shadow_table(output_table), shadows, SHADOW_KEY)

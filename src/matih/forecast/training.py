@@ -5,10 +5,11 @@ the seed prints."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from matih.forecast.config import TrainConfig
+from matih.forecast.config import FAMILIES, CovariateRole, TrainConfig
 from matih.forecast.dataset import load_features
 from matih.forecast.families import REQUIREMENTS, fit_family
 from matih.forecast.features import FeatureContext
@@ -117,15 +118,27 @@ def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, se
         f"Total Samples:    {stats.total_rows:,} rows (dense {grid.frequency.adjective} grid: "
         f"{len(grid.series):,} series x {grid.n_days} {grid.frequency.noun}s)",
     ]
-    if config.model_type != "lightgbm" and config.covariates:
-        lines.append(
-            f"Covariates:       not used by {config.model_type} "
-            f"({', '.join(c.column for c in config.covariates)})"
-        )
+    if config.covariates:
+        lines.append(f"Covariates:       {covariate_use(config.model_type, config.covariates)}")
     if grid.notes:
         lines.append("Data notes:")
         lines += [f"  - {note}" for note in grid.notes]
     return "\n".join(lines)
+
+
+def covariate_use(family: str, covariates: Sequence[CovariateRole]) -> str:
+    """Which of the pipeline's covariates ``family`` reads, and why not the others."""
+    names = ", ".join(c.column for c in covariates)
+    if family in ("lightgbm", "lstm") or family not in FAMILIES:  # a LightGBM variant reads them all
+        return f"used ({names})"
+    if family == "prophet":
+        future = [c.column for c in covariates if c.known == "future"]
+        past = [c.column for c in covariates if c.known != "future"]
+        used = f"used as category regressors ({', '.join(future)})" if future else "none used"
+        return used + (
+            f"; not used: {', '.join(past)} (past-only: Prophet needs a regressor's future)" if past else ""
+        )
+    return f"not used by {family}, a univariate method ({names})"
 
 
 def _models_lines(config: TrainConfig, grid: DenseGrid, stats: TrainStats) -> list[str]:

@@ -1,0 +1,98 @@
+"""The ML Workbench's reads: experiments, routing versions and a product's forecast against its past.
+
+Each route is a thin read of what the CLI computes (``matih experiment show``, ``matih routing history``,
+the batch table and its archive), so a page and a terminal show the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from matih.api.auth import Caller
+from matih.exceptions import MatihError
+from matih.workspace import Workspace
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/ml", tags=["ML Workbench"])
+
+
+async def _workspace(request: Request) -> Workspace:
+    workspace: Workspace = request.app.state.workspace
+    return workspace
+
+
+Ws = Annotated[Workspace, Depends(_workspace)]
+
+
+@router.get("/experiments", summary="The experiments that have a report")
+def experiments(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
+    from matih.experiment.runner import load_report
+
+    out = []
+    for path in sorted((ws.state / "experiments").glob("*.json")):
+        report = load_report(ws, path.stem)
+        out.append(
+            {
+                "experiment": report.experiment,
+                "created": report.created,
+                "families": report.families,
+                "winners": report.wins,
+                "overall": report.overall,
+                "seconds": report.seconds,
+            }
+        )
+    return out
+
+
+@router.get("/experiments/{name}", summary="An experiment's Results Matrix, winners and significance")
+def experiment(caller: Caller, ws: Ws, name: str) -> dict[str, Any]:
+    from matih.experiment.runner import load_report
+
+    try:
+        return asdict(load_report(ws, name))
+    except MatihError as err:
+        raise HTTPException(404, str(err)) from None
+
+
+@router.get("/routing", summary="The routing document and its versions")
+def routing(caller: Caller, ws: Ws) -> dict[str, Any]:
+    from matih.forecast.routing_versions import current_routing, routing_history
+
+    return {
+        "current": current_routing(ws),
+        "versions": [
+            {"version": v.version, "at": v.at, "reason": v.reason, "overrides": v.overrides}
+            for v in routing_history(ws)
+        ],
+    }
+
+
+@router.get("/products", summary="Products of the live forecast table matching a text")
+def products(
+    caller: Caller,
+    ws: Ws,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[dict[str, Any]]:
+    from matih.forecast.products import find_products
+
+    return find_products(ws, q, limit=limit)
+
+
+@router.get("/forecasts/{product_id}", summary="A product's history, live forecast and past forecasts")
+def product_forecast(
+    caller: Caller,
+    ws: Ws,
+    product_id: str,
+    days: Annotated[int, Query(ge=7, le=730)] = 56,
+) -> dict[str, Any]:
+    from matih.forecast.products import product_view
+
+    try:
+        return product_view(ws, product_id, history_days=days)
+    except MatihError as err:
+        raise HTTPException(404, str(err)) from None

@@ -1,0 +1,303 @@
+// MATIH workbench: each page fetches the JSON API and draws it. Nothing here computes a figure.
+"use strict";
+
+const status = (text, error = false) => {
+  const el = document.getElementById("status");
+  el.textContent = text;
+  el.classList.toggle("error", error);
+};
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = body.detail;
+    throw new Error(typeof detail === "string" ? detail : (detail && detail.message) || response.statusText);
+  }
+  return body;
+}
+
+const number = (value, digits = 0) =>
+  value === null || value === undefined || Number.isNaN(value)
+    ? "–"
+    : Number(value).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const percent = (value) => (value === null || value === undefined || Number.isNaN(value) ? "–" : `${(100 * value).toFixed(1)}%`);
+
+function cell(row, content, className) {
+  const td = document.createElement("td");
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content;
+  if (className) td.className = className;
+  row.append(td);
+  return td;
+}
+
+function fill(table, rows, render) {
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
+  for (const item of rows) {
+    const tr = document.createElement("tr");
+    render(tr, item);
+    body.append(tr);
+  }
+  table.hidden = false;
+}
+
+function link(href, text) {
+  const a = document.createElement("a");
+  a.href = href;
+  a.textContent = text;
+  return a;
+}
+
+// -- Catalog ----------------------------------------------------------------------------------------
+async function catalogPage() {
+  const form = document.getElementById("search");
+  const input = document.getElementById("column");
+  const search = async (column) => {
+    status(`searching for ${column} …`);
+    const rows = await api(`/catalog/search?column=${encodeURIComponent(column)}`);
+    fill(document.getElementById("results"), rows, (tr, r) => {
+      cell(tr, link(`/ui/tables/${encodeURIComponent(r.table)}`, r.table));
+      cell(tr, column);
+      cell(tr, r.type || "");
+      cell(tr, r.role || "");
+      cell(tr, number(r.rows), "num");
+    });
+    status(`${rows.length} table(s) have a column ${column}`);
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    history.replaceState(null, "", `?column=${encodeURIComponent(input.value)}`);
+    search(input.value).catch((err) => status(err.message, true));
+  });
+  const tables = await api("/catalog/tables");
+  fill(document.getElementById("tables"), tables, (tr, t) => {
+    cell(tr, link(`/ui/tables/${encodeURIComponent(t.name)}`, t.name));
+    cell(tr, number(t.rows), "num");
+    cell(tr, (t.primary_key || []).join(", "));
+    cell(tr, t.owner || "");
+    cell(tr, t.updated_at || "");
+  });
+  const wanted = new URLSearchParams(location.search).get("column");
+  if (wanted) {
+    input.value = wanted;
+    await search(wanted);
+  } else {
+    status(`${tables.length} tables`);
+  }
+}
+
+async function tablePage() {
+  const name = document.getElementById("card").dataset.table;
+  status(`loading ${name} …`);
+  const card = await api(`/catalog/tables/${encodeURIComponent(name)}`);
+  const facts = document.getElementById("facts");
+  const fact = (term, value) => {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    facts.append(dt, dd);
+  };
+  fact("Rows", number(card.rows));
+  fact("Primary key", (card.primary_key || []).join(", ") || "–");
+  fact("Owner", card.owner || "–");
+  fact("Tags", (card.tags || []).join(", ") || "–");
+  fact("Updated", card.updated_at || "–");
+  fact("Freshness", card.freshness_hours === null ? "–" : `${number(card.freshness_hours, 1)} h`);
+  fill(document.getElementById("columns"), card.columns, (tr, c) => {
+    cell(tr, c.name);
+    cell(tr, c.type || "");
+    cell(tr, c.role || "");
+    cell(tr, c.references || "");
+  });
+  for (const [id, names] of [["lineage-in", card.lineage_in], ["lineage-out", card.lineage_out]]) {
+    const list = document.getElementById(id);
+    list.replaceChildren(...(names.length ? names : ["–"]).map((n) => {
+      const li = document.createElement("li");
+      li.append(n === "–" ? n : link(`/ui/tables/${encodeURIComponent(n)}`, n));
+      return li;
+    }));
+  }
+  const sample = await api("/query", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ sql: `SELECT * FROM ${card.name}`, limit: 10 }),
+  });
+  const table = document.getElementById("sample");
+  const head = document.createElement("tr");
+  for (const column of sample.columns) {
+    const th = document.createElement("th");
+    th.textContent = column.name;
+    th.title = column.type;
+    head.append(th);
+  }
+  table.querySelector("thead").replaceChildren(head);
+  fill(table, sample.rows, (tr, row) => row.forEach((v) => cell(tr, v === null ? "" : String(v))));
+  status(`${card.name}: ${number(card.rows)} rows, ${card.columns.length} columns`);
+}
+
+// -- Experiments and routing ---------------------------------------------------------------------------
+async function experimentsPage() {
+  const [list, routing] = await Promise.all([api("/ml/experiments"), api("/ml/routing")]);
+  const section = document.getElementById("experiment");
+  section.replaceChildren();
+  for (const item of list) {
+    const report = await api(`/ml/experiments/${encodeURIComponent(item.experiment)}`);
+    const h2 = document.createElement("h2");
+    h2.textContent = `Results Matrix: ${report.experiment} (${report.cutoffs.length} cutoffs, MAPE)`;
+    const table = document.createElement("table");
+    table.className = "grid matrix";
+    const head = document.createElement("tr");
+    for (const label of ["Category", ...report.families, "Winner"]) {
+      const th = document.createElement("th");
+      th.textContent = label;
+      head.append(th);
+    }
+    table.append(document.createElement("thead"), document.createElement("tbody"));
+    table.tHead.append(head);
+    fill(table, report.categories, (tr, category) => {
+      cell(tr, category);
+      const winner = report.winners[category];
+      for (const family of report.families) {
+        const td = cell(tr, percent(report.matrix[category][family]), "num");
+        if (family === winner) td.classList.add("best");
+      }
+      const test = report.significance[category];
+      cell(tr, `${winner}${test ? (test.significant ? " *" : " (n.s.)") : ""}`);
+    });
+    const foot = document.createElement("tr");
+    cell(foot, "Wins");
+    for (const family of report.families) cell(foot, String(report.wins[family]), "num");
+    cell(foot, "");
+    table.tBodies[0].append(foot);
+    const note = document.createElement("p");
+    note.textContent = `* significant win over ${report.baseline} (paired bootstrap, p < ${report.alpha}). ${number(report.rows)} rows in ${report.table}.`;
+    section.append(h2, table, note);
+  }
+  if (!list.length) section.textContent = "No experiment has run yet: matih experiment run NAME.";
+  const routes = [];
+  for (const override of (routing.current && routing.current.overrides) || []) {
+    for (const category of override.categories) routes.push([category, override.model]);
+  }
+  fill(document.getElementById("routes"), routes, (tr, [category, family]) => {
+    cell(tr, category);
+    cell(tr, family);
+  });
+  fill(document.getElementById("versions"), routing.versions, (tr, v) => {
+    cell(tr, `v${v.version}`, "num");
+    cell(tr, v.at);
+    cell(tr, v.reason);
+    cell(tr, Object.entries(v.overrides).map(([c, f]) => `${c} → ${f}`).join(", ") || "–");
+  });
+  status(`${list.length} experiment(s); routing has ${routing.versions.length} version(s)`);
+}
+
+// -- Forecast explorer ---------------------------------------------------------------------------------
+let chart = null;
+
+function drawChart(view) {
+  const host = document.getElementById("chart");
+  if (typeof uPlot === "undefined") {
+    host.textContent = "Charts need the npm libraries: run make setup.";
+    return;
+  }
+  const days = [...view.history.map((h) => h.date), ...view.forecast.map((f) => f.forecast_date)];
+  const x = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
+  const pad = (n) => Array(n).fill(null);
+  const sold = [...view.history.map((h) => h.units), ...pad(view.forecast.length)];
+  const ahead = [...pad(view.history.length), ...view.forecast.map((f) => f.predicted_units)];
+  const low = [...pad(view.history.length), ...view.forecast.map((f) => f.prediction_interval_lower)];
+  const high = [...pad(view.history.length), ...view.forecast.map((f) => f.prediction_interval_upper)];
+  if (chart) chart.destroy();
+  const level = view.forecast.length ? Math.round(100 * view.forecast[0].interval_level) : 80;
+  chart = new uPlot(
+    {
+      width: Math.min(host.clientWidth || 900, 1100),
+      height: 320,
+      series: [
+        {},
+        { label: "Sold (units)", stroke: "#334", width: 1.5 },
+        { label: "Forecast (units)", stroke: "#c40", width: 2 },
+        { label: `${level}% lower`, stroke: "#e9a", dash: [4, 4] },
+        { label: `${level}% upper`, stroke: "#e9a", dash: [4, 4] },
+      ],
+      bands: [{ series: [4, 3], fill: "rgba(220,100,60,0.15)" }],
+      axes: [{ label: "Date" }, { label: "Units per day" }],
+    },
+    [x, sold, ahead, low, high],
+    host,
+  );
+}
+
+async function forecastsPage() {
+  const form = document.getElementById("product-form");
+  const input = document.getElementById("product");
+  const options = document.getElementById("products");
+  const suggest = async () => {
+    const found = await api(`/ml/products?q=${encodeURIComponent(input.value)}&limit=20`);
+    options.replaceChildren(...found.map((p) => {
+      const option = document.createElement("option");
+      option.value = p.product_id;
+      option.label = `${p.product_name || ""} (${p.category})`;
+      return option;
+    }));
+    return found;
+  };
+  input.addEventListener("input", () => suggest().catch(() => {}));
+  const show = async (product) => {
+    status(`loading ${product} …`);
+    const view = await api(`/ml/forecasts/${encodeURIComponent(product)}`);
+    document.getElementById("product-view").hidden = false;
+    const first = view.forecast[0];
+    document.getElementById("answered").textContent = first
+      ? `${view.category}: answered by ${first.model}, version ${first.model_version}, from ${first.forecast_origin}`
+      : `${view.category}: no live forecast for this product`;
+    drawChart(view);
+    fill(document.getElementById("forecast"), view.forecast, (tr, f) => {
+      cell(tr, f.forecast_date);
+      cell(tr, String(f.horizon_days), "num");
+      cell(tr, number(f.predicted_units, 2), "num");
+      cell(tr, number(f.prediction_interval_lower, 2), "num");
+      cell(tr, number(f.prediction_interval_upper, 2), "num");
+      cell(tr, f.model);
+      cell(tr, f.model_version);
+    });
+    const sold = Object.fromEntries(view.history.map((h) => [h.date, h.units]));
+    fill(document.getElementById("past"), view.past, (tr, p) => {
+      cell(tr, p.forecast_date);
+      cell(tr, String(p.lead), "num");
+      cell(tr, number(p.predicted_units, 2), "num");
+      cell(tr, number(sold[p.forecast_date], 0), "num");
+      cell(tr, p.model_version);
+    });
+    if (!view.past.length) {
+      const tr = document.createElement("tr");
+      cell(tr, "No forecast of this product has matured yet (the archive keeps every published batch).").colSpan = 5;
+      document.querySelector("#past tbody").append(tr);
+    }
+    status(`${product}: ${view.history.length} days of history to ${view.last_actual}, ${view.forecast.length} forecast days`);
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    history.replaceState(null, "", `?product=${encodeURIComponent(input.value)}`);
+    show(input.value).catch((err) => status(err.message, true));
+  });
+  const wanted = new URLSearchParams(location.search).get("product");
+  if (wanted) {
+    input.value = wanted;
+    await show(wanted);
+  } else {
+    const found = await suggest();
+    status(found.length ? `${found.length}+ products; pick one` : "no forecast has been published yet");
+  }
+}
+
+const PAGES = { catalog: catalogPage, table: tablePage, experiments: experimentsPage, forecasts: forecastsPage };
+
+document.addEventListener("DOMContentLoaded", () => {
+  const page = document.body.dataset.page;
+  const run = document.getElementById("card") ? tablePage : PAGES[page];
+  if (run) run().catch((err) => status(err.message, true));
+});
