@@ -170,6 +170,22 @@ def test_a_products_forecast_is_the_batch_tables(site, browser):
     w.close()
 
 
+def test_the_models_page_shows_the_gates_validation_table_as_the_cli_does(site, browser, demo_run):
+    from matih.cli.render import validation_rows
+
+    url, _ = site
+    w = Watched(browser)
+    w.page.goto(f"{url}/ui/models")
+    w.wait("#validation tbody tr")
+    shown = [tuple(row) for row in texts(w.page, "#validation tbody tr")]
+    assert shown == validation_rows(demo_run.evaluation)  # the demo printed these rows
+    versions = texts(w.page, "#models table tbody tr")
+    assert versions[0][1] == "champion" and versions[0][2] == "passed"
+    assert "Training" in w.page.text_content("#summary")
+    w.shot("models")
+    w.close()
+
+
 def test_experiments_and_routing_page_shows_the_routing_document(site, browser):
     url, _ = site
     w = Watched(browser)
@@ -183,7 +199,7 @@ def test_experiments_and_routing_page_shows_the_routing_document(site, browser):
 
 def test_pages_fit_a_phone(site, browser):
     url, _ = site
-    for page in ("catalog", "forecasts", "experiments"):
+    for page in ("catalog", "models", "forecasts", "experiments"):
         w = Watched(browser, width=390, height=844)
         w.page.goto(f"{url}/ui/{page}")
         w.page.wait_for_function("document.getElementById('status').textContent.length > 0")

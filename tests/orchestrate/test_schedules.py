@@ -93,7 +93,13 @@ def test_a_deployments_batch_inference_is_scheduled_and_writes_the_live_versions
     kinds = {line.split(": ")[0] for line in run.monitors}
     assert kinds == {
         f"[demand-forecast-production] {t}"
-        for t in ("accuracy_tracking", "feature_freshness", "prediction_quality", "automatic_retraining")
+        for t in (
+            "accuracy_tracking",
+            "feature_freshness",
+            "prediction_quality",
+            "automatic_retraining",
+            "auto_reassign",  # the routing spec enables it: decided after the accuracy monitor
+        )
     }, run.monitors
     assert any("prediction_quality: OK" in line for line in run.monitors)
 
@@ -112,7 +118,8 @@ def test_a_monitor_spec_runs_on_its_schedule(orch_ws):
     assert run.status == P.RUN_SUCCEEDED, run.message
     (task,) = run.tasks
     assert (task.task_id, task.type) == ("monitors", "monitor_run")
-    assert task.metrics["monitors"] == 4 and not run.monitors  # a monitor run is not followed by monitors
+    # the seed's four monitors and the routing spec's auto_reassign; a monitor run is not followed by monitors
+    assert task.metrics["monitors"] == 5 and not run.monitors
 
 
 def test_a_retraining_trigger_starts_its_pipeline_through_temporal(orch_ws):

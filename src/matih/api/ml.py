@@ -6,6 +6,7 @@ the batch table and its archive), so a page and a terminal show the same numbers
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -28,6 +29,56 @@ async def _workspace(request: Request) -> Workspace:
 Ws = Annotated[Workspace, Depends(_workspace)]
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as ``None`` (JSON has no NaN; a MAPE over no sales
+    is one)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+@router.get("/models", summary="Registered models: the pipeline's and each family's, with their versions")
+def models(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.config import FAMILIES
+    from matih.forecast.registry import Registry
+
+    train, gate, _ = configs_from_pipeline(ws)
+    registry = Registry(ws)
+    out = []
+    names = [(train.model_type, train.experiment)] + [
+        (f, f"{train.experiment}-{f}") for f in FAMILIES if f != train.model_type
+    ]
+    for family, name in names:
+        versions = registry.versions(name)
+        if versions or family == train.model_type:
+            out.append({"family": family, "name": name, "versions": versions})
+    return finite(
+        [{**m, "gate": {"mape_max": gate.mape_max, "bias_range": list(gate.bias_range)}} for m in out]
+    )
+
+
+@router.get("/models/{name}/versions/{version}", summary="A version's gate report and training summary")
+def model_version(caller: Caller, ws: Ws, name: str, version: int) -> dict[str, Any]:
+    from matih.forecast.registry import Registry
+
+    registry = Registry(ws)
+    if not any(v["version"] == version for v in registry.versions(name)):
+        raise HTTPException(404, f"model {name!r} has no version {version}")
+    return finite(
+        {
+            "name": name,
+            "version": version,
+            "evaluation": registry.evaluation(name, version),
+            "training_summary": registry.training_summary(name, version),
+        }
+    )
+
+
 @router.get("/experiments", summary="The experiments that have a report")
 def experiments(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
     from matih.experiment.runner import load_report
@@ -41,7 +92,7 @@ def experiments(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
                 "created": report.created,
                 "families": report.families,
                 "winners": report.wins,
-                "overall": report.overall,
+                "overall": finite(report.overall),
                 "seconds": report.seconds,
             }
         )
@@ -53,7 +104,7 @@ def experiment(caller: Caller, ws: Ws, name: str) -> dict[str, Any]:
     from matih.experiment.runner import load_report
 
     try:
-        return asdict(load_report(ws, name))
+        return finite(asdict(load_report(ws, name)))
     except MatihError as err:
         raise HTTPException(404, str(err)) from None
 
@@ -93,6 +144,6 @@ def product_forecast(
     from matih.forecast.products import product_view
 
     try:
-        return product_view(ws, product_id, history_days=days)
+        return finite(product_view(ws, product_id, history_days=days))
     except MatihError as err:
         raise HTTPException(404, str(err)) from None

@@ -64,13 +64,19 @@ def rows_table(
     return out
 
 
+def validation_rows(report: EvaluationReport) -> list[tuple[str, ...]]:
+    """The validation table's rows as text: category, MAPE, RMSE, bias, coverage, wQL, status."""
+    rows: list[tuple[str, ...]] = []
+    for g in report.per_category:
+        figures = (f"{g.mape:.1%}", f"{g.rmse:.1f}", f"{g.bias:+.2f}", f"{g.coverage:.0%}", f"{g.wql:.3f}")
+        rows.append((g.name, *figures, g.status))
+    return rows
+
+
 def validation_table(report: EvaluationReport, mape_max: float, bias_range: tuple[float, float]) -> Group:
     """The seed's per-category validation table, then the overall verdict lines."""
-    rows = []
-    for g in report.per_category:
-        status = "[green]PASS[/]" if g.status == "PASS" else "[red]FAIL[/]"
-        figures = (f"{g.mape:.1%}", f"{g.rmse:.1f}", f"{g.bias:+.2f}", f"{g.coverage:.0%}", f"{g.wql:.3f}")
-        rows.append((g.name, *figures, status))
+    colour = {"PASS": "[green]PASS[/]"}
+    rows = [(*row[:-1], colour.get(row[-1], "[red]FAIL[/]")) for row in validation_rows(report)]
     table = rows_table(
         ("Category", "MAPE", "RMSE", "Bias", "80% cover", "wQL", "Status"),
         rows,

@@ -47,11 +47,15 @@ def route_experiment(ws: Workspace, name: str, *, min_improvement: float | None 
     for category, test in sorted(report.significance.items()):
         if category in wanted:
             continue
-        why = (
-            f"{test['family']} {test['improvement']:+.1%} not significant (p={test['p_value']:.3f})"
-            if not test["significant"]
-            else f"{test['family']} {test['improvement']:+.1%} below the {report.min_improvement:.0%} margin"
-        )
+        if not test["significant"]:
+            why = f"{test['family']} {test['improvement']:+.1%} not significant (p={test['p_value']:.3f})"
+        elif test["improvement"] < report.min_improvement:
+            why = f"{test['family']} {test['improvement']:+.1%} below the {report.min_improvement:.0%} margin"
+        else:
+            why = (
+                f"{test['family']} {test['improvement']:+.1%} won {test['cutoffs_won']} of "
+                f"{len(report.cutoffs)} cutoffs (routing.cutoffs_won: {report.cutoffs_won})"
+            )
         outcome.kept[category] = why
     registry = Registry(ws)
     serving: dict[str, bool] = {}

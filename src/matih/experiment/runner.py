@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,7 @@ from matih.forecast.registry import Registry, metric_key
 from matih.forecast.routing import family_config
 from matih.forecast.training import training_summary
 from matih.specs import ExperimentSpec, load_spec
+from matih.specs.experiment import RouteRule
 from matih.state import utc_now
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
@@ -78,11 +79,19 @@ class ExperimentReport:
     min_improvement: float = 0.05
     products: int = 0
 
+    cutoffs_won: Literal["any", "majority", "all"] = "majority"
+
     def routes(self) -> dict[str, str]:
-        """Category -> family for significant wins of at least ``min_improvement``."""
+        """Category -> family for significant wins of at least ``min_improvement``, won on enough of the
+        cutoffs (``cutoffs_won``)."""
+        rule = RouteRule(min_improvement=self.min_improvement, cutoffs_won=self.cutoffs_won)
         out = {}
         for category, test in self.significance.items():
-            if test["significant"] and test["improvement"] >= self.min_improvement:
+            if (
+                test["significant"]
+                and test["improvement"] >= self.min_improvement
+                and rule.consistent(int(test["cutoffs_won"]), len(self.cutoffs))
+            ):
                 out[category] = test["family"]
         return out
 
@@ -340,6 +349,7 @@ def _report(
         ensemble=ensemble,
         alpha=sig.alpha,
         min_improvement=spec.routing.min_improvement,
+        cutoffs_won=spec.routing.cutoffs_won,
     )
 
 
@@ -359,6 +369,16 @@ def _aligned(
 def _compare(key, cutoff, lead, y, yhat, family, rows, baseline, challenger, resamples):  # type: ignore[no-untyped-def]
     ia, ib = _aligned(key, cutoff, lead, rows & (family == baseline), rows & (family == challenger))
     return paired_bootstrap(key[ia], y[ia], yhat[ia], yhat[ib], resamples=resamples)
+
+
+def _pair(cols: dict[str, np.ndarray], cutoff: str, category: str, family: str) -> tuple[np.ndarray, ...]:
+    """(actuals, forecasts) of one family in one category at one cutoff."""
+    rows = (
+        (cols["cutoff"].astype("datetime64[D]").astype(str) == cutoff)
+        & (cols["category"].astype(str) == category)
+        & (cols["family"].astype(str) == family)
+    )
+    return cols["actual_units"][rows], cols["predicted_units"][rows]
 
 
 def _ensemble(
@@ -403,7 +423,16 @@ def _ensemble(
             best,
             spec.significance.resamples,
         )
-        if test.significant(spec.significance.alpha) and test.improvement >= spec.routing.min_improvement:
+        won = sum(
+            1
+            for k in cutoffs[:-1]
+            if _mape(*_pair(cols, k, c, best)) < _mape(*_pair(cols, k, c, spec.baseline))
+        )
+        if (
+            test.significant(spec.significance.alpha)
+            and test.improvement >= spec.routing.min_improvement
+            and spec.routing.consistent(won, len(cutoffs) - 1)
+        ):
             routes[c] = best
     base = last & (family == spec.baseline)
     ia = np.nonzero(base)[0]

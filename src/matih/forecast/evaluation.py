@@ -313,4 +313,5 @@ def _record(
             **{f"holdout_mape.{metric_key(g.name)}": g.mape for g in report.per_category},
         },
     )
+    registry.log_report(registered.run_id, report.to_dict())
     return registered

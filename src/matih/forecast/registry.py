@@ -8,11 +8,13 @@ and as ``<fallback_name>`` (the seed's ``demand-forecast-global-fallback``). Pro
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 for _key, _value in (
     ("MLFLOW_DISABLE_TELEMETRY", "true"),
@@ -31,6 +33,9 @@ from matih.forecast.model import FALLBACK, Forecaster, ForecastModel  # noqa: E4
 from matih.workspace import Workspace  # noqa: E402
 
 CHAMPION, PREVIOUS = "champion", "previous"
+#: the gate's report, kept with each evaluated version's run
+EVALUATION_ARTIFACT = "evaluation.json"
+T = TypeVar("T")
 
 
 def metric_key(name: str) -> str:
@@ -222,6 +227,51 @@ class Registry:
 
     def version_tags(self, name: str, version: int) -> dict[str, str]:
         return dict(self.client.get_model_version(name, str(version)).tags)
+
+    def log_report(self, run_id: str, report: dict[str, Any]) -> None:
+        """Keep a version's evaluation report with its run (``evaluation.json``): what the gate saw."""
+        self.client.log_dict(run_id, report, EVALUATION_ARTIFACT)
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version of ``name``, newest first: aliases, the gate's tags, run and creation time."""
+        try:
+            found = self.client.search_model_versions(f"name='{name}'")
+        except MlflowException:
+            return []
+        aliases: dict[str, list[str]] = {}
+        try:
+            for alias, version in self.client.get_registered_model(name).aliases.items():
+                aliases.setdefault(str(version), []).append(alias)
+        except MlflowException:
+            pass
+        return [
+            {
+                "name": name,
+                "version": int(mv.version),
+                "aliases": sorted(aliases.get(str(mv.version), [])),
+                "tags": dict(mv.tags),
+                "run_id": mv.run_id,
+                "created": int(mv.creation_timestamp),
+            }
+            for mv in sorted(found, key=lambda v: -int(v.version))
+        ]
+
+    def evaluation(self, name: str, version: int) -> dict[str, Any] | None:
+        """The evaluation report the gate recorded for a version (``None`` before it was evaluated)."""
+        return self._run_artifact(name, version, EVALUATION_ARTIFACT, json.loads)
+
+    def training_summary(self, name: str, version: int) -> str | None:
+        """The training summary logged with a version."""
+        return self._run_artifact(name, version, "training_summary.txt", lambda text: text)
+
+    def _run_artifact(self, name: str, version: int, path: str, parse: Callable[[str], T]) -> T | None:
+        try:
+            run_id = self.run_id(name, version)
+            with tempfile.TemporaryDirectory() as tmp:
+                local = self.client.download_artifacts(run_id, path, tmp)
+                return parse(Path(local).read_text())
+        except (MlflowException, OSError):
+            return None
 
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():

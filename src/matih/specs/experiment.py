@@ -47,6 +47,14 @@ class RouteRule(SpecModel):
     min_improvement: float = Field(default=0.05, ge=0, lt=1)
     """A category moves to its winner only when the winner's MAPE is at least this much lower than the
     baseline's, relatively (0.05: 5% lower), and the win is significant."""
+    cutoffs_won: Literal["any", "majority", "all"] = "majority"
+    """... and when the winner beat the baseline on this many of the cutoffs, each scored alone
+    (``majority``: more than half). The bootstrap resamples series, so one cutoff where the winner was
+    far better can make a pooled win significant; a route should hold from one origin to the next."""
+
+    def consistent(self, won: int, cutoffs: int) -> bool:
+        """Whether winning ``won`` of ``cutoffs`` cutoffs is enough."""
+        return {"any": won >= 1, "majority": 2 * won > cutoffs, "all": won == cutoffs}[self.cutoffs_won]
 
 
 class ExperimentSpec(SpecModel):

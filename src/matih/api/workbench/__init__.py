@@ -26,6 +26,7 @@ HERE = Path(__file__).parent
 #: page name -> (title, workbench): the navigation, in order
 PAGES: dict[str, tuple[str, str]] = {
     "catalog": ("Catalog", "Data Workbench"),
+    "models": ("Models", "ML Workbench"),
     "experiments": ("Experiments and routing", "ML Workbench"),
     "forecasts": ("Forecast explorer", "ML Workbench"),
 }

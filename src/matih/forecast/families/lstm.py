@@ -103,8 +103,9 @@ class LSTMForecaster(LocalForecaster):
             "hidden": 48,
             "embedding": 8,
             "epochs": 8,
-            # at least this many gradient steps: a small dataset gets more epochs, not a half-trained net
-            "min_steps": 400,
+            # at least this many gradient steps: a small dataset gets smaller batches (at least 64
+            # samples, 8 steps an epoch) and more epochs, not a half-trained net
+            "min_steps": 250,
             "batch_size": 512,
             "learning_rate": 3e-3,
             "seed": config.seed,
@@ -239,7 +240,8 @@ class LSTMForecaster(LocalForecaster):
         net = self._build().to(device)
         optimiser = torch.optim.Adam(net.parameters(), lr=float(p["learning_rate"]))
         tensors = [torch.from_numpy(a) for a in (seq, cat, log_scale, future, y, weight)]
-        n, batch = len(s), int(p["batch_size"])
+        n = len(s)
+        batch = max(64, min(int(p["batch_size"]), n // 8))
         per_epoch = -(-n // batch)
         epochs = max(int(p["epochs"]), -(-int(p.get("min_steps", 0)) // per_epoch))
         generator = torch.Generator().manual_seed(int(p["seed"]))

@@ -138,6 +138,81 @@ async function tablePage() {
   status(`${card.name}: ${number(card.rows)} rows, ${card.columns.length} columns`);
 }
 
+// -- Models -----------------------------------------------------------------------------------------------
+// formatted as the CLI's validation table formats them (matih evaluate)
+const signed = (value, digits) => (value === null ? "–" : `${value >= 0 ? "+" : ""}${value.toFixed(digits)}`);
+
+async function modelsPage() {
+  const models = await api("/ml/models");
+  const section = document.getElementById("models");
+  section.replaceChildren();
+  for (const model of models) {
+    const h2 = document.createElement("h2");
+    h2.textContent = `${model.name} (${model.family})`;
+    const table = document.createElement("table");
+    table.className = "grid";
+    table.innerHTML =
+      "<thead><tr><th class='num'>Version</th><th>Aliases</th><th>Gate</th><th class='num'>Holdout MAPE</th><th>Registered</th></tr></thead><tbody></tbody>";
+    fill(table, model.versions, (tr, v) => {
+      cell(tr, link(`?model=${encodeURIComponent(model.name)}&version=${v.version}`, `v${v.version}`), "num");
+      cell(tr, v.aliases.join(", ") || "–");
+      const status = v.tags.validation_status || "not evaluated";
+      cell(tr, status, status === "passed" ? "pass" : status === "failed" ? "fail" : "");
+      cell(tr, v.tags.holdout_mape ? percent(Number(v.tags.holdout_mape)) : "–", "num");
+      cell(tr, new Date(v.created).toISOString().slice(0, 16).replace("T", " "));
+    });
+    section.append(h2, table);
+    if (!model.versions.length) section.append("No version registered yet: matih train.");
+  }
+  const wanted = new URLSearchParams(location.search);
+  const name = wanted.get("model") || (models[0] && models[0].name);
+  const champion = models.length && models[0].versions.find((v) => v.aliases.includes("champion"));
+  const version = wanted.get("version") || (champion && champion.version);
+  if (name && version) await showVersion(name, version, models[0].gate);
+  else status(`${models.length} model(s)`);
+}
+
+async function showVersion(name, version, gate) {
+  const detail = await api(`/ml/models/${encodeURIComponent(name)}/versions/${version}`);
+  document.getElementById("version").hidden = false;
+  const report = detail.evaluation;
+  document.getElementById("version-title").textContent = report
+    ? `Per-Category Validation Results (${report.holdout[0]} .. ${report.holdout[1]} holdout, ${report.model_version})`
+    : `${name} v${version}`;
+  document.getElementById("summary").textContent = detail.training_summary || "No training summary logged.";
+  if (!report) {
+    document.getElementById("verdict").textContent = "Not evaluated yet: matih evaluate.";
+    status(`${name} v${version}`);
+    return;
+  }
+  fill(document.getElementById("validation"), report.per_category, (tr, g) => {
+    cell(tr, g.name);
+    cell(tr, percent(g.mape), "num");
+    cell(tr, g.rmse === null ? "–" : g.rmse.toFixed(1), "num");
+    cell(tr, signed(g.bias, 2), "num");
+    cell(tr, g.coverage === null ? "–" : `${Math.round(100 * g.coverage)}%`, "num");
+    cell(tr, number(g.wql, 3), "num");
+    cell(tr, g.status, g.status === "PASS" ? "pass" : "fail");
+  });
+  const overall = document.getElementById("overall");
+  overall.replaceChildren();
+  const fact = (term, value) => {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    overall.append(dt, dd);
+  };
+  fact("Overall weighted MAPE", `${percent(report.overall_mape)} (threshold ${Math.round(100 * gate.mape_max)}%)`);
+  fact("Overall bias", `${signed(report.overall_bias, 3)} (range ${gate.bias_range.join(" .. ")})`);
+  fact("80% interval coverage", percent(report.interval_coverage));
+  fact("Seasonal naive MAPE", percent(report.seasonal_naive_mape));
+  document.getElementById("verdict").textContent = report.passed
+    ? `${report.model_version} passed the gate${report.promoted ? " and was promoted to champion" : ""}.`
+    : `${report.model_version} failed the gate: ${report.reasons.join("; ")}`;
+  status(`${name} v${version}: ${report.per_category.length} categories`);
+}
+
 // -- Experiments and routing ---------------------------------------------------------------------------
 async function experimentsPage() {
   const [list, routing] = await Promise.all([api("/ml/experiments"), api("/ml/routing")]);
@@ -294,7 +369,13 @@ async function forecastsPage() {
   }
 }
 
-const PAGES = { catalog: catalogPage, table: tablePage, experiments: experimentsPage, forecasts: forecastsPage };
+const PAGES = {
+  catalog: catalogPage,
+  table: tablePage,
+  models: modelsPage,
+  experiments: experimentsPage,
+  forecasts: forecastsPage,
+};
 
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
