@@ -6,13 +6,13 @@ the batch table and its archive), so a page and a terminal show the same numbers
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from matih.api.auth import Caller
+from matih.api.query import jsonable
 from matih.exceptions import MatihError
 from matih.workspace import Workspace
 
@@ -27,18 +27,6 @@ async def _workspace(request: Request) -> Workspace:
 
 
 Ws = Annotated[Workspace, Depends(_workspace)]
-
-
-def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float as ``None`` (JSON has no NaN; a MAPE over no sales
-    is one)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
 
 
 @router.get("/models", summary="Registered models: the pipeline's and each family's, with their versions")
@@ -57,7 +45,7 @@ def models(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
         versions = registry.versions(name)
         if versions or family == train.model_type:
             out.append({"family": family, "name": name, "versions": versions})
-    return finite(
+    return jsonable(
         [{**m, "gate": {"mape_max": gate.mape_max, "bias_range": list(gate.bias_range)}} for m in out]
     )
 
@@ -69,7 +57,7 @@ def model_version(caller: Caller, ws: Ws, name: str, version: int) -> dict[str, 
     registry = Registry(ws)
     if not any(v["version"] == version for v in registry.versions(name)):
         raise HTTPException(404, f"model {name!r} has no version {version}")
-    return finite(
+    return jsonable(
         {
             "name": name,
             "version": version,
@@ -92,7 +80,7 @@ def experiments(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
                 "created": report.created,
                 "families": report.families,
                 "winners": report.wins,
-                "overall": finite(report.overall),
+                "overall": jsonable(report.overall),
                 "seconds": report.seconds,
             }
         )
@@ -104,7 +92,7 @@ def experiment(caller: Caller, ws: Ws, name: str) -> dict[str, Any]:
     from matih.experiment.runner import load_report
 
     try:
-        return finite(asdict(load_report(ws, name)))
+        return jsonable(asdict(load_report(ws, name)))
     except MatihError as err:
         raise HTTPException(404, str(err)) from None
 
@@ -144,6 +132,6 @@ def product_forecast(
     from matih.forecast.products import product_view
 
     try:
-        return finite(product_view(ws, product_id, history_days=days))
+        return jsonable(product_view(ws, product_id, history_days=days))
     except MatihError as err:
         raise HTTPException(404, str(err)) from None

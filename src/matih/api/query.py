@@ -24,7 +24,15 @@ from matih.query.service import DIALECTS, is_read_only, run_sql
 from matih.warehouse import StatementResult, Warehouse, warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["MAX_ROWS", "Column", "QueryRequest", "QueryResponse", "router", "untrusted_warehouse"]
+__all__ = [
+    "MAX_ROWS",
+    "Column",
+    "QueryRequest",
+    "QueryResponse",
+    "jsonable",
+    "router",
+    "untrusted_warehouse",
+]
 
 MAX_ROWS = 10_000
 
@@ -77,7 +85,7 @@ async def _warehouse(request: Request) -> Warehouse:
     return warehouse
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """A value JSON can carry: non-finite floats become null, exotic types their text."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -90,9 +98,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value) if value.is_finite() else None
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, uuid.UUID):
@@ -111,7 +119,7 @@ def _response(results: list[StatementResult]) -> QueryResponse:
     table = last.table
     columns = [Column(name=f.name, type=str(f.type)) for f in table.schema]
     data = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    rows = [[_jsonable(col[r]) for col in data] for r in range(table.num_rows)]
+    rows = [[jsonable(col[r]) for col in data] for r in range(table.num_rows)]
     return QueryResponse(
         columns=columns,
         rows=rows,

@@ -371,16 +371,6 @@ def _compare(key, cutoff, lead, y, yhat, family, rows, baseline, challenger, res
     return paired_bootstrap(key[ia], y[ia], yhat[ia], yhat[ib], resamples=resamples)
 
 
-def _pair(cols: dict[str, np.ndarray], cutoff: str, category: str, family: str) -> tuple[np.ndarray, ...]:
-    """(actuals, forecasts) of one family in one category at one cutoff."""
-    rows = (
-        (cols["cutoff"].astype("datetime64[D]").astype(str) == cutoff)
-        & (cols["category"].astype(str) == category)
-        & (cols["family"].astype(str) == family)
-    )
-    return cols["actual_units"][rows], cols["predicted_units"][rows]
-
-
 def _ensemble(
     spec: ExperimentSpec,
     cols: dict[str, np.ndarray],
@@ -423,11 +413,12 @@ def _ensemble(
             best,
             spec.significance.resamples,
         )
-        won = sum(
-            1
-            for k in cutoffs[:-1]
-            if _mape(*_pair(cols, k, c, best)) < _mape(*_pair(cols, k, c, spec.baseline))
-        )
+
+        def at(k: str, f: str, c: str = c) -> float:
+            rows = (cutoff == k) & (category == c) & (family == f)
+            return _mape(y[rows], yhat[rows])
+
+        won = sum(1 for k in cutoffs[:-1] if at(k, best) < at(k, spec.baseline))
         if (
             test.significant(spec.significance.alpha)
             and test.improvement >= spec.routing.min_improvement

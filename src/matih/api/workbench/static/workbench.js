@@ -43,6 +43,17 @@ function fill(table, rows, render) {
   table.hidden = false;
 }
 
+function facts(list, pairs) {
+  list.replaceChildren();
+  for (const [term, value] of pairs) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    list.append(dt, dd);
+  }
+}
+
 function link(href, text) {
   const a = document.createElement("a");
   a.href = href;
@@ -92,20 +103,14 @@ async function tablePage() {
   const name = document.getElementById("card").dataset.table;
   status(`loading ${name} …`);
   const card = await api(`/catalog/tables/${encodeURIComponent(name)}`);
-  const facts = document.getElementById("facts");
-  const fact = (term, value) => {
-    const dt = document.createElement("dt");
-    dt.textContent = term;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    facts.append(dt, dd);
-  };
-  fact("Rows", number(card.rows));
-  fact("Primary key", (card.primary_key || []).join(", ") || "–");
-  fact("Owner", card.owner || "–");
-  fact("Tags", (card.tags || []).join(", ") || "–");
-  fact("Updated", card.updated_at || "–");
-  fact("Freshness", card.freshness_hours === null ? "–" : `${number(card.freshness_hours, 1)} h`);
+  facts(document.getElementById("facts"), [
+    ["Rows", number(card.rows)],
+    ["Primary key", (card.primary_key || []).join(", ") || "–"],
+    ["Owner", card.owner || "–"],
+    ["Tags", (card.tags || []).join(", ") || "–"],
+    ["Updated", card.updated_at || "–"],
+    ["Freshness", card.freshness_hours === null ? "–" : `${number(card.freshness_hours, 1)} h`],
+  ]);
   fill(document.getElementById("columns"), card.columns, (tr, c) => {
     cell(tr, c.name);
     cell(tr, c.type || "");
@@ -194,19 +199,12 @@ async function showVersion(name, version, gate) {
     cell(tr, number(g.wql, 3), "num");
     cell(tr, g.status, g.status === "PASS" ? "pass" : "fail");
   });
-  const overall = document.getElementById("overall");
-  overall.replaceChildren();
-  const fact = (term, value) => {
-    const dt = document.createElement("dt");
-    dt.textContent = term;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    overall.append(dt, dd);
-  };
-  fact("Overall weighted MAPE", `${percent(report.overall_mape)} (threshold ${Math.round(100 * gate.mape_max)}%)`);
-  fact("Overall bias", `${signed(report.overall_bias, 3)} (range ${gate.bias_range.join(" .. ")})`);
-  fact("80% interval coverage", percent(report.interval_coverage));
-  fact("Seasonal naive MAPE", percent(report.seasonal_naive_mape));
+  facts(document.getElementById("overall"), [
+    ["Overall weighted MAPE", `${percent(report.overall_mape)} (threshold ${Math.round(100 * gate.mape_max)}%)`],
+    ["Overall bias", `${signed(report.overall_bias, 3)} (range ${gate.bias_range.join(" .. ")})`],
+    ["80% interval coverage", percent(report.interval_coverage)],
+    ["Seasonal naive MAPE", percent(report.seasonal_naive_mape)],
+  ]);
   document.getElementById("verdict").textContent = report.passed
     ? `${report.model_version} passed the gate${report.promoted ? " and was promoted to champion" : ""}.`
     : `${report.model_version} failed the gate: ${report.reasons.join("; ")}`;
