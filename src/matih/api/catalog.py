@@ -10,24 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from matih.api.auth import Caller
+from matih.api.state import Ws
 from matih.catalog.lineage import build_lineage
 from matih.catalog.tables import load_catalog
 from matih.exceptions import MatihError
-from matih.workspace import Workspace
 
 __all__ = ["router"]
 
-
-async def _workspace(request: Request) -> Workspace:
-    # async: a lookup this small should not hop to the thread pool
-    workspace: Workspace = request.app.state.workspace
-    return workspace
-
-
-Ws = Annotated[Workspace, Depends(_workspace)]
 
 router = APIRouter()
 
@@ -89,6 +81,19 @@ def table(caller: Caller, ws: Ws, name: str, request: Request) -> dict[str, Any]
         "freshness_hours": info.freshness_hours(),
         "lineage_in": sorted({e.source for e in graph.edges if e.target == info.name}),
         "lineage_out": sorted({e.target for e in graph.edges if e.source == info.name}),
+    }
+
+
+@router.get("/lineage", summary="The whole lineage graph: nodes, edges and cycles")
+def lineage_graph(caller: Caller, ws: Ws, request: Request) -> dict[str, Any]:
+    """Every node (``kind``: table, source, query, pipeline, model, ...) and edge, the cycles (each a
+    path ending where it starts) and which tables have column lineage (``/lineage/{name}?columns=true``)."""
+    graph = build_lineage(ws, warehouse=request.app.state.warehouse)
+    return {
+        "nodes": [{"id": name, "kind": kind} for name, kind in sorted(graph.nodes.items())],
+        "edges": [e.__dict__ for e in graph.edges],
+        "cycles": graph.cycles(),
+        "with_columns": sorted(graph.columns),
     }
 
 

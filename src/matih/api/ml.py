@@ -9,24 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 
 from matih.api.auth import Caller
 from matih.api.query import jsonable
+from matih.api.state import Ws
 from matih.exceptions import MatihError
-from matih.workspace import Workspace
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/ml", tags=["ML Workbench"])
-
-
-async def _workspace(request: Request) -> Workspace:
-    workspace: Workspace = request.app.state.workspace
-    return workspace
-
-
-Ws = Annotated[Workspace, Depends(_workspace)]
 
 
 @router.get("/models", summary="Registered models: the pipeline's and each family's, with their versions")

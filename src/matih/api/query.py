@@ -1,4 +1,6 @@
-"""``POST /query``: SQL over the warehouse, its request and response models, and JSON-safe values.
+"""``POST /query``: SQL over the warehouse, its request and response models, and JSON-safe values;
+``/query/explain`` (DuckDB's plan), ``/query/export`` (the result as CSV or Parquet) and
+``/query/{id}/cancel`` (a caller names its query with ``query_id`` and may interrupt it).
 
 SQL through the API is untrusted: it runs on :func:`untrusted_warehouse`, the workspace's catalogs with
 DuckDB's external access disabled (no files, URLs or extensions beyond the warehouse's catalogs). A
@@ -11,20 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import io
 import math
+import threading
 import uuid
 from typing import Annotated, Any, Literal
 
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from matih.api.audit import audited, sql_summary
 from matih.api.auth import Caller
-from matih.query.service import DIALECTS, is_read_only, run_sql
-from matih.warehouse import StatementResult, Warehouse, warehouse_of
+from matih.exceptions import QueryError
+from matih.query.service import DIALECTS, explain, is_read_only, run_sql
+from matih.warehouse import StatementResult, Warehouse, labelled, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = [
+    "MAX_EXPORT_ROWS",
     "MAX_ROWS",
     "Column",
     "QueryRequest",
@@ -35,6 +44,7 @@ __all__ = [
 ]
 
 MAX_ROWS = 10_000
+MAX_EXPORT_ROWS = 1_000_000
 
 
 class QueryRequest(BaseModel):
@@ -48,6 +58,23 @@ class QueryRequest(BaseModel):
         default_factory=dict, description="Values for $name placeholders."
     )
     limit: int = Field(default=1_000, ge=1, le=MAX_ROWS, description="Most rows returned.")
+    query_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="A name the caller gives this query, to cancel it with POST /query/{query_id}/cancel.",
+    )
+
+
+class ExportRequest(QueryRequest):
+    """One query whose whole result (up to MAX_EXPORT_ROWS rows) comes back as a file."""
+
+    format: Literal["csv", "parquet"] = Field(default="csv", description="File format of the result.")
+    limit: int = Field(default=MAX_EXPORT_ROWS, ge=1, le=MAX_EXPORT_ROWS, description="Most rows.")
+
+
+class PlanResponse(BaseModel):
+    sql: str
+    plan: str
 
 
 class Column(BaseModel):
@@ -144,20 +171,103 @@ def query(
     if request.dialect not in DIALECTS:  # pragma: no cover - the model already restricts it
         raise HTTPException(422, "unknown dialect")
     if is_read_only(request.sql, request.dialect):
-        return _response(_run(request, warehouse))
+        return _response(_run(request, warehouse, http, caller.who))
     # a write: recorded in the audit log whatever happens, refusals included
     summary = sql_summary(request.sql, request.dialect)
     with audited(ws, caller, "POST /query", summary):
         if caller.role != "editor":
             raise HTTPException(403, "this statement writes; it needs an API key with the editor role")
-        return _response(_run(request, warehouse))
+        return _response(_run(request, warehouse, http, caller.who))
 
 
-def _run(request: QueryRequest, warehouse: Warehouse) -> list[StatementResult]:
-    return run_sql(
-        warehouse,
-        request.sql,
-        dialect=request.dialect,
-        max_rows=request.limit,
-        params=dict(request.params) or None,
-    )
+@router.post("/query/explain", response_model=PlanResponse, summary="DuckDB's plan for one query")
+def query_plan(
+    request: QueryRequest, caller: Caller, warehouse: Annotated[Warehouse, Depends(_warehouse)]
+) -> PlanResponse:
+    if not is_read_only(request.sql, request.dialect):
+        raise HTTPException(403, "only a query that reads can be explained through the API")
+    plan = explain(warehouse, request.sql, dialect=request.dialect, params=dict(request.params) or None)
+    return PlanResponse(sql=plan.sql, plan=plan.text)
+
+
+@router.post(
+    "/query/export",
+    summary="A query's result as a CSV or Parquet file",
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+)
+def query_export(
+    request: ExportRequest,
+    caller: Caller,
+    warehouse: Annotated[Warehouse, Depends(_warehouse)],
+    http: Request,
+) -> Response:
+    if not is_read_only(request.sql, request.dialect):
+        raise HTTPException(403, "only a query that reads can be exported")
+    results = _run(request, warehouse, http, caller.who)
+    last = next((r for r in reversed(results) if r.table is not None), None)
+    if last is None or last.table is None:
+        raise QueryError("the SQL returned no rows to export")
+    out = io.BytesIO()
+    if request.format == "csv":
+        pacsv.write_csv(last.table, out)
+        media = "text/csv"
+    else:
+        pq.write_table(last.table, out)
+        media = "application/vnd.apache.parquet"
+    headers = {
+        "Content-Disposition": f'attachment; filename="query.{request.format}"',
+        "X-Row-Count": str(last.table.num_rows),
+        "X-Truncated": "true" if last.truncated else "false",
+    }
+    return Response(out.getvalue(), media_type=media, headers=headers)
+
+
+@router.post("/query/{query_id}/cancel", summary="Interrupt a running query")
+def query_cancel(
+    query_id: str, caller: Caller, warehouse: Annotated[Warehouse, Depends(_warehouse)], http: Request
+) -> dict[str, Any]:
+    owner = _owners(http).get(query_id)
+    if owner is not None and owner != caller.who:
+        raise HTTPException(403, f"query {query_id} was started by another caller")
+    return {"query_id": query_id, "cancelled": warehouse.interrupt(_label(query_id)) > 0}
+
+
+def _owners(http: Request) -> dict[str, str]:
+    """query id -> the caller running it, so one caller cannot cancel another's query."""
+    state = http.app.state
+    if not hasattr(state, "query_owners"):
+        state.query_owners = {}
+    owners: dict[str, str] = state.query_owners
+    return owners
+
+
+_OWNERS_LOCK = threading.Lock()
+
+
+def _label(query_id: str) -> str:
+    return f"api-query:{query_id}"
+
+
+def _run(
+    request: QueryRequest, warehouse: Warehouse, http: Request | None = None, who: str = ""
+) -> list[StatementResult]:
+    def run() -> list[StatementResult]:
+        return run_sql(
+            warehouse,
+            request.sql,
+            dialect=request.dialect,
+            max_rows=request.limit,
+            params=dict(request.params) or None,
+        )
+
+    if request.query_id is None:
+        return run()
+    owners = _owners(http) if http is not None else {}
+    with _OWNERS_LOCK:
+        owners[request.query_id] = who
+    try:
+        with labelled(_label(request.query_id)):
+            return run()
+    finally:
+        with _OWNERS_LOCK:
+            owners.pop(request.query_id, None)

@@ -97,12 +97,18 @@ def _local_worker(client: Client, orch: C.Orchestrator) -> contextlib.AbstractAs
     return running_worker(client, orch) if orch.embedded else contextlib.nullcontext()
 
 
-def run_status(ws: Workspace, run_id: str) -> P.RunResult:
-    return _with_client(ws, lambda client, _orch: C.get_run(client, run_id))
+def run_status(ws: Workspace, run_id: str, *, keep_server: bool = False) -> P.RunResult:
+    """A run's state. ``keep_server`` leaves an embedded dev server this call started running (a
+    workbench asking again a second later should not wait for it to start twice)."""
+    return _with_client(ws, lambda client, _orch: C.get_run(client, run_id), keep_server=keep_server)
 
 
-def run_history(ws: Workspace, pipeline_id: str, *, limit: int = 20) -> list[P.RunResult]:
-    return _with_client(ws, lambda client, _orch: C.list_runs(client, pipeline_id, limit=limit))
+def run_history(
+    ws: Workspace, pipeline_id: str, *, limit: int = 20, keep_server: bool = False
+) -> list[P.RunResult]:
+    return _with_client(
+        ws, lambda client, _orch: C.list_runs(client, pipeline_id, limit=limit), keep_server=keep_server
+    )
 
 
 def schedule(
@@ -120,8 +126,8 @@ def unschedule(ws: Workspace, name: str, *, kind: C.Kind = "pipeline") -> bool:
     return _with_client(ws, lambda client, _orch: C.unschedule(client, name, kind=kind))
 
 
-def schedules(ws: Workspace) -> list[C.ScheduleView]:
-    return _with_client(ws, lambda client, _orch: C.list_schedules(client))
+def schedules(ws: Workspace, *, keep_server: bool = False) -> list[C.ScheduleView]:
+    return _with_client(ws, lambda client, _orch: C.list_schedules(client), keep_server=keep_server)
 
 
 # -- background worker (embedded mode) ---------------------------------------------------------------
@@ -177,7 +183,12 @@ def unregister_worker(ws: Workspace, pid: int) -> None:
 
 
 def production_health(
-    ws: Workspace, *, days: int = 30, pipeline_id: str | None = None, now: dt.datetime | None = None
+    ws: Workspace,
+    *,
+    days: int = 30,
+    pipeline_id: str | None = None,
+    now: dt.datetime | None = None,
+    keep_server: bool = False,
 ) -> HealthReport:
     """The Production Health report of the first monitor spec, with the runs of ``pipeline_id`` (default:
     the training pipeline) from Temporal's history; without Temporal the rest of the report still
@@ -185,7 +196,7 @@ def production_health(
     pipeline_id = pipeline_id or training_pipeline(ws)
     notes = []
     try:
-        history = run_history(ws, pipeline_id, limit=1000) if pipeline_id else []
+        history = run_history(ws, pipeline_id, limit=1000, keep_server=keep_server) if pipeline_id else []
     except MatihError as err:
         history, notes = [], [f"pipeline runs unavailable: {err}"]
     specs = list(monitor_specs(ws).values())

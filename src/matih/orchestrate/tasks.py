@@ -102,7 +102,11 @@ def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcom
             path=f"tasks[{task.task_id}].config.query_ref",
         )
     wh = live_warehouse(ws)
-    ctx.on_cancel(wh.interrupt)
+
+    def cancel() -> None:
+        wh.interrupt()
+
+    ctx.on_cancel(cancel)
     started = time.perf_counter()
     result = wh.run(path.read_text(), target=str(cfg.target_table), write_mode=cfg.write_mode)[-1]
     rows = int(result.rows or 0)

@@ -5,7 +5,7 @@ PostgreSQL sources in place, ``journal`` keeps ``writes.jsonl``, ``locks`` seria
 one process, and ``duckdb_warehouse.Warehouse`` coordinates them over the catalog files.
 """
 
-from matih.warehouse.duckdb_warehouse import Warehouse
+from matih.warehouse.duckdb_warehouse import Warehouse, labelled
 from matih.warehouse.live import LiveSource
 from matih.warehouse.locks import folder_lock
 from matih.warehouse.names import DEFAULT_CATALOG, TableName
@@ -21,5 +21,6 @@ __all__ = [
     "WriteMode",
     "default_memory_limit",
     "folder_lock",
+    "labelled",
     "warehouse_of",
 ]

@@ -18,6 +18,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
@@ -50,6 +51,19 @@ from matih.warehouse.statements import (
 _INCOMING = "__matih_incoming"
 """The name an Arrow table being written is registered under on the connection."""
 
+_LABEL: ContextVar[str | None] = ContextVar("matih_statement_label", default=None)
+
+
+@contextmanager
+def labelled(label: str) -> Iterator[None]:
+    """Statements run in this block (this thread or task) can be interrupted by ``label``: the HTTP API
+    labels each query with the id its caller chose, so one caller's cancel stops only that query."""
+    token = _LABEL.set(label)
+    try:
+        yield
+    finally:
+        _LABEL.reset(token)
+
 
 class Warehouse:
     """DuckDB catalogs in one folder, opened together."""
@@ -74,13 +88,16 @@ class Warehouse:
         self.hold_open_seconds = hold_open_seconds
         """Keep one database open between calls until idle this long (0: open and close per call)."""
         self._held = _HeldDatabase(hold_open_seconds, self._open_database) if hold_open_seconds > 0 else None
-        self._open: list[duckdb.DuckDBPyConnection] = []
+        self._open: list[tuple[duckdb.DuckDBPyConnection, str | None]] = []
 
     # -- connections ---------------------------------------------------------------------------------
-    def interrupt(self) -> None:
-        """Interrupt every statement running on this warehouse's open connections (from another thread)."""
-        for con in list(self._open):
+    def interrupt(self, label: str | None = None) -> int:
+        """Interrupt the statements running on this warehouse's open connections (from another thread):
+        every one, or only those run under :func:`labelled` ``label``. Returns how many were reached."""
+        reached = [con for con, mine in list(self._open) if label is None or mine == label]
+        for con in reached:
             con.interrupt()
+        return len(reached)
 
     def catalog_path(self, catalog: str) -> Path:
         return self.directory / f"{catalog}.duckdb"
@@ -110,11 +127,12 @@ class Warehouse:
     @contextmanager
     def _interruptible(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         """Within the block, :meth:`interrupt` reaches ``con``."""
-        self._open.append(con)
+        entry = (con, _LABEL.get())
+        self._open.append(entry)
         try:
             yield
         finally:
-            self._open.remove(con)
+            self._open.remove(entry)
 
     def _open_database(self, catalogs: set[str]) -> duckdb.DuckDBPyConnection:
         return _new_database(

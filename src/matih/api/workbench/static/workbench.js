@@ -7,15 +7,63 @@ const status = (text, error = false) => {
   el.classList.toggle("error", error);
 };
 
+class ApiError extends Error {
+  constructor(message, status, detail) {
+    super(message);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+// a 401 means this browser must sign in first (a remote host, or an expired session)
+function signIn() {
+  if (document.body.dataset.page !== "signin") location.assign(`/ui/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
+    if (response.status === 401) signIn();
     const detail = body.detail;
-    throw new Error(typeof detail === "string" ? detail : (detail && detail.message) || response.statusText);
+    const message = typeof detail === "string" ? detail : (detail && detail.message) || response.statusText;
+    throw new ApiError(message, response.status, detail);
   }
   return body;
 }
+
+// a JSON POST: the pages' writes (a same-site cookie and a JSON body: another site cannot forge one)
+const post = (path, body = {}) =>
+  api(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function element(tag, text, className) {
+  const el = document.createElement(tag);
+  if (text !== undefined && text !== null) el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}
+
+function table(headers, className = "grid") {
+  const t = element("table", null, className);
+  const head = document.createElement("tr");
+  for (const label of headers) {
+    const th = element("th", label.replace(/^#/, ""));
+    if (label.startsWith("#")) th.className = "num";
+    head.append(th);
+  }
+  t.append(document.createElement("thead"), document.createElement("tbody"));
+  t.tHead.append(head);
+  return t;
+}
+
+const seconds = (value) => (value === null || value === undefined ? "–" : value < 60 ? `${value.toFixed(1)}s` : `${Math.floor(value / 60)}m ${Math.round(value % 60)}s`);
+const stamp = (iso) => (iso ? String(iso).slice(0, 19).replace("T", " ") : "–");
 
 const number = (value, digits = 0) =>
   value === null || value === undefined || Number.isNaN(value)
@@ -367,6 +415,27 @@ async function forecastsPage() {
   }
 }
 
+// -- Runs on Temporal (sources and pipelines pages) ---------------------------------------------------
+const RUN_ENDED = new Set(["succeeded", "failed", "rolled_back", "timed_out", "terminated", "cancelled"]);
+
+// poll a run until it ends; `each` sees every state (the page never blocks while it waits)
+async function followRun(runId, each, { every = 1000 } = {}) {
+  for (;;) {
+    const run = await api(`/runs/${encodeURIComponent(runId)}`);
+    await each(run);
+    if (RUN_ENDED.has(run.status)) return run;
+    await sleep(every);
+  }
+}
+
+// a worker log line without its time, level and logger: "… INFO matih.sources.sync: page 3" -> "page 3"
+const logMessage = (line) => line.replace(/^\S+ \S+ [A-Z]+ [\w.]+: /, "").slice(0, 200);
+
+async function startRun(pipelineId, options = {}) {
+  return post(`/pipelines/${encodeURIComponent(pipelineId)}/runs`, options);
+}
+
+// each page's script registers itself here (scripts load in order, before DOMContentLoaded)
 const PAGES = {
   catalog: catalogPage,
   table: tablePage,
@@ -375,8 +444,20 @@ const PAGES = {
   forecasts: forecastsPage,
 };
 
+// who this browser is, in the header; pages ask it before offering writes
+let me = null;
+async function whoami() {
+  me = await api("/auth/me");
+  const where = document.getElementById("who");
+  where.replaceChildren(`${me.who} (${me.role})`, " · ", link("/ui/signin", me.who.startsWith("key:") ? "Sign out" : "Sign in"));
+  return me;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
   const run = document.getElementById("card") ? tablePage : PAGES[page];
-  if (run) run().catch((err) => status(err.message, true));
+  whoami()
+    .catch(() => {})
+    .then(() => run && run())
+    .catch((err) => status(err.message, true));
 });
