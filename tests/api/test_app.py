@@ -168,3 +168,87 @@ def test_sql_through_the_api_reaches_no_file_network_or_extension_even_for_edito
         headers={"X-API-Key": EDITOR_KEY},
     )
     assert again.status_code == 400 and "disabled" in again.text
+
+
+def test_a_session_cookie_stands_for_its_key_until_tampered_expired_or_removed(api_url, demo_run) -> None:
+    from matih.api.auth import SESSION_COOKIE, Principal, session_cookie
+
+    ws = demo_run.workspace
+    signed = httpx.post(f"{api_url}/ui/signin", json={"key": EDITOR_KEY})
+    assert signed.status_code == 200 and signed.json() == {
+        "who": "key:MATIH_TEST_EDITOR_KEY",
+        "role": "editor",
+    }
+    header = signed.headers["set-cookie"].lower()
+    assert (
+        "httponly" in header
+        and "samesite=strict" in header
+        and EDITOR_KEY not in signed.headers["set-cookie"]
+    )
+    cookie = signed.cookies[SESSION_COOKIE]
+    me = httpx.get(f"{api_url}/auth/me", cookies={SESSION_COOKIE: cookie}).json()
+    assert me["who"] == "key:MATIH_TEST_EDITOR_KEY" and me["role"] == "editor"
+    # a reader's cookie with the editor's name swapped in fails its signature: the caller is local again
+    _, signature = cookie.split(".")
+    forged = (
+        session_cookie(ws, Principal("reader", "key:MATIH_TEST_READER_KEY")).split(".")[0] + "." + signature
+    )
+    assert (
+        httpx.get(f"{api_url}/auth/me", cookies={SESSION_COOKIE: forged}).json()["who"].startswith("local:")
+    )
+    expired = session_cookie(ws, Principal("editor", "key:MATIH_TEST_EDITOR_KEY"), seconds=-1)
+    assert httpx.get(f"{api_url}/auth/me", cookies={SESSION_COOKIE: expired}).json()["role"] == "reader"
+    gone = session_cookie(ws, Principal("editor", "key:NOT_IN_MATIH_YAML"))
+    assert httpx.get(f"{api_url}/auth/me", cookies={SESSION_COOKIE: gone}).json()["role"] == "reader"
+    assert httpx.post(f"{api_url}/ui/signin", json={"key": "wrong"}).status_code == 401
+    out = httpx.post(f"{api_url}/ui/signout", cookies={SESSION_COOKIE: cookie})
+    assert SESSION_COOKIE in out.headers["set-cookie"] and "max-age=0" in out.headers["set-cookie"].lower()
+
+
+def test_starting_a_run_needs_an_editor_and_unknown_pipelines_are_named(api_url, demo_run) -> None:
+    from matih.api.audit import entries
+
+    listed = httpx.get(f"{api_url}/pipelines").json()
+    ids = {p["pipeline_id"]: p for p in listed}
+    assert {"demand-forecast-daily", "sync-shopify-orders", "batch-demand-forecaster"} <= set(ids)
+    assert [t["task_id"] for t in ids["demand-forecast-daily"]["tasks"]][:2] == [
+        "sync_sources",
+        "feature_engineering",
+    ]
+    assert ids["demand-forecast-daily"]["tasks"][1]["depends_on"] == ["sync_sources"]
+    refused = httpx.post(
+        f"{api_url}/pipelines/batch-demand-forecaster/runs", headers={"X-API-Key": READER_KEY}
+    )
+    assert refused.status_code == 403 and "editor role" in refused.json()["detail"]
+    assert entries(demo_run.workspace)[-1]["outcome"] == "refused"
+    unknown = httpx.post(f"{api_url}/pipelines/nope/runs", headers={"X-API-Key": EDITOR_KEY})
+    assert unknown.status_code == 400 and "batch-demand-forecaster" in unknown.json()["detail"]["message"]
+    assert httpx.get(f"{api_url}/runs/x/tasks/..%2F..%2Fetc/log").status_code == 404
+
+
+def test_sources_show_streams_runs_and_next_syncs(api_url) -> None:
+    found = {s["name"]: s for s in httpx.get(f"{api_url}/sources").json()}
+    orders = found["shopify-orders"]
+    assert orders["sync_pipeline"] == "sync-shopify-orders" and orders["schedule"] == "0 * * * *"
+    assert {s["stream"] for s in orders["streams"]} >= {"orders", "products"}
+    assert orders["runs"][0]["status"] == "succeeded" and orders["runs"][0]["rows"] > 0
+    assert len(orders["next_runs"]) == 3
+
+
+def test_query_export_explain_and_cancel(api_url) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    sql = {"sql": "SELECT product_id FROM postgresql.shopify.products ORDER BY 1"}
+    parquet = httpx.post(f"{api_url}/query/export", json={**sql, "format": "parquet"})
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert table.num_rows == int(parquet.headers["x-row-count"]) > 0
+    csv = httpx.post(f"{api_url}/query/export", json=sql)
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.count("\n") == table.num_rows + 1
+    write = {"sql": "CREATE TABLE analytics.scratch.x AS SELECT 1"}
+    assert httpx.post(f"{api_url}/query/export", json=write).status_code == 403
+    assert httpx.post(f"{api_url}/query/explain", json=write).status_code == 403
+    assert "SCAN" in httpx.post(f"{api_url}/query/explain", json=sql).json()["plan"].upper()
+    # nothing runs under this id: the cancel reaches nothing and says so
+    assert httpx.post(f"{api_url}/query/idle-1/cancel").json() == {"query_id": "idle-1", "cancelled": False}

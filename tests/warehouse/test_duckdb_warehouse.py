@@ -240,3 +240,36 @@ def test_another_warehouse_in_the_process_gets_the_files_an_idle_held_database_h
         with pytest.raises(WarehouseError, match="held open") as busy:
             Warehouse(tmp_path).query("SELECT 1 FROM analytics.derived.t")
         assert busy.value.transient
+
+
+def test_interrupt_by_label_stops_only_that_statement(tmp_path) -> None:
+    import threading
+    import time
+
+    from matih.exceptions import QueryCancelled
+    from matih.warehouse import Warehouse, labelled
+
+    wh = Warehouse(tmp_path / "wh", hold_open_seconds=5.0)
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000) b WHERE (a.range + b.range) % 7 = 3"
+    outcome: dict[str, object] = {}
+
+    def run(label: str, sql: str) -> None:
+        try:
+            with labelled(label):
+                outcome[label] = wh.run(sql)[-1].table
+        except QueryCancelled as err:
+            outcome[label] = err
+
+    mine = threading.Thread(target=run, args=("mine", slow))
+    mine.start()
+    deadline = time.monotonic() + 10
+    while not any(label == "mine" for _, label in wh._open) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert wh.interrupt("someone-else") == 0
+    other = threading.Thread(target=run, args=("other", "SELECT 42"))
+    other.start()
+    other.join(10)
+    assert wh.interrupt("mine") == 1
+    mine.join(30)
+    assert isinstance(outcome["mine"], QueryCancelled)
+    assert outcome["other"].column(0).to_pylist() == [42]
