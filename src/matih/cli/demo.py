@@ -125,8 +125,8 @@ def _print_model_stages(result: DemoResult) -> None:
     # the demo reports a failed gate rather than failing: `matih evaluate` is the command that gates
     console.print(f"report: {result.report_path}")
     console.print(
-        "workbench: `matih serve` serves it at http://127.0.0.1:8766/ui/ (catalog, experiments and "
-        "routing, forecast explorer)",
+        "workbench: `matih serve` serves it at http://127.0.0.1:8766/ui/ (sources, catalog, lineage, "
+        "query, pipelines, models, experiments and routing, monitoring, forecast explorer)",
         highlight=False,
     )
 
