@@ -22,19 +22,16 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from results_file import write_results  # benchmarks/ is the script's folder
 from rich.console import Console
 from rich.table import Table
+from seed_workspace import ensure_champion, served
 
 HERE = Path(__file__).resolve().parent
 console = Console(width=120)
@@ -110,69 +107,24 @@ def main() -> None:
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cores) >= 2
-    from matih.forecast.adapt import configs_from_pipeline
-    from matih.forecast.dataset import load_features
-    from matih.forecast.evaluation import evaluate
-    from matih.forecast.registry import CHAMPION, Registry
-    from matih.forecast.training import train
-    from matih.serving.deployments import rollout
     from matih.serving.online import load_version
     from matih.workspace import Workspace
 
     root = Path(args.workdir)
-    if not (root / ".matih" / "warehouse" / "analytics.duckdb").exists():
-        subprocess.run([sys.executable, str(HERE / "quality.py"), "--workdir", str(root)], check=True)
+    figures: dict[str, Any] = ensure_champion(root, console)
     ws = Workspace(root)
-    config, gate, _ = configs_from_pipeline(ws)
-    figures: dict[str, Any] = {}
-    if Registry(ws).alias_version(config.experiment, CHAMPION) is None:
-        console.print("training the seed-scale model (about 4 minutes)")
-        features = load_features(ws, config)
-        started = time.perf_counter()
-        trained = train(ws, config, features=features)
-        report = evaluate(ws, config, gate, version=trained.forecaster.version, features=features)
-        if not report.promoted:
-            Registry(ws).promote(trained.forecaster)  # the benchmark measures serving, not the gate
-        figures["train_s"] = time.perf_counter() - started
-        del features
-    started = time.perf_counter()
-    result = rollout(ws, "demand-forecaster", config)
-    figures["rollout_s"] = time.perf_counter() - started
-    figures["batch_rows"] = result.rows
-    figures["batch_products"] = result.products
-    log = (ws.state / "serve-bench.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "matih.cli.main", "serve", "-w", str(root), "--port", str(args.port)],
-        stdout=log,
-        stderr=log,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cores[:1])) if pin else None,
-    )
-    if pin:
-        os.sched_setaffinity(0, cores[1:])
-    figures["pinned"] = pin
-    url = f"http://127.0.0.1:{args.port}"
-    try:
-        started = time.perf_counter()
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None:
-                raise SystemExit(f"matih serve exited; see {log.name}")
-            time.sleep(0.5)
-        figures["server_ready_s"] = time.perf_counter() - started
+    with served(root, args.port, "serve-bench.log", cores=cores[:1] if pin else None) as (url, ready):
+        if pin:
+            os.sched_setaffinity(0, cores[1:])
+        figures["pinned"] = pin
+        figures["server_ready_s"] = ready
         products = load_products(ws)
         found = asyncio.run(load(url, products, args.clients, args.seconds))
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
-    served = load_version(ws, "demand-forecaster")
+    version = load_version(ws, "demand-forecaster")
     started = time.perf_counter()
     n = 200_000
     for _ in range(n):
-        served.forecast(random.choice(products), 14)
+        version.forecast(random.choice(products), 14)
     figures["peer_direct_us"] = (time.perf_counter() - started) / n * 1e6
     requests = len(found["client_ms"])
     figures.update(
@@ -189,7 +141,8 @@ def main() -> None:
         client_mean_ms=statistics.fmean(found["client_ms"]),
         goals={"server_p50_ms": 5, "server_p99_ms": 25, "errors": 0, "batch_s": 30},
     )
-    table = Table(title=f"demand-forecaster at {result.products:,} products, {args.clients} clients")
+    products = figures["batch_products"]
+    table = Table(title=f"demand-forecaster at {products:,} products, {args.clients} clients")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row(

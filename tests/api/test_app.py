@@ -252,3 +252,17 @@ def test_query_export_explain_and_cancel(api_url) -> None:
     assert "SCAN" in httpx.post(f"{api_url}/query/explain", json=sql).json()["plan"].upper()
     # nothing runs under this id: the cancel reaches nothing and says so
     assert httpx.post(f"{api_url}/query/idle-1/cancel").json() == {"query_id": "idle-1", "cancelled": False}
+
+
+def test_the_lineage_graph_is_rebuilt_when_a_query_changes(api_url, demo_run) -> None:
+    ws = demo_run.workspace
+    before = httpx.get(f"{api_url}/lineage").json()
+    assert httpx.get(f"{api_url}/lineage").json() == before  # served from the cache, unchanged
+    extra = ws.root / "queries" / "lineage_probe.sql"
+    extra.write_text("SELECT product_id FROM analytics.derived.demand_features")
+    try:
+        after = httpx.get(f"{api_url}/lineage").json()
+        assert any(n["id"] == "query:lineage_probe" for n in after["nodes"])
+    finally:
+        extra.unlink()
+    assert httpx.get(f"{api_url}/lineage").json() == before

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from matih.api.auth import Caller
 from matih.api.query import jsonable
-from matih.api.state import Ws
+from matih.api.state import Wh, Ws
 from matih.exceptions import MatihError
 
 __all__ = ["router"]
@@ -106,24 +106,26 @@ def routing(caller: Caller, ws: Ws) -> dict[str, Any]:
 def products(
     caller: Caller,
     ws: Ws,
+    wh: Wh,
     q: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[dict[str, Any]]:
     from matih.forecast.products import find_products
 
-    return find_products(ws, q, limit=limit)
+    return find_products(ws, q, limit=limit, warehouse=wh)
 
 
 @router.get("/forecasts/{product_id}", summary="A product's history, live forecast and past forecasts")
 def product_forecast(
     caller: Caller,
     ws: Ws,
+    wh: Wh,
     product_id: str,
     days: Annotated[int, Query(ge=7, le=730)] = 56,
 ) -> dict[str, Any]:
     from matih.forecast.products import product_view
 
     try:
-        return jsonable(product_view(ws, product_id, history_days=days))
+        return jsonable(product_view(ws, product_id, history_days=days, warehouse=wh))
     except MatihError as err:
         raise HTTPException(404, str(err)) from None

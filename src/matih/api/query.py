@@ -45,6 +45,7 @@ __all__ = [
 
 MAX_ROWS = 10_000
 MAX_EXPORT_ROWS = 1_000_000
+_OWNERS_LOCK = threading.Lock()
 
 
 class QueryRequest(BaseModel):
@@ -233,24 +234,18 @@ def query_cancel(
 
 
 def _owners(http: Request) -> dict[str, str]:
-    """query id -> the caller running it, so one caller cannot cancel another's query."""
-    state = http.app.state
-    if not hasattr(state, "query_owners"):
-        state.query_owners = {}
-    owners: dict[str, str] = state.query_owners
+    """query id -> the caller running it (``app.state.query_owners``, made by ``create_app``), so one
+    caller cannot cancel another's query."""
+    owners: dict[str, str] = http.app.state.query_owners
     return owners
-
-
-_OWNERS_LOCK = threading.Lock()
 
 
 def _label(query_id: str) -> str:
     return f"api-query:{query_id}"
 
 
-def _run(
-    request: QueryRequest, warehouse: Warehouse, http: Request | None = None, who: str = ""
-) -> list[StatementResult]:
+def _run(request: QueryRequest, warehouse: Warehouse, http: Request, who: str) -> list[StatementResult]:
+    """Run the request's SQL; under its ``query_id``, if it has one, so its caller can cancel it."""
     def run() -> list[StatementResult]:
         return run_sql(
             warehouse,
@@ -262,7 +257,7 @@ def _run(
 
     if request.query_id is None:
         return run()
-    owners = _owners(http) if http is not None else {}
+    owners = _owners(http)
     with _OWNERS_LOCK:
         owners[request.query_id] = who
     try:

@@ -215,6 +215,23 @@ def parse_query(name: str, sql: str, *, dialect: str = READ_DIALECT) -> ParsedQu
     return ParsedQuery(name, reads, writes, columns)
 
 
+LINEAGE_INPUTS = ("queries", "sources", "deployments", "pipelines")
+"""The workspace folders whose files :func:`build_lineage` reads."""
+
+
+def lineage_stamp(ws: Workspace, warehouse: Warehouse | None = None) -> tuple[Any, ...]:
+    """What :func:`build_lineage` depends on, as a value that changes whenever the graph may: each input
+    file's name, size and modification time, and the warehouse's write journal (the model versions in
+    the forecast tables change only by a write). A server rebuilds the graph only when it changes."""
+    from matih.warehouse import warehouse_of
+
+    files = sorted(p for kind in LINEAGE_INPUTS for p in (ws.root / kind).glob("*") if p.is_file())
+    stats = [(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files]
+    journal = (warehouse or warehouse_of(ws)).writes_path
+    written = (journal.stat().st_mtime_ns, journal.stat().st_size) if journal.exists() else None
+    return (tuple(stats), written)
+
+
 def build_lineage(ws: Workspace, *, warehouse: Warehouse | None = None) -> LineageGraph:
     """The lineage of everything the workspace declares (queries, sources, pipelines, deployments), with
     the model versions found in the forecast tables of ``warehouse`` (default: the workspace's own; a

@@ -10,7 +10,7 @@ from matih.exceptions import SpecError
 from matih.forecast.adapt import configs_from_pipeline
 from matih.forecast.archive import archive_table
 from matih.forecast.batch import FORECAST_TABLE
-from matih.warehouse import warehouse_of
+from matih.warehouse import Warehouse, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = ["PAST_LEADS", "find_products", "product_view"]
@@ -19,13 +19,16 @@ __all__ = ["PAST_LEADS", "find_products", "product_view"]
 PAST_LEADS = (1, 7, 14)
 
 
-def product_view(ws: Workspace, product_id: str, *, history_days: int = 56) -> dict[str, Any]:
+def product_view(
+    ws: Workspace, product_id: str, *, history_days: int = 56, warehouse: Warehouse | None = None
+) -> dict[str, Any]:
     """``product_id``'s last ``history_days`` of sales (days without a row sold nothing), its live
-    forecast rows and its archived forecasts at :data:`PAST_LEADS` over the same days."""
+    forecast rows and its archived forecasts at :data:`PAST_LEADS` over the same days. A server passes
+    the ``warehouse`` it holds open (each read is then a cursor, not a database opened anew)."""
     train, _, configured = configs_from_pipeline(ws)
     roles = train.roles
     output = configured or FORECAST_TABLE
-    wh = warehouse_of(ws)
+    wh = warehouse or warehouse_of(ws)
     params: dict[str, object] = {"product": product_id}
     sold = wh.query(
         f"""SELECT CAST("{roles.date_column}" AS DATE) AS day, sum("{roles.target_column}") AS units,
@@ -79,11 +82,13 @@ def product_view(ws: Workspace, product_id: str, *, history_days: int = 56) -> d
     }
 
 
-def find_products(ws: Workspace, text: str = "", *, limit: int = 20) -> list[dict[str, Any]]:
+def find_products(
+    ws: Workspace, text: str = "", *, limit: int = 20, warehouse: Warehouse | None = None
+) -> list[dict[str, Any]]:
     """Products of the live forecast table whose id or name contains ``text`` (any case), by id."""
     _, _, configured = configs_from_pipeline(ws)
     output = configured or FORECAST_TABLE
-    wh = warehouse_of(ws)
+    wh = warehouse or warehouse_of(ws)
     if not wh.table_exists(output):
         return []
     rows = wh.query(

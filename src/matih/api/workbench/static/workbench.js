@@ -456,8 +456,10 @@ async function whoami() {
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
   const run = document.getElementById("card") ? tablePage : PAGES[page];
+  // data-ready: when the page has drawn its data (ms since navigation); tests and the benchmark wait on it
   whoami()
     .catch(() => {})
     .then(() => run && run())
-    .catch((err) => status(err.message, true));
+    .catch((err) => status(err.message, true))
+    .finally(() => { document.body.dataset.ready = String(Math.round(performance.now())); });
 });
