@@ -62,3 +62,15 @@ def test_the_calendar_setting_reaches_the_forecaster_and_an_unknown_country_is_r
     (tmp_path / "matih.yaml").write_text("calendar:\n  country: XX\n")
     with pytest.raises(WorkspaceError, match="not known to the holidays package"):
         business_calendar(Workspace(tmp_path))
+
+
+def test_settings_follow_the_file_and_each_caller_gets_its_own_copy(tmp_path) -> None:
+    from tests.conftest import copy_example
+
+    ws = Workspace(copy_example(tmp_path / "novamart"))
+    first = ws.settings()
+    first.name = "changed by a caller"
+    assert ws.settings().name == "novamart"  # a caller's change never reaches the next one
+    path = ws.root / "matih.yaml"
+    path.write_text(path.read_text().replace("name: novamart", "name: novamart-two"))
+    assert ws.settings().name == "novamart-two"

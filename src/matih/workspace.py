@@ -16,6 +16,10 @@ MARKER = "matih.yaml"
 STATE_DIR = ".matih"
 
 
+_SETTINGS: dict[tuple[str, int, int], WorkspaceSettings] = {}
+"""Parsed matih.yaml files by (path, modification time, size)."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Paths of one workspace. Creating it touches nothing on disk; ``ensure_state`` does."""
@@ -78,12 +82,19 @@ class Workspace:
         return path
 
     def settings(self) -> WorkspaceSettings:
-        """``matih.yaml``, validated (an invalid file raises SpecError naming the field)."""
+        """``matih.yaml``, validated (an invalid file raises SpecError naming the field). Parsed again
+        only when the file changed (a server asks on every request); each caller gets its own copy."""
         from matih.specs import WorkspaceSettings, load_spec
 
-        spec = load_spec(self.root / MARKER)
-        assert isinstance(spec, WorkspaceSettings)
-        return spec
+        path = self.root / MARKER
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        spec = _SETTINGS.get(key)
+        if spec is None:
+            loaded = load_spec(path)
+            assert isinstance(loaded, WorkspaceSettings)
+            spec = _SETTINGS[key] = loaded
+        return spec.model_copy(deep=True)
 
     def spec_files(self, kind: str) -> list[Path]:
         return sorted((self.root / kind).glob("*.json"))

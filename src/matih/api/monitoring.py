@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from matih.api.auth import Caller
 from matih.api.query import jsonable
-from matih.api.state import Ws
+from matih.api.state import Wh, Ws
 
 __all__ = ["router"]
 
@@ -18,11 +18,11 @@ router = APIRouter(prefix="/monitoring", tags=["Monitoring"])
 
 
 @router.get("/health", summary="The Production Health report")
-def health(caller: Caller, ws: Ws, days: Annotated[int, Query(ge=1, le=730)] = 30) -> dict[str, Any]:
+def health(caller: Caller, ws: Ws, wh: Wh, days: Annotated[int, Query(ge=1, le=730)] = 30) -> dict[str, Any]:
     from matih.monitoring.runner import past_reports
     from matih.orchestrate.runner import production_health
 
-    report = production_health(ws, days=days, keep_server=True)
+    report = production_health(ws, days=days, keep_server=True, warehouse=wh)
     body = report.to_dict()
     body["decisions"] = report.decisions
     body["freshness_detail"] = [f.__dict__ for f in report.freshness]

@@ -246,6 +246,7 @@ def _label(query_id: str) -> str:
 
 def _run(request: QueryRequest, warehouse: Warehouse, http: Request, who: str) -> list[StatementResult]:
     """Run the request's SQL; under its ``query_id``, if it has one, so its caller can cancel it."""
+
     def run() -> list[StatementResult]:
         return run_sql(
             warehouse,

@@ -16,7 +16,7 @@ from matih.monitoring.freshness import Freshness, freshness
 from matih.monitoring.retraining import past_decisions
 from matih.monitoring.serving import serving_summary
 from matih.specs.monitor import FeatureFreshnessMonitor, MonitorSpec
-from matih.warehouse import warehouse_of
+from matih.warehouse import Warehouse, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = ["HealthReport", "PipelineRun", "health_report"]
@@ -180,16 +180,18 @@ def health_report(
     now: dt.datetime | None = None,
     today: dt.date | None = None,
     title: str = "Demand Forecaster - Production Health",
+    warehouse: Warehouse | None = None,
 ) -> HealthReport:
     """The report over the ``days`` before ``now`` (runs, freshness, decisions, serving; default: the
-    wall clock) and, for accuracy, before ``today`` (default: the workspace's business day)."""
+    wall clock) and, for accuracy, before ``today`` (default: the workspace's business day). A server
+    passes the ``warehouse`` it holds open."""
     now = now or dt.datetime.now(dt.UTC)
     end = now.date()
     start = end - dt.timedelta(days=days)
     in_period = [r for r in runs if r.started[:10] >= start.isoformat()]
     # accuracy is dated by the data's calendar (a simulator's days are not the wall clock's)
     business = today or business_today(ws)
-    weekly, by_category = _weekly(ws, business - dt.timedelta(days=days), business)
+    weekly, by_category = _weekly(warehouse or warehouse_of(ws), business - dt.timedelta(days=days), business)
     checks = [
         c for m in (spec.monitors if spec else []) if isinstance(m, FeatureFreshnessMonitor) for c in m.checks
     ]
@@ -207,9 +209,8 @@ def health_report(
 
 
 def _weekly(
-    ws: Workspace, start: dt.date, end: dt.date
+    wh: Warehouse, start: dt.date, end: dt.date
 ) -> tuple[list[tuple[str, float]], dict[str, list[tuple[str, float]]]]:
-    wh = warehouse_of(ws)
     if not wh.table_exists(ACCURACY_TABLE):
         return [], {}
     table = wh.query(

@@ -28,6 +28,7 @@ from matih.orchestrate import plan as P
 from matih.orchestrate.monitors import training_pipeline
 from matih.processes import adopt, alive
 from matih.state import utc_stamp, write_json_atomic
+from matih.warehouse import Warehouse
 from matih.workspace import Workspace
 
 T = TypeVar("T")
@@ -189,6 +190,7 @@ def production_health(
     pipeline_id: str | None = None,
     now: dt.datetime | None = None,
     keep_server: bool = False,
+    warehouse: Warehouse | None = None,
 ) -> HealthReport:
     """The Production Health report of the first monitor spec, with the runs of ``pipeline_id`` (default:
     the training pipeline) from Temporal's history; without Temporal the rest of the report still
@@ -201,7 +203,12 @@ def production_health(
         history, notes = [], [f"pipeline runs unavailable: {err}"]
     specs = list(monitor_specs(ws).values())
     report = health_report(
-        ws, specs[0] if specs else None, [_health_run(r) for r in history], days=days, now=now
+        ws,
+        specs[0] if specs else None,
+        [_health_run(r) for r in history],
+        days=days,
+        now=now,
+        warehouse=warehouse,
     )
     report.notes += notes
     return report
