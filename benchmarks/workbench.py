@@ -1,7 +1,7 @@
 """Workbench page speed at seed scale: every page in headless Chromium against `matih serve`, the p95 of
 its API calls and the time until it has drawn its data.
 
-    .venv/bin/python benchmarks/workbench.py [--workdir /tmp/matih-bench] [--visits 5]
+    .venv/bin/python benchmarks/workbench.py [--workdir /tmp/matih-bench] [--visits 10]
 
 Uses the seed-scale workspace of ``seed_workspace.py`` (45,291 products, 19.6M feature rows; built
 when missing, about 10 minutes). Starts ``matih serve`` on it, visits each page once to warm up and
@@ -89,7 +89,7 @@ def visit(browser: Any, url: str, path: str, *, query: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/matih-bench")
-    parser.add_argument("--visits", type=int, default=5)
+    parser.add_argument("--visits", type=int, default=10)
     parser.add_argument("--port", type=int, default=8797)
     args = parser.parse_args()
     root = Path(args.workdir)

@@ -266,3 +266,20 @@ def test_the_lineage_graph_is_rebuilt_when_a_query_changes(api_url, demo_run) ->
     finally:
         extra.unlink()
     assert httpx.get(f"{api_url}/lineage").json() == before
+
+
+def test_the_models_list_follows_the_registry(api_url, demo_run) -> None:
+    from matih.forecast.registry import Registry
+
+    first = httpx.get(f"{api_url}/ml/models").json()
+    assert httpx.get(f"{api_url}/ml/models").json() == first  # kept while the registry is unchanged
+    registry = Registry(demo_run.workspace)
+    name = first[0]["name"]
+    version = first[0]["versions"][0]["version"]
+    registry.client.set_model_version_tag(name, str(version), "reviewed_by", "the models test")
+    try:
+        after = httpx.get(f"{api_url}/ml/models").json()
+        tags = next(v for v in after[0]["versions"] if v["version"] == version)["tags"]
+        assert tags["reviewed_by"] == "the models test"
+    finally:
+        registry.client.delete_model_version_tag(name, str(version), "reviewed_by")

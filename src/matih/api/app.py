@@ -65,6 +65,7 @@ def create_app(ws: Workspace, *, serving: LiveModel | None = None, max_concurren
     app.state.workspace = ws
     app.state.warehouse = query.untrusted_warehouse(ws)
     app.state.query_owners = {}  # running query id -> its caller (POST /query/{id}/cancel)
+    app.state.memo = {}  # answers kept until their inputs change (api.state.memo)
     app.add_exception_handler(MatihError, _matih_error)
     if serving is not None:
         # imported only when serving: the catalog/SQL API alone never loads the model-serving stack

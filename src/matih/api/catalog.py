@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from matih.api.auth import Caller
-from matih.api.state import Ws
+from matih.api.state import Ws, memo
 from matih.catalog.lineage import LineageGraph, build_lineage, lineage_stamp
 from matih.catalog.tables import load_catalog
 from matih.exceptions import MatihError
@@ -30,12 +30,7 @@ def _graph(ws: Workspace, request: Request) -> LineageGraph:
     scale building it (parsing every query, reading the forecast tables' versions) takes ~150 ms."""
     warehouse = request.app.state.warehouse
     stamp = lineage_stamp(ws, warehouse)
-    cached: tuple[Any, LineageGraph] | None = getattr(request.app.state, "lineage", None)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    graph = build_lineage(ws, warehouse=warehouse)
-    request.app.state.lineage = (stamp, graph)
-    return graph
+    return memo(request, "lineage", stamp, lambda: build_lineage(ws, warehouse=warehouse))
 
 
 @router.get("/catalog/tables", summary="Every table in the catalog")

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from matih.api.auth import Caller
 from matih.api.query import jsonable
-from matih.api.state import Wh, Ws
+from matih.api.state import Wh, Ws, file_stamp, memo
 from matih.exceptions import MatihError
+from matih.workspace import Workspace
 
 __all__ = ["router"]
 
@@ -22,7 +23,17 @@ router = APIRouter(prefix="/ml", tags=["ML Workbench"])
 
 
 @router.get("/models", summary="Registered models: the pipeline's and each family's, with their versions")
-def models(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
+def models(caller: Caller, ws: Ws, request: Request) -> list[dict[str, Any]]:
+    # the embedded registry is one SQLite file: its stamp (and the pipeline specs') says when to re-read
+    embedded = ws.mlflow_dir / "mlflow.db"
+    local = ws.settings().tracking.uri is None
+    specs = sorted(ws.spec_files("pipelines"))
+    journal = embedded.with_name("mlflow.db-wal")  # SQLite's write-ahead log, when it keeps one
+    stamp = file_stamp(embedded, journal, *specs) + tuple(map(str, specs)) if local else None
+    return memo(request, "ml-models", stamp, lambda: _models(ws))
+
+
+def _models(ws: Workspace) -> list[dict[str, Any]]:
     from matih.forecast.adapt import configs_from_pipeline
     from matih.forecast.config import FAMILIES
     from matih.forecast.registry import Registry
