@@ -22,15 +22,20 @@ __all__ = ["router"]
 router = APIRouter(prefix="/ml", tags=["ML Workbench"])
 
 
+def _registry_stamp(ws: Workspace) -> tuple[Any, ...] | None:
+    """The embedded registry is one SQLite file (a version's report and summary are written with a row
+    in it): its stamp, and the pipeline specs', say when to read again. ``None`` for a remote MLflow."""
+    if ws.settings().tracking.uri is not None:
+        return None
+    embedded = ws.mlflow_dir / "mlflow.db"
+    journal = embedded.with_name("mlflow.db-wal")  # SQLite's write-ahead log, when it keeps one
+    specs = sorted(ws.spec_files("pipelines"))
+    return file_stamp(embedded, journal, *specs) + tuple(map(str, specs))
+
+
 @router.get("/models", summary="Registered models: the pipeline's and each family's, with their versions")
 def models(caller: Caller, ws: Ws, request: Request) -> list[dict[str, Any]]:
-    # the embedded registry is one SQLite file: its stamp (and the pipeline specs') says when to re-read
-    embedded = ws.mlflow_dir / "mlflow.db"
-    local = ws.settings().tracking.uri is None
-    specs = sorted(ws.spec_files("pipelines"))
-    journal = embedded.with_name("mlflow.db-wal")  # SQLite's write-ahead log, when it keeps one
-    stamp = file_stamp(embedded, journal, *specs) + tuple(map(str, specs)) if local else None
-    return memo(request, "ml-models", stamp, lambda: _models(ws))
+    return memo(request, "ml-models", _registry_stamp(ws), lambda: _models(ws))
 
 
 def _models(ws: Workspace) -> list[dict[str, Any]]:
@@ -54,7 +59,16 @@ def _models(ws: Workspace) -> list[dict[str, Any]]:
 
 
 @router.get("/models/{name}/versions/{version}", summary="A version's gate report and training summary")
-def model_version(caller: Caller, ws: Ws, name: str, version: int) -> dict[str, Any]:
+def model_version(caller: Caller, ws: Ws, name: str, version: int, request: Request) -> dict[str, Any]:
+    return memo(
+        request,
+        f"ml-version:{name}:{version}",
+        _registry_stamp(ws),
+        lambda: _model_version(ws, name, version),
+    )
+
+
+def _model_version(ws: Workspace, name: str, version: int) -> dict[str, Any]:
     from matih.forecast.registry import Registry
 
     registry = Registry(ws)
