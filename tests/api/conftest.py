@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 
 import httpx
@@ -16,8 +18,6 @@ LIMITED_KEY = "limited-key-5555555555"
 
 @pytest.fixture(scope="session")
 def api_url(demo_run) -> Iterator[str]:
-    import os
-
     from matih.api.app import create_app
     from matih.catalog.tables import refresh
 
@@ -36,3 +36,23 @@ def api_url(demo_run) -> Iterator[str]:
     with serve_in_thread(create_app(ws)) as url:
         httpx.get(f"{url}/openapi.json").raise_for_status()
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _temporal_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Routes that read runs start the demo workspace's Temporal dev server and keep it running, as a
+    server should; each test leaves it as it found it, since later tests count on the demo's being
+    stopped (the served app stops it only when the session ends)."""
+    if "api_url" not in request.fixturenames:
+        yield
+        return
+    from matih.orchestrate import devserver
+    from matih.orchestrate.runner import background_worker_pid
+
+    ws = request.getfixturevalue("demo_run").workspace
+    was_running = devserver.running(ws) is not None
+    yield
+    if not was_running and devserver.running(ws) is not None:
+        if (pid := background_worker_pid(ws)) is not None:
+            os.kill(pid, signal.SIGTERM)
+        devserver.stop(ws)

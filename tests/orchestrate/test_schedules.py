@@ -216,9 +216,9 @@ def test_an_experiment_runs_on_the_routing_documents_evaluation_schedule(orch_ws
         view = schedule(orch_ws, "scheduled-probe", kind="experiment")
         assert view.schedule_id == "matih-experiment-scheduled-probe" and view.cron == "0 2 1 * *"
         try:
-            run = run_pipeline(
-                orch_ws, "experiment-scheduled-probe", options={"experiment": "scheduled-probe"}
-            )
+            # 40 trees: the schedule and the task are the subject, not the model
+            options = {"experiment": "scheduled-probe", "n_estimators": 40}
+            run = run_pipeline(orch_ws, "experiment-scheduled-probe", options=options)
         finally:
             assert unschedule(orch_ws, "scheduled-probe", kind="experiment")
         assert run.status == P.RUN_SUCCEEDED, run.message
@@ -227,5 +227,9 @@ def test_an_experiment_runs_on_the_routing_documents_evaluation_schedule(orch_ws
         report = load_report(orch_ws, "scheduled-probe")
         assert report.run_id == task.details["experiment"]["run_id"]
         assert set(report.overall) == {"lightgbm", "seasonal_naive"}
+        from matih.forecast.registry import Registry
+
+        params = Registry(orch_ws).client.get_run(report.run_id).data.params
+        assert params["n_estimators"] == "40"  # the run's option reached the experiment
     finally:
         spec.unlink()

@@ -311,10 +311,12 @@ def monitor_run(task: MonitorRunTask, ws: Workspace, ctx: TaskContext) -> Outcom
 
 
 def experiment_run(task: ExperimentRunTask, ws: Workspace, ctx: TaskContext) -> Outcome:
-    """Run the experiment; its report and results table are what ``matih experiment route`` reads."""
+    """Run the experiment; its report and results table are what ``matih experiment route`` reads. A
+    run's ``n_estimators`` option sets the tree count here as it does for training."""
     from matih.experiment import run_experiment
 
-    report = run_experiment(ws, task.config.experiment)
+    trees = ctx.options.get("n_estimators")
+    report = run_experiment(ws, task.config.experiment, n_estimators=int(trees) if trees else None)
     winners = ", ".join(f"{f} {n}" for f, n in report.wins.items() if n)
     significant = sorted(c for c, t in report.significance.items() if t["significant"])
     return Outcome(
