@@ -78,11 +78,7 @@ async function download(format) {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ ...request({ format }), limit: undefined }),
   });
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    const detail = body.detail;
-    throw new ApiError(typeof detail === "string" ? detail : (detail && detail.message) || response.statusText, response.status, detail);
-  }
+  if (!response.ok) throw await failure(response);
   const blob = await response.blob();
   const a = link(URL.createObjectURL(blob), "download");
   a.download = `query.${format}`;

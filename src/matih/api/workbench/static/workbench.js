@@ -20,16 +20,19 @@ function signIn() {
   if (document.body.dataset.page !== "signin") location.assign(`/ui/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
 }
 
+// the error an API response carries: its detail's message (and line and column, for SQL)
+async function failure(response) {
+  if (response.status === 401) signIn();
+  const body = await response.json().catch(() => ({}));
+  const detail = body.detail;
+  const message = typeof detail === "string" ? detail : (detail && detail.message) || response.statusText;
+  return new ApiError(message, response.status, detail);
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    if (response.status === 401) signIn();
-    const detail = body.detail;
-    const message = typeof detail === "string" ? detail : (detail && detail.message) || response.statusText;
-    throw new ApiError(message, response.status, detail);
-  }
-  return body;
+  if (!response.ok) throw await failure(response);
+  return response.json();
 }
 
 // a JSON POST: the pages' writes (a same-site cookie and a JSON body: another site cannot forge one)
