@@ -133,3 +133,55 @@ def test_intervals_are_finite_and_ordered(live):
     served = live.current
     assert np.isfinite(served.predicted).all()
     assert (served.lower <= served.predicted + 1e-9).all() and (served.predicted <= served.upper + 1e-9).all()
+
+
+@pytest.fixture
+def published_ws(serving_ws, tmp_path):
+    """A copy of the served workspace with its batch just published by a rollout."""
+    import shutil
+
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.serving.deployments import rollout
+    from matih.workspace import Workspace
+
+    root = tmp_path / "novamart"
+    shutil.copytree(serving_ws.root, root)
+    ws = Workspace(root)
+    rollout(ws, "demand-forecaster", configs_from_pipeline(ws)[0])
+    return ws
+
+
+def test_serving_starts_from_the_published_batch_and_it_equals_computing(published_ws):
+    from matih.forecast.adapt import configs_from_pipeline
+    from matih.forecast.batch import predict_batch
+    from matih.serving.online import _served
+
+    loaded = load_version(published_ws, "demand-forecaster")
+    assert loaded.from_published  # the rollout recorded the rows it published
+    train, _, _ = configs_from_pipeline(published_ws)
+    number = int(loaded.version[1:])
+    table, batch = predict_batch(published_ws, train, version=number)
+    computed = _served(table, train, number, batch.origin, batch.routing, 0.0)
+    assert loaded.products == computed.products and loaded.origin == computed.origin
+    assert loaded.routing == computed.routing and loaded.dates == computed.dates
+    for field in ("predicted", "lower", "upper"):
+        assert np.array_equal(getattr(loaded, field), getattr(computed, field)), field
+    assert loaded.models == computed.models and loaded.model_versions == computed.model_versions
+
+
+def test_a_changed_batch_table_or_new_features_are_computed_again(published_ws):
+    ws = published_ws
+    wh = warehouse_of(ws)
+    first = wh.query(
+        f"SELECT product_id, predicted_units FROM {BATCH} WHERE horizon = 1 ORDER BY product_id LIMIT 1"
+    ).to_pylist()[0]
+    pid = first["product_id"]
+    one = f"WHERE product_id = '{pid}' AND horizon = 1"
+    wh.run(f"UPDATE {BATCH} SET predicted_units = predicted_units + 1 {one}")
+    tampered = load_version(ws, "demand-forecaster")
+    assert not tampered.from_published  # the checksum no longer matches: computed as the batch job does
+    assert tampered.forecast(pid, 1)["days"][0]["predicted_units"] != first["predicted_units"] + 1
+    wh.run(f"UPDATE {BATCH} SET predicted_units = $value {one}", params={"value": first["predicted_units"]})
+    assert load_version(ws, "demand-forecaster").from_published  # the published rows again
+    wh.run(ws.query_path("demand_features").read_text())  # the feature table written again: a new origin
+    assert not load_version(ws, "demand-forecaster").from_published

@@ -241,6 +241,11 @@ def rollout(
         state.switching = None
         live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
         live["routing"] = batch.routing
+        if output is not None:
+            # what `matih serve` checks before serving these rows instead of computing them again
+            wh = warehouse_of(ws)
+            live["checksum"] = published_checksum(wh, output)
+            live["data_stamp"] = wh.last_write(train.dataset)
         _save(ws, state)
     return RolloutResult(
         name,
@@ -254,6 +259,17 @@ def rollout(
         batch.origin,
         batch.routing,
     )
+
+
+def published_checksum(wh: Any, output: str) -> str:
+    """The published batch's row count and an order-free hash of its rows (DuckDB's ``hash`` of each
+    row's key and figures, XORed): computed when a rollout publishes and again when a server starts."""
+    row = wh.query(
+        f"""SELECT count(*) AS n, bit_xor(hash(product_id, forecast_date, predicted_units,
+                   prediction_interval_lower, prediction_interval_upper, model, model_version)) AS h
+            FROM {output}"""
+    ).to_pylist()[0]
+    return f"{row['n']}:{row['h']}"
 
 
 def _switch(
