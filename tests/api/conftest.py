@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Iterator
 
 import httpx
@@ -47,12 +46,10 @@ def _temporal_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     from matih.orchestrate import devserver
-    from matih.orchestrate.runner import background_worker_pid
+    from matih.orchestrate.runner import stop_embedded
 
     ws = request.getfixturevalue("demo_run").workspace
     was_running = devserver.running(ws) is not None
     yield
     if not was_running and devserver.running(ws) is not None:
-        if (pid := background_worker_pid(ws)) is not None:
-            os.kill(pid, signal.SIGTERM)
-        devserver.stop(ws)
+        stop_embedded(ws)

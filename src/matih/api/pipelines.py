@@ -12,10 +12,7 @@ server it started (and the background worker of its runs) stops with it (:func:`
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
 from collections import deque
-from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query
@@ -120,12 +117,8 @@ def install(app: FastAPI) -> None:
     was_running = devserver.running(ws) is not None
 
     def release() -> None:
-        if was_running or devserver.running(ws) is None:
-            return
-        if (pid := runner.background_worker_pid(ws)) is not None:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        devserver.stop(ws)
+        if not was_running and devserver.running(ws) is not None:
+            runner.stop_embedded(ws)
 
     app.include_router(router)
     app.router.add_event_handler("shutdown", release)

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
@@ -171,6 +173,15 @@ def ensure_background_worker(ws: Workspace) -> int:
     adopt(process)
     register_worker(ws, process.pid)
     return process.pid
+
+
+def stop_embedded(ws: Workspace) -> bool:
+    """Stop this workspace's embedded Temporal dev server and the background worker of its runs;
+    ``False`` when no server was running."""
+    if (pid := background_worker_pid(ws)) is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    return devserver.stop(ws)
 
 
 def register_worker(ws: Workspace, pid: int) -> None:

@@ -236,14 +236,14 @@ def rollout(
             # killed between them is found and undone (heal) rather than leaving the two disagreeing
             state.switching = {"version": f"v{version}", "output_table": output, "since": utc_stamp()}
             _save(ws, state)
-            warehouse_of(ws).swap_in(output, table, keep_as=kept_table(output))
-            publish_archives(warehouse_of(ws), batch, table)
+            wh = warehouse_of(ws)
+            wh.swap_in(output, table, keep_as=kept_table(output))
+            publish_archives(wh, batch, table)
         state.switching = None
         live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
         live["routing"] = batch.routing
         if output is not None:
             # what `matih serve` checks before serving these rows instead of computing them again
-            wh = warehouse_of(ws)
             live["checksum"] = published_checksum(wh, output)
             live["data_stamp"] = wh.last_write(train.dataset)
         _save(ws, state)

@@ -206,6 +206,7 @@ def _served(
     def picked(column: str) -> list[Any]:
         # one take per column: indexing a chunked column row by row costs seconds at 45K products
         return table.column(column).take(pick).to_pylist()
+
     return ServedVersion(
         version=f"v{number}",
         model_name=train.experiment,
