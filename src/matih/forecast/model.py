@@ -17,6 +17,7 @@ import lightgbm as lgb
 import numpy as np
 
 from matih.forecast.calibration import FALLBACK, Calibrated, Conformal
+from matih.forecast.compiled import CompiledTrees, file_digest, predict_rows
 from matih.forecast.config import CovariateRole
 from matih.forecast.features import FeatureContext, build_features, cadence_of, covariate_names
 from matih.forecast.frequency import parse_frequency
@@ -98,6 +99,10 @@ class ForecastModel(Calibrated):
     quantile_levels: tuple[float, ...] = ()
     """Quantiles every forecast row carries besides the interval (``hyperparameters.quantiles``)."""
     family: str = "lightgbm"
+    compiled: CompiledTrees | None = field(default=None, repr=False, compare=False)
+    """Where and when the boosters run as native code (attached by the registry's load)."""
+    digests: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Model name -> digest of the file its booster was loaded from (names its compiled library)."""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -151,15 +156,26 @@ class ForecastModel(Calibrated):
             p, h, model_of = p[trading], h[trading], model_of[trading]
         t = np.full(len(p), origin)
         X, scale = build_features(ctx, p, t, h)
-        yhat = np.zeros(len(p))
-        for name in np.unique(model_of):
-            rows = model_of == name
-            booster = self.fallback if name == FALLBACK else self.boosters[name]
-            yhat[rows] = booster.predict(X[rows], num_threads=0) * scale[rows]
+        yhat = self.score(X, model_of) * scale
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
         lower, upper, quantiles = self.uncertainty(yhat, model_of, h)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
+
+    def score(self, X: np.ndarray, model_of: np.ndarray) -> np.ndarray:
+        """Each row's prediction (before scaling) by the model named in ``model_of`` (a category or the
+        fallback): compiled trees where :attr:`compiled` says so, LightGBM's predict otherwise."""
+        names, inverse = np.unique(model_of, return_inverse=True)
+        boosters = {str(n): self.fallback if n == FALLBACK else self.boosters[str(n)] for n in names}
+        native = self.compiled.prepare(boosters, len(X), self.digests) if self.compiled is not None else {}
+        out = np.zeros(len(X))
+        for i, name in enumerate(boosters):
+            rows = inverse == i
+            if name in native:
+                out[rows] = predict_rows(native[name], X[rows])
+            else:
+                out[rows] = boosters[name].predict(X[rows], num_threads=0)
+        return out
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
@@ -202,7 +218,9 @@ class ForecastModel(Calibrated):
                 f"model in {directory} was trained with a different feature set; retrain with `matih train`"
             )
         boosters = {cat: lgb.Booster(model_file=str(directory / f)) for cat, f in meta["categories"].items()}
+        files = {**meta["categories"], FALLBACK: "fallback.txt"}
         return cls(
+            digests={name: file_digest(directory / f) for name, f in files.items()},
             horizon=meta["horizon"],
             min_history_days=meta["min_history_days"],
             level=meta["level"],

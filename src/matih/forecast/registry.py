@@ -29,6 +29,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from matih.exceptions import RegistryError  # noqa: E402
+from matih.forecast.compiled import CompiledTrees  # noqa: E402
 from matih.forecast.model import FALLBACK, Forecaster, ForecastModel  # noqa: E402
 from matih.workspace import Workspace  # noqa: E402
 
@@ -69,11 +70,8 @@ class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
         X = model_input[list(self.model.features)].to_numpy(dtype=np.float32)
         scale = np.exp(model_input["log_scale"].to_numpy())
         routes = model_input.get("route", pd.Series([FALLBACK] * len(model_input))).astype(str).to_numpy()
-        out = np.zeros(len(model_input))
-        for name in np.unique(routes):
-            rows = routes == name
-            booster = self.model.boosters.get(name, self.model.fallback)
-            out[rows] = booster.predict(X[rows]) * scale[rows]
+        known = np.isin(routes, list(self.model.boosters))
+        out = self.model.score(X, np.where(known, routes, FALLBACK)) * scale
         return pd.Series(np.clip(out, 0, None), name="predicted_units")
 
 
@@ -193,7 +191,10 @@ class Registry:
                 raise RegistryError(f"model {name} v{version} has no forecaster artifact")
             from matih.forecast.families import load_forecaster
 
-            return load_forecaster(found.parent)
+            model = load_forecaster(found.parent)
+        if isinstance(model, ForecastModel):
+            model.compiled = CompiledTrees.of_workspace(self.workspace)
+        return model
 
     def promote(self, forecaster: RegisteredForecaster) -> None:
         for name, version in (
