@@ -1,7 +1,9 @@
-"""Where the LightGBM fits of one training run happen: in this process, or as Ray tasks on a cluster.
+"""Where the LightGBM fits of one training run happen: in this process, in local child processes, or as
+Ray tasks on a cluster.
 
 Training builds each model's rows here (they need the whole feature grid) and hands the fit itself to
-a fitter. :class:`LocalFitter` fits at once, one model after another. :class:`RayFitter` submits each
+a fitter. :class:`LocalFitter` fits at once, one model after another. :class:`ProcessFitter` keeps one
+fit per core in flight in child processes (a large grid on a small machine). :class:`RayFitter` submits each
 fit as a Ray task asking for the ``ray_config`` of the ``ray_train`` task (``resources_per_worker``:
 CPUs, memory, a GPU with ``use_gpu``), keeps ``num_workers`` fits in flight, and gets each booster back
 as LightGBM's model text. The fit is the same function with the same parameters either way, so a model
@@ -36,6 +38,9 @@ def lgb_params(
         "bagging_freq": 1,
         "lambda_l2": 1.0,
         "max_bin": 63,
+        # bin edges from 50K sampled rows, not LightGBM's 200K: a seed-scale Dataset builds in 0.4 s
+        # instead of 0.85 s per model, and 63 bins are placed as well from 50K values
+        "bin_construct_sample_cnt": 50_000,
         "num_threads": threads,
         "seed": config.seed,
         "deterministic": True,
@@ -117,6 +122,81 @@ class LocalFitter:
         return self._done
 
 
+class ProcessFitter:
+    """Fits in ``workers`` child processes at once, LightGBM on ``threads`` threads in each.
+
+    On a small machine one LightGBM fit uses its threads poorly (on two cores, 2 threads fit a seed-scale
+    category model in 4.2 s per 200 trees, 1 thread in 5.5 s), so two single-threaded fits side by side
+    finish 1.5x sooner than two in turn. Deterministic LightGBM gives the same trees on any number of
+    threads, so the models equal the in-process ones (tested). Children are spawned (the parent holds
+    OpenMP threads, which fork would copy half-alive)."""
+
+    def __init__(self, config: TrainConfig, workers: int, threads: int = 1) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        self.config = config
+        self.workers = workers
+        self.threads = threads
+        self.where = f"{workers} local processes x {threads} thread{'s' if threads > 1 else ''}"
+        self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        self._pending: dict[str, Any] = {}
+        self._done: dict[str, lgb.Booster] = {}
+        self.pids: set[int] = set()
+
+    def submit(
+        self,
+        name: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        categorical: bool,
+        names: tuple[str, ...] = FEATURES,
+        objective: str = "regression",
+    ) -> None:
+        # a bounded queue: rows of at most two fits per worker wait in this process
+        while len(self._pending) >= 2 * self.workers:
+            self._collect(first_only=True)
+        params = lgb_params(self.config, categorical, self.threads, objective)
+        self._pending[name] = self._pool.submit(
+            _fit_remote, X, y, w, params, self.config.n_estimators, categorical, names
+        )
+
+    def _collect(self, first_only: bool = False) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(self._pending.values(), return_when=FIRST_COMPLETED if first_only else "ALL_COMPLETED")
+        for name, future in list(self._pending.items()):
+            if future in done:
+                text, pid = future.result()
+                self._done[name] = lgb.Booster(model_str=text)
+                self.pids.add(pid)
+                del self._pending[name]
+
+    def results(self) -> dict[str, lgb.Booster]:
+        try:
+            if self._pending:
+                self._collect()
+        finally:
+            self._pool.shutdown(cancel_futures=True)
+        return self._done
+
+
+#: grid cells (series x periods) from which training fits in parallel processes by default: below it a
+#: fit takes under a second and starting the processes (3 s: LightGBM's import) would not pay back
+PARALLEL_CELLS = 5_000_000
+
+
+def local_fitter(config: TrainConfig, cells: int) -> Fitter:
+    """The fitter for this machine: parallel processes for a large grid on 2+ cores, unless the
+    configuration pins LightGBM's threads; otherwise one fit after another here."""
+    cpus = os.cpu_count() or 1
+    if config.num_threads or cpus < 2 or cells < PARALLEL_CELLS:
+        return LocalFitter(config)
+    workers = cpus if cpus < 4 else cpus // 2  # from 4 cores on, 2 threads per fit still scale
+    return ProcessFitter(config, workers, threads=cpus // workers)
+
+
 class RayFitter:
     """Fits as Ray tasks, ``num_workers`` at a time, each with the task's ``resources_per_worker``."""
 
@@ -196,5 +276,6 @@ def ray_address(settings_address: str | None) -> str | None:
     return os.environ.get(ENV_ADDRESS) or settings_address
 
 
-def fitter_for(config: TrainConfig, address: str | None) -> Fitter:
-    return RayFitter(config, address) if address else LocalFitter(config)
+def fitter_for(config: TrainConfig, address: str | None, cells: int = 0) -> Fitter:
+    """Ray tasks when an address is configured, else :func:`local_fitter` for a grid of ``cells``."""
+    return RayFitter(config, address) if address else local_fitter(config, cells)

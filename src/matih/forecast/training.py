@@ -47,7 +47,7 @@ def train(
     ctx = features or load_features(workspace, config)
     grid = ctx.grid
     address = ray_address(workspace.settings().ray.address)
-    fitter = fitter_for(config, address) if config.model_type == "lightgbm" else None
+    fitter = fitter_for(config, address, grid.Y.size) if config.model_type == "lightgbm" else None
     model, stats = fit_family(ctx, config, progress=progress, fitter=fitter)
     seconds = time.perf_counter() - started
     summary = training_summary(config, grid, stats, seconds)
