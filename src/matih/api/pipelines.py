@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
+from types import ModuleType
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query
@@ -22,7 +23,6 @@ from matih.api.audit import audited
 from matih.api.auth import Caller
 from matih.api.query import jsonable
 from matih.api.state import Ws
-from matih.orchestrate import runner
 from matih.orchestrate.runnable import runnable, runnables
 
 __all__ = ["install", "router"]
@@ -38,6 +38,14 @@ class RunRequest(BaseModel):
     n_estimators: int | None = Field(default=None, ge=1, le=100_000, description="Trees to train.")
 
 
+def _runner() -> ModuleType:
+    """The orchestrator, imported on the first request that needs it: it brings Temporal's SDK and the
+    monitors (a second of start-up that a forecast server without pipeline traffic never needs)."""
+    from matih.orchestrate import runner
+
+    return runner
+
+
 @router.get("/pipelines", summary="Every pipeline the workspace can run, with its tasks")
 def pipelines(caller: Caller, ws: Ws) -> list[dict[str, Any]]:
     return [dataclasses.asdict(r) for r in runnables(ws)]
@@ -48,7 +56,7 @@ def pipeline_runs(
     caller: Caller, ws: Ws, pipeline_id: str, limit: Annotated[int, Query(ge=1, le=200)] = 20
 ) -> list[dict[str, Any]]:
     runnable(ws, pipeline_id)  # an unknown id is a clear error, not an empty list
-    runs = runner.run_history(ws, pipeline_id, limit=limit, keep_server=True)
+    runs = _runner().run_history(ws, pipeline_id, limit=limit, keep_server=True)
     return jsonable([dataclasses.asdict(r) for r in runs])
 
 
@@ -62,13 +70,13 @@ def start_run(caller: Caller, ws: Ws, pipeline_id: str, request: RunRequest | No
     with audited(ws, caller, "POST /pipelines/{id}/runs", {"pipeline_id": pipeline_id, "options": options}):
         caller.require_editor(f"starting a run of {pipeline_id}")
         entry = runnable(ws, pipeline_id)
-        run = runner.run_pipeline(ws, entry.target, options={**entry.options, **options}, wait=False)
+        run = _runner().run_pipeline(ws, entry.target, options={**entry.options, **options}, wait=False)
     return jsonable(dataclasses.asdict(run))
 
 
 @router.get("/runs/{run_id}", summary="A run's per-task state, attempts, waits and durations")
 def run(caller: Caller, ws: Ws, run_id: str) -> dict[str, Any]:
-    found = runner.run_status(ws, run_id, keep_server=True)
+    found = _runner().run_status(ws, run_id, keep_server=True)
     body = dataclasses.asdict(found)
     for task, raw in zip(found.tasks, body["tasks"], strict=True):
         raw["waits"] = task.backoffs()
@@ -88,7 +96,7 @@ def task_log(
         with path.open(errors="replace") as log:
             tail = [line.rstrip("\n") for line in deque(log, maxlen=lines)]
         return {"run_id": run_id, "task_id": task_id, "source": "worker log", "lines": tail}
-    found = runner.run_status(ws, run_id, keep_server=True)
+    found = _runner().run_status(ws, run_id, keep_server=True)
     task = next((t for t in found.tasks if t.task_id == task_id), None)
     if task is None:
         raise HTTPException(404, f"run {run_id} has no task {task_id!r}")
@@ -99,7 +107,7 @@ def task_log(
 def schedules(caller: Caller, ws: Ws) -> dict[str, Any]:
     from matih.sources import schedules as source_crons
 
-    registered = runner.schedules(ws, keep_server=True)
+    registered = _runner().schedules(ws, keep_server=True)
     return jsonable(
         {
             "temporal": [dataclasses.asdict(v) for v in registered],
@@ -118,7 +126,7 @@ def install(app: FastAPI) -> None:
 
     def release() -> None:
         if not was_running and devserver.running(ws) is not None:
-            runner.stop_embedded(ws)
+            _runner().stop_embedded(ws)
 
     app.include_router(router)
     app.router.add_event_handler("shutdown", release)

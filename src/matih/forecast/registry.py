@@ -8,13 +8,14 @@ and as ``<fallback_name>`` (the seed's ``demand-forecast-global-fallback``). Pro
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 for _key, _value in (
     ("MLFLOW_DISABLE_TELEMETRY", "true"),
@@ -29,9 +30,12 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from matih.exceptions import RegistryError  # noqa: E402
+from matih.forecast.calibration import FALLBACK  # noqa: E402
 from matih.forecast.compiled import CompiledTrees  # noqa: E402
-from matih.forecast.model import FALLBACK, Forecaster, ForecastModel  # noqa: E402
 from matih.workspace import Workspace  # noqa: E402
+
+if TYPE_CHECKING:
+    from matih.forecast.model import Forecaster
 
 CHAMPION, PREVIOUS = "champion", "previous"
 #: the gate's report, kept with each evaluated version's run
@@ -60,6 +64,8 @@ class ForecasterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.Series:
         import numpy as np
+
+        from matih.forecast.model import ForecastModel
 
         if not isinstance(self.model, ForecastModel):
             raise RegistryError(
@@ -97,7 +103,12 @@ class Registry:
         self.artifacts = (workspace.mlflow_dir / "artifacts").as_uri()
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    @functools.cached_property
+    def client(self) -> MlflowClient:
+        """Made on first use: opening the SQLite store costs 2 s (SQLAlchemy's models), which a server
+        starting from its published batch, asking nothing of the registry, need not pay."""
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
     def experiment_id(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
@@ -192,6 +203,8 @@ class Registry:
             from matih.forecast.families import load_forecaster
 
             model = load_forecaster(found.parent)
+        from matih.forecast.model import ForecastModel
+
         if isinstance(model, ForecastModel):
             model.compiled = CompiledTrees.of_workspace(self.workspace)
         return model

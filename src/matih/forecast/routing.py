@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from matih.exceptions import SpecError, TrainingError
+from matih.forecast.calibration import FALLBACK
 from matih.forecast.config import FAMILIES, TrainConfig
 from matih.forecast.features import FeatureContext
-from matih.forecast.model import FALLBACK, Forecast, Forecaster
 from matih.forecast.registry import CHAMPION, Registry
 from matih.workspace import Workspace
 
 if TYPE_CHECKING:
+    from matih.forecast.model import Forecast, Forecaster
     from matih.specs import RoutingSpec
 
 __all__ = ["Routing", "family_config", "predict_routed", "resolve_routing", "routing_spec"]
@@ -181,6 +182,8 @@ def predict_routed(
             f"({' vs '.join(str(list(q)) for q in sorted(levels))}); retrain them with the same "
             "hyperparameters.quantiles"
         )
+    from matih.forecast.model import Forecast
+
     parts: list[tuple[Forecast, str]] = []
     for name in sorted(set(family)):
         parts.append((models[name].predict(ctx, origin, series=series[family == name]), name))

@@ -117,7 +117,6 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
     them, see :func:`published_rows`); otherwise the forecasts are computed as the batch job computes
     them."""
     from matih.forecast.adapt import configs_from_pipeline
-    from matih.forecast.batch import predict_batch
     from matih.serving.deployments import check_models, deployment_spec, load_state
 
     spec = deployment_spec(ws, deployment)  # "serving is not configured" when the spec is missing
@@ -135,6 +134,8 @@ def load_version(ws: Workspace, deployment: str, version: str | None = None) -> 
     if published is not None:
         table, origin, routing = published
     else:
+        from matih.forecast.batch import predict_batch
+
         table, batch = predict_batch(ws, train, version=number)
         origin, routing = batch.origin, batch.routing
     served = _served(table, train, number, origin, routing, started)
