@@ -45,7 +45,9 @@ console = Console(width=140)
 
 
 def peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    """This process's peak RSS, or a child's (the parallel fits, the tree compiler) when larger."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1e6
 
 
 def run_peer(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]:

@@ -74,6 +74,15 @@ def test_a_saved_model_finds_its_library_by_file_digest(ctx, tmp_path):
     assert reloaded.compiled.prune(unused_days=1) == [old.stem]
     assert not [p for p in (tmp_path / "cache").glob("*") if p.name.startswith(old.stem)]
     assert len(list((tmp_path / "cache").glob("*.so"))) == 2
+    # a library whose compile never wrote its mark is pruned once as old, and not before
+    orphan = tmp_path / "cache" / "0123abcd.so"
+    orphan.with_suffix(".txt").write_text("model text")
+    orphan.write_bytes(b"half a library")
+    assert reloaded.compiled.prune(unused_days=1) == []
+    stamp = orphan.with_suffix(".txt").stat().st_mtime - 2 * 86400
+    os.utime(orphan.with_suffix(".txt"), (stamp, stamp))
+    assert reloaded.compiled.prune(unused_days=1) == ["0123abcd"]
+    assert not orphan.exists() and not orphan.with_suffix(".txt").exists()
 
 
 def test_policy_decides_by_the_size_of_the_prediction(ctx, tmp_path):

@@ -164,16 +164,19 @@ class CompiledTrees:
         use is only compiled again if it was pruned by mistake."""
         cutoff = time.time() - unused_days * 86400
         dropped = []
-        for mark in self.cache_dir.glob("*.sha256"):
+        for key in {path.name.split(".", 1)[0] for path in self.cache_dir.glob("*.*")}:
+            mark = self.cache_dir / f"{key}.sha256"
             try:
-                if mark.stat().st_mtime >= cutoff:
-                    continue
-                for suffix in (".so", ".txt", ".sha256"):
-                    mark.with_suffix(suffix).unlink(missing_ok=True)
+                # a library without its mark (a compile that died) ages from its own write
+                used = (mark if mark.exists() else self._library(key).with_suffix(".txt")).stat().st_mtime
             except OSError:
+                used = 0.0
+            if used >= cutoff:
                 continue
-            dropped.append(mark.stem)
-        return dropped
+            for suffix in (".so", ".txt", ".sha256"):
+                self._library(key).with_suffix(suffix).unlink(missing_ok=True)
+            dropped.append(key)
+        return sorted(dropped)
 
     def _library(self, key: str) -> Path:
         return self.cache_dir / f"{key}.so"
