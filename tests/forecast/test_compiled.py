@@ -17,6 +17,9 @@ from tests.forecast.test_features import _grid
 
 ORIGIN = 880
 
+# fits models and starts child processes (the compiler, the fit pool): not in the fast lane
+pytestmark = pytest.mark.training
+
 
 @pytest.fixture(scope="module")
 def ctx() -> FeatureContext:

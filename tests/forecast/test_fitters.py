@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
 from matih.forecast.fit import fit_forecaster
 from matih.forecast.fitters import LocalFitter, ProcessFitter, local_fitter
 from tests.forecast.test_features import _grid
+
+# fits models in child processes: not in the fast lane
+pytestmark = pytest.mark.training
 
 
 def test_models_fitted_in_child_processes_equal_the_in_process_ones():
