@@ -122,7 +122,60 @@ class LocalFitter:
         return self._done
 
 
-class ProcessFitter:
+class _InFlight:
+    """Fits handed to workers elsewhere, at most ``limit`` in flight: each comes back as LightGBM's
+    model text (boosters do not pickle) and the worker's pid. Subclasses say how a fit is launched,
+    waited for and read."""
+
+    config: TrainConfig
+    threads: int
+    limit: int
+
+    def __init__(self) -> None:
+        self._pending: dict[Any, str] = {}
+        self._done: dict[str, lgb.Booster] = {}
+        self.pids: set[int] = set()
+
+    def _launch(self, args: tuple[Any, ...]) -> Any:
+        raise NotImplementedError
+
+    def _ready(self, handles: list[Any], everything: bool) -> list[Any]:
+        """At least one finished handle, or all of them with ``everything``."""
+        raise NotImplementedError
+
+    def _value(self, handle: Any) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def submit(
+        self,
+        name: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        categorical: bool,
+        names: tuple[str, ...] = FEATURES,
+        objective: str = "regression",
+    ) -> None:
+        while len(self._pending) >= self.limit:
+            self._collect(everything=False)
+        params = lgb_params(self.config, categorical, self.threads, objective)
+        handle = self._launch((X, y, w, params, self.config.n_estimators, categorical, names))
+        self._pending[handle] = name
+
+    def _collect(self, everything: bool) -> None:
+        for handle in self._ready(list(self._pending), everything):
+            name = self._pending.pop(handle)
+            text, pid = self._value(handle)
+            self._done[name] = lgb.Booster(model_str=text)
+            self.pids.add(pid)
+
+    def results(self) -> dict[str, lgb.Booster]:
+        if self._pending:
+            self._collect(everything=True)
+        return self._done
+
+
+class ProcessFitter(_InFlight):
     """Fits in ``workers`` child processes at once, LightGBM on ``threads`` threads in each.
 
     On a small machine one LightGBM fit uses its threads poorly (on two cores, 2 threads fit a seed-scale
@@ -135,51 +188,32 @@ class ProcessFitter:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
+        super().__init__()
         self.config = config
         self.workers = workers
         self.threads = threads
+        self.limit = 2 * workers  # rows of at most two fits per worker wait in this process
         self.where = f"{workers} local processes x {threads} thread{'s' if threads > 1 else ''}"
         self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-        self._pending: dict[str, Any] = {}
-        self._done: dict[str, lgb.Booster] = {}
-        self.pids: set[int] = set()
 
-    def submit(
-        self,
-        name: str,
-        X: np.ndarray,
-        y: np.ndarray,
-        w: np.ndarray,
-        categorical: bool,
-        names: tuple[str, ...] = FEATURES,
-        objective: str = "regression",
-    ) -> None:
-        # a bounded queue: rows of at most two fits per worker wait in this process
-        while len(self._pending) >= 2 * self.workers:
-            self._collect(first_only=True)
-        params = lgb_params(self.config, categorical, self.threads, objective)
-        self._pending[name] = self._pool.submit(
-            _fit_remote, X, y, w, params, self.config.n_estimators, categorical, names
-        )
+    def _launch(self, args: tuple[Any, ...]) -> Any:
+        return self._pool.submit(_fit_remote, *args)
 
-    def _collect(self, first_only: bool = False) -> None:
-        from concurrent.futures import FIRST_COMPLETED, wait
+    def _ready(self, handles: list[Any], everything: bool) -> list[Any]:
+        from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, wait
 
-        done, _ = wait(self._pending.values(), return_when=FIRST_COMPLETED if first_only else "ALL_COMPLETED")
-        for name, future in list(self._pending.items()):
-            if future in done:
-                text, pid = future.result()
-                self._done[name] = lgb.Booster(model_str=text)
-                self.pids.add(pid)
-                del self._pending[name]
+        done, _ = wait(handles, return_when=ALL_COMPLETED if everything else FIRST_COMPLETED)
+        return [h for h in handles if h in done]
+
+    def _value(self, handle: Any) -> tuple[str, int]:
+        text, pid = handle.result()
+        return str(text), int(pid)
 
     def results(self) -> dict[str, lgb.Booster]:
         try:
-            if self._pending:
-                self._collect()
+            return super().results()
         finally:
             self._pool.shutdown(cancel_futures=True)
-        return self._done
 
 
 #: grid cells (series x periods) from which training fits in parallel processes by default: below it a
@@ -197,7 +231,7 @@ def local_fitter(config: TrainConfig, cells: int) -> Fitter:
     return ProcessFitter(config, workers, threads=cpus // workers)
 
 
-class RayFitter:
+class RayFitter(_InFlight):
     """Fits as Ray tasks, ``num_workers`` at a time, each with the task's ``resources_per_worker``."""
 
     def __init__(self, config: TrainConfig, address: str) -> None:
@@ -207,6 +241,7 @@ class RayFitter:
             raise TrainingError(
                 f"ray.address is {address!r} but Ray is not installed: pip install 'matih[ray]'"
             ) from None
+        super().__init__()
         self.ray = ray
         if not ray.is_initialized():
             options: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
@@ -231,44 +266,24 @@ class RayFitter:
         # max_retries: a lost Ray worker (a node failing) refits the model elsewhere
         self.remote = ray.remote(max_retries=2, **asks)(_fit_remote)
         self.workers = max(1, config.ray_workers)
+        self.limit = self.workers
         self.where = (
             f"Ray at {address}: {self.workers} workers x {{CPU: {cpus:g}"
             + (f", memory: {int(memory) / 2**30:.0f} GiB" if memory else "")
             + (", GPU: 1" if config.use_gpu else "")
             + "}"
         )
-        self._pending: dict[Any, str] = {}
-        self._done: dict[str, lgb.Booster] = {}
-        self.pids: set[int] = set()
 
-    def submit(
-        self,
-        name: str,
-        X: np.ndarray,
-        y: np.ndarray,
-        w: np.ndarray,
-        categorical: bool,
-        names: tuple[str, ...] = FEATURES,
-        objective: str = "regression",
-    ) -> None:
-        while len(self._pending) >= self.workers:
-            self._collect(wait_for=1)
-        params = lgb_params(self.config, categorical, self.threads, objective)
-        ref = self.remote.remote(X, y, w, params, self.config.n_estimators, categorical, names)
-        self._pending[ref] = name
+    def _launch(self, args: tuple[Any, ...]) -> Any:
+        return self.remote.remote(*args)
 
-    def _collect(self, wait_for: int) -> None:
-        ready, _ = self.ray.wait(list(self._pending), num_returns=wait_for)
-        for ref in ready:
-            name = self._pending.pop(ref)
-            text, pid = self.ray.get(ref)
-            self._done[name] = lgb.Booster(model_str=text)
-            self.pids.add(pid)
+    def _ready(self, handles: list[Any], everything: bool) -> list[Any]:
+        ready, _ = self.ray.wait(handles, num_returns=len(handles) if everything else 1)
+        return list(ready)
 
-    def results(self) -> dict[str, lgb.Booster]:
-        if self._pending:
-            self._collect(wait_for=len(self._pending))
-        return self._done
+    def _value(self, handle: Any) -> tuple[str, int]:
+        text, pid = self.ray.get(handle)
+        return str(text), int(pid)
 
 
 def ray_address(settings_address: str | None) -> str | None:
