@@ -42,13 +42,19 @@ def write_json_atomic(
 
     ``private`` creates the file readable by its owner only (0600), for files holding credentials;
     ``default`` converts values JSON has no type for (as in :func:`json.dumps`)."""
+    write_bytes_atomic(path, json.dumps(payload, indent=indent, default=default).encode(), private=private)
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half (``private``:
+    readable by its owner only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # a temporary file of its own per call (mkstemp creates it 0600): two writers, even threads of one
     # process, never write into each other's file before the rename
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps(payload, indent=indent, default=default))
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         if not private:
             os.chmod(name, 0o644)
         os.replace(name, path)

@@ -1,10 +1,11 @@
 """Compiled trees: a LightGBM booster turned into native code by lleaves (LLVM, through llvmlite), so a
 seed-scale batch (634K rows x 500 trees) is scored several times faster than by LightGBM's interpreter.
 
-Compiled libraries live in a content-addressed cache: the key is the booster's own model text with
-lleaves' and llvmlite's versions and the CPU it was compiled for, so a version is compiled once per
-machine, a retrained model never meets a stale library, and the cache works whatever artifact store
-holds the models (native code belongs to its CPU, so it is kept beside the workspace, not in MLflow).
+Compiled libraries live in a content-addressed cache: the key is the digest of the booster's model
+file (or its text) with lleaves' and llvmlite's versions and the CPU it was compiled for, so a version
+is compiled once per machine, a retrained model never meets a stale library, and the cache works
+whatever artifact store holds the models (native code belongs to its CPU, so it is kept beside the
+workspace, not in MLflow).
 
 Compilation costs seconds per booster (about 6 s for 500 trees of 31 leaves), paid once per version; a
 prediction too small to earn it back stays on LightGBM (``compile_min_rows``). Whenever compiling is
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from matih.state import write_bytes_atomic
 
 if TYPE_CHECKING:  # the compiling child imports this module: it must not wait for LightGBM and sklearn
     import lightgbm as lgb
@@ -81,18 +84,11 @@ def compile_library(source: Path, library: Path) -> Path:
         os.replace(tmp, library)
         # the digest is the commit mark: a library without its digest, or another one, is never loaded
         # (LLVM aborts the whole process on a damaged object file rather than raising)
-        _write_atomic(library.with_suffix(".sha256"), digest.encode())
+        write_bytes_atomic(library.with_suffix(".sha256"), digest.encode())
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return library
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
 
 
 def _load(library: Path) -> Any:
@@ -117,6 +113,7 @@ class CompiledTrees:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     _loaded: dict[str, Any] = field(default_factory=dict, repr=False)
     _refused: set[str] = field(default_factory=set, repr=False)
+    _verified: set[str] = field(default_factory=set, repr=False)
     compiled: list[str] = field(default_factory=list)
     """Keys compiled by this object (what a run reports)."""
 
@@ -141,12 +138,11 @@ class CompiledTrees:
         toolchain = _toolchain()
         if toolchain is None:
             return {}
-        chosen = dict(boosters)
         digests = digests or {}
-        keys = {n: tree_key(digests.get(n) or b.model_to_string(), toolchain) for n, b in chosen.items()}
+        keys = {n: tree_key(digests.get(n) or b.model_to_string(), toolchain) for n, b in boosters.items()}
         missing = {
             n: b
-            for n, b in chosen.items()
+            for n, b in boosters.items()
             if keys[n] not in self._loaded and keys[n] not in self._refused and not self._intact(keys[n])
         }
         if missing:
@@ -175,6 +171,7 @@ class CompiledTrees:
                 continue
             for suffix in (".so", ".txt", ".sha256"):
                 self._library(key).with_suffix(suffix).unlink(missing_ok=True)
+            self._verified.discard(key)
             dropped.append(key)
         return sorted(dropped)
 
@@ -182,7 +179,10 @@ class CompiledTrees:
         return self.cache_dir / f"{key}.so"
 
     def _intact(self, key: str) -> bool:
-        """The library exists and is byte for byte what its compile wrote (a damaged one is rebuilt)."""
+        """The library exists and is byte for byte what its compile wrote (a damaged one is rebuilt);
+        checked once per key and object."""
+        if key in self._verified:
+            return True
         library = self._library(key)
         try:
             expected = library.with_suffix(".sha256").read_text().strip()
@@ -191,7 +191,9 @@ class CompiledTrees:
             return False
         if found != expected:
             log.warning("compiled trees %s do not match their digest; compiling them again", key)
-        return found == expected
+            return False
+        self._verified.add(key)
+        return True
 
     def _compile(self, texts: dict[str, str]) -> None:
         """Compile in child processes, ``workers`` at a time: LLVM holds the GIL for much of the work, and
@@ -203,7 +205,7 @@ class CompiledTrees:
             for key, text in texts.items():
                 source = self._library(key).with_suffix(".txt")
                 if not source.exists():
-                    _write_atomic(source, text.encode())
+                    write_bytes_atomic(source, text.encode())
                 pending.append(key)
         except OSError as err:
             failures = {k: str(err) for k in texts}

@@ -13,6 +13,7 @@ trained on Ray predicts exactly what the local one does.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 import lightgbm as lgb
@@ -122,7 +123,7 @@ class LocalFitter:
         return self._done
 
 
-class _InFlight:
+class _InFlight(ABC):
     """Fits handed to workers elsewhere, at most ``limit`` in flight: each comes back as LightGBM's
     model text (boosters do not pickle) and the worker's pid. Subclasses say how a fit is launched,
     waited for and read."""
@@ -136,15 +137,17 @@ class _InFlight:
         self._done: dict[str, lgb.Booster] = {}
         self.pids: set[int] = set()
 
+    @abstractmethod
     def _launch(self, args: tuple[Any, ...]) -> Any:
-        raise NotImplementedError
+        """Start ``_fit_remote(*args)`` on a worker; a handle to wait for."""
 
+    @abstractmethod
     def _ready(self, handles: list[Any], everything: bool) -> list[Any]:
         """At least one finished handle, or all of them with ``everything``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _value(self, handle: Any) -> tuple[str, int]:
-        raise NotImplementedError
+        """A finished fit's model text and worker pid."""
 
     def submit(
         self,

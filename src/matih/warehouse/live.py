@@ -10,7 +10,6 @@ downloaded, and connections never auto-install extensions.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from matih.exceptions import WarehouseError
+from matih.state import write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,4 @@ def postgres_extension() -> str:
 def _copy_atomically(source: Path, target: Path) -> None:
     """Copy the bytes of ``source`` to ``target`` through a temporary file and a rename: another process
     loading ``target`` at the same moment sees the old file or the whole new one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(source.read_bytes())
-    os.replace(tmp, target)
+    write_bytes_atomic(target, source.read_bytes())
