@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from matih.exceptions import SpecError
@@ -108,11 +109,42 @@ def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcom
 
     ctx.on_cancel(cancel)
     started = time.perf_counter()
+    if cfg.incremental is not None:
+        return _sql_refresh(task, ws, ctx, wh, path)
     result = wh.run(path.read_text(), target=str(cfg.target_table), write_mode=cfg.write_mode)[-1]
     rows = int(result.rows or 0)
     return Outcome(
         f"{cfg.write_mode} {cfg.target_table}: {rows:,} rows in {time.perf_counter() - started:.1f}s",
         {"rows": rows, "table": str(cfg.target_table)},
+    )
+
+
+def _sql_refresh(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext, wh: Any, path: Path) -> Outcome:
+    """``sql_execute`` with ``incremental``: only the changed days, when that is exact."""
+    from matih.query.incremental import refresh
+    from matih.warehouse.incremental import NotIncremental
+
+    cfg = task.config
+    assert cfg.incremental is not None
+    try:
+        done = refresh(
+            ws,
+            wh,
+            path.read_text(),
+            str(cfg.target_table),
+            date_column=cfg.incremental.date_column,
+            lookback_days=cfg.incremental.lookback_days,
+        )
+    except NotIncremental as err:
+        raise SpecError(
+            f"queries/{cfg.query_name}.sql cannot be refreshed by days: {err.message}",
+            file=f"pipelines/{ctx.pipeline.pipeline_id}.json",
+            path=f"tasks[{task.task_id}].config.incremental",
+        ) from None
+    return Outcome(
+        done.describe(str(cfg.target_table)),
+        {"rows": done.rows, "table": str(cfg.target_table)},
+        {"refresh": done.mode, "reason": done.reason, "first_day": str(done.first_day or "")},
     )
 
 

@@ -63,6 +63,15 @@ class IngestionTriggerConfig(SpecModel):
     """Give up on the syncs after this long, e.g. ``"30m"``."""
 
 
+class IncrementalConfig(SpecModel):
+    """Refresh only the days whose inputs changed (see :mod:`matih.query.incremental`)."""
+
+    date_column: Identifier
+    """The result's date column, e.g. ``"sale_date"``: rows are replaced by day."""
+    lookback_days: Annotated[int, Field(ge=0, le=3660)]
+    """Days of history read before the first changed day; at least the widest window's reach."""
+
+
 class SqlExecuteConfig(SpecModel):
     """Run a workspace query and materialise its result."""
 
@@ -77,6 +86,17 @@ class SqlExecuteConfig(SpecModel):
     """Table the result is written to, e.g. ``"analytics.derived.demand_features"``."""
     write_mode: Literal["overwrite", "append"] = "overwrite"
     """Replace the table or append to it."""
+    incremental: IncrementalConfig | None = None
+    """Rebuild only the changed days (exactly what a full rebuild gives); a full rebuild when omitted."""
+
+    @model_validator(mode="after")
+    def _incremental_overwrites(self) -> SqlExecuteConfig:
+        if self.incremental is not None and self.write_mode == "append":
+            raise ValueError(
+                "incremental replaces the changed days of the table; it cannot be combined with "
+                "write_mode 'append' (remove one of them)"
+            )
+        return self
 
     @property
     def query_name(self) -> str:

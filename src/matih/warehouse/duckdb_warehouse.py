@@ -40,6 +40,7 @@ from matih.warehouse.statements import (
     execute,
     has_table,
     query_to_write,
+    replace_days,
     replace_keeping,
     replace_partitions,
     restore,
@@ -213,6 +214,16 @@ class Warehouse:
             rows = replace_partitions(con, tname, _INCOMING, by)
             con.unregister(_INCOMING)
         journal.record_write(self.writes_path, tname, "append", table.num_rows)
+        return rows
+
+    def replace_days(self, name: str, sql: str, date_column: str, first_day: object) -> int:
+        """Replace the rows of ``name`` dated ``first_day`` or later with the result of the query ``sql``, in
+        one transaction (the incremental refresh); the rows written."""
+        tname = TableName.parse(name)
+        body = federate(strip_terminator(sql), self.live)
+        with self.connect(extra_catalogs=analyse(body).catalogs) as con:
+            rows = replace_days(con, tname, body, date_column, first_day)
+        journal.record_write(self.writes_path, tname, "append", rows)
         return rows
 
     def restore_kept(self, name: str, *, kept_as: str) -> bool:

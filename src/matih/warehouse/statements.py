@@ -220,15 +220,34 @@ def write_table(
     params: dict[str, object] | None,
 ) -> int:
     """Write the result of the query ``body`` into ``tname`` atomically; the table's row count after."""
-    unchanged = f"the previous version of {tname} (if any) is unchanged"
     narrowed = _narrow_hugeints(con, body, params)
-    try:
+    with _unchanged_on_error(tname, body):
         try:
             return _write_once(con, narrowed or body, tname, mode, params)
         except duckdb.ConversionException:
             if narrowed is None:
                 raise
             return _write_once(con, body, tname, mode, params)  # a sum really exceeds BIGINT
+
+
+def replace_days(
+    con: duckdb.DuckDBPyConnection, tname: TableName, body: str, date_column: str, first_day: object
+) -> int:
+    """Replace the rows of ``tname`` dated ``first_day`` or later with the result of ``body`` (one
+    transaction); the rows written."""
+    column = exp.to_identifier(date_column).sql(dialect="duckdb")
+    with _unchanged_on_error(tname, body), transaction(con):
+        con.execute(f"DELETE FROM {tname} WHERE {column} >= ?", [first_day])
+        written = con.execute(f"INSERT INTO {tname} BY NAME {body}").fetchone()
+        return int(written[0]) if written else 0
+
+
+@contextmanager
+def _unchanged_on_error(tname: TableName, body: str) -> Iterator[None]:
+    """DuckDB's errors as :class:`WarehouseError` saying that ``tname`` kept its previous rows."""
+    unchanged = f"the previous version of {tname} (if any) is unchanged"
+    try:
+        yield
     except duckdb.InterruptException:
         raise QueryCancelled(f"query cancelled; {unchanged}") from None
     except duckdb.Error as err:
