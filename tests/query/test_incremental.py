@@ -3,6 +3,9 @@ and compared row for row with a full rebuild of the same query."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+
 import pytest
 
 from matih.query.incremental import refresh
@@ -10,6 +13,7 @@ from matih.sandbox import server
 from matih.sources import sync
 from matih.warehouse import warehouse_of
 from matih.warehouse.compare import differing_rows
+from tests.conftest import END, Served, copy_example
 
 DAILY_FEATURES = """
 CREATE TABLE analytics.derived.{name} AS
@@ -43,12 +47,30 @@ WITH_STOCK = {
 }
 
 
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, small_world) -> Iterator[Served]:
+    """A sandbox of this module's own, served a week short of the world's end: these tests move its
+    clock on, and the shared one's days belong to the source tests."""
+    from matih.sandbox import save_world
+    from matih.workspace import Workspace
+
+    ws = Workspace(copy_example(tmp_path_factory.mktemp("incremental") / "novamart"))
+    ws.ensure_state()
+    save_world(small_world, ws.sandbox_dir)
+    handle = server.start(ws, as_of=END - dt.timedelta(days=7))
+    try:
+        yield Served(ws, handle)
+    finally:
+        handle.stop()
+
+
 def _differences(wh, a: str, b: str) -> int:
     return differing_rows(wh, a, b, ("product_id", "sale_date"))
 
 
-def test_incremental_refresh_equals_a_full_rebuild_row_for_row(served) -> None:
-    ws = served.ws
+@pytest.mark.server
+def test_incremental_refresh_equals_a_full_rebuild_row_for_row(sandbox) -> None:
+    ws = sandbox.ws
     wh = warehouse_of(ws)
     sync(ws, "shopify-orders")
     sync(ws, "product-categories")
@@ -69,7 +91,7 @@ def test_incremental_refresh_equals_a_full_rebuild_row_for_row(served) -> None:
     sync(ws, "product-categories")  # re-synced in full, unchanged: no reason to rebuild
     done = run()
     assert done.mode == "incremental", done.reason
-    assert done.first_day is not None and done.first_day <= served.clock()
+    assert done.first_day is not None and done.first_day <= sandbox.clock()
     after = wh.query(f"SELECT count(*) AS n, max(sale_date) AS last FROM {target}").to_pylist()[0]
     assert after["last"] > before["last"]
     # the days before the first changed one were kept, the rest replaced
@@ -80,8 +102,9 @@ def test_incremental_refresh_equals_a_full_rebuild_row_for_row(served) -> None:
     assert _differences(wh, target, "analytics.derived.daily_features_full") == 0
 
 
-def test_a_changed_table_read_on_every_day_forces_a_full_rebuild(served) -> None:
-    ws = served.ws
+@pytest.mark.server
+def test_a_changed_table_read_on_every_day_forces_a_full_rebuild(sandbox) -> None:
+    ws = sandbox.ws
     wh = warehouse_of(ws)
     for source in ("shopify-orders", "product-categories", "inventory-db"):
         sync(ws, source)
@@ -100,11 +123,12 @@ def test_a_changed_table_read_on_every_day_forces_a_full_rebuild(served) -> None
     assert _differences(wh, target, "analytics.derived.stock_features_full") == 0
 
 
-def test_a_failed_refresh_keeps_the_table_and_its_state(served, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.server
+def test_a_failed_refresh_keeps_the_table_and_its_state(sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     from matih.exceptions import WarehouseError
     from matih.warehouse import Warehouse
 
-    ws = served.ws
+    ws = sandbox.ws
     wh = warehouse_of(ws)
     sync(ws, "shopify-orders")
     sync(ws, "product-categories")
