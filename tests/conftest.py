@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,22 +132,33 @@ class Served:
             return con.execute(sql, params or {}).fetchall()
 
 
-@pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory, small_world) -> Iterator[Served]:
+@contextmanager
+def serving(dest: Path, world, as_of: dt.date, settings: str = "") -> Iterator[Served]:
+    """A copy of the example workspace at ``dest`` with ``world`` served as of ``as_of`` (its sandbox's
+    servers and PostgreSQL), stopped on leaving; ``settings`` is appended to its matih.yaml."""
     from matih.sandbox import save_world, server
     from matih.workspace import Workspace
 
-    ws = Workspace(copy_example(tmp_path_factory.mktemp("served") / "novamart"))
-    # fast retries: the tests make servers fail on purpose
-    with (ws.root / "matih.yaml").open("a") as out:
-        out.write("  max_attempts: 3\n  backoff_seconds: 0.05\n")
+    ws = Workspace(copy_example(dest))
+    if settings:
+        with (ws.root / "matih.yaml").open("a") as out:
+            out.write(settings)
     ws.ensure_state()
-    save_world(small_world, ws.sandbox_dir)
-    handle = server.start(ws, as_of=END - dt.timedelta(days=3))
+    save_world(world, ws.sandbox_dir)
+    handle = server.start(ws, as_of=as_of)
     try:
         yield Served(ws, handle)
     finally:
         handle.stop()
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, small_world) -> Iterator[Served]:
+    # fast retries: the tests make servers fail on purpose
+    retries = "  max_attempts: 3\n  backoff_seconds: 0.05\n"
+    dest = tmp_path_factory.mktemp("served") / "novamart"
+    with serving(dest, small_world, END - dt.timedelta(days=3), retries) as handle:
+        yield handle
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from matih.sandbox import server
 from matih.sources import sync
 from matih.warehouse import warehouse_of
 from matih.warehouse.compare import differing_rows
-from tests.conftest import END, Served, copy_example
+from tests.conftest import END, Served, serving
 
 DAILY_FEATURES = """
 CREATE TABLE analytics.derived.{name} AS
@@ -51,17 +51,15 @@ WITH_STOCK = {
 def sandbox(tmp_path_factory: pytest.TempPathFactory, small_world) -> Iterator[Served]:
     """A sandbox of this module's own, served a week short of the world's end: these tests move its
     clock on, and the shared one's days belong to the source tests."""
-    from matih.sandbox import save_world
-    from matih.workspace import Workspace
+    dest = tmp_path_factory.mktemp("incremental") / "novamart"
+    with serving(dest, small_world, END - dt.timedelta(days=7)) as handle:
+        yield handle
 
-    ws = Workspace(copy_example(tmp_path_factory.mktemp("incremental") / "novamart"))
-    ws.ensure_state()
-    save_world(small_world, ws.sandbox_dir)
-    handle = server.start(ws, as_of=END - dt.timedelta(days=7))
-    try:
-        yield Served(ws, handle)
-    finally:
-        handle.stop()
+
+def _synced(sandbox: Served, *sources: str):
+    for source in ("shopify-orders", "product-categories", *sources):
+        sync(sandbox.ws, source)
+    return sandbox.ws, warehouse_of(sandbox.ws)
 
 
 def _differences(wh, a: str, b: str) -> int:
@@ -70,10 +68,7 @@ def _differences(wh, a: str, b: str) -> int:
 
 @pytest.mark.server
 def test_incremental_refresh_equals_a_full_rebuild_row_for_row(sandbox) -> None:
-    ws = sandbox.ws
-    wh = warehouse_of(ws)
-    sync(ws, "shopify-orders")
-    sync(ws, "product-categories")
+    ws, wh = _synced(sandbox)
     sql = DAILY_FEATURES.format(name="daily_features", extra_columns="", extra_joins="")
     target = "analytics.derived.daily_features"
 
@@ -104,10 +99,7 @@ def test_incremental_refresh_equals_a_full_rebuild_row_for_row(sandbox) -> None:
 
 @pytest.mark.server
 def test_a_changed_table_read_on_every_day_forces_a_full_rebuild(sandbox) -> None:
-    ws = sandbox.ws
-    wh = warehouse_of(ws)
-    for source in ("shopify-orders", "product-categories", "inventory-db"):
-        sync(ws, source)
+    ws, wh = _synced(sandbox, "inventory-db")
     sql = DAILY_FEATURES.format(name="stock_features", **WITH_STOCK)
     target = "analytics.derived.stock_features"
     assert refresh(ws, wh, sql, target, date_column="sale_date", lookback_days=30).mode == "full"
@@ -128,10 +120,7 @@ def test_a_failed_refresh_keeps_the_table_and_its_state(sandbox, monkeypatch: py
     from matih.exceptions import WarehouseError
     from matih.warehouse import Warehouse
 
-    ws = sandbox.ws
-    wh = warehouse_of(ws)
-    sync(ws, "shopify-orders")
-    sync(ws, "product-categories")
+    ws, wh = _synced(sandbox)
     sql = DAILY_FEATURES.format(name="kept_features", extra_columns="", extra_joins="")
     target = "analytics.derived.kept_features"
     refresh(ws, wh, sql, target, date_column="sale_date", lookback_days=30)
