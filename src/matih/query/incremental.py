@@ -26,7 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +55,6 @@ class Refresh:
     """Rows written (all of them for a full build, the replaced days' for an incremental one)."""
     first_day: dt.date | None = None
     seconds: float = 0.0
-    positions: dict[str, Any] = field(default_factory=dict)
 
     def describe(self, target: str) -> str:
         if self.mode == "unchanged":
