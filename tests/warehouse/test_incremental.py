@@ -128,6 +128,11 @@ def test_the_seeds_feature_sql_is_refused_because_its_windows_count_rows() -> No
             "does not match their dates",
         ),
         (f"WITH d AS ({DAILY}) SELECT * FROM d LIMIT 10", "LIMIT"),
+        (
+            "SELECT o.order_id, DATE(o.order_date) AS sale_date, SUM(1) OVER (ORDER BY o.order_id "
+            "RANGE BETWEEN 5 PRECEDING AND CURRENT ROW) AS w FROM postgresql.shopify.orders o",
+            "not ordered by the date alone",
+        ),
         (f"{DAILY} UNION ALL {DAILY}", "UNION"),
         (f"WITH d AS ({DAILY}) SELECT product_id, units FROM d", "no column 'sale_date'"),
     ],

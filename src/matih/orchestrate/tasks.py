@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matih.exceptions import SpecError
 from matih.forecast.config import TrainConfig
@@ -32,6 +32,9 @@ from matih.specs.tasks import (
     SqlExecuteTask,
 )
 from matih.workspace import Workspace
+
+if TYPE_CHECKING:
+    from matih.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcom
     )
 
 
-def _sql_refresh(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext, wh: Any, path: Path) -> Outcome:
+def _sql_refresh(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext, wh: Warehouse, path: Path) -> Outcome:
     """``sql_execute`` with ``incremental``: only the changed days, when that is exact."""
     from matih.query.incremental import refresh
     from matih.warehouse.incremental import NotIncremental

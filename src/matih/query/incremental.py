@@ -37,7 +37,7 @@ from matih.exceptions import SourceError
 from matih.sources import runs
 from matih.state import utc_stamp, write_json_atomic
 from matih.warehouse import Warehouse
-from matih.warehouse.incremental import DatedQuery, plan_incremental
+from matih.warehouse.incremental import DatedQuery, NotIncremental, plan_incremental
 from matih.warehouse.names import TableName
 from matih.warehouse.statements import analyse, query_to_write, split
 from matih.workspace import Workspace
@@ -76,8 +76,11 @@ def refresh(
     started = time.perf_counter()
     tname = TableName.parse(target)
     statements = split(sql)
-    body = query_to_write(statements[0], analyse(statements[0])) if len(statements) == 1 else sql
-    plan = plan_incremental(body, date_column, lookback_days, _schema(wh, body))
+    if len(statements) != 1:
+        raise NotIncremental(f"an incremental query is one statement, this file has {len(statements)}")
+    body = query_to_write(statements[0], analyse(statements[0]))
+    columns = _describe(wh, body)
+    plan = plan_incremental(body, date_column, lookback_days, _nested(columns))
     state_path = _state_path(ws, tname)
     previous = json.loads(state_path.read_text()) if state_path.exists() else None
     settings = {
@@ -86,8 +89,9 @@ def refresh(
         "lookback_days": lookback_days,
     }
     # read before the run: rows that land while it runs are past these marks and are taken next time
-    now = _table_states(ws, wh, plan)
-    decision = _decide(ws, wh, plan, tname, previous, settings, now)
+    syncs = runs.history(ws)
+    now = _table_states(ws, wh, plan, columns, syncs)
+    decision = _decide(wh, plan, tname, previous, settings, now, syncs)
     if decision.mode == "full":
         rows = int(wh.run(body, target=target)[-1].rows or 0)
     elif decision.mode == "incremental":
@@ -108,13 +112,13 @@ def refresh(
 
 # -- deciding ----------------------------------------------------------------------------------------
 def _decide(
-    ws: Workspace,
     wh: Warehouse,
     plan: DatedQuery,
     tname: TableName,
     previous: dict[str, Any] | None,
     settings: dict[str, Any],
     now: dict[str, dict[str, Any]],
+    syncs: list[runs.SyncRun],
 ) -> Refresh:
     def full(reason: str) -> Refresh:
         return Refresh("full", reason, 0)
@@ -139,7 +143,7 @@ def _decide(
             return full(f"{name} changed, and it is read outside the dated SELECT (every day can change)")
         if state["kind"] != "cursor":
             return full(f"{name} changed and has no cursor column to tell which rows")
-        if _replaced_since(ws, TableName.parse(name), old["syncs"]):
+        if _replaced_since(syncs, TableName.parse(name), old["syncs"]):
             return full(f"{name} was re-synced in full since the last build")
         column = exp.column(state["column"], table=dated_alias)
         changed[dated_alias] = exp.GTE(
@@ -161,15 +165,22 @@ def _decide(
 
 
 # -- table states ------------------------------------------------------------------------------------
-def _table_states(ws: Workspace, wh: Warehouse, plan: DatedQuery) -> dict[str, dict[str, Any]]:
+def _table_states(
+    ws: Workspace,
+    wh: Warehouse,
+    plan: DatedQuery,
+    columns: dict[str, dict[str, str]],
+    syncs: list[runs.SyncRun],
+) -> dict[str, dict[str, Any]]:
     """Per input table: its cursor column's high-water mark (dated tables filled by an incremental stream)
     or a content fingerprint (every other table)."""
     states: dict[str, dict[str, Any]] = {}
     dated = {str(t) for t in plan.dated_tables.values()}
+    cursors = _cursor_columns(ws) if dated else {}
     tables = {str(t): t for t in (*plan.dated_tables.values(), *plan.other_tables)}
     for name, table in sorted(tables.items()):
-        cursor = _cursor_column(ws, table) if name in dated else None
-        if cursor is not None and cursor in _columns(wh, table):
+        cursor = cursors.get(name) if name in dated else None
+        if cursor is not None and cursor.lower() in {c.lower() for c in columns.get(name, {})}:
             mark, kind = (
                 wh.query(f"SELECT max({cursor})::VARCHAR AS mark, typeof(max({cursor})) AS kind FROM {table}")
                 .to_pylist()[0]
@@ -180,7 +191,7 @@ def _table_states(ws: Workspace, wh: Warehouse, plan: DatedQuery) -> dict[str, d
                 "column": cursor,
                 "position": mark,
                 "type": kind,
-                "syncs": _syncs(ws, table),
+                "syncs": len(_sync_runs(syncs, table)),
             }
         else:
             count, digest = (
@@ -195,29 +206,36 @@ def _table_states(ws: Workspace, wh: Warehouse, plan: DatedQuery) -> dict[str, d
     return states
 
 
-def _cursor_column(ws: Workspace, table: TableName) -> str | None:
-    """The cursor field of the incremental stream that fills ``table``, per its source spec."""
+def _cursor_columns(ws: Workspace) -> dict[str, str]:
+    """``catalog.schema.table`` -> the cursor field of the incremental stream that fills it, per the
+    workspace's source specs."""
     from matih.sources.sync import connector_for, destination_of, load_source, source_names
 
+    found: dict[str, str] = {}
     for source in source_names(ws):
         try:
             spec = load_source(ws, source)
         except SourceError:
             continue
-        if destination_of(spec, source) != (table.catalog, table.schema):
-            continue
+        catalog, schema = destination_of(spec, source)
         connector = connector_for(spec.connector)
         for stream in spec.streams:
-            info = connector.stream(stream.name)
-            if stream.sync_mode == "incremental" and table.name in (info.tables or (stream.name,)):
-                return stream.cursor_field or info.cursor_field
-    return None
+            try:
+                info = connector.stream(stream.name)
+            except SourceError:  # a stream the connector does not offer: its sync says so
+                continue
+            cursor = stream.cursor_field or info.cursor_field
+            if stream.sync_mode != "incremental" or cursor is None:
+                continue
+            for table in info.tables or (stream.name,):
+                found[f"{catalog}.{schema}.{table}"] = cursor
+    return found
 
 
-def _sync_runs(ws: Workspace, table: TableName) -> list[tuple[runs.SyncRun, runs.StreamRun]]:
+def _sync_runs(syncs: list[runs.SyncRun], table: TableName) -> list[tuple[runs.SyncRun, runs.StreamRun]]:
     """Succeeded syncs that wrote ``table``, oldest first, with the stream that wrote it."""
     found = []
-    for run in runs.history(ws):
+    for run in syncs:
         if run.status != "succeeded" or run.destination != f"{table.catalog}.{table.schema}":
             continue
         for stream in run.streams:
@@ -226,34 +244,33 @@ def _sync_runs(ws: Workspace, table: TableName) -> list[tuple[runs.SyncRun, runs
     return found
 
 
-def _syncs(ws: Workspace, table: TableName) -> int:
-    return len(_sync_runs(ws, table))
-
-
-def _replaced_since(ws: Workspace, table: TableName, after: int) -> bool:
+def _replaced_since(syncs: list[runs.SyncRun], table: TableName, after: int) -> bool:
     """Whether a sync of ``table`` after its first ``after`` ones replaced it instead of merging by cursor."""
-    later = _sync_runs(ws, table)[after:]
+    later = _sync_runs(syncs, table)[after:]
     return any(run.full_refresh or stream.mode != "incremental" for run, stream in later)
 
 
-def _columns(wh: Warehouse, table: TableName) -> set[str]:
-    return {r["column_name"].lower() for r in wh.query(f"DESCRIBE {table}").to_pylist()}
-
-
-def _schema(wh: Warehouse, body: str) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
-    """``{catalog: {schema: {table: {column: type}}}}`` of the base tables ``body`` reads."""
+def _describe(wh: Warehouse, body: str) -> dict[str, dict[str, str]]:
+    """``catalog.schema.table`` -> ``{column: type}`` of each base table ``body`` reads, described once."""
     parsed = sqlglot.parse_one(body, dialect="duckdb")
     ctes = {cte.alias_or_name.lower() for cte in parsed.find_all(exp.CTE)}
-    schema: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+    described: dict[str, dict[str, str]] = {}
     for table in parsed.find_all(exp.Table):
         if not table.db and table.name.lower() in ctes:
             continue
         tname = TableName.parse(".".join(p for p in (table.catalog, table.db, table.name) if p))
-        described = wh.query(f"DESCRIBE {tname}").to_pylist()
-        columns = {r["column_name"]: r["column_type"] for r in described}
-        schema.setdefault(table.catalog or tname.catalog, {}).setdefault(table.db or tname.schema, {})[
-            table.name
-        ] = columns
+        if str(tname) not in described:
+            rows = wh.query(f"DESCRIBE {tname}").to_pylist()
+            described[str(tname)] = {r["column_name"]: r["column_type"] for r in rows}
+    return described
+
+
+def _nested(described: dict[str, dict[str, str]]) -> dict[str, object]:
+    """The ``{catalog: {schema: {table: {column: type}}}}`` form sqlglot's qualifier reads."""
+    schema: dict[str, Any] = {}
+    for name, columns in described.items():
+        tname = TableName.parse(name)
+        schema.setdefault(tname.catalog, {}).setdefault(tname.schema, {})[tname.name] = columns
     return schema
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from matih.exceptions import WarehouseError
 from matih.warehouse.duckdb_warehouse import Warehouse
 from matih.warehouse.names import TableName
 
@@ -17,13 +18,13 @@ _FLOATS = {"DOUBLE", "FLOAT", "REAL"}
 
 def differing_rows(wh: Warehouse, a: str, b: str, keys: Sequence[str], rel_tol: float = 1e-9) -> int:
     """Rows of ``a`` and ``b`` that do not match on ``keys`` with equal values: a key in one table only
-    counts once, a key in both with any differing column counts once. Both tables must have the same
-    columns; keys are assumed unique in each."""
+    counts once, a key in both with any differing column counts once. Keys are assumed unique in each;
+    tables with different columns are refused."""
     ta, tb = TableName.parse(a), TableName.parse(b)
     columns = {r["column_name"]: r["column_type"] for r in wh.query(f"DESCRIBE {ta}").to_pylist()}
     other = {r["column_name"] for r in wh.query(f"DESCRIBE {tb}").to_pylist()}
     if set(columns) != other:
-        return max(wh.query(f"SELECT count(*) AS n FROM {ta}").column(0)[0].as_py(), 1)
+        raise WarehouseError(f"{ta} and {tb} have different columns: {sorted(set(columns) ^ other)}")
     on = " AND ".join(f"x.{k} = y.{k}" for k in keys)
     same = []
     for name, kind in columns.items():

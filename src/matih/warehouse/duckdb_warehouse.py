@@ -221,7 +221,7 @@ class Warehouse:
         one transaction (the incremental refresh); the rows written."""
         tname = TableName.parse(name)
         body = federate(strip_terminator(sql), self.live)
-        with self.connect(extra_catalogs=analyse(body).catalogs) as con:
+        with self.connect(extra_catalogs=analyse(body).catalogs | {tname.catalog}) as con:
             rows = replace_days(con, tname, body, date_column, first_day)
         journal.record_write(self.writes_path, tname, "append", rows)
         return rows

@@ -16,7 +16,7 @@ series with missing days, seven rows back can be any number of days back, so no 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -143,13 +143,17 @@ def plan_incremental(
     written = dict(zip(map(id, qualified.find_all(exp.Window)), body.find_all(exp.Window), strict=False))
     reach = 0
     for scope in dependents:
+
+        def _is_date(key: exp.Expr, scope: Scope = scope) -> bool:
+            if scope is dated:
+                return key == date_expr
+            return _traces_to_date(scope, dated, date_name, key)
+
         _check_grouping(scope, dated, date_name, date_expr)
         _check_joins(scope, dependents, dated, date_name)
         for window in _windows(scope):
-            reach = max(
-                reach, _window_reach(window, written.get(id(window), window), scope, dated, date_name)
-            )
-        if scope is not dated and scope.expression.args.get("limit") is not None:
+            reach = max(reach, _window_reach(window, written.get(id(window), window), _is_date))
+        if scope.expression.args.get("limit") is not None:
             raise NotIncremental(f"LIMIT keeps rows across days: {_short(scope.expression)}")
         if scope.is_subquery:
             # a subquery in WHERE or SELECT over dated rows compares each day with every other day
@@ -294,7 +298,7 @@ def _windows(scope: Scope) -> Iterator[exp.Window]:
         yield from qualify_.find_all(exp.Window)
 
 
-def _window_reach(window: exp.Window, written: exp.Window, scope: Scope, dated: Scope, date_name: str) -> int:
+def _window_reach(window: exp.Window, written: exp.Window, is_date: Callable[[exp.Expr], bool]) -> int:
     """Days a date-framed, backward window reaches; refuse any other window over dated rows (``written``
     is the window as the user wrote it, for the message)."""
     text = _short(written)
@@ -308,7 +312,7 @@ def _window_reach(window: exp.Window, written: exp.Window, scope: Scope, dated: 
         )
     order = window.args.get("order")
     keys = [o.this for o in order.expressions] if order is not None else []
-    if len(keys) != 1 or (scope is not dated and not _traces_to_date(scope, dated, date_name, keys[0])):
+    if len(keys) != 1 or not is_date(keys[0]):
         raise NotIncremental(f"{text} is not ordered by the date alone, so it spans every day of a partition")
     if spec is None or kind != "RANGE":
         raise NotIncremental(
