@@ -21,7 +21,7 @@ test: $(STAMP)
 
 # the tests that start no server, cluster or child process and train no model: under a minute
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not server and not cluster and not training" --timeout 60
+	$(PY) -m pytest -q -m "not slow and not server and not cluster and not training and not spark" --timeout 60
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -13,6 +13,10 @@ fi
 # the workbench: its browser libraries come from npm; its tests drive Debian's chromium
 command -v npm >/dev/null || need_apt+=(npm)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# the Spark warehouse (and its tests) run pyspark on Java 17+
+if ! command -v java >/dev/null && [ -z "${JAVA_HOME:-}" ]; then
+  need_apt+=(openjdk-17-jre-headless)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -40,7 +44,7 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev,bench,ray,experiment]'
+.venv/bin/python -m pip install -q -e '.[dev,bench,ray,experiment,spark]'
 # the workbench's third-party browser code (uPlot), pinned by web/package-lock.json, never committed
 if [ ! -d web/node_modules/uplot ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
   (cd web && npm ci --no-audit --no-fund --silent)

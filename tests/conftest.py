@@ -36,6 +36,8 @@ SERVER_FIXTURES = frozenset(
     {"served", "demo_run", "orch_ws", "sandbox", "slack", "api_url", "serving_ws", "live"}
 )
 CLUSTER_FIXTURES = frozenset({"ray_instance", "ray_serve"})
+#: fixtures that start Spark (a JVM): the engine-parametrised warehouse tests run them as their "spark" case
+SPARK_FIXTURES = frozenset({"spark_warehouse", "spark_ws"})
 
 _EXIT_STATUS: list[int] = []
 
@@ -47,6 +49,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.server)
         if used & CLUSTER_FIXTURES:
             item.add_marker(pytest.mark.cluster)
+        callspec = getattr(item, "callspec", None)
+        if used & SPARK_FIXTURES or (callspec is not None and "spark" in callspec.params.values()):
+            item.add_marker(pytest.mark.spark)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -68,6 +73,16 @@ def small_world():
     from matih.sandbox import WorldConfig, generate_world
 
     return generate_world(WorldConfig(products=PRODUCTS, seed=3, end_date=END, days=730))
+
+
+@pytest.fixture(scope="session")
+def spark_warehouse() -> Iterator[Any]:
+    """Builds Spark warehouses in given folders; they share this process's one Spark session (local[2])."""
+    from matih.warehouse.spark_session import stop_sessions
+    from matih.warehouse.spark_warehouse import SparkWarehouse
+
+    yield lambda directory: SparkWarehouse(directory, threads=2, memory_limit="2GB")
+    stop_sessions()
 
 
 def copy_example(dest: Path) -> Path:

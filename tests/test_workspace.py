@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from matih.exceptions import WorkspaceError
+from matih.exceptions import SpecError, WorkspaceError
 from matih.forecast.registry import Registry
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
@@ -21,8 +21,14 @@ def test_warehouse_settings_are_honoured(tmp_path):
 
 
 def test_unbuilt_engine_is_refused(tmp_path):
-    (tmp_path / "matih.yaml").write_text("warehouse:\n  engine: trino\n  dsn: trino://h:8080/x\n")
-    with pytest.raises(WorkspaceError, match="'trino' is not available yet"):
+    (tmp_path / "matih.yaml").write_text("warehouse:\n  engine: trino\n")
+    with pytest.raises(SpecError, match=r"warehouse\.engine: expected one of 'duckdb', 'spark', got 'trino'"):
+        warehouse_of(Workspace(tmp_path))
+
+
+def test_spark_settings_need_the_spark_engine(tmp_path):
+    (tmp_path / "matih.yaml").write_text("warehouse:\n  master: spark://h:7077\n")
+    with pytest.raises(SpecError, match="master is a Spark setting; add `engine: spark`"):
         warehouse_of(Workspace(tmp_path))
 
 

@@ -325,10 +325,10 @@ def test_a_yaml_key_given_twice_is_refused_at_its_line(workspace: Path) -> None:
 
 
 def test_settings_errors(workspace: Path) -> None:
-    (workspace / "matih.yaml").write_text("warehouse:\n  engine: postgres\ntracking:\n  engine: wandb\n")
+    (workspace / "matih.yaml").write_text("warehouse:\n  path: /shared/wh\ntracking:\n  engine: wandb\n")
     _, errors = try_load_spec("matih.yaml")
     assert [(e.path, e.detail.split(";")[0]) for e in errors] == [
-        ("$.warehouse.dsn", "engine 'postgres' needs a dsn (a connection string)"),
+        ("$.warehouse.path", "path is a Spark setting"),
         ("$.tracking.engine", "expected 'mlflow', got 'wandb'"),
     ]
 

@@ -268,12 +268,12 @@ def test_workspace_settings_from_yaml(tmp_path: Path) -> None:
     full = tmp_path / "other" / "matih.yaml"
     full.parent.mkdir()
     full.write_text(
-        "name: x\nwarehouse: {engine: postgres, dsn: 'postgresql://u:${PG_PW}@h/db'}\n"
+        "name: x\nwarehouse: {engine: spark, master: 'spark://h:7077', path: /shared/wh}\n"
         "temporal: {address: 'localhost:7233'}\napi_keys:\n  - {key: '${MATIH_KEY}', role: editor}\n"
     )
     settings = load_spec(full)
     assert isinstance(settings, WorkspaceSettings)
-    assert settings.warehouse.dsn == "postgresql://u:${PG_PW}@h/db"
+    assert (settings.warehouse.master, settings.warehouse.path) == ("spark://h:7077", "/shared/wh")
     assert settings.api_keys[0].role == "editor"
 
 

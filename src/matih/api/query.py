@@ -29,7 +29,7 @@ from matih.api.audit import audited, sql_summary
 from matih.api.auth import Caller
 from matih.exceptions import QueryError
 from matih.query.service import DIALECTS, explain, is_read_only, run_sql
-from matih.warehouse import StatementResult, Warehouse, labelled, warehouse_of
+from matih.warehouse import Engine, StatementResult, Warehouse, labelled, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = [
@@ -92,11 +92,13 @@ class QueryResponse(BaseModel):
     statements: int
 
 
-def untrusted_warehouse(ws: Workspace) -> Warehouse:
+def untrusted_warehouse(ws: Workspace) -> Engine:
     """The warehouse the API's SQL runs on: the workspace's catalogs, no file system or network access.
     One database is held open while requests keep coming, and released when idle so that syncs in other
     processes can write."""
     base = warehouse_of(ws)
+    if not isinstance(base, Warehouse):
+        return base  # Spark reads no files but its tables: the SQL translation refuses table functions
     return Warehouse(
         base.directory,
         threads=base.threads,
@@ -107,9 +109,9 @@ def untrusted_warehouse(ws: Workspace) -> Warehouse:
     )
 
 
-async def _warehouse(request: Request) -> Warehouse:
+async def _warehouse(request: Request) -> Engine:
     # async: a lookup this small should not hop to the thread pool
-    warehouse: Warehouse = request.app.state.warehouse
+    warehouse: Engine = request.app.state.warehouse
     return warehouse
 
 
@@ -165,7 +167,7 @@ router = APIRouter()
 def query(
     request: QueryRequest,
     caller: Caller,
-    warehouse: Annotated[Warehouse, Depends(_warehouse)],
+    warehouse: Annotated[Engine, Depends(_warehouse)],
     http: Request,
 ) -> QueryResponse:
     ws: Workspace = http.app.state.workspace
@@ -183,7 +185,7 @@ def query(
 
 @router.post("/query/explain", response_model=PlanResponse, summary="DuckDB's plan for one query")
 def query_plan(
-    request: QueryRequest, caller: Caller, warehouse: Annotated[Warehouse, Depends(_warehouse)]
+    request: QueryRequest, caller: Caller, warehouse: Annotated[Engine, Depends(_warehouse)]
 ) -> PlanResponse:
     if not is_read_only(request.sql, request.dialect):
         raise HTTPException(403, "only a query that reads can be explained through the API")
@@ -199,7 +201,7 @@ def query_plan(
 def query_export(
     request: ExportRequest,
     caller: Caller,
-    warehouse: Annotated[Warehouse, Depends(_warehouse)],
+    warehouse: Annotated[Engine, Depends(_warehouse)],
     http: Request,
 ) -> Response:
     if not is_read_only(request.sql, request.dialect):
@@ -225,7 +227,7 @@ def query_export(
 
 @router.post("/query/{query_id}/cancel", summary="Interrupt a running query")
 def query_cancel(
-    query_id: str, caller: Caller, warehouse: Annotated[Warehouse, Depends(_warehouse)], http: Request
+    query_id: str, caller: Caller, warehouse: Annotated[Engine, Depends(_warehouse)], http: Request
 ) -> dict[str, Any]:
     owner = _owners(http).get(query_id)
     if owner is not None and owner != caller.who:
@@ -244,7 +246,7 @@ def _label(query_id: str) -> str:
     return f"api-query:{query_id}"
 
 
-def _run(request: QueryRequest, warehouse: Warehouse, http: Request, who: str) -> list[StatementResult]:
+def _run(request: QueryRequest, warehouse: Engine, http: Request, who: str) -> list[StatementResult]:
     """Run the request's SQL; under its ``query_id``, if it has one, so its caller can cancel it."""
 
     def run() -> list[StatementResult]:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
-from matih.warehouse import Warehouse
+from matih.warehouse import Engine
 from matih.workspace import Workspace
 
 __all__ = ["Wh", "Ws", "file_stamp", "memo"]
@@ -25,13 +25,13 @@ async def _workspace(request: Request) -> Workspace:
     return workspace
 
 
-async def _warehouse(request: Request) -> Warehouse:
-    warehouse: Warehouse = request.app.state.warehouse
+async def _warehouse(request: Request) -> Engine:
+    warehouse: Engine = request.app.state.warehouse
     return warehouse
 
 
 Ws = Annotated[Workspace, Depends(_workspace)]
-Wh = Annotated[Warehouse, Depends(_warehouse)]
+Wh = Annotated[Engine, Depends(_warehouse)]
 
 
 def file_stamp(*paths: Any) -> tuple[Any, ...]:

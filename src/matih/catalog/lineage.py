@@ -21,7 +21,7 @@ from sqlglot import exp
 from sqlglot.lineage import lineage as column_lineage
 
 from matih.exceptions import SpecError
-from matih.warehouse import DEFAULT_CATALOG, Warehouse
+from matih.warehouse import DEFAULT_CATALOG, Engine
 from matih.workspace import Workspace
 
 READ_DIALECT = "trino"
@@ -219,7 +219,7 @@ LINEAGE_INPUTS = ("queries", "sources", "deployments", "pipelines")
 """The workspace folders whose files :func:`build_lineage` reads."""
 
 
-def lineage_stamp(ws: Workspace, warehouse: Warehouse | None = None) -> tuple[Any, ...]:
+def lineage_stamp(ws: Workspace, warehouse: Engine | None = None) -> tuple[Any, ...]:
     """What :func:`build_lineage` depends on, as a value that changes whenever the graph may: each input
     file's name, size and modification time, and the warehouse's write journal (the model versions in
     the forecast tables change only by a write). A server rebuilds the graph only when it changes."""
@@ -232,7 +232,7 @@ def lineage_stamp(ws: Workspace, warehouse: Warehouse | None = None) -> tuple[An
     return (tuple(stats), written)
 
 
-def build_lineage(ws: Workspace, *, warehouse: Warehouse | None = None) -> LineageGraph:
+def build_lineage(ws: Workspace, *, warehouse: Engine | None = None) -> LineageGraph:
     """The lineage of everything the workspace declares (queries, sources, pipelines, deployments), with
     the model versions found in the forecast tables of ``warehouse`` (default: the workspace's own; a
     server passes the one it holds open, since a process can attach a DuckDB file only once)."""
@@ -285,7 +285,7 @@ def build_lineage(ws: Workspace, *, warehouse: Warehouse | None = None) -> Linea
     return graph
 
 
-def _add_model_versions(graph: LineageGraph, ws: Workspace, warehouse: Warehouse | None) -> None:
+def _add_model_versions(graph: LineageGraph, ws: Workspace, warehouse: Engine | None) -> None:
     """Model -> the versions that wrote each forecast table (its ``model_version`` column) -> the table."""
     from matih.exceptions import MatihError
     from matih.warehouse import warehouse_of

@@ -173,13 +173,11 @@ def refresh(ws: Workspace) -> Catalog:
     wh = live_warehouse(ws)
     tables: dict[str, TableInfo] = {}
     declared: dict[str, list[str]] = {}
-    with wh.connect() as con:
-        listing = con.execute(
-            "SELECT database_name, schema_name, table_name FROM duckdb_tables()"
-            " WHERE NOT internal AND NOT temporary ORDER BY ALL"
-        ).fetchall()
+    described = wh.describe()
+    with wh.cursor() as con:
         live = {source.alias: source for source in wh.live}
-        for catalog, schema, table in listing:
+        for tname, described_columns in described.items():
+            catalog, schema, table = tname.catalog, tname.schema, tname.name
             if schema.endswith(HIDDEN_SCHEMA_SUFFIX) or table.startswith("_dlt"):
                 continue
             source = live.get(catalog)
@@ -189,15 +187,7 @@ def refresh(ws: Workspace) -> Catalog:
             name = f"{source.catalog}.{source.schema}.{table}" if source else f"{catalog}.{schema}.{table}"
             if source is None and (tables.get(name) and (tables[name].origin or "").startswith("live")):
                 continue  # shadowed: queries read the live source, not this ingested copy
-            columns = [
-                ColumnInfo(col, str(kind))
-                for col, kind in con.execute(
-                    "SELECT column_name, data_type FROM duckdb_columns()"
-                    " WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
-                    [catalog, schema, table],
-                ).fetchall()
-                if not col.startswith("_dlt")
-            ]
+            columns = [ColumnInfo(col, kind) for col, kind in described_columns if not col.startswith("_dlt")]
             (rows,) = con.execute(f'SELECT count(*) FROM "{catalog}"."{schema}"."{table}"').fetchone() or (0,)
             tables[name] = TableInfo(
                 name,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from matih.state import utc_now
-from matih.warehouse import Warehouse
+from matih.warehouse import Engine
 
 __all__ = ["ARCHIVE_KEY", "SHADOW_KEY", "archive", "archive_shadows", "archive_table", "shadow_table"]
 
@@ -31,12 +31,12 @@ def archive_table(output_table: str) -> str:
     return f"{output_table}_history"
 
 
-def archive(warehouse: Warehouse, output_table: str, batch: pa.Table) -> int:
+def archive(warehouse: Engine, output_table: str, batch: pa.Table) -> int:
     """Append a published ``batch`` to its archive; the archive's row count after."""
     return _stamped(warehouse, archive_table(output_table), batch, ARCHIVE_KEY)
 
 
-def _stamped(warehouse: Warehouse, name: str, rows: pa.Table, by: tuple[str, ...]) -> int:
+def _stamped(warehouse: Engine, name: str, rows: pa.Table, by: tuple[str, ...]) -> int:
     """Append ``rows`` to ``name`` with the time they were published, replacing what shares ``by``."""
     stamp = pa.array([utc_now()] * rows.num_rows, pa.timestamp("us", tz="UTC"))
     return warehouse.replace_partitions(name, rows.append_column("published_at", stamp), by=by)
@@ -47,6 +47,6 @@ def shadow_table(output_table: str) -> str:
     return f"{output_table}_shadow"
 
 
-def archive_shadows(warehouse: Warehouse, output_table: str, shadows: pa.Table) -> int:
+def archive_shadows(warehouse: Engine, output_table: str, shadows: pa.Table) -> int:
     """Append one origin's shadow forecasts (every family) to their archive; its row count after."""
     return _stamped(warehouse, shadow_table(output_table), shadows, SHADOW_KEY)

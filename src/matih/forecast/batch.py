@@ -21,7 +21,7 @@ from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.routing import Routing, predict_routed, resolve_routing
 from matih.forecast.shadow import predict_shadows
 from matih.specs.tasks import quantile_column
-from matih.warehouse import Warehouse, warehouse_of
+from matih.warehouse import Engine, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = [
@@ -77,7 +77,7 @@ def forecast(
     return result
 
 
-def publish_archives(warehouse: Warehouse, result: BatchResult, table: pa.Table) -> None:
+def publish_archives(warehouse: Engine, result: BatchResult, table: pa.Table) -> None:
     """Add a batch just published to ``result.table`` to its archive, and its shadows to theirs."""
     archive(warehouse, result.table, table)
     if result.shadows is not None:
@@ -188,7 +188,7 @@ def forecast_table(
     )
 
 
-def _product_names(wh: Warehouse) -> dict[str, str] | None:
+def _product_names(wh: Engine) -> dict[str, str] | None:
     """Product titles by id, from :data:`PRODUCTS_TABLE` (``None`` when the warehouse has no such table)."""
     if not wh.table_exists(PRODUCTS_TABLE):
         return None

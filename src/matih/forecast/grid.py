@@ -24,7 +24,7 @@ from matih.calendar import BusinessCalendar
 from matih.exceptions import TrainingError
 from matih.forecast.config import ColumnRoles, CovariateRole
 from matih.forecast.frequency import DAILY, Frequency, frequency_of
-from matih.warehouse import Warehouse
+from matih.warehouse import Engine
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class DenseGrid:
 
 
 def load_grid(
-    warehouse: Warehouse,
+    warehouse: Engine,
     dataset: str,
     roles: ColumnRoles,
     *,
@@ -224,7 +224,7 @@ def load_grid(
                {f"CAST(arg_max({_q(cat)}, {d}) AS VARCHAR)" if cat else "NULL"} AS category
                {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in statics)}
         FROM {dataset} {where} GROUP BY ALL ORDER BY sid"""
-    with warehouse.connect() as con:
+    with warehouse.cursor() as con:
         meta = con.execute(meta_sql).to_arrow_table()
         rows = con.execute(rows_sql(aggregate=False)).to_arrow_table()
         if rows.num_rows == 0:
@@ -292,7 +292,7 @@ _WEEKDAY_NAMES = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
 def _closed_periods(
-    warehouse: Warehouse,
+    warehouse: Engine,
     table: str | None,
     weekdays: Sequence[str],
     freq: Frequency,
@@ -350,7 +350,7 @@ def _covariates(
 
 
 def _planned(
-    warehouse: Warehouse,
+    warehouse: Engine,
     table: str,
     roles: ColumnRoles,
     meta: pa.Table,
@@ -480,9 +480,8 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _columns(warehouse: Warehouse, dataset: str) -> set[str]:
-    with warehouse.connect() as con:
-        return {row[0] for row in con.execute(f"DESCRIBE {dataset}").fetchall()}
+def _columns(warehouse: Engine, dataset: str) -> set[str]:
+    return {column for column, _ in warehouse.columns(dataset)}
 
 
 def _ffill_matrix(

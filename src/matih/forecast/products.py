@@ -10,7 +10,7 @@ from matih.exceptions import SpecError
 from matih.forecast.adapt import configs_from_pipeline
 from matih.forecast.archive import archive_table
 from matih.forecast.batch import FORECAST_TABLE
-from matih.warehouse import Warehouse, warehouse_of
+from matih.warehouse import Engine, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = ["PAST_LEADS", "find_products", "product_view"]
@@ -20,7 +20,7 @@ PAST_LEADS = (1, 7, 14)
 
 
 def product_view(
-    ws: Workspace, product_id: str, *, history_days: int = 56, warehouse: Warehouse | None = None
+    ws: Workspace, product_id: str, *, history_days: int = 56, warehouse: Engine | None = None
 ) -> dict[str, Any]:
     """``product_id``'s last ``history_days`` of sales (days without a row sold nothing), its live
     forecast rows and its archived forecasts at :data:`PAST_LEADS` over the same days. A server passes
@@ -83,7 +83,7 @@ def product_view(
 
 
 def find_products(
-    ws: Workspace, text: str = "", *, limit: int = 20, warehouse: Warehouse | None = None
+    ws: Workspace, text: str = "", *, limit: int = 20, warehouse: Engine | None = None
 ) -> list[dict[str, Any]]:
     """Products of the live forecast table whose id or name contains ``text`` (any case), by id."""
     _, _, configured = configs_from_pipeline(ws)

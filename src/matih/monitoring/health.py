@@ -16,7 +16,7 @@ from matih.monitoring.freshness import Freshness, freshness
 from matih.monitoring.retraining import past_decisions
 from matih.monitoring.serving import serving_summary
 from matih.specs.monitor import FeatureFreshnessMonitor, MonitorSpec
-from matih.warehouse import Warehouse, warehouse_of
+from matih.warehouse import Engine, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = ["HealthReport", "PipelineRun", "health_report"]
@@ -180,7 +180,7 @@ def health_report(
     now: dt.datetime | None = None,
     today: dt.date | None = None,
     title: str = "Demand Forecaster - Production Health",
-    warehouse: Warehouse | None = None,
+    warehouse: Engine | None = None,
 ) -> HealthReport:
     """The report over the ``days`` before ``now`` (runs, freshness, decisions, serving; default: the
     wall clock) and, for accuracy, before ``today`` (default: the workspace's business day). A server
@@ -209,7 +209,7 @@ def health_report(
 
 
 def _weekly(
-    wh: Warehouse, start: dt.date, end: dt.date
+    wh: Engine, start: dt.date, end: dt.date
 ) -> tuple[list[tuple[str, float]], dict[str, list[tuple[str, float]]]]:
     if not wh.table_exists(ACCURACY_TABLE):
         return [], {}

@@ -30,7 +30,7 @@ from matih.orchestrate import plan as P
 from matih.orchestrate.monitors import training_pipeline
 from matih.processes import adopt, alive
 from matih.state import utc_stamp, write_json_atomic
-from matih.warehouse import Warehouse
+from matih.warehouse import Engine
 from matih.workspace import Workspace
 
 T = TypeVar("T")
@@ -201,7 +201,7 @@ def production_health(
     pipeline_id: str | None = None,
     now: dt.datetime | None = None,
     keep_server: bool = False,
-    warehouse: Warehouse | None = None,
+    warehouse: Engine | None = None,
 ) -> HealthReport:
     """The Production Health report of the first monitor spec, with the runs of ``pipeline_id`` (default:
     the training pipeline) from Temporal's history; without Temporal the rest of the report still

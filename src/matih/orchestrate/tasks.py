@@ -34,7 +34,7 @@ from matih.specs.tasks import (
 from matih.workspace import Workspace
 
 if TYPE_CHECKING:
-    from matih.warehouse import Warehouse
+    from matih.warehouse import Engine
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcom
     )
 
 
-def _sql_refresh(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext, wh: Warehouse, path: Path) -> Outcome:
+def _sql_refresh(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext, wh: Engine, path: Path) -> Outcome:
     """``sql_execute`` with ``incremental``: only the changed days, when that is exact."""
     from matih.query.incremental import refresh
     from matih.warehouse.incremental import NotIncremental

@@ -100,12 +100,8 @@ def profile_table(
     wh = live_warehouse(ws)
     name = TableName.parse(table)
     wh.require_table(str(name))
-    with wh.connect() as con:
-        columns = con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? AND "
-            "table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [name.catalog, name.schema, name.name],
-        ).fetchall()
+    columns = wh.columns(str(name))
+    with wh.cursor() as con:
         known = {c for c, _ in columns}
         for role, column in (("series", series), ("date", date), ("target", target)):
             if column not in known:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from matih.sources.live import live_warehouse
 from matih.specs import ExpectationSuiteSpec, load_spec
 from matih.specs.common import Duration
 from matih.state import append_jsonl, read_jsonl, utc_now, utc_stamp
-from matih.warehouse import TableName, folder_lock
+from matih.warehouse import Engine, TableName, folder_lock
 from matih.workspace import Workspace
 
 RECENT = "expect_column_max_to_be_recent"
@@ -113,12 +115,7 @@ def suite_table(ws: Workspace, suite: ExpectationSuiteSpec, table: str | None) -
     for suffix in ("_validation", "_suite", "_expectations", "_checks"):
         stem = stem.removesuffix(suffix)
     wh = live_warehouse(ws)
-    with wh.connect() as con:
-        rows = con.execute(
-            "SELECT table_catalog, table_schema, table_name FROM information_schema.tables "
-            "WHERE table_name = ?",
-            [stem],
-        ).fetchall()
+    rows = [(t.catalog, t.schema, t.name) for t in wh.describe() if t.name == stem]
     if len(rows) == 1:
         return ".".join(rows[0])
     where = (
@@ -184,47 +181,24 @@ def run_suite(ws: Workspace, name: str, *, table: str | None = None, record_run:
     started = time.perf_counter()
     stamp = utc_stamp()
     with folder_lock(wh.directory):  # GX opens the catalog file itself: one DuckDB instance at a time
-        with wh.connect() as con:
-            column_types = dict(
-                con.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
-                    [target.catalog, target.schema, target.name],
-                ).fetchall()
-            )
+        column_types = dict(wh.columns(str(target)))
         file = f"quality/{path.name}"
         expectations = [
             _gx_expectation(gxe, i, e.type, e.kwargs, column_types, file)
             for i, e in enumerate(spec.expectations)
         ]
         keys = next((e.kwargs["column_list"] for e in spec.expectations if "column_list" in e.kwargs), None)
-        # checks are scans and one GROUP BY, which spill: a small cap keeps a suite light beside the rest
-        config: dict[str, Any] = {"read_only": True, "config": {"memory_limit": QUALITY_MEMORY}}
-        if wh.threads:
-            config["config"]["threads"] = wh.threads
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
-        source = context.data_sources.add_sql(
-            name="warehouse",
-            connection_string=f"duckdb:///{wh.catalog_path(target.catalog)}",
-            kwargs={"connect_args": config},  # type: ignore[call-arg]  # GX types miss engine kwargs
-        )
-        asset = source.add_query_asset(name=target.name, query=f"SELECT * FROM {target.schema}.{target.name}")
         suite = context.suites.add(gx.ExpectationSuite(name=spec.suite_name, expectations=expectations))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(
-                name=spec.suite_name, data=asset.add_batch_definition_whole_table("all"), suite=suite
-            )
-        )
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLES}
         if keys:
             result_format["unexpected_index_column_names"] = list(keys)
-        try:
-            validation = definition.run(result_format=result_format)
-        finally:
-            # close GX's DuckDB connections before the lock is released (one instance per file)
-            source.get_execution_engine().engine.dispose()
-            source.get_engine().dispose()
+        with _gx_batch(context, wh, target) as (batch, parameters):
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=spec.suite_name, data=batch, suite=suite)
+            )
+            validation = definition.run(batch_parameters=parameters, result_format=result_format)
     outcomes = [
         _outcome(i, e, r)
         for i, (e, r) in enumerate(zip(spec.expectations, _in_order(validation, expectations), strict=True))
@@ -241,6 +215,34 @@ def run_suite(ws: Workspace, name: str, *, table: str | None = None, record_run:
     if record_run:
         append_jsonl(journal_path(ws), run.to_dict())
     return run
+
+
+@contextmanager
+def _gx_batch(context: Any, wh: Engine, target: TableName) -> Iterator[tuple[Any, dict[str, Any] | None]]:
+    """The whole table as a GX batch definition (and the batch parameters to run it with), on the GX
+    execution engine of the warehouse's own engine: SQL on DuckDB's file, or the Spark DataFrame."""
+    if wh.engine == "spark":
+        source = context.data_sources.add_spark(name="warehouse")
+        asset = source.add_dataframe_asset(name=target.name)
+        frame = wh.frame(str(target))  # type: ignore[attr-defined]
+        yield asset.add_batch_definition_whole_dataframe("all"), {"dataframe": frame}
+        return
+    # checks are scans and one GROUP BY, which spill: a small cap keeps a suite light beside the rest
+    config: dict[str, Any] = {"read_only": True, "config": {"memory_limit": QUALITY_MEMORY}}
+    if wh.threads:
+        config["config"]["threads"] = wh.threads
+    source = context.data_sources.add_sql(
+        name="warehouse",
+        connection_string=f"duckdb:///{wh.catalog_path(target.catalog)}",
+        kwargs={"connect_args": config},  # type: ignore[call-arg]  # GX types miss engine kwargs
+    )
+    asset = source.add_query_asset(name=target.name, query=f"SELECT * FROM {target.schema}.{target.name}")
+    try:
+        yield asset.add_batch_definition_whole_table("all"), None
+    finally:
+        # close GX's DuckDB connections before the lock is released (one instance per file)
+        source.get_execution_engine().engine.dispose()
+        source.get_engine().dispose()
 
 
 def _in_order(validation: Any, expectations: list[Any]) -> list[Any]:

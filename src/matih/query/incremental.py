@@ -36,7 +36,7 @@ from sqlglot import exp
 from matih.exceptions import SourceError
 from matih.sources import runs
 from matih.state import utc_stamp, write_json_atomic
-from matih.warehouse import Warehouse
+from matih.warehouse import Engine
 from matih.warehouse.incremental import DatedQuery, NotIncremental, plan_incremental
 from matih.warehouse.names import TableName
 from matih.warehouse.statements import analyse, query_to_write, split
@@ -68,11 +68,17 @@ class Refresh:
 
 
 def refresh(
-    ws: Workspace, wh: Warehouse, sql: str, target: str, *, date_column: str, lookback_days: int
+    ws: Workspace, wh: Engine, sql: str, target: str, *, date_column: str, lookback_days: int
 ) -> Refresh:
     """Bring ``target`` up to date with ``sql`` (one query or ``CREATE TABLE ... AS``), rebuilding only the
     changed days when that is exact. Raises :class:`~matih.warehouse.incremental.NotIncremental` when the
     query cannot be refreshed by days at all."""
+    if wh.engine != "duckdb":
+        # its change detection reads DuckDB's row hashes and types; Spark rebuilds in full
+        raise NotIncremental(
+            f"incremental refresh needs warehouse.engine 'duckdb' (matih.yaml), this workspace runs "
+            f"{wh.engine!r}; remove \"incremental\" to rebuild the table in full on each run"
+        )
     started = time.perf_counter()
     tname = TableName.parse(target)
     statements = split(sql)
@@ -112,7 +118,7 @@ def refresh(
 
 # -- deciding ----------------------------------------------------------------------------------------
 def _decide(
-    wh: Warehouse,
+    wh: Engine,
     plan: DatedQuery,
     tname: TableName,
     previous: dict[str, Any] | None,
@@ -167,7 +173,7 @@ def _decide(
 # -- table states ------------------------------------------------------------------------------------
 def _table_states(
     ws: Workspace,
-    wh: Warehouse,
+    wh: Engine,
     plan: DatedQuery,
     columns: dict[str, dict[str, str]],
     syncs: list[runs.SyncRun],
@@ -250,7 +256,7 @@ def _replaced_since(syncs: list[runs.SyncRun], table: TableName, after: int) -> 
     return any(run.full_refresh or stream.mode != "incremental" for run, stream in later)
 
 
-def _describe(wh: Warehouse, body: str) -> dict[str, dict[str, str]]:
+def _describe(wh: Engine, body: str) -> dict[str, dict[str, str]]:
     """``catalog.schema.table`` -> ``{column: type}`` of each base table ``body`` reads, described once."""
     parsed = sqlglot.parse_one(body, dialect="duckdb")
     ctes = {cte.alias_or_name.lower() for cte in parsed.find_all(exp.CTE)}

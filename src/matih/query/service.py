@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from matih.exceptions import QueryError, WarehouseError
-from matih.warehouse import StatementResult, Warehouse
+from matih.warehouse import Engine, StatementResult
 
 DIALECTS = ("duckdb", "trino", "postgres", "snowflake")
 _READ_ONLY = (exp.Query, exp.Describe, exp.Show, exp.Pragma)
@@ -61,7 +61,7 @@ def is_read_only(sql: str, dialect: str = "duckdb") -> bool:
 
 
 def run_sql(
-    wh: Warehouse,
+    wh: Engine,
     sql: str,
     *,
     dialect: str = "duckdb",
@@ -86,7 +86,7 @@ class Plan:
 
 
 def explain(
-    wh: Warehouse, sql: str, *, dialect: str = "duckdb", params: dict[str, object] | None = None
+    wh: Engine, sql: str, *, dialect: str = "duckdb", params: dict[str, object] | None = None
 ) -> Plan:
     """DuckDB's physical plan for a single query."""
     statements = _statements(sql, dialect)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matih.sandbox.generator import World, product_ids
-from matih.warehouse import Warehouse
+from matih.warehouse import Engine
 
 #: world table -> (warehouse table, SELECT list)
 WAREHOUSE_TABLES: dict[str, tuple[str, str]] = {
@@ -83,21 +83,13 @@ def save_world(world: World, sandbox_dir: Path) -> Path:
     return path
 
 
-def load_world(sandbox_dir: Path, warehouse: Warehouse) -> dict[str, int]:
-    """Copy the stored world into the warehouse (each table replaced atomically)."""
+def load_world(sandbox_dir: Path, warehouse: Engine) -> dict[str, int]:
+    """Copy the stored world into the warehouse (each table replaced atomically, streamed in batches so
+    a seed-scale world never sits in memory whole)."""
     path = world_path(sandbox_dir)
     counts: dict[str, int] = {}
-    catalogs = {target.split(".")[0] for target, _ in WAREHOUSE_TABLES.values()}
-    with warehouse.connect(extra_catalogs=catalogs) as con:
-        con.execute(f"ATTACH '{path}' AS sandbox_world (READ_ONLY)")
+    with duckdb.connect(str(path), read_only=True) as con:
         for source, (target, columns) in WAREHOUSE_TABLES.items():
-            catalog, schema, _ = target.split(".")
-            con.execute("BEGIN TRANSACTION")
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{schema}")
-            con.execute(
-                f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM sandbox_world.source.{source}"
-            )
-            con.execute("COMMIT")
-            row = con.execute(f"SELECT count(*) FROM {target}").fetchone()
-            counts[target] = int(row[0]) if row else 0
+            reader = con.execute(f"SELECT {columns} FROM source.{source}").to_arrow_reader(1_000_000)
+            counts[target] = warehouse.write_arrow(target, reader)
     return counts

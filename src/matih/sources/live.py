@@ -12,7 +12,7 @@ import json
 
 from matih.sources.connector import connector_for
 from matih.sources.sync import build_context, destination_of, load_source
-from matih.warehouse import LiveSource, Warehouse, warehouse_of
+from matih.warehouse import Engine, LiveSource, warehouse_of
 from matih.workspace import Workspace
 
 __all__ = ["live_sources", "live_warehouse"]
@@ -46,6 +46,6 @@ def live_sources(workspace: Workspace) -> list[LiveSource]:
     return live
 
 
-def live_warehouse(workspace: Workspace) -> Warehouse:
+def live_warehouse(workspace: Workspace) -> Engine:
     """The workspace's warehouse with its live sources attached under the names queries use."""
     return warehouse_of(workspace, live=live_sources(workspace))

@@ -345,6 +345,8 @@ def _extract_and_load(
 ) -> None:
     """Extract and normalise the selected streams, then replace foreign tables and load under the
     warehouse lock, held only for that so that parallel tasks' other work overlaps (see ``folder_lock``)."""
+    from matih.warehouse import warehouse_of
+
     resources = connector.resources(ctx)
     known = _known_tables(pipeline)
     if progress:
@@ -361,6 +363,9 @@ def _extract_and_load(
         _refuse_shrinking_refresh(ctx, connector, catalog, schema, counts)
         _drop_foreign_tables(pipeline, known, catalog, schema, ctx.workspace)
         pipeline.load()
+        # engines that do not read DuckDB files (Spark) take the loaded tables from here
+        loaded = sorted(set(counts) & set(pipeline.default_schema.data_table_names()))
+        warehouse_of(ctx.workspace).publish_landed(catalog, schema, [*loaded, "_dlt_version"])
 
 
 def _refuse_shrinking_refresh(

@@ -24,27 +24,29 @@ __all__ = [
 class WarehouseSettings(SpecModel):
     """SQL engine holding raw, derived and forecast tables."""
 
-    engine: Literal["duckdb", "postgres", "trino"] = "duckdb"
-    """``duckdb`` is embedded (a file under ``.matih/``); the others need a ``dsn``."""
-    dsn: str | None = None
-    """Connection string; put passwords in ``${NAME}`` references, e.g. ``"postgresql://u:${PG_PW}@h/db"``."""
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """``duckdb`` is embedded (files under ``.matih/warehouse``); ``spark`` runs the same SQL on Spark SQL
+    over Parquet tables (``local[*]`` started by MATIH, or the cluster at ``master``)."""
+    master: str | None = None
+    """Spark only: the master URL of a cluster, e.g. ``spark://host:7077`` (``MATIH_SPARK_MASTER`` wins)."""
+    path: str | None = None
+    """Spark only: where the Parquet tables live, a filesystem path every Spark executor reads (default
+    ``.matih/warehouse`` of the workspace)."""
     memory_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-    """Cap on the embedded engine's memory, e.g. ``"6GB"``; defaults to a quarter of the machine's RAM."""
+    """Cap on the engine's memory, e.g. ``"6GB"`` (DuckDB's memory limit, Spark's driver memory);
+    defaults to a quarter of the machine's RAM."""
     threads: int | None = Field(default=None, ge=1)
-    """Worker threads of the embedded engine; defaults to one per core."""
+    """Worker threads of the embedded engine (``local[threads]`` on Spark); defaults to one per core."""
 
     @model_validator(mode="after")
-    def _dsn_for_servers(self) -> WarehouseSettings:
-        if self.engine != "duckdb" and not self.dsn:
-            raise_spec_errors(
-                "WarehouseSettings",
-                [
-                    (
-                        ("dsn",),
-                        f"engine {self.engine!r} needs a dsn (a connection string); only duckdb is embedded",
-                    )
-                ],
-            )
+    def _spark_settings_need_spark(self) -> WarehouseSettings:
+        if self.engine != "spark":
+            wrong = [f for f in ("master", "path") if getattr(self, f) is not None]
+            if wrong:
+                raise_spec_errors(
+                    "WarehouseSettings",
+                    [((f,), f"{f} is a Spark setting; add `engine: spark` or remove it") for f in wrong],
+                )
         return self
 
 

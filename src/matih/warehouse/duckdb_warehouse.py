@@ -18,7 +18,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
@@ -26,6 +25,7 @@ import pyarrow as pa
 
 from matih.exceptions import QueryCancelled, WarehouseError
 from matih.warehouse import journal
+from matih.warehouse.labels import current_label
 from matih.warehouse.live import LiveSource, attach_live, federate
 from matih.warehouse.locks import folder_lock
 from matih.warehouse.names import DEFAULT_CATALOG, TableName, is_identifier
@@ -52,22 +52,11 @@ from matih.warehouse.statements import (
 _INCOMING = "__matih_incoming"
 """The name an Arrow table being written is registered under on the connection."""
 
-_LABEL: ContextVar[str | None] = ContextVar("matih_statement_label", default=None)
-
-
-@contextmanager
-def labelled(label: str) -> Iterator[None]:
-    """Statements run in this block (this thread or task) can be interrupted by ``label``: the HTTP API
-    labels each query with the id its caller chose, so one caller's cancel stops only that query."""
-    token = _LABEL.set(label)
-    try:
-        yield
-    finally:
-        _LABEL.reset(token)
-
 
 class Warehouse:
     """DuckDB catalogs in one folder, opened together."""
+
+    engine = "duckdb"
 
     def __init__(
         self,
@@ -128,7 +117,7 @@ class Warehouse:
     @contextmanager
     def _interruptible(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         """Within the block, :meth:`interrupt` reaches ``con``."""
-        entry = (con, _LABEL.get())
+        entry = (con, current_label())
         self._open.append(entry)
         try:
             yield
@@ -184,14 +173,16 @@ class Warehouse:
             raise WarehouseError(f"statement returned no rows to read: {sql[:80]!r}")
         return result.table
 
-    def write_arrow(self, name: str, table: pa.Table, *, mode: WriteMode = "overwrite") -> int:
-        """Write an Arrow table (or anything DuckDB can scan) into ``name`` atomically."""
+    def write_arrow(
+        self, name: str, table: pa.Table | pa.RecordBatchReader, *, mode: WriteMode = "overwrite"
+    ) -> int:
+        """Write an Arrow table, or a stream of batches, into ``name`` atomically; the rows written."""
         tname = TableName.parse(name)
         with self.connect(extra_catalogs={tname.catalog}) as con:
             con.register(_INCOMING, table)
-            self._write(con, f"<arrow {name}>", f"SELECT * FROM {_INCOMING}", tname, mode, None)
+            result = self._write(con, f"<arrow {name}>", f"SELECT * FROM {_INCOMING}", tname, mode, None)
             con.unregister(_INCOMING)
-        return table.num_rows
+        return table.num_rows if isinstance(table, pa.Table) else int(result.rows or 0)
 
     def swap_in(self, name: str, table: pa.Table, *, keep_as: str) -> int:
         """Replace ``name`` with ``table`` and keep the replaced rows as table ``keep_as`` (same schema),
@@ -251,6 +242,42 @@ class Warehouse:
                 "run the query or pipeline that builds it first"
             )
         return TableName.parse(name)
+
+    def describe(self) -> dict[TableName, list[tuple[str, str]]]:
+        """Every table with its (column, type) pairs, live sources' included under their ATTACH alias."""
+        with self.connect() as con:
+            listing = con.execute(
+                "SELECT database_name, schema_name, table_name, column_name, data_type FROM duckdb_columns()"
+                " WHERE NOT internal AND (database_name, schema_name, table_name) IN (SELECT database_name,"
+                " schema_name, table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary)"
+                " ORDER BY database_name, schema_name, table_name, column_index"
+            ).fetchall()
+        described: dict[TableName, list[tuple[str, str]]] = {}
+        for catalog, schema, table, column, kind in listing:
+            described.setdefault(TableName(catalog, schema, table), []).append((column, str(kind)))
+        return described
+
+    def columns(self, name: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of ``name``, in order."""
+        tname = self.require_table(name)
+        with self.connect() as con:
+            return [
+                (row[0], row[1])
+                for row in con.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
+                    "AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                    [tname.catalog, tname.schema, tname.name],
+                ).fetchall()
+            ]
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for several statements in a row (see :meth:`Engine.cursor`)."""
+        with self.connect() as con:
+            yield con
+
+    def publish_landed(self, catalog: str, schema: str, tables: Sequence[str]) -> None:
+        """Nothing to do: connectors load straight into the catalog files DuckDB reads."""
 
     def export(self, sql: str, path: str | Path, fmt: ExportFormat) -> int:
         """Write a query's result straight to a file from DuckDB (no detour through Python)."""

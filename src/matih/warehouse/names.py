@@ -22,7 +22,7 @@ def is_identifier(text: str) -> bool:
     return bool(_IDENT.match(text))
 
 
-@dataclass
+@dataclass(frozen=True)
 class TableName:
     catalog: str
     schema: str

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
-from matih.exceptions import WorkspaceError
 from matih.warehouse.duckdb_warehouse import Warehouse
+from matih.warehouse.engine import Engine
 from matih.warehouse.live import LiveSource
 from matih.workspace import Workspace
 
 
-def warehouse_of(workspace: Workspace, *, live: Sequence[LiveSource] = ()) -> Warehouse:
+def warehouse_of(workspace: Workspace, *, live: Sequence[LiveSource] = ()) -> Engine:
     """The workspace's warehouse, as ``matih.yaml`` configures it, with ``live`` sources attached (the
     sources package builds them from the specs: :func:`matih.sources.live.live_warehouse`)."""
     workspace.ensure_state()
     settings = workspace.settings().warehouse
-    if settings.engine != "duckdb":
-        raise WorkspaceError(
-            f"matih.yaml: warehouse.engine {settings.engine!r} is not available yet; the embedded engine is "
-            "'duckdb' (remove the engine line to use it)"
+    if settings.engine == "spark":
+        from matih.warehouse.spark_warehouse import SparkWarehouse
+
+        path = Path(settings.path).expanduser() if settings.path else workspace.warehouse_dir
+        return SparkWarehouse(
+            path if path.is_absolute() else workspace.root / path,
+            master=settings.master,
+            threads=settings.threads,
+            memory_limit=settings.memory_limit or default_memory_limit(),
+            live=list(live),
         )
     return Warehouse(
         workspace.warehouse_dir,
