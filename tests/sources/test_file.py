@@ -127,3 +127,29 @@ def test_fields_a_connector_cannot_honour_are_spec_errors(tmp_path) -> None:
     path.write_text(json.dumps(renamed))
     with pytest.raises(SpecError, match=r"\$\.transformation"):
         sync(ws, "shopify-orders", endpoints="production")
+
+
+def test_on_spark_each_sync_lands_where_spark_reads_it(tmp_path, spark_warehouse) -> None:
+    from matih.catalog.tables import refresh
+    from matih.warehouse import warehouse_of
+
+    ws = Workspace.at(tmp_path / "ws")
+    # threads: 2 is the master the test session's Spark already runs (local[2]); one master per process
+    (ws.root / "matih.yaml").write_text("name: ws\nwarehouse:\n  engine: spark\n  threads: 2\n")
+    data = ws.root / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("sku,day,qty\nA,2025-01-01,3\nB,2025-01-01,4\n")
+    _spec(ws, "uploads", "data/*.csv", "csv", "incremental", ["sku", "day"])
+    sync(ws, "uploads")
+    wh = warehouse_of(ws)
+    assert wh.engine == "spark"
+    assert wh.query("SELECT sum(qty) AS s FROM raw.uploads.sales").column("s").to_pylist() == [7]
+    # a correction merges by key in the landing file; Spark reads the merged table
+    (data / "b.csv").write_text("sku,day,qty\nA,2025-01-01,6\nC,2025-01-02,1\n")
+    future = time.time() + 5
+    os.utime(data / "b.csv", (future, future))
+    sync(ws, "uploads")
+    got = wh.query("SELECT count(*) AS n, sum(qty) AS s FROM raw.uploads.sales")
+    assert (got.column("n")[0].as_py(), got.column("s")[0].as_py()) == (3, 11)
+    # the key dlt declared reaches the catalog through its published schema table
+    assert refresh(ws).tables["raw.uploads.sales"].primary_key == ["sku", "day"]

@@ -148,7 +148,7 @@ def _pipeline(ws: Workspace, name: str, catalog: str, schema: str) -> Any:
     from matih.warehouse import warehouse_of
 
     warehouse = warehouse_of(ws)
-    warehouse.directory.mkdir(parents=True, exist_ok=True)
+    warehouse.catalog_path(catalog).parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=name.replace("-", "_"),
         destination=dlt.destinations.duckdb(str(warehouse.catalog_path(catalog))),
