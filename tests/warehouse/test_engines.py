@@ -245,6 +245,8 @@ def test_spark_refuses_what_it_cannot_do_atomically_naming_the_setting(spark_war
             wh.run(statement)
     with pytest.raises(WarehouseError, match="table functions .* " + REFUSED):
         wh.run("SELECT * FROM read_csv('/etc/passwd')")
+    with pytest.raises(WarehouseError, match="calls Java methods"):
+        wh.run("SELECT reflect('java.lang.System', 'getenv', 'HOME') AS home")
     assert rows(wh, "SELECT count(*) FROM analytics.main.orders") == [(4,)]
 
 
@@ -263,3 +265,14 @@ def test_incremental_refresh_is_refused_on_spark_naming_the_setting(spark_wareho
             date_column="d",
             lookback_days=1,
         )
+
+
+def test_explain_and_describe_answer_on_both(make: Make):
+    wh = make("wh")
+    wh.write_arrow("analytics.main.orders", ORDERS)
+    plan = wh.query("EXPLAIN SELECT product_id, sum(quantity) FROM analytics.main.orders GROUP BY 1")
+    text = " ".join(map(str, plan.column(plan.num_columns - 1).to_pylist()))
+    assert "quantity" in text.lower(), text
+    described = wh.query("DESCRIBE analytics.main.orders")
+    assert described.column(0).to_pylist()[:2] == ["order_id", "product_id"]
+    assert described.column(1).to_pylist()[:2] == ["BIGINT", "VARCHAR"]

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from matih.exceptions import QueryCancelled, WarehouseError
 from matih.warehouse import journal
+from matih.warehouse.engine import EngineBase
 from matih.warehouse.labels import current_label
 from matih.warehouse.live import LiveSource, attach_live, federate
 from matih.warehouse.locks import folder_lock
@@ -53,7 +54,7 @@ _INCOMING = "__matih_incoming"
 """The name an Arrow table being written is registered under on the connection."""
 
 
-class Warehouse:
+class Warehouse(EngineBase):
     """DuckDB catalogs in one folder, opened together."""
 
     engine = "duckdb"
@@ -166,13 +167,6 @@ class Warehouse:
                     results.append(execute(con, stmt, analysis, max_rows, params))
         return results
 
-    def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
-        """Run one read-only query and return its result as Arrow."""
-        result = self.run(sql, params=params)[-1]
-        if result.table is None:
-            raise WarehouseError(f"statement returned no rows to read: {sql[:80]!r}")
-        return result.table
-
     def write_arrow(
         self, name: str, table: pa.Table | pa.RecordBatchReader, *, mode: WriteMode = "overwrite"
     ) -> int:
@@ -235,14 +229,6 @@ class Warehouse:
         with self.connect() as con:
             return has_table(con, tname)
 
-    def require_table(self, name: str) -> TableName:
-        if not self.table_exists(name):
-            raise WarehouseError(
-                f"table {name} does not exist in the warehouse ({self.directory}); "
-                "run the query or pipeline that builds it first"
-            )
-        return TableName.parse(name)
-
     def describe(self) -> dict[TableName, list[tuple[str, str]]]:
         """Every table with its (column, type) pairs, live sources' included under their ATTACH alias."""
         with self.connect() as con:
@@ -287,17 +273,6 @@ class Warehouse:
         body = federate(strip_terminator(statements[0]), self.live)
         with self.connect() as con:
             return copy_to(con, body, path, fmt)
-
-    # -- write journal -------------------------------------------------------------------------------
-    @property
-    def writes_path(self) -> Path:
-        """One JSON line per table write (table, mode, rows, time): the catalog's update times."""
-        return journal.journal_path(self.directory)
-
-    def last_write(self, name: str) -> str | None:
-        """A stamp that changes whenever ``name`` is written (``<writes so far>@<time of the last>``), from
-        the write journal; ``None`` when it was never written through this warehouse."""
-        return journal.last_write(self.writes_path, TableName.parse(name))
 
     # -- internals -----------------------------------------------------------------------------------
     def _write_query(

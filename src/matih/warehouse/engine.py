@@ -10,6 +10,7 @@ is appended to the write journal after it commits.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from matih.exceptions import WarehouseError
+from matih.warehouse import journal
 from matih.warehouse.live import LiveSource
 from matih.warehouse.names import TableName
 from matih.warehouse.statements import ExportFormat, StatementResult, WriteMode
@@ -101,3 +104,41 @@ class Engine(Protocol):
     def writes_path(self) -> Path: ...
 
     def last_write(self, name: str) -> str | None: ...
+
+
+class EngineBase(ABC):
+    """What both engines do the same way on top of their own ``run`` and ``table_exists``: reading one
+    query's rows, requiring a table, and the write journal under ``directory``."""
+
+    directory: Path
+
+    @abstractmethod
+    def run(self, sql: str, *, params: dict[str, object] | None = None) -> list[StatementResult]: ...
+
+    @abstractmethod
+    def table_exists(self, name: str) -> bool: ...
+
+    def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
+        """Run one read-only query and return its result as Arrow."""
+        result = self.run(sql, params=params)[-1]
+        if result.table is None:
+            raise WarehouseError(f"statement returned no rows to read: {sql[:80]!r}")
+        return result.table
+
+    def require_table(self, name: str) -> TableName:
+        if not self.table_exists(name):
+            raise WarehouseError(
+                f"table {name} does not exist in the warehouse ({self.directory}); "
+                "run the query or pipeline that builds it first"
+            )
+        return TableName.parse(name)
+
+    @property
+    def writes_path(self) -> Path:
+        """One JSON line per table write (table, mode, rows, time): the catalog's update times."""
+        return journal.journal_path(self.directory)
+
+    def last_write(self, name: str) -> str | None:
+        """A stamp that changes whenever ``name`` is written (``<writes so far>@<time of the last>``), from
+        the write journal; ``None`` when it was never written through this warehouse."""
+        return journal.last_write(self.writes_path, TableName.parse(name))

@@ -24,13 +24,17 @@ from sqlglot import exp
 from matih.exceptions import WarehouseError
 from matih.warehouse.names import DEFAULT_CATALOG, TableName
 
+_JVM_CALLS = frozenset({"reflect", "java_method", "try_reflect"})
+"""Spark functions that call any Java method: never from SQL that reaches MATIH (the HTTP API's callers
+included)."""
+
 
 @dataclass
 class Translated:
     """One statement, ready for Spark."""
 
     kind: str
-    """``query``, ``create_table`` or ``drop_table``."""
+    """``query``, ``create_table``, ``drop_table`` or ``describe``."""
     sql: str
     """The query to run (for a CREATE TABLE AS, its body)."""
     reads: list[TableName] = field(default_factory=list)
@@ -82,12 +86,27 @@ def translate(tree: exp.Expr, view_of: dict[str, str], params: dict[str, object]
         return Translated(
             "query", _rewrite(tree.copy(), view_of, params).sql(dialect="spark"), reads=tables_read(tree)
         )
+    if isinstance(tree, exp.Describe) and isinstance(tree.this, exp.Table):
+        return Translated("describe", "", target=name_of(tree.this))
+    explained = _explained(tree)
+    if explained is not None:
+        inner = translate(explained, view_of, params)
+        return Translated("query", f"EXPLAIN {inner.sql}", reads=inner.reads)
     raise _unsupported(tree)
+
+
+def _explained(tree: exp.Expr) -> exp.Expr | None:
+    """The query of ``EXPLAIN <query>`` (sqlglot keeps EXPLAIN as a command holding its text)."""
+    if isinstance(tree, exp.Command) and str(tree.this).upper() == "EXPLAIN" and tree.expression is not None:
+        (inner,) = parse_script(tree.expression.name)
+        if isinstance(inner, exp.Query):
+            return inner
+    return None
 
 
 def tables_read(tree: exp.Expr) -> list[TableName]:
     """The warehouse tables a statement reads (CTE names and its own target excluded)."""
-    query = tree.expression if isinstance(tree, exp.Create) else tree
+    query = tree.expression if isinstance(tree, exp.Create) else _explained(tree) or tree
     if query is None:
         return []
     ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
@@ -122,6 +141,11 @@ def _rewrite(query: exp.Expr, view_of: dict[str, str], params: dict[str, object]
             return _day_of_week(node.this, iso=False)
         if isinstance(node, exp.DayOfWeekIso):
             return _day_of_week(node.this, iso=True)
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _JVM_CALLS:
+            raise WarehouseError(
+                f"{node.name}() calls Java methods; it is not available on warehouse.engine 'spark' "
+                "(matih.yaml)"
+            )
         if isinstance(node, exp.Log) and node.expression is None:
             return exp.Anonymous(this="LOG10", expressions=[node.this])
         if isinstance(node, (exp.Parameter, exp.Placeholder)) and params is not None:

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from matih.exceptions import QueryCancelled, WarehouseError
 from matih.state import write_bytes_atomic
 from matih.warehouse import journal
+from matih.warehouse.engine import EngineBase
 from matih.warehouse.labels import current_label
 from matih.warehouse.live import LiveSource
 from matih.warehouse.locks import folder_lock
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 _LANDING = "_landing"
 
 
-class SparkWarehouse:
+class SparkWarehouse(EngineBase):
     """Parquet tables under ``directory``, run by Spark SQL."""
 
     engine = "spark"
@@ -115,10 +116,25 @@ class SparkWarehouse:
             text = tree.sql(dialect="duckdb")
             step = translate(tree, self._views(tables_read(tree)), params)
             if target is not None:
-                if step.kind == "drop_table":
-                    raise WarehouseError("a target table needs a SELECT query, got a DROP statement")
+                if step.kind in ("drop_table", "describe"):
+                    raise WarehouseError(f"a target table needs a SELECT query, got {step.kind}")
                 step.kind, step.target = "create_table", TableName.parse(target)
-            if step.kind == "drop_table":
+            if step.kind == "describe":
+                assert step.target is not None
+                columns = self.columns(str(step.target))
+                described = pa.table(
+                    {"column_name": [c for c, _ in columns], "column_type": [t for _, t in columns]}
+                )
+                results.append(
+                    StatementResult(
+                        sql=text,
+                        kind="describe",
+                        elapsed=time.perf_counter() - started,
+                        table=described,
+                        rows=described.num_rows,
+                    )
+                )
+            elif step.kind == "drop_table":
                 results.append(self._drop(step, text, started))
             elif step.kind == "create_table":
                 assert step.target is not None
@@ -145,12 +161,6 @@ class SparkWarehouse:
                     )
                 )
         return results
-
-    def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
-        result = self.run(sql, params=params)[-1]
-        if result.table is None:
-            raise WarehouseError(f"statement returned no rows to read: {sql[:80]!r}")
-        return result.table
 
     def export(self, sql: str, path: str | Path, fmt: ExportFormat) -> int:
         table = self.query(sql)
@@ -245,14 +255,6 @@ class SparkWarehouse:
     def table_exists(self, name: str) -> bool:
         return self._pointer(TableName.parse(name)).exists()
 
-    def require_table(self, name: str) -> TableName:
-        if not self.table_exists(name):
-            raise WarehouseError(
-                f"table {name} does not exist in the warehouse ({self.directory}); "
-                "run the query or pipeline that builds it first"
-            )
-        return TableName.parse(name)
-
     def describe(self) -> dict[TableName, list[tuple[str, str]]]:
         described = {}
         for pointer in sorted(self.directory.glob("*/*/*.json")):
@@ -296,14 +298,6 @@ class SparkWarehouse:
                 if table in present:
                     reader = con.execute(f'SELECT * FROM "{schema}"."{table}"').to_arrow_reader(1_000_000)
                     self.write_arrow(f"{catalog}.{schema}.{table}", reader)
-
-    # -- write journal -------------------------------------------------------------------------------
-    @property
-    def writes_path(self) -> Path:
-        return journal.journal_path(self.directory)
-
-    def last_write(self, name: str) -> str | None:
-        return journal.last_write(self.writes_path, TableName.parse(name))
 
     # -- internals -----------------------------------------------------------------------------------
     def _pointer(self, tname: TableName) -> Path:

@@ -1,0 +1,261 @@
+"""The scaling curve: the seed's daily pipeline (load the sources, the feature SQL, read the training grid,
+train, batch inference) at growing catalogues, on the embedded DuckDB warehouse and on the Spark
+warehouse, each stage's time and peak memory, and a projection to 1M series from the measured slopes.
+
+    .venv/bin/python benchmarks/scaling.py [--products 10000,45291] [--engines duckdb,spark] [--trees 500]
+        [--workdir /tmp/matih-scaling] [--spark-memory 8GB]
+
+Each (catalogue, engine) runs in a process of its own, so peak memory is that run's (Spark's JVM
+included: it is a child of the run's process and reported when it exits). Worlds are generated once per
+size and kept in ``--workdir`` (``--reuse`` keeps them between invocations). Writes
+benchmarks/results/scaling.json and benchmarks/results/scaling.png.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as seed_scale.py: LightGBM beside sklearn (STACK.md)
+
+import argparse
+import datetime as dt
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from results_file import RESULTS, write_results  # benchmarks/ is the script's folder
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+EXAMPLE = HERE.parent / "examples" / "novamart"
+STAGES = ("load", "feature_sql", "load_grid", "train", "batch_inference")
+console = Console(width=150)
+
+
+def peak_gb() -> float:
+    """Peak RSS of this process or of its largest finished child (Spark's JVM once stopped)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
+
+
+def world_dir(workdir: Path, products: int) -> Path:
+    return workdir / f"world-{products}"
+
+
+def ensure_world(workdir: Path, products: int) -> float:
+    """Generate and save the world of ``products`` once; the seconds it took (0 when reused)."""
+    from matih.sandbox import WorldConfig, generate_world, save_world
+    from matih.sandbox.store import world_path
+
+    folder = world_dir(workdir, products)
+    if world_path(folder).exists():
+        return 0.0
+    started = time.perf_counter()
+    config = WorldConfig(products=products, seed=7, end_date=dt.date(2025, 12, 15), days=715)
+    save_world(generate_world(config), folder)
+    return time.perf_counter() - started
+
+
+def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory: str) -> dict[str, Any]:
+    """The pipeline's stages on one engine, in this process."""
+    from matih.forecast.batch import forecast_table
+    from matih.forecast.config import TrainConfig
+    from matih.forecast.features import FeatureContext
+    from matih.forecast.fit import fit_forecaster
+    from matih.forecast.grid import load_grid
+    from matih.sandbox import load_world
+    from matih.warehouse import warehouse_of
+    from matih.workspace import Workspace
+
+    root = workdir / f"ws-{products}-{engine}"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".matih"))
+    if engine == "spark":
+        settings = (root / "matih.yaml").read_text()
+        (root / "matih.yaml").write_text(
+            settings.replace("  engine: duckdb\n", f"  engine: spark\n  memory_limit: {spark_memory}\n")
+        )
+    ws = Workspace(root)
+    ws.ensure_state()
+    wh = warehouse_of(ws)
+    seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        started = time.perf_counter()
+        out = fn()
+        seconds[name] = round(time.perf_counter() - started, 1)
+        peaks[name] = round(peak_gb(), 2)
+        print(f"  {engine} {products}: {name} {seconds[name]} s, peak {peaks[name]} GB", file=sys.stderr)
+        return out
+
+    if engine == "spark":
+        timed("start", lambda: wh.spark)  # type: ignore[attr-defined]
+    timed("load", lambda: load_world(world_dir(workdir, products), wh))
+    features = timed("feature_sql", lambda: wh.run(ws.query_path("demand_features").read_text()))
+    config = TrainConfig(n_estimators=trees)
+    grid = timed("load_grid", lambda: load_grid(wh, config.dataset, config.roles))
+    context = FeatureContext.build(grid)
+    model, stats = timed("train", lambda: fit_forecaster(context, config))
+
+    def batch() -> int:
+        origin = grid.n_days - 1
+        table = forecast_table(grid, model.predict(context, origin), model, "scaling", origin)
+        return wh.write_arrow("analytics.forecasts.demand_14d", table)
+
+    forecast_rows = timed("batch_inference", batch)
+    if engine == "spark":
+        from matih.warehouse.spark_session import stop_sessions
+
+        stop_sessions()
+        time.sleep(1)  # the JVM's exit is reaped before its peak is read
+    return {
+        "products": products,
+        "engine": engine,
+        "seconds": seconds,
+        "peak_gb": peaks,
+        "peak_gb_run": round(peak_gb(), 2),
+        "feature_rows": features[-1].rows,
+        "training_rows": stats.total_rows,
+        "forecast_rows": forecast_rows,
+        "trees": trees,
+    }
+
+
+def project(runs: list[dict[str, Any]], engine: str, target: int = 1_000_000) -> dict[str, Any] | None:
+    """Each stage's seconds per product from the two largest measured catalogues (a straight line through
+    them), extended to ``target`` series; core-seconds at this machine's cores."""
+    mine = sorted((r for r in runs if r["engine"] == engine), key=lambda r: r["products"])
+    if len(mine) < 2:
+        return None
+    a, b = mine[-2], mine[-1]
+    stages = {}
+    for stage in STAGES:
+        slope = (b["seconds"][stage] - a["seconds"][stage]) / (b["products"] - a["products"])
+        stages[stage] = round(b["seconds"][stage] + slope * (target - b["products"]), 0)
+    memory_slope = (b["peak_gb_run"] - a["peak_gb_run"]) / (b["products"] - a["products"])
+    total = sum(stages.values())
+    cores = os.cpu_count() or 1
+    return {
+        "series": target,
+        "from": [a["products"], b["products"]],
+        "seconds": stages,
+        "total_seconds": total,
+        "core_hours_per_daily_run": round(total * cores / 3600, 1),
+        "peak_gb": round(b["peak_gb_run"] + memory_slope * (target - b["products"]), 1),
+        "largest_within_24gb": int(b["products"] + (24 - b["peak_gb_run"]) / memory_slope)
+        if memory_slope > 0
+        else None,
+    }
+
+
+def plot(runs: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for engine in sorted({r["engine"] for r in runs}):
+        mine = sorted((r for r in runs if r["engine"] == engine), key=lambda r: r["products"])
+        x = [r["products"] for r in mine]
+        left.plot(x, [sum(r["seconds"][s] for s in STAGES) for r in mine], marker="o", label=engine)
+        right.plot(x, [r["peak_gb_run"] for r in mine], marker="o", label=engine)
+    left.set(xlabel="products", ylabel="seconds, daily pipeline", title="time")
+    right.set(xlabel="products", ylabel="peak GB", title="memory")
+    right.axhline(24, color="grey", linestyle="--", linewidth=1)
+    for ax in (left, right):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", default="10000,45291")
+    parser.add_argument("--engines", default="duckdb,spark")
+    parser.add_argument("--trees", type=int, default=500)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/matih-scaling"))
+    parser.add_argument("--spark-memory", default="8GB")
+    parser.add_argument("--one", nargs=2, metavar=("PRODUCTS", "ENGINE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        result = run_one(args.workdir, int(args.one[0]), args.one[1], args.trees, args.spark_memory)
+        print(json.dumps(result))
+        return
+
+    runs: list[dict[str, Any]] = []
+    generated: dict[int, float] = {}
+    for products in (int(p) for p in args.products.split(",")):
+        generated[products] = round(ensure_world(args.workdir, products), 1)
+        for engine in args.engines.split(","):
+            console.print(f"[bold]{products:,} products on {engine}[/] ...")
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(products),
+                    engine,
+                    "--trees",
+                    str(args.trees),
+                    "--workdir",
+                    str(args.workdir),
+                    "--spark-memory",
+                    args.spark_memory,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                console.print(f"[red]failed[/]: {done.stderr[-2000:]}")
+                runs.append({"products": products, "engine": engine, "failed": done.stderr[-2000:]})
+                continue
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    measured = [r for r in runs if "failed" not in r]
+    table = Table(title=f"The daily pipeline by catalogue size ({args.trees} trees)")
+    for column in ("products", "engine", *STAGES, "total s", "peak GB"):
+        table.add_column(column, justify="right")
+    for r in measured:
+        table.add_row(
+            f"{r['products']:,}",
+            r["engine"],
+            *(f"{r['seconds'][s]:.1f}" for s in STAGES),
+            f"{sum(r['seconds'][s] for s in STAGES):.0f}",
+            f"{r['peak_gb_run']:.1f}",
+        )
+    console.print(table)
+    projections = {e: project(measured, e) for e in args.engines.split(",")}
+    for engine, p in projections.items():
+        if p:
+            console.print(
+                f"{engine}: 1M series projected {p['total_seconds'] / 3600:.1f} h a day on "
+                f"{os.cpu_count()} cores ({p['core_hours_per_daily_run']} core-hours), peak "
+                f"{p['peak_gb']} GB; largest within 24 GB about {p['largest_within_24gb']:,} products"
+            )
+    if measured:
+        plot(measured, RESULTS / "scaling.png")
+    out = write_results(
+        "scaling",
+        {
+            "runs": runs,
+            "generate_seconds": generated,
+            "projection_1m": projections,
+            "trees": args.trees,
+        },
+    )
+    console.print(f"wrote {out} and {RESULTS / 'scaling.png'}")
+
+
+if __name__ == "__main__":
+    main()
