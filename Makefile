@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring bench-simulation bench-experiment drills lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring bench-simulation bench-experiment bench-scaling drills lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh web/package-lock.json
 	bash scripts/setup.sh
@@ -52,6 +52,9 @@ bench-simulation: $(STAMP)
 
 bench-experiment: $(STAMP)
 	$(PY) benchmarks/experiment.py --real uci,oj
+
+bench-scaling: $(STAMP)
+	$(PY) benchmarks/scaling.py
 
 drills: $(STAMP)
 	$(PY) benchmarks/drills.py
