@@ -3,7 +3,7 @@ train, batch inference) at growing catalogues, on the embedded DuckDB warehouse 
 warehouse, each stage's time and peak memory, and a projection to 1M series from the measured slopes.
 
     .venv/bin/python benchmarks/scaling.py [--products 10000,45291] [--engines duckdb,spark] [--trees 500]
-        [--workdir /tmp/matih-scaling] [--spark-memory 8GB]
+        [--workdir /tmp/matih-scaling] [--spark-memory 8GB] [--add]
 
 Each (catalogue, engine) runs in a process of its own; peak memory is that process's and its
 descendants' resident memory together (Spark's JVM included), sampled every 0.2 s. Worlds are generated
@@ -215,6 +215,9 @@ def main() -> None:
     parser.add_argument("--trees", type=int, default=500)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/matih-scaling"))
     parser.add_argument("--spark-memory", default="8GB")
+    parser.add_argument(
+        "--add", action="store_true", help="keep the sizes already in results/scaling.json (same trees)"
+    )
     parser.add_argument("--one", nargs=2, metavar=("PRODUCTS", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -224,9 +227,16 @@ def main() -> None:
         return
 
     runs: list[dict[str, Any]] = []
-    generated: dict[int, float] = {}
+    generated: dict[str, float] = {}
+    earlier = RESULTS / "scaling.json"
+    if args.add and earlier.exists():
+        kept = json.loads(earlier.read_text())
+        if kept.get("trees") == args.trees:
+            wanted = {(int(p), e) for p in args.products.split(",") for e in args.engines.split(",")}
+            runs = [r for r in kept["runs"] if (r["products"], r["engine"]) not in wanted]
+            generated = dict(kept.get("generate_seconds", {}))
     for products in (int(p) for p in args.products.split(",")):
-        generated[products] = round(ensure_world(args.workdir, products), 1)
+        generated[str(products)] = round(ensure_world(args.workdir, products), 1)
         for engine in args.engines.split(","):
             console.print(f"[bold]{products:,} products on {engine}[/] ...")
             done = subprocess.run(
@@ -253,6 +263,7 @@ def main() -> None:
                 continue
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
+    runs.sort(key=lambda r: (r["products"], r["engine"]))
     measured = [r for r in runs if "failed" not in r]
     table = Table(title=f"The daily pipeline by catalogue size ({args.trees} trees)")
     for column in ("products", "engine", *STAGES, "total s", "peak GB"):
@@ -266,7 +277,7 @@ def main() -> None:
             f"{r['peak_gb_run']:.1f}",
         )
     console.print(table)
-    projections = {e: project(measured, e) for e in args.engines.split(",")}
+    projections = {e: project(measured, e) for e in sorted({r["engine"] for r in measured})}
     for engine, p in projections.items():
         if p:
             console.print(

@@ -57,3 +57,20 @@ def test_an_unreadable_record_is_a_clear_transient_error(tmp_path, text: str) ->
     assert failure.value.transient and "delete it and run `matih deploy demand-forecaster`" in str(
         failure.value
     )
+
+
+def test_a_rollouts_stamp_is_never_saved_without_its_routing(tmp_path, monkeypatch):
+    """A server follows a routing change when the record's deployed_at moves: the save that moves it must
+    already carry the routing, or a server polling between two saves keeps the old routing for good."""
+    import copy
+
+    from matih.serving import deployments as D
+    from matih.workspace import Workspace
+
+    saved: list[dict] = []
+    monkeypatch.setattr(D, "_save", lambda ws, state: saved.append(copy.deepcopy(state.live)))
+    state = D.DeploymentState(name="demand-forecaster")
+    routing = {"families": {}, "categories": {"Electronics": "seasonal_naive"}}
+    ws = Workspace(tmp_path)
+    D._switch(ws, state, TrainConfig(), 3, 10, "analytics.forecasts.x", "2026-01-01", routing)
+    assert saved and all(live["routing"] == routing for live in saved)

@@ -240,8 +240,7 @@ def rollout(
             wh.swap_in(output, table, keep_as=kept_table(output))
             publish_archives(wh, batch, table)
         state.switching = None
-        live = _switch(ws, state, train, version, table.num_rows, output, batch.origin)
-        live["routing"] = batch.routing
+        live = _switch(ws, state, train, version, table.num_rows, output, batch.origin, batch.routing)
         if output is not None:
             # what `matih serve` checks before serving these rows instead of computing them again
             live["checksum"] = published_checksum(wh, output)
@@ -280,7 +279,10 @@ def _switch(
     rows: int,
     output: str | None,
     origin: str,
+    routing: Any,
 ) -> dict[str, Any]:
+    # the routing is in the same save as the new deployed_at: a server polling the record never sees
+    # this rollout's stamp without the routing it serves
     live = {
         "version": f"v{version}",
         "model": train.experiment,
@@ -289,6 +291,7 @@ def _switch(
         "output_table": output,
         "rows": rows,
         "forecast_origin": origin,
+        "routing": routing,
     }
     if state.live and state.live.get("version") != live["version"]:
         state.previous = state.live
