@@ -24,7 +24,9 @@ sandbox_app = typer.Typer(help="The NovaMart simulated retailer.", no_args_is_he
 @handled
 def sandbox_generate(
     workspace: WorkspaceOpt = None,
-    products: Annotated[int, typer.Option(help="Number of products (100 to 45,291).")] = 2_000,
+    products: Annotated[
+        int, typer.Option(help="Number of products (100 to 1,000,000; the seed's catalogue is 45,291).")
+    ] = 2_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same world.")] = 7,
     end_date: Annotated[
         str | None, typer.Option(help="Last day of sales, YYYY-MM-DD (default: yesterday).")
