@@ -358,15 +358,19 @@ class SparkWarehouse(EngineBase):
         """A temporary view per table read, named after the table and its current parts."""
         views = {}
         for tname in names:
-            pointer = self._pointer(tname)
-            if not pointer.exists():
+            try:
+                record = self._pointer(tname).read_text()
+            except FileNotFoundError:
                 raise WarehouseError(
                     f"Table {tname} does not exist in the warehouse ({self.directory})\n"
                     "hint: tables are catalog.schema.table; list them with `matih catalog list`"
-                )
-            version = uuid.uuid5(uuid.NAMESPACE_URL, pointer.read_text()).hex[:12]
+                ) from None
+            version = uuid.uuid5(uuid.NAMESPACE_URL, record).hex[:12]
             view = f"matih_{tname.catalog}_{tname.schema}_{tname.name}_{version}"
-            self._frame(tname).createOrReplaceTempView(view)
+            # a view names one version of the table's parts: registered once, not re-read (Spark reads
+            # every part's footer to build it) by each of the many small queries a catalog refresh runs
+            if not self.spark.catalog.tableExists(view):
+                self._frame(tname).createOrReplaceTempView(view)
             views[str(tname)] = view
         return views
 
