@@ -1,32 +1,35 @@
 """The scaling curve: the seed's daily pipeline (load the sources, the feature SQL, read the training grid,
-train, batch inference) at growing catalogues, on the embedded DuckDB warehouse and on the Spark
-warehouse, each stage's time and peak memory, and a projection to 1M series from the measured slopes.
+train, batch inference) at growing catalogues, on the embedded DuckDB warehouse, on the Spark warehouse,
+and on Spark with the fits on a local Ray cluster (``spark+ray``), each stage's time and peak memory, and
+a projection to 1M series from the measured slopes.
 
-    .venv/bin/python benchmarks/scaling.py [--products 10000,45291] [--engines duckdb,spark] [--trees 500]
-        [--workdir /tmp/matih-scaling] [--spark-memory 8GB] [--add]
+    .venv/bin/python benchmarks/scaling.py [--products 10000,45291] [--engines duckdb,spark,spark+ray]
+        [--trees 500] [--workdir /tmp/matih-scaling] [--spark-memory 8GB] [--add]
 
-Each (catalogue, engine) runs in a process of its own; peak memory is that process's and its
-descendants' resident memory together (Spark's JVM included), sampled every 0.2 s. Worlds are generated
-once per size and kept in ``--workdir`` for later invocations. Writes
-benchmarks/results/scaling.json and benchmarks/results/scaling.png.
+Each (catalogue, engine) runs in a process of its own. ``spark+ray`` starts a Ray cluster there with
+``ray start`` (a head that schedules and one worker node with this machine's cores, separate processes
+reached by address, as a cluster elsewhere would be) and stops it after. Peak memory is the larger of
+two samples taken every 0.2 s: the resident memory of the process and its descendants (Spark's JVM
+included), and the machine's memory in use above what it was when the run started (Ray's daemons and
+workers are not descendants: ``ray start`` detaches them). Worlds are generated once per size and kept in
+``--workdir`` for later invocations. Writes benchmarks/results/scaling.json and
+benchmarks/results/scaling.png.
 """
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as seed_scale.py: LightGBM beside sklearn (STACK.md)
-
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
-import resource
+import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +43,25 @@ STAGES = ("load", "feature_sql", "load_grid", "train", "batch_inference")
 console = Console(width=150)
 
 
+def machine_used() -> int:
+    """Bytes of memory in use on this machine: total less what the kernel could hand out (page cache
+    it can drop counts as available)."""
+    info = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        name, value = line.split(":", 1)
+        info[name] = int(value.split()[0]) * 1024
+    return info["MemTotal"] - info["MemAvailable"]
+
+
 class PeakSampler:
-    """The largest resident memory of this process and its descendants together (Spark's JVM is a child
-    that outlives the session), sampled from /proc every 0.2 s: a run's peak, wherever it is held."""
+    """A run's peak memory, wherever it is held, sampled from /proc every 0.2 s: the resident memory of
+    this process and its descendants together (Spark's JVM is a child that outlives the session), and
+    the machine's memory in use above the baseline at the start (for detached processes: Ray's)."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.stage_peak = 0
+        self._baseline = machine_used()
         self._page = os.sysconf("SC_PAGE_SIZE")
         self._stop = threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
@@ -70,13 +86,56 @@ class PeakSampler:
                 total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self._page
         return total
 
+    def sample(self) -> None:
+        now = max(self._tree_rss(), machine_used() - self._baseline)
+        self.peak = max(self.peak, now)
+        self.stage_peak = max(self.stage_peak, now)
+
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, self._tree_rss())
+            self.sample()
+
+    def next_stage(self) -> float:
+        """The peak since the previous call, in GB; starts the next stage's."""
+        self.sample()
+        peak, self.stage_peak = self.stage_peak, 0
+        return peak / 2**30
 
     def gb(self) -> float:
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return max(self.peak, own) / 2**30
+        # not getrusage's ru_maxrss: Linux carries the parent's high-water mark through fork and exec,
+        # so a run started by a parent that generated a large world would report the parent's size
+        self.sample()
+        return self.peak / 2**30
+
+
+@contextlib.contextmanager
+def local_ray_cluster(temp: Path) -> Iterator[str]:
+    """A head with no CPUs (it schedules, it does not fit) and one worker node with this machine's cores,
+    each started by ``ray start``; yields the address. Authentication is stated, not left to ~/.ray."""
+    from matih.processes import free_port
+
+    ray = str(Path(sys.executable).with_name("ray"))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the driver (this process) must agree with the cluster
+    address = f"127.0.0.1:{free_port()}"
+    common = ["--disable-usage-stats", "--node-ip-address=127.0.0.1"]
+    head = ["--head", f"--port={address.rsplit(':', 1)[1]}", "--num-cpus=0", "--include-dashboard=false"]
+    try:
+        for args in (
+            [*head, f"--temp-dir={temp}"],
+            [f"--address={address}", f"--num-cpus={os.cpu_count() or 1}"],
+        ):
+            subprocess.run(
+                [ray, "start", *args, *common], env=env, check=True, capture_output=True, timeout=180
+            )
+        yield address
+    finally:
+        import ray as ray_api
+
+        if ray_api.is_initialized():
+            ray_api.shutdown()
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def world_dir(workdir: Path, products: int) -> Path:
@@ -103,6 +162,7 @@ def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory:
     from matih.forecast.config import TrainConfig
     from matih.forecast.features import FeatureContext
     from matih.forecast.fit import fit_forecaster
+    from matih.forecast.fitters import RayFitter, fitter_for
     from matih.forecast.grid import load_grid
     from matih.sandbox import load_world
     from matih.warehouse import warehouse_of
@@ -111,7 +171,7 @@ def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory:
     root = workdir / f"ws-{products}-{engine}"
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".matih"))
-    if engine == "spark":
+    if engine.startswith("spark"):
         settings = (root / "matih.yaml").read_text()
         (root / "matih.yaml").write_text(
             settings.replace("  engine: duckdb\n", f"  engine: spark\n  memory_limit: {spark_memory}\n")
@@ -124,21 +184,31 @@ def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory:
     sampler = PeakSampler()
 
     def timed(name: str, fn: Any) -> Any:
+        sampler.next_stage()
         started = time.perf_counter()
         out = fn()
         seconds[name] = round(time.perf_counter() - started, 1)
-        peaks[name] = round(sampler.gb(), 2)
+        peaks[name] = round(sampler.next_stage(), 2)
         print(f"  {engine} {products}: {name} {seconds[name]} s, peak {peaks[name]} GB", file=sys.stderr)
         return out
 
-    if engine == "spark":
+    if engine.startswith("spark"):
         timed("start", lambda: wh.spark)  # type: ignore[attr-defined]
     timed("load", lambda: load_world(world_dir(workdir, products), wh))
     features = timed("feature_sql", lambda: wh.run(ws.query_path("demand_features").read_text()))
     config = TrainConfig(n_estimators=trees)
     grid = timed("load_grid", lambda: load_grid(wh, config.dataset, config.roles))
     context = FeatureContext.build(grid)
-    model, stats = timed("train", lambda: fit_forecaster(context, config))
+    with contextlib.ExitStack() as stack:
+        if engine.endswith("+ray"):
+            # as a pipeline's ray_config would say it: one single-threaded fit per core, at once
+            cpus = os.cpu_count() or 1
+            config = dataclasses.replace(config, ray_workers=cpus, ray_resources=(("CPU", 1.0),))
+            address = stack.enter_context(local_ray_cluster(workdir / f"ray-{os.getpid()}"))
+            fitter = timed("ray_start", lambda: RayFitter(config, address))
+        else:
+            fitter = fitter_for(config, None, grid.Y.size)
+        model, stats = timed("train", lambda: fit_forecaster(context, config, fitter=fitter))
 
     def batch() -> int:
         origin = grid.n_days - 1
@@ -155,34 +225,54 @@ def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory:
         "feature_rows": features[-1].rows,
         "training_rows": stats.total_rows,
         "forecast_rows": forecast_rows,
+        "fitted": stats.where,
         "trees": trees,
     }
 
 
-def project(runs: list[dict[str, Any]], engine: str, target: int = 1_000_000) -> dict[str, Any] | None:
-    """Each stage's seconds per product from the two largest measured catalogues (a straight line through
-    them), extended to ``target`` series; core-seconds at this machine's cores."""
+def project(
+    runs: list[dict[str, Any]], engine: str, target: int = 1_000_000, usd_per_core_hour: float = 0.05
+) -> dict[str, Any] | None:
+    """Each stage's seconds and the run's peak memory as straight lines in the catalogue, fitted by least
+    squares to every measured size of ``engine`` (two sizes give the line through them; a slope below
+    zero, which only noise between runs produces, counts as flat), extended to ``target`` series.
+
+    The cost model is the work, not the wall time: core-hours per daily run on this machine's cores,
+    which on a cluster is a lower bound (Spark's shuffles then cross the network, which one machine never
+    measures), and their price at ``usd_per_core_hour`` (an on-demand general-purpose vCPU-hour)."""
+    import numpy as np
+
     mine = sorted((r for r in runs if r["engine"] == engine), key=lambda r: r["products"])
     if len(mine) < 2:
         return None
-    a, b = mine[-2], mine[-1]
+    x = np.array([r["products"] for r in mine], dtype=float)
+
+    def line(values: list[float]) -> tuple[float, float]:
+        slope, intercept = np.polyfit(x, np.asarray(values, dtype=float), 1)
+        slope = max(0.0, float(slope))
+        if slope == 0.0:
+            intercept = float(np.mean(values))
+        return slope, float(intercept)
+
     stages = {}
     for stage in STAGES:
-        slope = (b["seconds"][stage] - a["seconds"][stage]) / (b["products"] - a["products"])
-        stages[stage] = round(b["seconds"][stage] + slope * (target - b["products"]), 0)
-    memory_slope = (b["peak_gb_run"] - a["peak_gb_run"]) / (b["products"] - a["products"])
+        slope, intercept = line([r["seconds"][stage] for r in mine])
+        stages[stage] = round(intercept + slope * target, 0)
+    slope, intercept = line([r["peak_gb_run"] for r in mine])
     total = sum(stages.values())
     cores = os.cpu_count() or 1
+    core_hours = total * cores / 3600
     return {
         "series": target,
-        "from": [a["products"], b["products"]],
+        "from": [int(v) for v in x],
         "seconds": stages,
         "total_seconds": total,
-        "core_hours_per_daily_run": round(total * cores / 3600, 1),
-        "peak_gb": round(b["peak_gb_run"] + memory_slope * (target - b["products"]), 1),
-        "largest_within_24gb": int(b["products"] + (24 - b["peak_gb_run"]) / memory_slope)
-        if memory_slope > 0
-        else None,
+        "core_hours_per_daily_run": round(core_hours, 1),
+        "usd_per_daily_run": round(core_hours * usd_per_core_hour, 2),
+        "usd_per_core_hour": usd_per_core_hour,
+        "peak_gb": round(intercept + slope * target, 1),
+        "gb_per_1000_products": round(slope * 1000, 3),
+        "largest_within_24gb": int((24 - intercept) / slope) if slope > 0 else None,
     }
 
 
@@ -282,8 +372,10 @@ def main() -> None:
         if p:
             console.print(
                 f"{engine}: 1M series projected {p['total_seconds'] / 3600:.1f} h a day on "
-                f"{os.cpu_count()} cores ({p['core_hours_per_daily_run']} core-hours), peak "
-                f"{p['peak_gb']} GB; largest within 24 GB about {p['largest_within_24gb']:,} products"
+                f"{os.cpu_count()} cores ({p['core_hours_per_daily_run']} core-hours, "
+                f"${p['usd_per_daily_run']} at ${p['usd_per_core_hour']}/core-hour), peak {p['peak_gb']} GB "
+                f"({p['gb_per_1000_products']} GB per 1,000 products); largest within 24 GB about "
+                f"{p['largest_within_24gb'] or 0:,} products"
             )
     if measured:
         plot(measured, RESULTS / "scaling.png")

@@ -8,18 +8,15 @@ Prints a table and writes the figures to benchmarks/results/seed_scale.json; RES
 
 from __future__ import annotations
 
-import os
-
-# two OpenMP runtimes (LightGBM's and sklearn's, pulled in by mlforecast) spin against each other on
-# small machines unless they wait passively (STACK.md)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import datetime as dt
 import json
+import multiprocessing
+import os
 import resource
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +47,27 @@ def peak_gb() -> float:
     return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1e6
 
 
-def run_peer(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]:
+def _passive_openmp() -> None:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # before LightGBM or sklearn load an OpenMP runtime
+
+
+def run_peer_apart(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]:
+    """:func:`run_peer` in a child process. sklearn (which mlforecast imports) brings a second OpenMP
+    runtime, and two spinning runtimes slow LightGBM 200x on 2 cores (STACK.md); the remedy,
+    OMP_WAIT_POLICY=PASSIVE, makes MATIH's threads sleep between its many small parallel regions
+    (10x slower on real_data.py's fits), so each side runs with the setting that suits it, as a user
+    running MATIH's CLI would."""
+    horizon = config.forecast_horizon
+    Y = grid.Y[:, : holdout_origin + 1 + horizon]
+    with ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=_passive_openmp
+    ) as pool:
+        return pool.submit(run_peer, Y, grid.start, grid.first, holdout_origin, config).result()
+
+
+def run_peer(
+    Y_all: np.ndarray, start: np.datetime64, first: np.ndarray, holdout_origin: int, config: TrainConfig
+) -> dict[str, float]:
     """mlforecast with LightGBM, same trees and learning rate, lags 7/14, rolling means 7/14/30."""
     import lightgbm as lgb
     import pandas as pd
@@ -58,9 +75,9 @@ def run_peer(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]
     from mlforecast.lag_transforms import RollingMean
 
     started = time.perf_counter()
-    P = len(grid.series)
-    days = grid.start + np.arange(holdout_origin + 1).astype("timedelta64[D]")
-    Y = grid.Y[:, : holdout_origin + 1]
+    P = len(Y_all)
+    days = start + np.arange(holdout_origin + 1).astype("timedelta64[D]")
+    Y = Y_all[:, : holdout_origin + 1]
     p, d = np.nonzero(~np.isnan(Y))
     df = pd.DataFrame({"unique_id": p.astype(np.int32), "ds": days[d], "y": Y[p, d].astype(np.float32)})
     build = time.perf_counter() - started
@@ -89,8 +106,8 @@ def run_peer(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]
     pred["h"] = (pred["ds"].to_numpy().astype("datetime64[D]") - days[-1]).astype(int)
     yhat = np.zeros((P, config.forecast_horizon))
     yhat[pred["unique_id"].to_numpy(), pred["h"].to_numpy() - 1] = np.clip(pred["lgbm"].to_numpy(), 0, None)
-    active = np.nonzero(grid.first <= holdout_origin)[0]
-    actual = np.nan_to_num(grid.Y[active, holdout_origin + 1 : holdout_origin + 1 + config.forecast_horizon])
+    active = np.nonzero(first <= holdout_origin)[0]
+    actual = np.nan_to_num(Y_all[active, holdout_origin + 1 : holdout_origin + 1 + config.forecast_horizon])
     return {
         "rows": float(len(df)),
         "frame_seconds": build,
@@ -183,7 +200,9 @@ def main() -> None:
         forecast_table(grid, saved.predict(ctx, origin), saved, "bench", origin)
 
     timed("batch_inference_lightgbm", batch_lightgbm)
-    peer = None if args.no_peer else timed("mlforecast", lambda: run_peer(grid, holdout_origin, train_cfg))
+    peer = (
+        None if args.no_peer else timed("mlforecast", lambda: run_peer_apart(grid, holdout_origin, train_cfg))
+    )
 
     table = Table(title=f"Seed scale: {args.products:,} products, {args.days} days", header_style="bold")
     for col in ("stage", "MATIH", "seed", "reach"):
