@@ -8,12 +8,11 @@ a projection to 1M series from the measured slopes.
 
 Each (catalogue, engine) runs in a process of its own. ``spark+ray`` starts a Ray cluster there with
 ``ray start`` (a head that schedules and one worker node with this machine's cores, separate processes
-reached by address, as a cluster elsewhere would be) and stops it after. Peak memory is the larger of
-two samples taken every 0.2 s: the resident memory of the process and its descendants (Spark's JVM
-included), and the machine's memory in use above what it was when the run started (Ray's daemons and
-workers are not descendants: ``ray start`` detaches them). Worlds are generated once per size and kept in
-``--workdir`` for later invocations. Writes benchmarks/results/scaling.json and
-benchmarks/results/scaling.png.
+reached by address, as a cluster elsewhere would be) and stops it after. Peak memory is sampled every
+0.2 s, per stage: the resident memory of the process and its descendants (Spark's JVM included) and of
+Ray's daemons and workers (detached by ``ray start``, found by the cluster's temp dir). Worlds are
+generated once per size and kept in ``--workdir`` for later invocations. Writes
+benchmarks/results/scaling.json and benchmarks/results/scaling.png.
 """
 
 from __future__ import annotations
@@ -43,28 +42,28 @@ STAGES = ("load", "feature_sql", "load_grid", "train", "batch_inference")
 console = Console(width=150)
 
 
-def machine_used() -> int:
-    """Bytes of memory in use on this machine: total less what the kernel could hand out (page cache
-    it can drop counts as available)."""
-    info = {}
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        name, value = line.split(":", 1)
-        info[name] = int(value.split()[0]) * 1024
-    return info["MemTotal"] - info["MemAvailable"]
-
-
 class PeakSampler:
     """A run's peak memory, wherever it is held, sampled from /proc every 0.2 s: the resident memory of
     this process and its descendants together (Spark's JVM is a child that outlives the session), and
-    the machine's memory in use above the baseline at the start (for detached processes: Ray's)."""
+    of every process whose command line names ``marker`` and their descendants (``ray start`` detaches
+    Ray's daemons; each names the cluster's temp dir, and the fits run in the raylet's children)."""
 
     def __init__(self) -> None:
         self.peak = 0
         self.stage_peak = 0
-        self._baseline = machine_used()
+        self.marker: str | None = None
         self._page = os.sysconf("SC_PAGE_SIZE")
         self._stop = threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
+
+    def _roots(self, pids: list[int]) -> set[int]:
+        roots = {os.getpid()}
+        if self.marker:
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    if self.marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                        roots.add(pid)
+        return roots
 
     def _tree_rss(self) -> int:
         parents: dict[int, int] = {}
@@ -73,7 +72,8 @@ class PeakSampler:
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     # the field after the parenthesised command name: state, then the parent's pid
                     parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        mine, frontier = {os.getpid()}, [os.getpid()]
+        mine = self._roots(list(parents))
+        frontier = list(mine)
         while frontier:
             parent = frontier.pop()
             for pid, ppid in parents.items():
@@ -87,7 +87,7 @@ class PeakSampler:
         return total
 
     def sample(self) -> None:
-        now = max(self._tree_rss(), machine_used() - self._baseline)
+        now = self._tree_rss()
         self.peak = max(self.peak, now)
         self.stage_peak = max(self.stage_peak, now)
 
@@ -204,7 +204,9 @@ def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory:
             # as a pipeline's ray_config would say it: one single-threaded fit per core, at once
             cpus = os.cpu_count() or 1
             config = dataclasses.replace(config, ray_workers=cpus, ray_resources=(("CPU", 1.0),))
-            address = stack.enter_context(local_ray_cluster(workdir / f"ray-{os.getpid()}"))
+            temp = workdir / f"ray-{os.getpid()}"
+            sampler.marker = str(temp)
+            address = stack.enter_context(local_ray_cluster(temp))
             fitter = timed("ray_start", lambda: RayFitter(config, address))
         else:
             fitter = fitter_for(config, None, grid.Y.size)
