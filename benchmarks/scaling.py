@@ -303,7 +303,7 @@ def plot(runs: list[dict[str, Any]], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", default="10000,45291")
-    parser.add_argument("--engines", default="duckdb,spark")
+    parser.add_argument("--engines", default="duckdb,spark,spark+ray")
     parser.add_argument("--trees", type=int, default=500)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/matih-scaling"))
     parser.add_argument("--spark-memory", default="8GB")
