@@ -34,17 +34,16 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import argparse
 import json
-import multiprocessing
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from results_file import write_results  # benchmarks/ is the script's folder
+from peer_process import peer_process  # benchmarks/ is the script's folder
+from results_file import write_results
 from rich.console import Console
 from rich.table import Table
 
@@ -399,10 +398,6 @@ def run_mlforecast(
     return {label: {"forecast": out, "fit_seconds": fit, "predict_seconds": predict}}
 
 
-def _passive_openmp() -> None:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # before LightGBM or sklearn load an OpenMP runtime
-
-
 def run_peers(root: str, name: str, trees: int) -> dict[str, dict[str, Any]]:
     """The peers on the grid MATIH read (loaded again here, in the child process)."""
     from matih.forecast.adapt import configs_from_pipeline
@@ -475,12 +470,7 @@ def run_set(root: Path, data: DataSet, trees: int) -> dict[str, Any]:
     origin = ctx.grid.n_days - 1 - horizon
     methods: dict[str, dict[str, Any]] = {"MATIH": matih}
     console.print(f"[bold]{data.name}[/]: statsforecast and mlforecast (a child process)")
-    # The peers run in their own process: sklearn (which mlforecast imports) brings a second OpenMP
-    # runtime, and two spinning runtimes slow LightGBM 200x on 2 cores (STACK.md). The remedy,
-    # OMP_WAIT_POLICY=PASSIVE, costs MATIH's many small fits 10x instead, so each side gets the
-    # setting that suits it.
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=spawn, initializer=_passive_openmp) as pool:
+    with peer_process() as pool:  # apart from MATIH's, with passive OpenMP waiting (peer_process.py)
         methods.update(pool.submit(run_peers, str(ws.root), data.name, trees).result())
     rows = {}
     for name, result in methods.items():

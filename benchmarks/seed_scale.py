@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import multiprocessing
 import os
 import resource
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from peer_process import peer_process  # benchmarks/ is the script's folder
 from rich.console import Console
 from rich.table import Table
 
@@ -47,21 +46,11 @@ def peak_gb() -> float:
     return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1e6
 
 
-def _passive_openmp() -> None:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # before LightGBM or sklearn load an OpenMP runtime
-
-
 def run_peer_apart(grid, holdout_origin: int, config: TrainConfig) -> dict[str, float]:
-    """:func:`run_peer` in a child process. sklearn (which mlforecast imports) brings a second OpenMP
-    runtime, and two spinning runtimes slow LightGBM 200x on 2 cores (STACK.md); the remedy,
-    OMP_WAIT_POLICY=PASSIVE, makes MATIH's threads sleep between its many small parallel regions
-    (10x slower on real_data.py's fits), so each side runs with the setting that suits it, as a user
-    running MATIH's CLI would."""
+    """:func:`run_peer` in a process of its own (:mod:`peer_process`: why)."""
     horizon = config.forecast_horizon
     Y = grid.Y[:, : holdout_origin + 1 + horizon]
-    with ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=_passive_openmp
-    ) as pool:
+    with peer_process() as pool:
         return pool.submit(run_peer, Y, grid.start, grid.first, holdout_origin, config).result()
 
 
