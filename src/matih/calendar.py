@@ -124,6 +124,17 @@ class BusinessCalendar:
             out = out | np.isin(days.astype("datetime64[D]"), np.array(self.events, dtype="datetime64[D]"))
         return out
 
+    def special(self, days: np.ndarray) -> np.ndarray:
+        """Days the calendar singles out: a retail window, a public holiday or the business's own event.
+        Forecasts err more on them (:mod:`matih.forecast.calibration` widens their intervals)."""
+        return (
+            self.black_friday_weekend(days)
+            | (self.christmas_ramp(days) > 0)
+            | self.is_christmas_day(days)
+            | self.valentines_week(days)
+            | self.holiday_period(days)
+        )
+
     def public_holidays(self, days: np.ndarray) -> np.ndarray:
         if not self.country or days.size == 0:
             return self._none(days)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matih.forecast.calibration import LEVELS, Conformal
+from matih.calendar import BusinessCalendar
+from matih.forecast.calibration import LEVELS, MAX_SPECIAL_FACTOR, Conformal, special_factor
 from matih.forecast.config import TrainConfig
+from matih.forecast.features import special_periods
 from matih.forecast.fit import objective_for
+from matih.forecast.frequency import parse_frequency
 from matih.forecast.grid import DenseGrid
 
 
@@ -64,6 +67,79 @@ def test_too_few_errors_calibrate_nothing():
 
     assert uncalibrated(0.8).upper == pytest.approx(1.2816, abs=1e-3)
     assert uncalibrated(0.95).upper == pytest.approx(1.96, abs=1e-3)
+
+
+def test_special_periods_widen_by_their_factor_and_keep_coverage():
+    """Holidays err more: their errors are normalised by the special factor at calibration and their
+    bands widened by it, so both kinds of day keep the nominal coverage."""
+    rng = np.random.default_rng(11)
+    H = 14
+
+    def errors(n: int) -> tuple[np.ndarray, ...]:
+        y, yhat, lead = _errors(rng, n, H)
+        special = rng.random(n) < 0.15
+        y = np.clip(yhat + np.where(special, 1.6, 1.0) * (y - yhat), 0, None)
+        return y, yhat, lead, special
+
+    y, yhat, lead, special = errors(20_000)
+    factor = special_factor(np.abs(y - yhat) / np.sqrt(yhat + 1), special)
+    assert 1.4 < factor < 1.8
+    dist = Conformal.fit(y, yhat, lead, H, 0.8, special, factor)
+    assert dist is not None and dist.special_factor == factor
+    y2, yhat2, lead2, special2 = errors(20_000)
+    lo, hi = dist.interval(yhat2, lead2, special2)
+    inside = (y2 >= lo) & (y2 <= hi)
+    assert 0.77 <= inside[special2].mean() <= 0.83 and 0.77 <= inside[~special2].mean() <= 0.83
+    # without the factor the holidays under-cover
+    plain = Conformal.fit(y, yhat, lead, H, 0.8)
+    assert plain is not None
+    lo, hi = plain.interval(yhat2, lead2)
+    assert ((y2 >= lo) & (y2 <= hi))[special2].mean() < 0.72
+    # saved and loaded; a model saved before the factor existed loads with none
+    assert Conformal.from_dict(dist.to_dict()) == dist
+    old = {k: v for k, v in dist.to_dict().items() if k != "special_factor"}
+    assert Conformal.from_dict(old).special_factor == 1.0
+
+
+def test_the_special_factor_needs_enough_of_both_and_is_bounded():
+    abs_r = np.ones(1000)
+    few = np.zeros(1000, dtype=bool)
+    few[:50] = True
+    assert special_factor(abs_r * np.where(few, 5, 1), few) == 1.0  # 50 special errors: not measured
+    many = np.arange(1000) < 500
+    assert special_factor(np.where(many, 0.5, 1.0), many) == 1.0  # calmer holidays keep the band
+    assert special_factor(np.where(many, 50.0, 1.0), many) == MAX_SPECIAL_FACTOR
+
+
+def test_special_periods_follow_the_calendar_and_the_frequency():
+    days = DenseGrid(
+        series=np.array(["s"]),
+        category=np.array(["c"], dtype=object),
+        start=np.datetime64("2025-11-24"),
+        Y=np.zeros((1, 10), dtype=np.float32),
+        price=np.full((1, 10), np.nan),
+        discount=np.full((1, 10), np.nan),
+        first=np.zeros(1, dtype=np.int64),
+        selling_days=np.zeros(1),
+    )
+    # Black Friday 2025 is the 28th: its weekend through Cyber Monday, then December's Christmas ramp
+    assert special_periods(days, np.arange(10)).tolist() == [False] * 4 + [True] * 6
+    days.calendar = BusinessCalendar(retail_events="none", country="GB")
+    assert not special_periods(days, np.arange(10)).any()
+    # a week is special when one of its days is: the week ending Sunday 2025-12-28 holds Christmas
+    weeks = DenseGrid(
+        series=np.array(["s"]),
+        category=np.array(["c"], dtype=object),
+        start=np.datetime64("2025-12-14"),
+        Y=np.zeros((1, 4), dtype=np.float32),
+        price=np.full((1, 4), np.nan),
+        discount=np.full((1, 4), np.nan),
+        first=np.zeros(1, dtype=np.int64),
+        selling_days=np.zeros(1),
+        frequency=parse_frequency("W-SUN"),
+        calendar=BusinessCalendar(retail_events="none", country="GB"),
+    )
+    assert special_periods(weeks, np.array([0, 1, 2, 3, 1])).tolist() == [False, False, True, True, False]
 
 
 def _grid(Y: np.ndarray) -> DenseGrid:

@@ -17,7 +17,7 @@ from matih.exceptions import TrainingError, ValidationGateError
 from matih.forecast import metrics as M
 from matih.forecast.config import GateConfig, TrainConfig
 from matih.forecast.dataset import load_features
-from matih.forecast.features import FeatureContext
+from matih.forecast.features import FeatureContext, special_periods
 from matih.forecast.frequency import Frequency
 from matih.forecast.grid import DenseGrid
 from matih.forecast.model import Forecast, Forecaster
@@ -222,7 +222,8 @@ class _Backtest:
         target = origin + fc.horizon
         cycle = grid.frequency.cycle  # the same weekday for days; the same period last year otherwise
         same_weekday = target - cycle * ((fc.horizon + cycle - 1) // cycle)
-        _, _, deciles = model.uncertainty(fc.predicted, fc.model, fc.horizon, M.WQL_LEVELS)
+        special = special_periods(grid, target)
+        _, _, deciles = model.uncertainty(fc.predicted, fc.model, fc.horizon, M.WQL_LEVELS, special)
         return cls(
             origin=origin,
             forecast=fc,

@@ -423,6 +423,20 @@ def _period_days(
     return counts[index - lo], dates[index - lo]
 
 
+def special_periods(grid: DenseGrid, index: np.ndarray) -> np.ndarray:
+    """Whether each period ``index`` holds a day the calendar singles out
+    (:meth:`~matih.calendar.BusinessCalendar.special`): a holiday week is special, as is a holiday."""
+    index = np.asarray(index, dtype=np.int64)
+    if index.size == 0:
+        return np.zeros(0, dtype=bool)
+    unique, inverse = np.unique(index, return_inverse=True)
+    if grid.frequency.unit == "D":
+        flags = grid.calendar.special(grid.date_at(unique))
+    else:
+        flags = _period_days(grid, unique, grid.calendar.special)[0] > 0
+    return np.asarray(flags, dtype=bool)[inverse]
+
+
 def _period_calendar(grid: DenseGrid, target: np.ndarray) -> list[np.ndarray]:
     """What the calendar says about each target period: its week or quarter, month, and how many of its
     days are in each of the retail calendar's windows."""

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matih.exceptions import TrainingError
+from matih.forecast.calibration import MIN_SPECIAL, special_factor, spread
 from matih.forecast.config import TrainConfig
-from matih.forecast.features import FeatureContext, build_features
+from matih.forecast.features import FeatureContext, build_features, special_periods
 from matih.forecast.fitters import Fitter, local_fitter
 from matih.forecast.frequency import DAILY, Frequency
 from matih.forecast.grid import DenseGrid
@@ -252,7 +253,7 @@ def calibrate_forecaster(
     """Forecast the calibration window from its origin and from origins inside it, each no further than
     the window's end, and calibrate every model on its own forecasts' errors."""
     H = model.horizon
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     for k in calibration_offsets(H):
         at = origin + k
         ahead = min(H, end - at)
@@ -262,21 +263,25 @@ def calibrate_forecaster(
             series = np.sort(rng.choice(series, cap // ahead, replace=False))
         fc = model.predict(ctx, at, series=series, horizon=ahead)
         y = np.nan_to_num(ctx.grid.Y[fc.series_index, at + fc.horizon])
-        parts.append((y, fc.predicted, fc.horizon, fc.model))
+        parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon))
         if k == 0:
             for name in np.unique(fc.model):
                 rows = fc.model == name
                 stats.calibration_mape[str(name)] = wape(y[rows], fc.predicted[rows])
-    y, yhat, lead, answered = (np.concatenate(column) for column in zip(*parts, strict=True))
+    y, yhat, lead, answered, target = (np.concatenate(column) for column in zip(*parts, strict=True))
+    special = special_periods(ctx.grid, target)
+    factors = special_factors(ctx, model, origin, rng)
+    pooled = factors.get("", 1.0)
     for name in np.unique(answered):
         rows = answered == name
-        model.calibrate(str(name), y[rows], yhat[rows], lead[rows])
+        factor = factors.get(str(name), pooled)
+        model.calibrate(str(name), y[rows], yhat[rows], lead[rows], special[rows], factor)
     # the fallback also answers categories it was not routed to at calibration time; when too few
     # series were routed to it, calibrate it on its own predictions for everyone
     if (answered == FALLBACK).sum() >= 200:
         return
     if not isinstance(model, ForecastModel):  # a family answers its fallback rows with its own method
-        model.calibrate(FALLBACK, y, yhat, lead)
+        model.calibrate(FALLBACK, y, yhat, lead, special, pooled)
         return
     everyone = np.nonzero(ctx.grid.first <= origin)[0]
     p = np.repeat(everyone, H)
@@ -287,4 +292,50 @@ def calibrate_forecaster(
     yhat = np.asarray(model.fallback.predict(X)) * scale
     if model.nonnegative:
         yhat = np.clip(yhat, 0, None)
-    model.calibrate(FALLBACK, np.nan_to_num(ctx.grid.Y[p, origin + h]), yhat, h)
+    y = np.nan_to_num(ctx.grid.Y[p, origin + h])
+    model.calibrate(FALLBACK, y, yhat, h, special_periods(ctx.grid, origin + h), pooled)
+
+
+#: forecasts over the year before the calibration window that measure the special factors, at most
+SPECIAL_ROWS = 200_000
+
+
+def special_factors(
+    ctx: FeatureContext, model: Forecaster, origin: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """How much more each model errs on the calendar's special periods than on ordinary ones
+    (:mod:`matih.forecast.calibration`), keyed by model name, and pooled over every model under ``""``
+    (for a model with too few special forecasts of its own). Measured on forecasts from origins spread
+    over the year before the calibration ``origin``, for targets no later than it.
+
+    Only the LightGBM family measures it: its forecasts from a past origin are one predict, whereas
+    the local families (AutoETS, Prophet) would refit at every origin."""
+    if not isinstance(model, ForecastModel):
+        return {}
+    grid = ctx.grid
+    H = model.horizon
+    first = max(min_history(grid.frequency), origin - grid.frequency.year)
+    origins = np.arange(first, origin - H + 1, max(1, H // 2))
+    if not len(origins) or not special_periods(grid, np.arange(first + 1, origin + 1)).any():
+        return {}
+    per_origin = max(1, SPECIAL_ROWS // (len(origins) * H))
+    parts = []
+    for at in origins:
+        series = np.nonzero(grid.first <= at)[0]
+        if len(series) > per_origin:
+            series = np.sort(rng.choice(series, per_origin, replace=False))
+        if not len(series):
+            continue
+        fc = model.predict(ctx, int(at), series=series)
+        y = np.nan_to_num(grid.Y[fc.series_index, at + fc.horizon])
+        abs_r = np.abs(y - fc.predicted) / spread(fc.predicted)
+        parts.append((abs_r, special_periods(grid, at + fc.horizon), fc.model))
+    if not parts:
+        return {}
+    abs_r, special, answered = (np.concatenate(column) for column in zip(*parts, strict=True))
+    factors = {"": special_factor(abs_r, special)}
+    for name in np.unique(answered):
+        rows = answered == name
+        if special[rows].sum() >= MIN_SPECIAL:
+            factors[str(name)] = special_factor(abs_r[rows], special[rows])
+    return factors

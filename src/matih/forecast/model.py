@@ -19,7 +19,13 @@ import numpy as np
 from matih.forecast.calibration import FALLBACK, Calibrated, Conformal
 from matih.forecast.compiled import CompiledTrees, file_digest, predict_rows
 from matih.forecast.config import CovariateRole
-from matih.forecast.features import FeatureContext, build_features, cadence_of, covariate_names
+from matih.forecast.features import (
+    FeatureContext,
+    build_features,
+    cadence_of,
+    covariate_names,
+    special_periods,
+)
 from matih.forecast.frequency import parse_frequency
 
 __all__ = ["FALLBACK", "Forecast", "ForecastModel", "Forecaster"]
@@ -70,9 +76,18 @@ class Forecaster(Protocol):
         model_of: np.ndarray,
         lead: np.ndarray,
         levels: tuple[float, ...] | None = None,
+        special: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
-    def calibrate(self, name: str, y: np.ndarray, yhat: np.ndarray, lead: np.ndarray) -> None: ...
+    def calibrate(
+        self,
+        name: str,
+        y: np.ndarray,
+        yhat: np.ndarray,
+        lead: np.ndarray,
+        special: np.ndarray | None = None,
+        special_factor: float = 1.0,
+    ) -> None: ...
 
     def save(self, directory: Path) -> Path: ...
 
@@ -159,7 +174,8 @@ class ForecastModel(Calibrated):
         yhat = self.score(X, model_of) * scale
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
-        lower, upper, quantiles = self.uncertainty(yhat, model_of, h)
+        special = special_periods(ctx.grid, origin + h)
+        lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
     def score(self, X: np.ndarray, model_of: np.ndarray) -> np.ndarray:

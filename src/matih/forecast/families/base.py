@@ -22,7 +22,7 @@ import numpy as np
 from matih.exceptions import RegistryError, TrainingError
 from matih.forecast.calibration import FALLBACK, Calibrated, Conformal
 from matih.forecast.config import TrainConfig
-from matih.forecast.features import FeatureContext
+from matih.forecast.features import FeatureContext, special_periods
 from matih.forecast.fit import TrainStats, calibrate_forecaster, periods, split_points
 from matih.forecast.model import Forecast
 
@@ -135,7 +135,8 @@ class LocalForecaster(Calibrated, ABC):
             p, h, yhat, model_of = p[trading], h[trading], yhat[trading], model_of[trading]
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
-        lower, upper, quantiles = self.uncertainty(yhat, model_of, h)
+        special = special_periods(ctx.grid, origin + h)
+        lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
     # -- persistence ---------------------------------------------------------------------------------
