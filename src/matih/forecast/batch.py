@@ -16,6 +16,7 @@ from matih.forecast.config import TrainConfig
 from matih.forecast.dataset import load_features
 from matih.forecast.features import FeatureContext
 from matih.forecast.grid import DenseGrid
+from matih.forecast.groups import group_rows
 from matih.forecast.model import FALLBACK, Forecast, Forecaster
 from matih.forecast.registry import CHAMPION, Registry
 from matih.forecast.routing import Routing, predict_routed, resolve_routing
@@ -156,7 +157,10 @@ def forecast_table(
     name_arr = per_series[fc.series_index]
     days = grid.date_at(origin + fc.horizon)
     origin_date = grid.date_at(origin)
-    answered = np.where(fc.model == FALLBACK, "fallback", "category:" + fc.model.astype(str)).astype(object)
+    # labelled per model name (21 at the seed's scale), not per row (634K)
+    models, inverse = group_rows(fc.model)
+    answers = np.array([FALLBACK if m == FALLBACK else f"category:{m}" for m in models], dtype=object)
+    answered = answers[inverse]
     versions = np.full(len(ids), label, dtype=object)
     if families is not None:
         family, default, labels = families

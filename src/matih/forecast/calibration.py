@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from matih.forecast.groups import group_rows
+
 #: the quantile levels every model stores; any other level in between is interpolated
 LEVELS = np.round(np.arange(1, 100) / 100, 2)
 #: fewer out-of-sample errors than this and a model borrows the fallback's distribution
@@ -200,8 +202,9 @@ class Calibrated:
         lower, upper = np.zeros(len(yhat)), np.zeros(len(yhat))
         quantiles = np.zeros((len(yhat), len(levels)))
         default = self.conformal.get(FALLBACK) or uncalibrated(self.level)
-        for name in np.unique(model_of):
-            rows = model_of == name
+        names, inverse = group_rows(model_of)
+        for i, name in enumerate(names):
+            rows = inverse == i
             dist = self.conformal.get(str(name), default)
             marks = None if special is None else special[rows]
             lower[rows], upper[rows] = dist.interval(yhat[rows], lead[rows], marks)

@@ -277,9 +277,14 @@ def _window(
 
 
 def build_features(
-    ctx: FeatureContext, p: np.ndarray, t: np.ndarray, h: np.ndarray
+    ctx: FeatureContext,
+    p: np.ndarray,
+    t: np.ndarray,
+    h: np.ndarray,
+    dtype: type[np.floating] = np.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix (rows x ``ctx.names``) and each row's scale, for targets on period t + h."""
+    """Feature matrix (rows x ``ctx.names``) and each row's scale, for targets on period t + h.
+    ``dtype``: float32 for training's millions of rows; compiled trees read float64."""
     g = ctx.grid
     k = ctx.cadence
     daily = k.freq.unit == "D"
@@ -350,9 +355,11 @@ def build_features(
         cols.append(_period_days(g, t, cal.holiday_period)[0])
     cols += [ctx.seasonal[p], ctx.sub_code[p], c]
     cols += _covariate_features(ctx, p, t, target)
-    X = np.empty((n, len(ctx.names)), dtype=np.float32)
+    X = np.empty((n, len(ctx.names)), dtype=dtype)
     for j, values in enumerate(cols):
-        X[:, j] = values
+        # float32 values whatever the dtype: the trees split on what training saw, and a float64 value
+        # within a float32 step of a threshold would take the other branch
+        X[:, j] = values if dtype is np.float32 else np.asarray(values, dtype=np.float32)
     return X, scale
 
 

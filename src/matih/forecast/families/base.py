@@ -113,7 +113,7 @@ class LocalForecaster(Calibrated, ABC):
         ensemble sends those to its fallback family; alone, the family answers them itself)."""
         cats = np.asarray(ctx.grid.category, dtype=object)[series].astype(str)
         selling = ctx.selling_days_until(series, np.full(len(series), origin))
-        return np.where(selling >= self.min_history_days, cats, FALLBACK)
+        return np.where(selling >= self.min_history_days, cats, FALLBACK).astype(object)  # as LightGBM's
 
     def predict(
         self, ctx: FeatureContext, origin: int, series: np.ndarray | None = None, horizon: int | None = None
