@@ -169,3 +169,33 @@ def test_the_objective_follows_the_demand_pattern():
     # a small boosting budget keeps squared error: the log-link losses would not converge in it
     assert objective_for(TrainConfig(n_estimators=40), lumpy, everyone, 399) == "l2"
     assert objective_for(TrainConfig(n_estimators=40, objective="tweedie"), lumpy, everyone, 399) == "tweedie"
+
+
+@pytest.mark.training
+def test_a_model_measures_its_special_factor_and_widens_those_days():
+    """Event days (the business's own calendar) as noisy as a promotion nobody announced: the model's
+    special factor says so, and a forecast for an event day gets the wider band."""
+    from matih.forecast.features import FeatureContext
+    from matih.forecast.fit import fit_forecaster
+
+    rng = np.random.default_rng(4)
+    P, D = 120, 700
+    events = np.zeros(D, dtype=bool)
+    events[rng.choice(D, D // 12, replace=False)] = True
+    noise = np.where(events, rng.gamma(1.5, 1 / 1.5, (P, D)), 1.0)
+    grid = _grid(rng.poisson(20.0 * noise))
+    dates = grid.start + np.nonzero(events)[0].astype("timedelta64[D]")
+    grid.calendar = BusinessCalendar(retail_events="none", events=tuple(str(d) for d in dates))
+    model, _ = fit_forecaster(FeatureContext.build(grid), TrainConfig(n_estimators=30, learning_rate=0.1))
+    dist = model.conformal["c"]
+    assert dist.special_factor > 1.3
+    fc = model.predict(FeatureContext.build(grid), D - 15)
+    width = fc.upper - fc.lower
+    special = special_periods(grid, D - 15 + fc.horizon)
+    assert special.any() and (~special).any()
+    assert np.median(width[special]) > 1.25 * np.median(width[~special])
+
+    # a calendar that singles out no day measures nothing
+    grid.calendar = BusinessCalendar(retail_events="none")
+    plain, _ = fit_forecaster(FeatureContext.build(grid), TrainConfig(n_estimators=30, learning_rate=0.1))
+    assert plain.conformal["c"].special_factor == 1.0

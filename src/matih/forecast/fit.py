@@ -35,6 +35,7 @@ from matih.forecast.features import FeatureContext, build_features, special_peri
 from matih.forecast.fitters import Fitter, local_fitter
 from matih.forecast.frequency import DAILY, Frequency
 from matih.forecast.grid import DenseGrid
+from matih.forecast.groups import group_rows
 from matih.forecast.metrics import wape
 from matih.forecast.model import FALLBACK, Forecaster, ForecastModel
 
@@ -297,7 +298,7 @@ def calibrate_forecaster(
 
 
 #: forecasts over the year before the calibration window that measure the special factors, at most
-SPECIAL_ROWS = 200_000
+SPECIAL_ROWS = 100_000
 
 
 def special_factors(
@@ -305,8 +306,9 @@ def special_factors(
 ) -> dict[str, float]:
     """How much more each model errs on the calendar's special periods than on ordinary ones
     (:mod:`matih.forecast.calibration`), keyed by model name, and pooled over every model under ``""``
-    (for a model with too few special forecasts of its own). Measured on forecasts from origins spread
-    over the year before the calibration ``origin``, for targets no later than it.
+    (for a model with too few special forecasts of its own). Measured on forecasts from origins every
+    half horizon over the year before the calibration ``origin`` whose horizon holds a special period,
+    for targets no later than it.
 
     Only the LightGBM family measures it: its forecasts from a past origin are one predict, whereas
     the local families (AutoETS, Prophet) would refit at every origin."""
@@ -315,8 +317,12 @@ def special_factors(
     grid = ctx.grid
     H = model.horizon
     first = max(min_history(grid.frequency), origin - grid.frequency.year)
-    origins = np.arange(first, origin - H + 1, max(1, H // 2))
-    if not len(origins) or not special_periods(grid, np.arange(first + 1, origin + 1)).any():
+    special = special_periods(grid, np.arange(origin + 1))
+    # only origins whose horizon holds a special period: its ordinary periods are the comparison
+    origins = [
+        int(at) for at in range(first, origin - H + 1, max(1, H // 2)) if special[at + 1 : at + H + 1].any()
+    ]
+    if not origins:
         return {}
     per_origin = max(1, SPECIAL_ROWS // (len(origins) * H))
     parts = []
@@ -326,16 +332,17 @@ def special_factors(
             series = np.sort(rng.choice(series, per_origin, replace=False))
         if not len(series):
             continue
-        fc = model.predict(ctx, int(at), series=series)
+        fc = model.predict(ctx, at, series=series)
         y = np.nan_to_num(grid.Y[fc.series_index, at + fc.horizon])
         abs_r = np.abs(y - fc.predicted) / spread(fc.predicted)
-        parts.append((abs_r, special_periods(grid, at + fc.horizon), fc.model))
+        parts.append((abs_r, special[at + fc.horizon], fc.model))
     if not parts:
         return {}
-    abs_r, special, answered = (np.concatenate(column) for column in zip(*parts, strict=True))
-    factors = {"": special_factor(abs_r, special)}
-    for name in np.unique(answered):
-        rows = answered == name
-        if special[rows].sum() >= MIN_SPECIAL:
-            factors[str(name)] = special_factor(abs_r[rows], special[rows])
+    abs_r, marked, answered = (np.concatenate(column) for column in zip(*parts, strict=True))
+    factors = {"": special_factor(abs_r, marked)}
+    names, inverse = group_rows(answered)
+    for i, name in enumerate(names):
+        rows = inverse == i
+        if marked[rows].sum() >= MIN_SPECIAL:
+            factors[str(name)] = special_factor(abs_r[rows], marked[rows])
     return factors
