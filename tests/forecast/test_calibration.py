@@ -112,47 +112,29 @@ def test_the_special_factor_needs_enough_of_both_and_is_bounded():
 
 
 def test_special_periods_follow_the_calendar_and_the_frequency():
-    days = DenseGrid(
-        series=np.array(["s"]),
-        category=np.array(["c"], dtype=object),
-        start=np.datetime64("2025-11-24"),
-        Y=np.zeros((1, 10), dtype=np.float32),
-        price=np.full((1, 10), np.nan),
-        discount=np.full((1, 10), np.nan),
-        first=np.zeros(1, dtype=np.int64),
-        selling_days=np.zeros(1),
-    )
+    days = _grid(np.zeros((1, 10)), start="2025-11-24")
     # Black Friday 2025 is the 28th: its weekend through Cyber Monday, then December's Christmas ramp
     assert special_periods(days, np.arange(10)).tolist() == [False] * 4 + [True] * 6
     days.calendar = BusinessCalendar(retail_events="none", country="GB")
     assert not special_periods(days, np.arange(10)).any()
     # a week is special when one of its days is: the week ending Sunday 2025-12-28 holds Christmas
-    weeks = DenseGrid(
-        series=np.array(["s"]),
-        category=np.array(["c"], dtype=object),
-        start=np.datetime64("2025-12-14"),
-        Y=np.zeros((1, 4), dtype=np.float32),
-        price=np.full((1, 4), np.nan),
-        discount=np.full((1, 4), np.nan),
-        first=np.zeros(1, dtype=np.int64),
-        selling_days=np.zeros(1),
-        frequency=parse_frequency("W-SUN"),
-        calendar=BusinessCalendar(retail_events="none", country="GB"),
-    )
+    weeks = _grid(np.zeros((1, 4)), start="2025-12-14", frequency="W-SUN")
+    weeks.calendar = BusinessCalendar(retail_events="none", country="GB")
     assert special_periods(weeks, np.array([0, 1, 2, 3, 1])).tolist() == [False, False, True, True, False]
 
 
-def _grid(Y: np.ndarray) -> DenseGrid:
+def _grid(Y: np.ndarray, start: str = "2025-01-01", frequency: str = "D") -> DenseGrid:
     P, D = Y.shape
     return DenseGrid(
         series=np.array([f"s{i}" for i in range(P)]),
         category=np.array(["c"] * P, dtype=object),
-        start=np.datetime64("2025-01-01"),
+        start=np.datetime64(start),
         Y=Y.astype(np.float32),
         price=np.full((P, D), np.nan),
         discount=np.full((P, D), np.nan),
         first=np.zeros(P, dtype=np.int64),
         selling_days=(Y > 0).sum(axis=1),
+        frequency=parse_frequency(frequency),
     )
 
 
