@@ -266,15 +266,17 @@ def calibrate_forecaster(
         y = np.nan_to_num(ctx.grid.Y[fc.series_index, at + fc.horizon])
         parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon))
         if k == 0:
-            for name in np.unique(fc.model):
-                rows = fc.model == name
+            names, inverse = group_rows(fc.model)
+            for i, name in enumerate(names):
+                rows = inverse == i
                 stats.calibration_mape[str(name)] = wape(y[rows], fc.predicted[rows])
     y, yhat, lead, answered, target = (np.concatenate(column) for column in zip(*parts, strict=True))
     special = special_periods(ctx.grid, target)
     factors = special_factors(ctx, model, origin, rng)
     pooled = factors.get("", 1.0)
-    for name in np.unique(answered):
-        rows = answered == name
+    names, inverse = group_rows(answered)
+    for i, name in enumerate(names):
+        rows = inverse == i
         factor = factors.get(str(name), pooled)
         model.calibrate(str(name), y[rows], yhat[rows], lead[rows], special[rows], factor)
     # the fallback also answers categories it was not routed to at calibration time; when too few

@@ -9,7 +9,7 @@ import pandas as pd
 
 def group_rows(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct labels, sorted; each row's index into them), as ``np.unique(labels,
-    return_inverse=True)`` gives them. Hashing instead of sorting: 0.1 s instead of 0.3 s for a seed-scale
-    batch's model names."""
+    return_inverse=True)`` gives them. Hashing instead of sorting: a seed-scale batch's model names group
+    in 0.03 s as Python strings (0.1 s as numpy's fixed-width ones) instead of 0.3 s."""
     codes, uniques = pd.factorize(np.asarray(labels), sort=True)
     return np.asarray(uniques), codes.astype(np.intp, copy=False)

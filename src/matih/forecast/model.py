@@ -178,7 +178,7 @@ class ForecastModel(Calibrated):
         yhat = self.score(X, model_of) * scale
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
-        special = special_periods(ctx.grid, origin + h)
+        special = special_periods(ctx.grid, origin + np.arange(1, H + 1))[h - 1]  # per period, not row
         lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 

@@ -135,7 +135,7 @@ class LocalForecaster(Calibrated, ABC):
             p, h, yhat, model_of = p[trading], h[trading], yhat[trading], model_of[trading]
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
-        special = special_periods(ctx.grid, origin + h)
+        special = special_periods(ctx.grid, origin + np.arange(1, H + 1))[h - 1]  # per period, not row
         lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
