@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-monitoring bench-simulation bench-experiment bench-scaling drills lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-shock bench-monitoring bench-simulation bench-experiment bench-scaling drills lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh web/package-lock.json
 	bash scripts/setup.sh
@@ -43,6 +43,9 @@ bench-quality: $(STAMP)
 
 bench-real-data: $(STAMP)
 	$(PY) benchmarks/real_data.py
+
+bench-shock: $(STAMP)
+	$(PY) benchmarks/shock_recovery.py
 
 bench-monitoring: $(STAMP)
 	$(PY) benchmarks/monitoring.py

@@ -226,29 +226,36 @@ def prepare(ws: Any, data: DataSet) -> None:
         warehouse_of(ws).run(f"CREATE OR REPLACE TABLE analytics.derived.closures AS {data.closures}")
 
 
-def run_matih(ws: Any, data: DataSet | None, objective: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Train with the holdout unseen (``objective`` overriding the pipeline's), and forecast the holdout
-    from its origin."""
+def run_matih(
+    ws: Any, data: DataSet | None, objective: str | None = None, *, refit: bool = False
+) -> tuple[Any, dict[str, Any]]:
+    """MATIH's forecast of the holdout from its origin, ``objective`` overriding the pipeline's.
+
+    Without ``refit`` (the default): the validated fit the gate scores, trained on the full data with the
+    holdout (and the calibration window) unseen. With it (``hyperparameters.refit``): trained on the data
+    up to the holdout's origin as a daily pipeline trains on the data up to today (the validated fit,
+    then the refit through the origin), as the peers are fitted on the same history."""
     import dataclasses
 
     from matih.forecast.adapt import configs_from_pipeline
     from matih.forecast.dataset import load_features
+    from matih.forecast.features import FeatureContext
     from matih.forecast.fit import fit_forecaster
 
     if data is not None:
         prepare(ws, data)
     config, gate, _ = configs_from_pipeline(ws)
-    if objective:
-        config = dataclasses.replace(config, objective=objective)
+    config = dataclasses.replace(config, refit=refit, **({"objective": objective} if objective else {}))
     ctx = load_features(ws, config)
-    # the fit itself, as the peers' are timed (`matih train` also logs and registers it in MLflow)
-    started = time.perf_counter()
-    model, _ = fit_forecaster(ctx, config)
-    fit = time.perf_counter() - started
     holdout = gate.holdout_periods(ctx.grid.frequency)
     origin = ctx.grid.n_days - 1 - holdout
+    train_ctx = FeatureContext.build(ctx.grid.until(origin)) if refit else ctx
+    # the fit itself, as the peers' are timed (`matih train` also logs and registers it in MLflow)
     started = time.perf_counter()
-    fc = model.predict(ctx, origin, horizon=holdout)
+    model, _ = fit_forecaster(train_ctx, config)
+    fit = time.perf_counter() - started
+    started = time.perf_counter()
+    fc = model.predict(train_ctx, origin, horizon=holdout)
     predict = time.perf_counter() - started
     P = len(ctx.grid.series)
     out = {name: np.full((P, holdout), np.nan) for name in ("mean", "lo", "hi")}
@@ -465,10 +472,11 @@ def score(
 def run_set(root: Path, data: DataSet, trees: int) -> dict[str, Any]:
     ws = workspace_for(root / data.name, data, trees)
     console.print(f"[bold]{data.name}[/]: MATIH")
-    ctx, matih = run_matih(ws, data)
+    ctx, matih = run_matih(ws, data, refit=False)
+    _, refitted = run_matih(ws, None, refit=True)
     horizon = data.horizon
     origin = ctx.grid.n_days - 1 - horizon
-    methods: dict[str, dict[str, Any]] = {"MATIH": matih}
+    methods: dict[str, dict[str, Any]] = {"MATIH": matih, "MATIH, refit": refitted}
     console.print(f"[bold]{data.name}[/]: statsforecast and mlforecast (a child process)")
     with peer_process() as pool:  # apart from MATIH's, with passive OpenMP waiting (peer_process.py)
         methods.update(pool.submit(run_peers, str(ws.root), data.name, trees).result())

@@ -15,7 +15,8 @@ from matih.forecast.fit import fit_forecaster
 from matih.forecast.model import ForecastModel
 from tests.forecast.test_features import _grid
 
-ORIGIN = 880
+#: the grid's last day: production's forecast (with a refit, by the one set of trees that is compiled)
+ORIGIN = 899
 
 # fits models and starts child processes (the compiler, the fit pool): not in the fast lane
 pytestmark = pytest.mark.training
@@ -100,6 +101,13 @@ def test_policy_decides_by_the_size_of_the_prediction(ctx, tmp_path):
     model.compiled = CompiledTrees(tmp_path / "never", policy="never")
     model.predict(ctx, ORIGIN)
     assert model.compiled.compiled == [] and not (tmp_path / "never").exists()
+    # with a refit, a back-test from an earlier origin is the validated fit's, scored once: not compiled
+    refitted, _ = fit_forecaster(ctx, TrainConfig(n_estimators=20, learning_rate=0.1, refit=True))
+    refitted.compiled = CompiledTrees(tmp_path / "backtest", policy="always")
+    refitted.predict(ctx, ORIGIN - 20)
+    assert refitted.compiled.compiled == [] and not (tmp_path / "backtest").exists()
+    refitted.predict(ctx, ORIGIN)
+    assert len(refitted.compiled.compiled) == 3
 
 
 def test_a_failed_compile_falls_back_to_lightgbm(ctx, tmp_path, caplog):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -192,7 +192,8 @@ def run_experiment(
             for j, family in enumerate(spec.models):
                 if progress:
                     progress(f"{family} at {grid.date_at(cutoff)}", i * len(spec.models) + j, steps)
-                cfg = family_config(train, None if family == spec.baseline else family)
+                # a back-test forecasts from the cutoff, which the validated fit is for: no refit
+                cfg = replace(family_config(train, None if family == spec.baseline else family), refit=False)
                 t0 = time.perf_counter()
                 fitter = LocalFitter(cfg) if cfg.model_type == "lightgbm" else None
                 model, stats = fit_family(ctx, cfg, fitter=fitter)

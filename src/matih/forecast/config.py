@@ -86,6 +86,9 @@ class TrainConfig:
     objective: str = "auto"
     #: quantile levels each forecast row carries as p10, p50 ... columns
     quantiles: tuple[float, ...] = ()
+    #: fit the models again through the data's last period for production forecasts (LightGBM family;
+    #: the gate still scores the validated fit on the holdout it never saw)
+    refit: bool = False
 
     def __post_init__(self) -> None:
         if self.model_type not in FAMILIES:
@@ -124,6 +127,7 @@ class TrainConfig:
                 "planned_values",
                 "missing_future",
                 "objective",
+                "refit",
             )
             if k in hp
         }

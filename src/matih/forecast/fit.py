@@ -37,7 +37,7 @@ from matih.forecast.frequency import DAILY, Frequency
 from matih.forecast.grid import DenseGrid
 from matih.forecast.groups import group_rows
 from matih.forecast.metrics import wape
-from matih.forecast.model import FALLBACK, Forecaster, ForecastModel
+from matih.forecast.model import FALLBACK, Forecaster, ForecastModel, Refit
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -51,11 +51,16 @@ class TrainStats:
     objectives: dict[str, str] = field(default_factory=dict)
     feature_seconds: float = 0.0
     where: str = "local process"
+    refit_rows: dict[str, int] = field(default_factory=dict)
+    """Rows of each model's refit through the data's last period (none without ``refit``)."""
 
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
 
+
+#: how the fitter names a model's refit (beside the validated fit of the same model)
+REFIT = "refit:"
 
 #: the calibration window's length, in horizons
 CALIBRATION_WINDOWS = 1
@@ -168,38 +173,51 @@ def fit_forecaster(
     cats = np.asarray(grid.category, dtype=object)
     names = sorted({str(c) for c in cats if c is not None}) if config.per_category_models else []
     steps = len(names) + 1
+    last = grid.n_days - 1
+    # the refit's rows come from their own stream, so the validated fit is the same with or without it
+    refit_rng = np.random.default_rng([config.seed, 1])
+
+    def submit(name: str, series: np.ndarray, upto: int, rows_rng: np.random.Generator, age: int) -> int:
+        """Build ``name``'s rows with targets up to period ``upto`` and hand them to the fitter."""
+        p, t, h = training_rows(ctx, series, upto, config, rows_rng, age)
+        if len(p) < 200:
+            return len(p)
+        f0 = time.perf_counter()
+        X, scale = build_features(ctx, p, t, h)
+        y = np.nan_to_num(grid.Y[p, t + h]) / scale
+        stats.feature_seconds += time.perf_counter() - f0
+        model_name = name.removeprefix(REFIT)
+        if model_name not in stats.objectives:
+            stats.objectives[model_name] = objective_for(config, grid, series, cal_origin)
+        objective = OBJECTIVES[stats.objectives[model_name]]
+        fitter.submit(name, X, y, scale, model_name == FALLBACK, ctx.names, objective)
+        return len(p)
+
     for i, name in enumerate(names):
         if progress:
             progress(f"training {name}", i, steps)
         started = time.perf_counter()
         series = np.nonzero(cats == name)[0]
-        p, t, h = training_rows(ctx, series, cal_origin, config, rng, min_age)
-        if len(p) < 200:
-            log.warning("category %s has only %d training rows; its products use the fallback", name, len(p))
+        rows = submit(name, series, cal_origin, rng, min_age)
+        if rows < 200:
+            log.warning("category %s has only %d training rows; its products use the fallback", name, rows)
             continue
-        f0 = time.perf_counter()
-        X, scale = build_features(ctx, p, t, h)
-        y = np.nan_to_num(grid.Y[p, t + h]) / scale
-        stats.feature_seconds += time.perf_counter() - f0
-        stats.objectives[name] = objective_for(config, grid, series, cal_origin)
-        fitter.submit(name, X, y, scale, False, ctx.names, OBJECTIVES[stats.objectives[name]])
-        stats.rows[name] = len(p)
+        stats.rows[name] = rows
+        if config.refit:
+            stats.refit_rows[name] = submit(REFIT + name, series, last, refit_rng, min_age)
         stats.seconds[name] = time.perf_counter() - started
     if progress:
         progress("training fallback", len(names), steps)
     started = time.perf_counter()
     everyone = np.arange(len(grid.series))
-    p, t, h = training_rows(ctx, everyone, cal_origin, config, rng, min(3, min_age))
-    if len(p) < 200:
-        raise TrainingError(
-            f"only {len(p)} usable training rows in {config.dataset}; the fallback needs 200+"
-        )
-    X, scale = build_features(ctx, p, t, h)
-    stats.objectives[FALLBACK] = objective_for(config, grid, everyone, cal_origin)
-    y = np.nan_to_num(grid.Y[p, t + h]) / scale
-    fitter.submit(FALLBACK, X, y, scale, True, ctx.names, OBJECTIVES[stats.objectives[FALLBACK]])
-    stats.rows[FALLBACK] = len(p)
+    rows = submit(FALLBACK, everyone, cal_origin, rng, min(3, min_age))
+    if rows < 200:
+        raise TrainingError(f"only {rows} usable training rows in {config.dataset}; the fallback needs 200+")
+    stats.rows[FALLBACK] = rows
+    if config.refit:
+        stats.refit_rows[FALLBACK] = submit(REFIT + FALLBACK, everyone, last, refit_rng, min(3, min_age))
     boosters = fitter.results()
+    again = {n.removeprefix(REFIT): boosters.pop(n) for n in list(boosters) if n.startswith(REFIT)}
     fallback = boosters.pop(FALLBACK)
     stats.seconds[FALLBACK] = time.perf_counter() - started
     stats.where = fitter.where
@@ -216,6 +234,10 @@ def fit_forecaster(
         calendar=grid.calendar.describe(),
         quantile_levels=config.quantiles,
     )
+    if again:
+        model.refit = Refit(
+            boosters={n: again[n] for n in boosters}, fallback=again[FALLBACK], until=str(grid.date_at(last))
+        )
     calibrate_forecaster(ctx, model, cal_origin, holdout_origin, stats, rng)
     model.meta = {
         "calibration_origin": str(grid.date_at(cal_origin)),
@@ -225,6 +247,7 @@ def fit_forecaster(
         "n_estimators": config.n_estimators,
         "learning_rate": config.learning_rate,
         "objectives": dict(stats.objectives),
+        "refit_until": model.refit.until if model.refit else None,
     }
     if progress:
         progress("done", steps, steps)

@@ -4,6 +4,13 @@ Routing is the seed's Stage 5/6 rule: a series with fewer than ``min_history_day
 category without its own model, is answered by the fallback. Intervals are split-conformal: quantiles of
 residuals (scaled by sqrt(prediction + 1), since count noise grows with the level) measured on a
 calibration window the models never trained on.
+
+The validated fit trained on targets up to the calibration window; it is what calibration measured and
+what the gate scores on the holdout. With ``hyperparameters.refit`` (opt-in: it measured worse on the
+real data sets, better after a shift in demand) a model also holds a :class:`Refit`, the same method
+fitted again through the data's last period, so forecasts learn from the last two horizons too. A
+forecast uses the newest fit that saw no target after its origin: a back-test or the gate's holdout
+gets the validated fit, forecasts from the last period on the refit.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from matih.forecast.features import (
 from matih.forecast.frequency import parse_frequency
 from matih.forecast.groups import group_rows
 
-__all__ = ["FALLBACK", "Forecast", "ForecastModel", "Forecaster"]
+__all__ = ["FALLBACK", "Forecast", "ForecastModel", "Forecaster", "Refit"]
 
 
 @dataclass
@@ -94,6 +101,22 @@ class Forecaster(Protocol):
 
 
 @dataclass
+class Refit:
+    """The models fitted again on every target through ``until`` (the data's last period), with the
+    validated fit's routing, objectives and calibration."""
+
+    boosters: dict[str, lgb.Booster]
+    fallback: lgb.Booster
+    until: str
+    digests: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def covers(self, origin_date: np.datetime64 | np.ndarray) -> bool:
+        """Whether a forecast from ``origin_date`` may use the refit: none of its targets is past the
+        origin."""
+        return bool(origin_date >= np.datetime64(self.until))
+
+
+@dataclass
 class ForecastModel(Calibrated):
     horizon: int
     min_history_days: int
@@ -119,6 +142,8 @@ class ForecastModel(Calibrated):
     """Where and when the boosters run as native code (attached by the registry's load)."""
     digests: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Model name -> digest of the file its booster was loaded from (names its compiled library)."""
+    refit: Refit | None = None
+    """The same models fitted through the data's last period, for forecasts from then on."""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -175,19 +200,28 @@ class ForecastModel(Calibrated):
         t = np.full(len(p), origin)
         # compiled trees read float64: built so, the rows need no second copy
         X, scale = build_features(ctx, p, t, h, np.float64 if self.compiled is not None else np.float32)
-        yhat = self.score(X, model_of) * scale
+        refit = self.refit is not None and self.refit.covers(ctx.grid.date_at(origin))
+        yhat = self.score(X, model_of, refit=refit) * scale
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
         special = special_periods(ctx.grid, origin + np.arange(1, H + 1))[h - 1]  # per period, not row
         lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
-    def score(self, X: np.ndarray, model_of: np.ndarray) -> np.ndarray:
+    def score(self, X: np.ndarray, model_of: np.ndarray, *, refit: bool | None = None) -> np.ndarray:
         """Each row's prediction (before scaling) by the model named in ``model_of`` (a category or the
-        fallback): compiled trees where :attr:`compiled` says so, LightGBM's predict otherwise."""
+        fallback): compiled trees where :attr:`compiled` says so, LightGBM's predict otherwise.
+        ``refit``: by the refit (default: the refit when there is one, as rows of today's features are)
+        or by the validated fit."""
+        fit = self.refit if (refit is None or refit) and self.refit is not None else None
+        own, fallback = (fit.boosters, fit.fallback) if fit else (self.boosters, self.fallback)
+        digests = fit.digests if fit else self.digests
         names, inverse = group_rows(model_of)
-        boosters = {str(n): self.fallback if n == FALLBACK else self.boosters[str(n)] for n in names}
-        native = self.compiled.prepare(boosters, len(X), self.digests) if self.compiled is not None else {}
+        boosters = {str(n): fallback if n == FALLBACK else own[str(n)] for n in names}
+        # with a refit, the validated fit only scores the gate's holdout and back-tests, once per version:
+        # compiling it would never pay back
+        compiled = self.compiled if fit is not None or self.refit is None else None
+        native = compiled.prepare(boosters, len(X), digests) if compiled is not None else {}
         out = np.zeros(len(X))
         for i, name in enumerate(boosters):
             rows = inverse == i
@@ -206,6 +240,13 @@ class ForecastModel(Calibrated):
             booster.save_model(str(directory / fname))
             names[cat] = fname
         self.fallback.save_model(str(directory / "fallback.txt"))
+        refit = None
+        if self.refit is not None:
+            files = {cat: f"refit_{names[cat]}" for cat in self.refit.boosters}
+            for cat, booster in self.refit.boosters.items():
+                booster.save_model(str(directory / files[cat]))
+            self.refit.fallback.save_model(str(directory / "refit_fallback.txt"))
+            refit = {"until": self.refit.until, "categories": files}
         meta = {
             "horizon": self.horizon,
             "min_history_days": self.min_history_days,
@@ -214,6 +255,7 @@ class ForecastModel(Calibrated):
             "conformal": {name: dist.to_dict() for name, dist in self.conformal.items()},
             "quantile_levels": list(self.quantile_levels),
             "trained_until": self.trained_until,
+            "refit": refit,
             "features": list(self.features),
             "frequency": self.frequency,
             "nonnegative": self.nonnegative,
@@ -239,7 +281,18 @@ class ForecastModel(Calibrated):
             )
         boosters = {cat: lgb.Booster(model_file=str(directory / f)) for cat, f in meta["categories"].items()}
         files = {**meta["categories"], FALLBACK: "fallback.txt"}
+        refit = None
+        if meta.get("refit"):  # models saved before refits carry none: they forecast with the validated fit
+            again = {**meta["refit"]["categories"], FALLBACK: "refit_fallback.txt"}
+            loaded = {name: lgb.Booster(model_file=str(directory / f)) for name, f in again.items()}
+            refit = Refit(
+                boosters={c: loaded[c] for c in meta["refit"]["categories"]},
+                fallback=loaded[FALLBACK],
+                until=meta["refit"]["until"],
+                digests={name: file_digest(directory / f) for name, f in again.items()},
+            )
         return cls(
+            refit=refit,
             digests={name: file_digest(directory / f) for name, f in files.items()},
             horizon=meta["horizon"],
             min_history_days=meta["min_history_days"],

@@ -83,12 +83,14 @@ def _params(config: TrainConfig, model: Forecaster) -> dict[str, Any]:
         "min_history_days": config.min_history_days,
         "interval_level": config.interval_level,
         "trained_until": model.trained_until,
+        "refit_until": model.meta.get("refit_until"),
     }
 
 
 def _metrics(model: Forecaster, stats: TrainStats, seconds: float) -> dict[str, float]:
     metrics = {
         "train_rows": float(stats.total_rows),
+        "refit_rows": float(sum(stats.refit_rows.values())),
         "train_seconds": seconds,
         "categories": float(
             len(stats.rows) - 1 if model.family == "lightgbm" else len(stats.calibration_mape)
@@ -144,10 +146,17 @@ def covariate_use(family: str, covariates: Sequence[CovariateRole]) -> str:
 def _models_lines(config: TrainConfig, grid: DenseGrid, stats: TrainStats) -> list[str]:
     categories = len({str(c) for c in grid.category if c is not None})
     if config.model_type == "lightgbm":
-        return [
+        lines = [
             f"Categories:       {len(stats.rows) - 1} product categories",
             f"Models Trained:   {len(stats.rows) - 1} (per-category LightGBM) + 1 global fallback",
         ]
+        if stats.refit_rows:
+            lines.append(
+                f"Refit:            every model again through {grid.date_at(grid.n_days - 1)} "
+                f"({sum(stats.refit_rows.values()):,} rows) for the forecasts; the gate scores the "
+                "validated fit"
+            )
+        return lines
     return [
         f"Categories:       {categories} product categories",
         f"Model family:     {config.model_type} ({_DESCRIPTIONS.get(config.model_type, '')})",

@@ -77,7 +77,7 @@ def refresh(
         # its change detection reads DuckDB's row hashes and types; Spark rebuilds in full
         raise NotIncremental(
             f"incremental refresh needs warehouse.engine 'duckdb' (matih.yaml), this workspace runs "
-            f"{wh.engine!r}; remove \"incremental\" to rebuild the table in full on each run"
+            f'{wh.engine!r}; remove "incremental" to rebuild the table in full on each run'
         )
     started = time.perf_counter()
     tname = TableName.parse(target)
