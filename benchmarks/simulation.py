@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/simulation.py [--days 30] [--products 2000] [--end-date 2026-10-15]
         [--shock 'level:Electronics:+30%@10'] [--skip-quiet]
         [--alert-threshold 0.15] [--condition 'mape_overall > 0.12 for 3 consecutive days']
+        [--baseline 1.5] [--refit] [--seed 7] [--results simulation]
 
 Runs the seed's workspace (``examples/novamart``, copied to a scratch folder) through ``--days`` quiet
 production days: every day the sandbox moves on, ``demand-forecast-daily`` runs on Temporal as written
@@ -10,7 +11,11 @@ production days: every day the sandbox moves on, ``demand-forecast-daily`` runs 
 blue-green deployment), and the seed's monitors run after it. It prints where each day's time goes and
 what the monitors did (alerts, retraining). With ``--shock`` it then runs the same period with the shock
 and prints when the shock matured, was flagged, retrained and recovered. The monitors are the seed's
-unless ``--alert-threshold`` / ``--condition`` say otherwise (the results record which ran).
+unless ``--alert-threshold`` / ``--condition`` / ``--baseline`` (alert only on categories also that many
+times their own median of the 28 evaluated days before) say otherwise, and the pipeline trains as the seed
+writes it unless ``--refit`` adds ``"refit": true`` (the results record which ran). Alerts are a function
+of the accuracy table, so the results also count, for several baseline factors, the days each would
+have alerted on in the same run (``alerts_by_baseline_factor``). ``--seed`` picks another world.
 There is no peer: no other tool runs this loop. Writes benchmarks/results/simulation.json.
 """
 
@@ -45,6 +50,9 @@ def simulate(
     shocks: list[str],
     alert_threshold: float | dict[str, float] | None,
     condition: str | None,
+    baseline: float | None = None,
+    refit: bool = False,
+    seed: int = 7,
 ) -> dict[str, Any]:
     from matih.cli.sandbox import day_line, outcome_line
     from matih.simulation import run_simulation
@@ -59,13 +67,22 @@ def simulate(
         spec["monitors"][0]["alert_threshold"] = alert_threshold
     if condition is not None:
         spec["monitors"][3]["trigger"]["condition"] = condition
+    if baseline is not None:
+        spec["monitors"][0]["baseline"] = {"factor": baseline}
     spec_path.write_text(json.dumps(spec, indent=2))
+    if refit:
+        pipeline_path = root / "pipelines" / "demand-forecast-daily.json"
+        pipeline = json.loads(pipeline_path.read_text())
+        train = next(t for t in pipeline["tasks"] if t["type"] == "ray_train")
+        train["config"]["hyperparameters"]["refit"] = True
+        pipeline_path.write_text(json.dumps(pipeline, indent=2))
     started = time.perf_counter()
     result = run_simulation(
         Workspace(root),
         days=days,
         shocks=shocks,
         products=products,
+        seed=seed,
         end_date=end,
         on_day=lambda record: console.print(day_line(record), highlight=False),
     )
@@ -103,7 +120,10 @@ def simulate(
         "end": result.end.isoformat(),
         "shocks": shocks,
         "alert_threshold": spec["monitors"][0]["alert_threshold"],
+        "alert_baseline": spec["monitors"][0].get("baseline"),
         "retraining_condition": spec["monitors"][3]["trigger"]["condition"],
+        "refit": refit,
+        "seed": seed,
         "wall_seconds": round(wall, 1),
         "bootstrap_seconds": round(sum(v for k, v in result.timings.items() if k != "days"), 1),
         "daily_loop_seconds": round(sum(per_day), 1),
@@ -116,6 +136,7 @@ def simulate(
         "retrainings": result.retrainings,
         "retraining_days": [d.today for d in result.days if d.retraining],
         "outcomes": [vars(o) for o in result.outcomes],
+        "alerts_by_baseline_factor": alerts_by_factor(Workspace(root), spec, (1.5, 1.75, 2.0)),
         "overall_mape_by_scored_date": {
             d.scored: d.accuracy.get("ALL") for d in result.days if d.scored and "ALL" in d.accuracy
         },
@@ -128,6 +149,46 @@ def simulate(
         f"{f['accuracy_alert_days']} day(s) with an accuracy alert, {f['retrainings']} retraining(s)"
     )
     return figures
+
+
+def alerts_by_factor(ws: Any, spec: dict[str, Any], factors: tuple[float, ...]) -> dict[str, Any]:
+    """For each baseline factor, the alerts the accuracy monitor would have raised on each scored date
+    of this run, by the monitor's own rule (threshold and ``factor`` x baseline) on its own table:
+    {factor: {"dates": n, "alerting": {date: [groups]}}}. Dates before a group has a baseline are left
+    out (the threshold alone decides them, whatever the factor)."""
+    from matih.monitoring.accuracy import ACCURACY_TABLE
+    from matih.monitoring.baseline import baseline
+    from matih.specs.monitor import AccuracyTrackingMonitor
+    from matih.warehouse import warehouse_of
+
+    monitor = AccuracyTrackingMonitor.model_validate(spec["monitors"][0])
+    rows = warehouse_of(ws).query(
+        f"SELECT CAST(forecast_date AS VARCHAR) AS day, category, {monitor.metric} AS value "
+        f"FROM {ACCURACY_TABLE} WHERE lead_days = 0 AND {monitor.metric} IS NOT NULL"
+    )
+    series: dict[str, dict[str, float]] = {}
+    for day, group, value in zip(
+        *(rows.column(c).to_pylist() for c in ("day", "category", "value")), strict=True
+    ):
+        series.setdefault(group, {})[day] = value
+    days = monitor.baseline.days if monitor.baseline else 28
+    out: dict[str, Any] = {}
+    for factor in factors:
+        alerting: dict[str, list[str]] = {}
+        judged = set()
+        for group, values in series.items():
+            for day, value in values.items():
+                usual = baseline(values, day, days)
+                if usual is None:
+                    continue
+                judged.add(day)
+                if value > monitor.threshold_for(group) and value > factor * usual:
+                    alerting.setdefault(day, []).append(group)
+        out[str(factor)] = {
+            "dates": len(judged),
+            "alerting": {d: sorted(g) for d, g in sorted(alerting.items())},
+        }
+    return out
 
 
 def main() -> None:
@@ -144,7 +205,11 @@ def main() -> None:
         help="override the seed's 0.15: a number or a JSON object per category",
     )
     parser.add_argument("--condition", help="override the seed's retraining condition")
+    parser.add_argument("--baseline", type=float, help="alert only above this factor x the baseline")
+    parser.add_argument("--refit", action="store_true", help='train with "refit": true')
     parser.add_argument("--skip-quiet", action="store_true")
+    parser.add_argument("--seed", type=int, default=7, help="the world's seed")
+    parser.add_argument("--results", default="simulation", help="results/<name>.json to write")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/matih-bench-simulation"))
     args = parser.parse_args()
     figures: dict[str, Any] = {}
@@ -154,12 +219,15 @@ def main() -> None:
         "end": args.end_date,
         "alert_threshold": args.alert_threshold,
         "condition": args.condition,
+        "baseline": args.baseline,
+        "refit": args.refit,
+        "seed": args.seed,
     }
     if not args.skip_quiet:
         figures["quiet"] = simulate(args.scratch / "quiet", shocks=[], **common)
     if args.shock:
         figures["shocked"] = simulate(args.scratch / "shocked", shocks=args.shock, **common)
-    console.print(f"written to {write_results('simulation', figures)}")
+    console.print(f"written to {write_results(args.results, figures)}")
 
 
 if __name__ == "__main__":

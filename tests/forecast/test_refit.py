@@ -38,6 +38,16 @@ def test_refit_is_asked_for():
     assert TrainConfig.from_task({"hyperparameters": {"refit": True}}).refit is True
 
 
+def test_refit_on_a_family_without_one_is_refused():
+    from matih.exceptions import SpecError
+    from matih.specs.tasks import Hyperparameters
+
+    settings = {"model_type": "lightgbm", "forecast_horizon": 14, "refit": True}
+    assert Hyperparameters.model_validate(settings).refit
+    with pytest.raises((SpecError, ValueError), match="model_type 'prophet' has no refit"):
+        Hyperparameters.model_validate({**settings, "model_type": "prophet"})
+
+
 def test_the_refit_leaves_the_validated_fit_and_its_calibration_as_they_were(fitted):
     ctx, model, without, stats = fitted
     assert without.refit is None and model.refit is not None

@@ -39,13 +39,22 @@ def ws(tmp_path) -> Workspace:
 
 
 def publish(
-    ws: Workspace, origin: dt.date, version: str, rng: np.random.Generator, bias: float = 1.0
+    ws: Workspace,
+    origin: dt.date,
+    version: str,
+    rng: np.random.Generator,
+    bias: float = 1.0,
+    shifted: tuple[str, dt.date] | None = None,
 ) -> None:
-    """A batch as the forecast table holds it: every product, H days from ``origin``."""
+    """A batch as the forecast table holds it: every product, H days from ``origin``; ``shifted``
+    (category, from): that category's forecasts for dates from then on are 4 times too high."""
     rows = []
     for p in range(30):
         for h in range(1, H + 1):
             yhat = rng.uniform(2, 40) * bias
+            day = origin + dt.timedelta(days=h)
+            if shifted is not None and ["Toys", "Books"][p % 2] == shifted[0] and day >= shifted[1]:
+                yhat *= 4
             rows.append(
                 {
                     "product_id": f"P{p:02d}",
@@ -129,6 +138,58 @@ def test_forecasts_whose_actuals_are_not_complete_are_never_read(ws):
     # without a lag, the data's last day bounds it: nothing past 03-21 is scored as a zero-sales day
     result = track_accuracy(ws, TrainConfig(), OUTPUT, as_of=dt.date(2026, 4, 30), lag_days=0)
     assert result.last_scored == "2026-03-21" and result.scored_forecasts == 9 * 30
+
+
+def test_a_baseline_alerts_on_a_change_not_on_a_level(ws):
+    """With a baseline, a category alerts when its MAPE is above the threshold and 1.5 times its own
+    median of the evaluated days before; without one (or before 7 such days) the threshold decides."""
+    import json
+
+    from matih.monitoring.runner import run_monitors
+
+    rng = np.random.default_rng(2)
+    shift = START + dt.timedelta(days=60)
+    for k in range(20, 66):
+        publish(ws, START + dt.timedelta(days=k), "v1", rng, shifted=("Toys", shift))
+    spec = {
+        "monitor_name": "prod",
+        "monitors": [
+            {
+                "type": "accuracy_tracking",
+                "metric": "mape",
+                "granularity": "category",
+                "evaluation_lag_days": 14,
+                "alert_threshold": 0.15,
+                "schedule": "0 8 * * *",
+                "baseline": {"factor": 1.5},
+            }
+        ],
+    }
+    (ws.root / "monitors").mkdir()
+    (ws.root / "monitors" / "prod.json").write_text(json.dumps(spec))
+
+    def breaches(last_scored: dt.date) -> list[str]:
+        (report,) = run_monitors(ws, today=last_scored + dt.timedelta(days=14))
+        assert report.sections[0].figures["last_scored"] == last_scored.isoformat()
+        return list(report.sections[0].figures["breaches"])
+
+    # random forecasts are far off (MAPE about 0.6 in both categories): every day is above 0.15
+    every = ["ALL", "Books", "Toys"]  # ALL: the overall figure
+    assert breaches(START + dt.timedelta(days=24)) == every  # 4 evaluated days: no baseline yet
+    assert breaches(START + dt.timedelta(days=59)) == []  # steady: that is these categories' normal
+    assert breaches(shift) == ["ALL", "Toys"]  # the first shifted date is flagged; Books is not
+    (report,) = run_monitors(ws, today=shift + dt.timedelta(days=14))
+    line = next(x for x in report.sections[0].lines if x.startswith("mape Toys"))
+    assert "above 0.15 and" in line and "x its baseline" in line
+    # the baseline is the median of the 28 dates before, as pandas computes it
+    table = warehouse_of(ws).query(f"SELECT * FROM {ACCURACY_TABLE}").to_pandas()
+    toys = table[(table["category"] == "Toys") & (table["lead_days"] == 0)].sort_values("forecast_date")
+    toys = toys[toys["forecast_date"] <= shift]
+    expected = toys["mape"].iloc[:-1].tail(28).median()
+    assert report.sections[0].figures["baselines"]["Toys"] == pytest.approx(expected, abs=1e-6)
+    spec["monitors"][0].pop("baseline")  # the seed's spec as written: the threshold alone
+    (ws.root / "monitors" / "prod.json").write_text(json.dumps(spec))
+    assert breaches(START + dt.timedelta(days=59)) == every
 
 
 def test_the_health_report_reads_the_records(ws, tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
+import pytest
 
 from matih.monitoring.accuracy import ACCURACY_TABLE
 from matih.monitoring.retraining import decide, past_decisions
@@ -80,3 +82,31 @@ def test_an_accuracy_granularity_that_would_be_ignored_is_refused():
     assert per_category.granularity == "category"
     with pytest.raises(ValidationError, match="'overall' or 'category'"):
         AccuracyTrackingMonitor.model_validate({**base, "granularity": "product"})
+
+
+def test_a_relative_condition_fires_on_a_shift_not_on_a_level(tmp_path):
+    """``mape[Toys] > mape_baseline[Toys] * 1.5``: a category always at 30% is its normal; one that
+    doubles has changed. Each day's baseline is the median of the 28 evaluated days before it."""
+    (tmp_path / "matih.yaml").write_text("name: retrain\n")
+    ws = Workspace(tmp_path)
+    relative = TRIGGER.model_copy(
+        update={"condition": "mape[Toys] > mape_baseline[Toys] * 1.5 for 3 consecutive days"}
+    )
+    high = [0.30, 0.32, 0.28, 0.31, 0.29, 0.30, 0.33, 0.27, 0.30, 0.31]
+    tracked(ws, [0.05] * 4, toys=high[:4])
+    waiting = decide(ws, "prod", relative, start_pipeline=lambda p, w: "run")
+    assert not waiting.fired and "baseline needs 7 evaluated days" in waiting.reason
+    tracked(ws, [0.05] * 10, toys=high)
+    steady = decide(ws, "prod", relative, start_pipeline=lambda p, w: "run")
+    assert not steady.fired and "did not meet" in steady.reason  # far above 0.12, but its usual level
+    shifted = [*high, 0.62, 0.66, 0.61]
+    tracked(ws, [0.05] * 13, toys=shifted)
+    started: list[str] = []
+    fired = decide(ws, "prod", relative, start_pipeline=lambda p, w: started.append(w) or "run-1")
+    assert fired.fired and fired.run_id == "run-1"
+    median = float(np.median(high))  # the first shifted day's baseline: the ten days before it
+    assert fired.baselines["2026-03-11"] == pytest.approx(median)
+    assert fired.baselines["2026-03-13"] == pytest.approx(float(np.median(shifted[:12])))
+    assert f"(baseline {median:.3f})" in started[0]
+    again = decide(ws, "prod", relative, start_pipeline=lambda p, w: "run-2")
+    assert not again.fired and "same episode" in again.reason

@@ -216,6 +216,41 @@ def test_retrain_condition_rejects_other_forms(text: str) -> None:
         parse_retrain_condition(text)
 
 
+def test_retrain_condition_against_the_metric_s_own_baseline() -> None:
+    relative = parse_retrain_condition("mape[Toys & Games] > mape_baseline[Toys & Games] * 1.5 for 3 days")
+    assert relative.relative and relative.threshold == 1.5 and relative.measure == ("mape", "Toys & Games")
+    assert relative.holds(0.31, 0.2) and not relative.holds(0.29, 0.2)
+    overall = parse_retrain_condition("bias_overall < bias_baseline_overall for 2 consecutive days")
+    assert overall.relative and overall.threshold == 1.0 and overall.measure == ("bias", None)
+    assert not parse_retrain_condition("mape_overall > 0.12 for 3 consecutive days").relative
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        ("mape[Toys] > mape_baseline[Books] * 1.5 for 3 days", "must be a number or mape_baseline[Toys]"),
+        ("mape_overall > rmse_baseline_overall * 2 for 3 days", "must be a number or mape_baseline_overall"),
+        ("mape_overall > current_mape for 3 days", "must be a number or mape_baseline_overall"),
+        ("mape_baseline_overall > 0.2 for 3 days", "unknown metric 'mape_baseline_overall'"),
+    ],
+)
+def test_a_baseline_on_the_wrong_side_or_of_another_metric_is_refused(text: str, fix: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(fix)):
+        parse_retrain_condition(text)
+
+
+def test_an_alert_baseline_must_be_above_one_and_long_enough() -> None:
+    raw = json.loads((EXAMPLE / "monitors" / "demand-forecast-production.json").read_text())
+    raw["monitors"][0]["baseline"] = {"factor": 1.5}
+    accuracy = MonitorSpec.model_validate(raw).monitors[0]
+    assert isinstance(accuracy, AccuracyTrackingMonitor) and accuracy.baseline is not None
+    assert (accuracy.baseline.factor, accuracy.baseline.days) == (1.5, 28)
+    for bad in ({"factor": 0.9}, {"factor": 1.5, "days": 3}, {"factor": 1.5, "window": 28}):
+        raw["monitors"][0]["baseline"] = bad
+        with pytest.raises(ValidationError):
+            MonitorSpec.model_validate(raw)
+
+
 def test_routing() -> None:
     spec = load_spec(EXAMPLE / "routing" / "per-category.json")
     assert isinstance(spec, RoutingSpec)

@@ -2,10 +2,11 @@
 evaluated days, start the named pipeline, once per episode.
 
 The daily figures are the accuracy monitor's (:data:`~matih.monitoring.accuracy.ACCURACY_TABLE`, every
-lead pooled). An episode is a run of days on which the condition holds: after the trigger fires, it
-fires again only once the condition has stopped holding on some later day and then held for N days
-again. Every decision, fired or not, is appended to ``.matih/monitoring/decisions.jsonl`` with the
-figures it rested on.
+lead pooled). A relative condition (``mape[Toys] > mape_baseline[Toys] * 1.5``) compares each day with
+its own baseline (:mod:`matih.monitoring.baseline`); a day without one yet cannot meet it. An episode is
+a run of days on which the condition holds: after the trigger fires, it fires again only once the
+condition has stopped holding on some later day and then held for N days again. Every decision, fired
+or not, is appended to ``.matih/monitoring/decisions.jsonl`` with the figures it rested on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from matih.monitoring.accuracy import ACCURACY_TABLE, ALL
-from matih.specs.monitor import RetrainCondition, RetrainTrigger, parse_retrain_condition
+from matih.monitoring.baseline import baselines
+from matih.specs.monitor import MIN_BASELINE_DAYS, RetrainCondition, RetrainTrigger, parse_retrain_condition
 from matih.state import append_jsonl, read_jsonl, utc_stamp
 from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
@@ -39,6 +41,8 @@ class Decision:
     today: str | None = None
     """The business day the decision was taken on (a simulator's day may not be the wall clock's)."""
     at: str = field(default_factory=utc_stamp)
+    baselines: dict[str, float | None] = field(default_factory=dict)
+    """For a relative condition, each of those days' baseline."""
 
 
 def decisions_path(ws: Workspace) -> Path:
@@ -75,6 +79,7 @@ def decide(
     condition = parse_retrain_condition(trigger.condition)
     metric, category = condition.measure
     values = daily_values(ws, metric, category)
+    base = baselines(values, trigger.baseline_days) if condition.relative else {}
     days = list(values)
     recent = days[-condition.days :]
     figures = {d: round(values[d], 6) for d in recent}
@@ -82,19 +87,27 @@ def decide(
         monitor, trigger.condition, trigger.pipeline_id, False, "", figures, days[-1] if days else None
     )
     decision.today = today
+    if condition.relative:
+        decision.baselines = {d: None if (b := base[d]) is None else round(b, 6) for d in recent}
     if len(recent) < condition.days:
         decision.reason = f"{len(days)} evaluated day(s), the condition needs {condition.days}"
-    elif not all(condition.holds(values[d]) for d in recent):
+    elif condition.relative and any(base[d] is None for d in recent):
+        decision.reason = (
+            f"{condition.metric}'s baseline needs {MIN_BASELINE_DAYS} evaluated days before each of the last "
+            f"{condition.days}; there are {len(days)}"
+        )
+    elif not all(_holds(condition, values, base, d) for d in recent):
         decision.reason = (
             f"{condition.metric} did not meet '{trigger.condition}' on all of {', '.join(recent)}"
         )
-    elif _same_episode(ws, monitor, trigger.condition, condition, values):
+    elif _same_episode(ws, monitor, trigger.condition, condition, values, base):
         decision.reason = "the condition still holds since the last retraining it triggered (same episode)"
     elif start_pipeline is None:
         decision.reason = "the condition holds, but no pipeline runner was given (dry run)"
     else:
         why = f"{condition.metric} met '{trigger.condition}': " + ", ".join(
-            f"{d} {values[d]:.3f}" for d in recent
+            f"{d} {values[d]:.3f}" + (f" (baseline {base[d]:.3f})" if condition.relative else "")
+            for d in recent
         )
         decision.run_id = start_pipeline(trigger.pipeline_id, why)
         decision.fired = True
@@ -103,12 +116,26 @@ def decide(
     return decision
 
 
+def _holds(
+    condition: RetrainCondition, values: dict[str, float], base: dict[str, float | None], day: str
+) -> bool:
+    if condition.relative:
+        reference = base.get(day)
+        return reference is not None and condition.holds(values[day], reference)
+    return condition.holds(values[day])
+
+
 def _same_episode(
-    ws: Workspace, monitor: str, text: str, condition: RetrainCondition, values: dict[str, float]
+    ws: Workspace,
+    monitor: str,
+    text: str,
+    condition: RetrainCondition,
+    values: dict[str, float],
+    base: dict[str, float | None],
 ) -> bool:
     """Whether the condition has held on every evaluated day since the trigger last fired."""
     fired = [d for d in past_decisions(ws, monitor) if d["fired"] and d["condition"] == text]
     if not fired or fired[-1]["through"] is None:
         return False
     since = fired[-1]["through"]
-    return all(condition.holds(values[d]) for d in values if d > since)
+    return all(_holds(condition, values, base, d) for d in values if d > since)

@@ -22,6 +22,7 @@ from matih.forecast.grid import DenseGrid
 from matih.forecast.routing import routing_spec
 from matih.monitoring.accuracy import ALL, track_accuracy
 from matih.monitoring.alerts import slack_alerts
+from matih.monitoring.baseline import baseline
 from matih.monitoring.clock import business_today
 from matih.monitoring.freshness import freshness
 from matih.monitoring.quality import check_batch
@@ -29,6 +30,7 @@ from matih.monitoring.reassign import Republish, reassign
 from matih.monitoring.retraining import decide
 from matih.specs import load_spec
 from matih.specs.monitor import (
+    MIN_BASELINE_DAYS,
     AccuracyTrackingMonitor,
     AutomaticRetrainingMonitor,
     FeatureFreshnessMonitor,
@@ -228,21 +230,28 @@ def _accuracy(
         return Section(monitor.type, True, ["no forecast has matured yet"], {"scored": 0})
     last = result.last_scored
     groups = sorted(result.daily) if monitor.granularity == "category" else [ALL]
-    lines, breaches, latest = [], [], {}
+    lines, breaches, latest, usual = [], [], {}, {}
     for group in groups:
-        value = result.daily.get(group, {}).get(last)
+        values = result.daily.get(group, {})
+        value = values.get(last)
         if value is None:
             continue
         latest[group] = round(value, 6)
         threshold = monitor.threshold_for(group)
-        over = value > threshold
+        over, why = value > threshold, f" above {threshold:g}"
+        if monitor.baseline is not None:
+            reference = baseline(values, last, monitor.baseline.days)
+            if reference is not None:
+                usual[group] = round(reference, 6)
+                over = over and value > monitor.baseline.factor * reference
+                why += f" and {value / reference:.1f}x its baseline {reference:.3f}"
+            else:
+                why += f" (no baseline yet: {sum(d < last for d in values)} of {MIN_BASELINE_DAYS} days)"
         if over:
             breaches.append(group)
         if over or group == ALL:
             label = "overall" if group == ALL else group
-            lines.append(
-                f"{monitor.metric} {label} {value:.3f} on {last}" + (f" above {threshold:g}" if over else "")
-            )
+            lines.append(f"{monitor.metric} {label} {value:.3f} on {last}" + (why if over else ""))
     return Section(
         monitor.type,
         not breaches,
@@ -253,6 +262,7 @@ def _accuracy(
             "table": result.table,
             "breaches": breaches,
             "latest": latest,
+            "baselines": usual,
         },
     )
 

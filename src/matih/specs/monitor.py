@@ -12,7 +12,9 @@ from matih.specs.common import CronExpression, Identifier, NotificationTarget, S
 from matih.specs.condition import Comparison, Condition, Operand, parse_condition
 
 __all__ = [
+    "MIN_BASELINE_DAYS",
     "MONITOR_TYPES",
+    "AccuracyBaseline",
     "AccuracyTrackingMonitor",
     "AutomaticRetrainingMonitor",
     "FeatureFreshnessMonitor",
@@ -27,11 +29,16 @@ __all__ = [
 ]
 
 _CONDITION_FORM = (
-    "'<metric> <op> <number> for <N> consecutive days', e.g. 'mape_overall > 0.12 for 3 consecutive days'"
+    "'<metric> <op> <number> for <N> consecutive days', e.g. 'mape_overall > 0.12 for 3 consecutive days', "
+    "or against the metric's own recent level: "
+    "'mape[Toys] > mape_baseline[Toys] * 1.5 for 3 consecutive days'"
 )
 #: what the accuracy monitor tracks, each overall (``mape_overall``) or per category (``mape[Toys]``)
 TRACKED_METRICS = ("mape", "bias", "rmse", "mase", "coverage")
-_METRIC_RE = re.compile(r"^(?P<name>[a-z]+)(?:_overall|\[(?P<category>[^\]]+)\])$")
+_METRIC_RE = re.compile(r"^(?P<name>[a-z]+)(?P<baseline>_baseline)?(?:_overall|\[(?P<category>[^\]]+)\])$")
+#: evaluated days a baseline needs before it is judged on (fewer: the comparison waits, or the absolute
+#: threshold alone decides)
+MIN_BASELINE_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,11 @@ class RetrainCondition:
     """As written: ``mape_overall``, ``mape[Electronics]``."""
     op: Comparison
     threshold: float
+    """The number on the right; with :attr:`relative`, the factor on the metric's baseline."""
     days: int
+    relative: bool = False
+    """Whether the right side is the metric's baseline times :attr:`threshold`
+    (``mape_baseline[Toys] * 1.5``): its median over the evaluated days before (``baseline_days``)."""
 
     @property
     def measure(self) -> tuple[str, str | None]:
@@ -51,24 +62,40 @@ class RetrainCondition:
         assert match is not None  # parse_retrain_condition checked it
         return match.group("name"), match.group("category")
 
-    def holds(self, value: float) -> bool:
-        """Whether one day's metric value meets the condition."""
-        return Condition(Operand(self.metric, 1), self.op, Operand(None, self.threshold), self.days).holds(
-            {self.metric: value}
+    def holds(self, value: float, baseline: float | None = None) -> bool:
+        """Whether one day's metric value meets the condition (a relative condition compares it with
+        ``baseline`` times the factor)."""
+        if self.relative:
+            assert baseline is not None, "a relative condition needs the day's baseline"
+            right = Operand("baseline", self.threshold)
+        else:
+            right = Operand(None, self.threshold)
+        return Condition(Operand(self.metric, 1), self.op, right, self.days).holds(
+            {self.metric: value, "baseline": baseline if baseline is not None else float("nan")}
         )
+
+    def __str__(self) -> str:
+        right = f"{self.threshold:g}" if not self.relative else f"{self.threshold:g} x baseline"
+        return f"{self.metric} {self.op} {right} for {self.days} consecutive days"
 
 
 def _retrain_vocabulary(condition: Condition) -> str | None:
     left, right = condition.left, condition.right
-    if left.name is None or left.factor != 1 or right.name is not None:
-        return "the left side must be one tracked metric and the right side a number"
+    if left.name is None or left.factor != 1:
+        return "the left side must be one tracked metric"
     metric = _METRIC_RE.match(left.name)
-    if metric is None or metric.group("name") not in TRACKED_METRICS:
+    if metric is None or metric.group("name") not in TRACKED_METRICS or metric.group("baseline"):
         known = ", ".join(f"{m}_overall" for m in TRACKED_METRICS)
         return (
             f"unknown metric {left.name!r}: use one the accuracy monitor tracks, overall ({known}) or per "
             "category (mape[<category>])"
         )
+    if right.name is None:
+        return None
+    # the only name allowed on the right: the same metric's baseline, e.g. mape_baseline[Toys] * 1.5
+    same = left.name.replace("_overall", "_baseline_overall").replace("[", "_baseline[", 1)
+    if right.name != same:
+        return f"the right side must be a number or {same} (times a number), not {right.name!r}"
     return None
 
 
@@ -77,12 +104,26 @@ def parse_retrain_condition(text: str) -> RetrainCondition:
     number); ValueError showing the accepted form otherwise."""
     found = parse_condition(text, form=_CONDITION_FORM, check=_retrain_vocabulary)
     assert found.left.name is not None
-    return RetrainCondition(found.left.name, found.op, found.right.factor, found.days)
+    relative = found.right.name is not None
+    return RetrainCondition(found.left.name, found.op, found.right.factor, found.days, relative)
 
 
 def _check_condition(value: str) -> str:
     parse_retrain_condition(value)
     return value
+
+
+class AccuracyBaseline(SpecModel):
+    """Alert on a change, not on a level (a MATIH extension): a group alerts only when its metric is
+    above ``alert_threshold`` and above ``factor`` times its baseline, the median of its own figures over
+    the ``days`` evaluated days before. A category that is always at 27% MAPE is its normal; one that
+    goes from 11% to 24% has changed. Until a group has :data:`MIN_BASELINE_DAYS` evaluated days, the
+    absolute threshold alone decides."""
+
+    factor: float = Field(gt=1)
+    """How far above its baseline a group must be, e.g. ``1.5``."""
+    days: int = Field(default=28, ge=MIN_BASELINE_DAYS)
+    """Evaluated days the baseline's median is taken over."""
 
 
 class AccuracyTrackingMonitor(SpecModel):
@@ -102,6 +143,8 @@ class AccuracyTrackingMonitor(SpecModel):
     "Swimwear": 0.4}`` (a MATIH extension: a store's categories are not equally predictable)."""
     schedule: CronExpression
     """When the check runs."""
+    baseline: AccuracyBaseline | None = None
+    """Alert only on groups also well above their own recent level (absent: the threshold alone)."""
 
     @field_validator("alert_threshold")
     @classmethod
@@ -164,7 +207,11 @@ class RetrainTrigger(SpecModel):
     """When and how retraining is triggered."""
 
     condition: Annotated[str, AfterValidator(_check_condition)]
-    """``"<metric> <op> <number> for <N> consecutive days"``."""
+    """``"<metric> <op> <number> for <N> consecutive days"``; the right side may be the metric's own
+    baseline times a number (``mape_baseline[Toys] * 1.5``, a MATIH extension)."""
+    baseline_days: int = Field(default=28, ge=MIN_BASELINE_DAYS)
+    """Evaluated days a ``*_baseline`` figure's median is taken over (each day's baseline is the median
+    of the metric over up to this many evaluated days before it)."""
     action: Literal["trigger_pipeline"]
     """What happens when the condition holds."""
     pipeline_id: Identifier

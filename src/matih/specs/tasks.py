@@ -240,6 +240,22 @@ class Hyperparameters(SpecModel):
         return self
 
     @model_validator(mode="after")
+    def _refit_is_lightgbm_s(self) -> Hyperparameters:
+        if self.refit and self.model_type != "lightgbm":
+            raise_spec_errors(
+                "Hyperparameters",
+                [
+                    (
+                        ("refit",),
+                        f"refit fits the LightGBM models again through the last period; model_type "
+                        f"{self.model_type!r} has no refit (the statistical families already fit at every "
+                        "origin): remove refit or use model_type 'lightgbm'",
+                    )
+                ],
+            )
+        return self
+
+    @model_validator(mode="after")
     def _category_needed(self) -> Hyperparameters:
         if self.per_category_models and not self.category_column:
             raise_spec_errors(
