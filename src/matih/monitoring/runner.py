@@ -239,19 +239,22 @@ def _accuracy(
         latest[group] = round(value, 6)
         threshold = monitor.threshold_for(group)
         over, why = value > threshold, f" above {threshold:g}"
+        note = ""
         if monitor.baseline is not None:
             reference = baseline(values, last, monitor.baseline.days)
             if reference is not None:
                 usual[group] = round(reference, 6)
                 over = over and value > monitor.baseline.factor * reference
                 why += f" and {value / reference:.1f}x its baseline {reference:.3f}"
-            else:
-                why += f" (no baseline yet: {sum(d < last for d in values)} of {MIN_BASELINE_DAYS} days)"
+            else:  # its first dates are its reference period: a change needs something to change from
+                over = False
+                seen = sum(d < last for d in values)
+                note = f" (building its baseline: {seen} of {MIN_BASELINE_DAYS} dates)"
         if over:
             breaches.append(group)
         if over or group == ALL:
             label = "overall" if group == ALL else group
-            lines.append(f"{monitor.metric} {label} {value:.3f} on {last}" + (why if over else ""))
+            lines.append(f"{monitor.metric} {label} {value:.3f} on {last}" + (why if over else note))
     return Section(
         monitor.type,
         not breaches,

@@ -36,8 +36,7 @@ _CONDITION_FORM = (
 #: what the accuracy monitor tracks, each overall (``mape_overall``) or per category (``mape[Toys]``)
 TRACKED_METRICS = ("mape", "bias", "rmse", "mase", "coverage")
 _METRIC_RE = re.compile(r"^(?P<name>[a-z]+)(?P<baseline>_baseline)?(?:_overall|\[(?P<category>[^\]]+)\])$")
-#: evaluated days a baseline needs before it is judged on (fewer: the comparison waits, or the absolute
-#: threshold alone decides)
+#: evaluated days a baseline needs before anything is judged against it
 MIN_BASELINE_DAYS = 7
 
 
@@ -117,8 +116,9 @@ class AccuracyBaseline(SpecModel):
     """Alert on a change, not on a level (a MATIH extension): a group alerts only when its metric is
     above ``alert_threshold`` and above ``factor`` times its baseline, the median of its own figures over
     the ``days`` evaluated days before. A category that is always at 27% MAPE is its normal; one that
-    goes from 11% to 24% has changed. Until a group has :data:`MIN_BASELINE_DAYS` evaluated days, the
-    absolute threshold alone decides."""
+    goes from 11% to 24% has changed. A group's first :data:`MIN_BASELINE_DAYS` evaluated dates are its
+    reference period (as NannyML's reference data or Evidently's reference dataset): it does not alert
+    on them."""
 
     factor: float = Field(gt=1)
     """How far above its baseline a group must be, e.g. ``1.5``."""
