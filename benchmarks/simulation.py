@@ -153,12 +153,12 @@ def simulate(
 
 def alerts_by_factor(ws: Any, spec: dict[str, Any], factors: tuple[float, ...]) -> dict[str, Any]:
     """For each baseline factor, the alerts the accuracy monitor would have raised on each scored date
-    of this run, by the monitor's own rule (threshold and ``factor`` x baseline) on its own table:
+    of this run, by the monitor's own rule (:func:`matih.monitoring.runner.judge`) on its own table:
     {factor: {"dates": n, "alerting": {date: [groups]}}}. Dates before a group has a baseline are left
-    out (the threshold alone decides them, whatever the factor)."""
+    out (each group's reference period, whatever the factor)."""
     from matih.monitoring.accuracy import ACCURACY_TABLE
-    from matih.monitoring.baseline import baseline
-    from matih.specs.monitor import AccuracyTrackingMonitor
+    from matih.monitoring.runner import judge
+    from matih.specs.monitor import AccuracyBaseline, AccuracyTrackingMonitor
     from matih.warehouse import warehouse_of
 
     monitor = AccuracyTrackingMonitor.model_validate(spec["monitors"][0])
@@ -171,18 +171,19 @@ def alerts_by_factor(ws: Any, spec: dict[str, Any], factors: tuple[float, ...]) 
         *(rows.column(c).to_pylist() for c in ("day", "category", "value")), strict=True
     ):
         series.setdefault(group, {})[day] = value
-    days = monitor.baseline.days if monitor.baseline else 28
     out: dict[str, Any] = {}
     for factor in factors:
+        baseline = {"factor": factor, "days": monitor.baseline.days if monitor.baseline else 28}
+        judging = monitor.model_copy(update={"baseline": AccuracyBaseline.model_validate(baseline)})
         alerting: dict[str, list[str]] = {}
         judged = set()
         for group, values in series.items():
-            for day, value in values.items():
-                usual = baseline(values, day, days)
-                if usual is None:
+            for day in values:
+                verdict = judge(judging, group, values, day)
+                if verdict.baseline is None:
                     continue
                 judged.add(day)
-                if value > monitor.threshold_for(group) and value > factor * usual:
+                if verdict.alert:
                     alerting.setdefault(day, []).append(group)
         out[str(factor)] = {
             "dates": len(judged),

@@ -42,9 +42,11 @@ from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
 __all__ = [
+    "Judgment",
     "MonitorReport",
     "Section",
     "accuracy_monitor",
+    "judge",
     "monitor_spec",
     "monitor_specs",
     "past_reports",
@@ -233,28 +235,17 @@ def _accuracy(
     lines, breaches, latest, usual = [], [], {}, {}
     for group in groups:
         values = result.daily.get(group, {})
-        value = values.get(last)
-        if value is None:
+        if last not in values:
             continue
-        latest[group] = round(value, 6)
-        threshold = monitor.threshold_for(group)
-        over, why = value > threshold, f" above {threshold:g}"
-        note = ""
-        if monitor.baseline is not None:
-            reference = baseline(values, last, monitor.baseline.days)
-            if reference is not None:
-                usual[group] = round(reference, 6)
-                over = over and value > monitor.baseline.factor * reference
-                why += f" and {value / reference:.1f}x its baseline {reference:.3f}"
-            else:  # its first dates are its reference period: a change needs something to change from
-                over = False
-                seen = sum(d < last for d in values)
-                note = f" (building its baseline: {seen} of {MIN_BASELINE_DAYS} dates)"
-        if over:
+        judged = judge(monitor, group, values, last)
+        latest[group] = round(judged.value, 6)
+        if judged.baseline is not None:
+            usual[group] = round(judged.baseline, 6)
+        if judged.alert:
             breaches.append(group)
-        if over or group == ALL:
+        if judged.alert or group == ALL:
             label = "overall" if group == ALL else group
-            lines.append(f"{monitor.metric} {label} {value:.3f} on {last}" + (why if over else note))
+            lines.append(f"{monitor.metric} {label} {judged.value:.3f} on {last}{judged.why}")
     return Section(
         monitor.type,
         not breaches,
@@ -268,6 +259,35 @@ def _accuracy(
             "baselines": usual,
         },
     )
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One group's tracked figure on one date, as the accuracy monitor judges it."""
+
+    value: float
+    alert: bool
+    baseline: float | None
+    why: str
+    """What the report line adds: why it alerts, or that its baseline is still being built."""
+
+
+def judge(monitor: AccuracyTrackingMonitor, group: str, values: dict[str, float], day: str) -> Judgment:
+    """Whether ``group``'s figure on ``day`` (``values``: its figure per evaluated date) alerts: above
+    the group's ``alert_threshold`` and, with a ``baseline``, above ``factor`` times it; a group's first
+    dates, before it has a baseline, are its reference period and never alert."""
+    value = values[day]
+    threshold = monitor.threshold_for(group)
+    alert, why = value > threshold, f" above {threshold:g}"
+    if monitor.baseline is None:
+        return Judgment(value, alert, None, why if alert else "")
+    reference = baseline(values, day, monitor.baseline.days)
+    if reference is None:  # a change needs something to change from
+        seen = sum(d < day for d in values)
+        return Judgment(value, False, None, f" (building its baseline: {seen} of {MIN_BASELINE_DAYS} dates)")
+    alert = alert and value > monitor.baseline.factor * reference
+    why += f" and {value / reference:.1f}x its baseline {reference:.3f}"
+    return Judgment(value, alert, reference, why if alert else "")
 
 
 def _reassign(ws: Workspace, republish: Republish | None, today: dt.date) -> Section | None:
