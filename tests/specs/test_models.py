@@ -23,7 +23,7 @@ from matih.specs import (
     parse_reassign_condition,
     parse_retrain_condition,
 )
-from matih.specs.monitor import AccuracyTrackingMonitor, AutomaticRetrainingMonitor
+from matih.specs.monitor import AccuracyTrackingMonitor, AutomaticRetrainingMonitor, RetrainTrigger
 from matih.specs.source import GoogleAnalyticsConfig, PostgresConfig, ShopifyConfig
 from matih.specs.tasks import ModelEvaluateTask, RayTrainTask, SqlExecuteTask
 
@@ -237,6 +237,16 @@ def test_retrain_condition_against_the_metric_s_own_baseline() -> None:
 def test_a_baseline_on_the_wrong_side_or_of_another_metric_is_refused(text: str, fix: str) -> None:
     with pytest.raises(ValueError, match=re.escape(fix)):
         parse_retrain_condition(text)
+
+
+def test_baseline_days_without_a_baseline_in_the_condition_is_refused() -> None:
+    trigger = {"action": "trigger_pipeline", "pipeline_id": "demand-forecast-daily", "baseline_days": 14}
+    relative = RetrainTrigger.model_validate(
+        {**trigger, "condition": "mape_overall > mape_baseline_overall * 1.5 for 3 days"}
+    )
+    assert relative.baseline_days == 14
+    with pytest.raises(ValidationError, match="remove baseline_days"):
+        RetrainTrigger.model_validate({**trigger, "condition": "mape_overall > 0.12 for 3 days"})
 
 
 def test_an_alert_baseline_must_be_above_one_and_long_enough() -> None:

@@ -28,10 +28,4 @@ def baseline(values: Mapping[str, float], day: str, days: int) -> float | None:
 
 def baselines(values: Mapping[str, float], days: int) -> dict[str, float | None]:
     """:func:`baseline` for every date of ``values``."""
-    dates = sorted(values)
-    out: dict[str, float | None] = {}
-    for i, day in enumerate(dates):
-        before = dates[max(0, i - days) : i]
-        enough = len(before) >= min(MIN_BASELINE_DAYS, days)
-        out[day] = float(np.median([values[d] for d in before])) if enough else None
-    return out
+    return {day: baseline(values, day, days) for day in values}

@@ -79,7 +79,7 @@ def decide(
     condition = parse_retrain_condition(trigger.condition)
     metric, category = condition.measure
     values = daily_values(ws, metric, category)
-    base = baselines(values, trigger.baseline_days) if condition.relative else {}
+    base = baselines(values, trigger.days_of_baseline) if condition.relative else {}
     days = list(values)
     recent = days[-condition.days :]
     figures = {d: round(values[d], 6) for d in recent}

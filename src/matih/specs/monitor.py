@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat, field_validator
+from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat, field_validator, model_validator
 
 from matih.specs.common import CronExpression, Identifier, NotificationTarget, SpecModel
 from matih.specs.condition import Comparison, Condition, Operand, parse_condition
@@ -38,6 +38,8 @@ TRACKED_METRICS = ("mape", "bias", "rmse", "mase", "coverage")
 _METRIC_RE = re.compile(r"^(?P<name>[a-z]+)(?P<baseline>_baseline)?(?:_overall|\[(?P<category>[^\]]+)\])$")
 #: evaluated days a baseline needs before anything is judged against it
 MIN_BASELINE_DAYS = 7
+#: evaluated days a baseline's median is taken over when a spec does not say
+DEFAULT_BASELINE_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,12 @@ class RetrainCondition:
     def holds(self, value: float, baseline: float | None = None) -> bool:
         """Whether one day's metric value meets the condition (a relative condition compares it with
         ``baseline`` times the factor)."""
+        figures = {self.metric: value}
         if self.relative:
             assert baseline is not None, "a relative condition needs the day's baseline"
-            right = Operand("baseline", self.threshold)
-        else:
-            right = Operand(None, self.threshold)
-        return Condition(Operand(self.metric, 1), self.op, right, self.days).holds(
-            {self.metric: value, "baseline": baseline if baseline is not None else float("nan")}
-        )
-
-    def __str__(self) -> str:
-        right = f"{self.threshold:g}" if not self.relative else f"{self.threshold:g} x baseline"
-        return f"{self.metric} {self.op} {right} for {self.days} consecutive days"
+            figures["baseline"] = baseline
+        right = Operand("baseline" if self.relative else None, self.threshold)
+        return Condition(Operand(self.metric, 1), self.op, right, self.days).holds(figures)
 
 
 def _retrain_vocabulary(condition: Condition) -> str | None:
@@ -92,7 +88,8 @@ def _retrain_vocabulary(condition: Condition) -> str | None:
     if right.name is None:
         return None
     # the only name allowed on the right: the same metric's baseline, e.g. mape_baseline[Toys] * 1.5
-    same = left.name.replace("_overall", "_baseline_overall").replace("[", "_baseline[", 1)
+    category = metric.group("category")
+    same = metric.group("name") + "_baseline" + ("_overall" if category is None else f"[{category}]")
     if right.name != same:
         return f"the right side must be a number or {same} (times a number), not {right.name!r}"
     return None
@@ -122,7 +119,7 @@ class AccuracyBaseline(SpecModel):
 
     factor: float = Field(gt=1)
     """How far above its baseline a group must be, e.g. ``1.5``."""
-    days: int = Field(default=28, ge=MIN_BASELINE_DAYS)
+    days: int = Field(default=DEFAULT_BASELINE_DAYS, ge=MIN_BASELINE_DAYS)
     """Evaluated days the baseline's median is taken over."""
 
 
@@ -209,15 +206,31 @@ class RetrainTrigger(SpecModel):
     condition: Annotated[str, AfterValidator(_check_condition)]
     """``"<metric> <op> <number> for <N> consecutive days"``; the right side may be the metric's own
     baseline times a number (``mape_baseline[Toys] * 1.5``, a MATIH extension)."""
-    baseline_days: int = Field(default=28, ge=MIN_BASELINE_DAYS)
+    baseline_days: int | None = Field(default=None, ge=MIN_BASELINE_DAYS)
     """Evaluated days a ``*_baseline`` figure's median is taken over (each day's baseline is the median
-    of the metric over up to this many evaluated days before it)."""
+    of the metric over up to this many evaluated days before it); 28 when left out. Only for a condition
+    that compares with a baseline."""
     action: Literal["trigger_pipeline"]
     """What happens when the condition holds."""
     pipeline_id: Identifier
     """``pipeline_id`` of the pipeline to run."""
     notification: NotificationTarget | None = None
     """Where to announce it, e.g. ``"slack:#ml-ops-alerts"``."""
+
+    @model_validator(mode="after")
+    def _baseline_days_need_a_baseline(self) -> RetrainTrigger:
+        if self.baseline_days is not None and not self.parsed_condition.relative:
+            raise ValueError(
+                f"baseline_days is set but the condition '{self.condition}' compares with a number, not "
+                "with a baseline: remove baseline_days, or compare with the metric's baseline "
+                "(e.g. 'mape_overall > mape_baseline_overall * 1.5 for 3 consecutive days')"
+            )
+        return self
+
+    @property
+    def days_of_baseline(self) -> int:
+        """``baseline_days``, or its default."""
+        return self.baseline_days or DEFAULT_BASELINE_DAYS
 
     @property
     def parsed_condition(self) -> RetrainCondition:
