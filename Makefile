@@ -5,7 +5,7 @@ STAMP := $(VENV)/.matih-installed
 WORKSPACE ?= examples/novamart
 PRODUCTS ?= 2000
 
-.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-shock bench-monitoring bench-simulation bench-experiment bench-scaling drills lint clean
+.PHONY: setup demo test test-fast test-slow bench bench-ingest bench-discovery bench-orchestration bench-quality bench-real-data bench-shock bench-monitoring bench-simulation bench-experiment bench-scaling bench-join-side drills lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh web/package-lock.json
 	bash scripts/setup.sh
@@ -28,6 +28,10 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/seed_scale.py
+
+# after `make bench` (it reads the seed-scale warehouse that run leaves in /tmp/matih-bench)
+bench-join-side: $(STAMP)
+	$(PY) benchmarks/join_build_side.py
 
 bench-ingest: $(STAMP)
 	$(PY) benchmarks/ingest.py

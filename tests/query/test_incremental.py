@@ -131,9 +131,9 @@ def test_a_failed_refresh_keeps_the_table_and_its_state(sandbox, monkeypatch: py
 
     real = Warehouse.replace_days
 
-    def broken(self, name, sql, date_column, first_day):
+    def broken(self, name, sql, date_column, first_day, *rest):
         # fail inside the transaction, after the delete, as a dying statement would
-        return real(self, name, sql + " AND no_such_column > 0", date_column, first_day)
+        return real(self, name, sql + " AND no_such_column > 0", date_column, first_day, *rest)
 
     monkeypatch.setattr(type(wh), "replace_days", broken)
     with pytest.raises(WarehouseError, match="unchanged"):

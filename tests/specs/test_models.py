@@ -101,6 +101,7 @@ def test_pipeline_tasks_are_typed(pipeline: PipelineSpec) -> None:
     assert isinstance(sql, SqlExecuteTask)
     assert sql.config.query_name == "demand_features"
     assert sql.retry_policy is not None and sql.retry_policy.initial_interval == timedelta(seconds=60)
+    assert sql.config.join_build_side == "estimated"  # the seed's spec as written: the engine's choice
     train = pipeline.task("model_training")
     assert isinstance(train, RayTrainTask)
     hp = train.config.hyperparameters
@@ -329,3 +330,19 @@ def test_rollback_applies_to_deployments_only(pipeline: PipelineSpec) -> None:
         PipelineSpec.model_validate(raw)
     assert "failure_handling.task_level.feature_engineering" in str(err.value)
     assert "rollback_to_previous restores a deployment" in str(err.value)
+
+
+def test_join_build_side_is_read_and_a_wrong_value_names_the_choices() -> None:
+    task = {
+        "task_id": "features",
+        "type": "sql_execute",
+        "config": {
+            "query_ref": "analytics.queries.demand_features",
+            "target_table": "analytics.derived.demand_features",
+        },
+    }
+    written = {**task, "config": {**task["config"], "join_build_side": "as_written"}}
+    assert SqlExecuteTask.model_validate(written).config.join_build_side == "as_written"
+    wrong = {**task, "config": {**task["config"], "join_build_side": "right"}}
+    with pytest.raises(ValidationError, match="'estimated' or 'as_written'"):
+        SqlExecuteTask.model_validate(wrong)

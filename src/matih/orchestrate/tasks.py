@@ -114,7 +114,12 @@ def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcom
     started = time.perf_counter()
     if cfg.incremental is not None:
         return _sql_refresh(task, ws, ctx, wh, path)
-    result = wh.run(path.read_text(), target=str(cfg.target_table), write_mode=cfg.write_mode)[-1]
+    result = wh.run(
+        path.read_text(),
+        target=str(cfg.target_table),
+        write_mode=cfg.write_mode,
+        join_build_side=cfg.join_build_side,
+    )[-1]
     rows = int(result.rows or 0)
     return Outcome(
         f"{cfg.write_mode} {cfg.target_table}: {rows:,} rows in {time.perf_counter() - started:.1f}s",
@@ -137,6 +142,7 @@ def _sql_refresh(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext, wh: Engi
             str(cfg.target_table),
             date_column=cfg.incremental.date_column,
             lookback_days=cfg.incremental.lookback_days,
+            join_build_side=cfg.join_build_side,
         )
     except NotIncremental as err:
         raise SpecError(

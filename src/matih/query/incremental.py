@@ -39,7 +39,7 @@ from matih.state import utc_stamp, write_json_atomic
 from matih.warehouse import Engine
 from matih.warehouse.incremental import DatedQuery, NotIncremental, plan_incremental
 from matih.warehouse.names import TableName
-from matih.warehouse.statements import analyse, query_to_write, split
+from matih.warehouse.statements import JoinBuildSide, analyse, query_to_write, split
 from matih.workspace import Workspace
 
 Mode = Literal["full", "incremental", "unchanged"]
@@ -68,7 +68,14 @@ class Refresh:
 
 
 def refresh(
-    ws: Workspace, wh: Engine, sql: str, target: str, *, date_column: str, lookback_days: int
+    ws: Workspace,
+    wh: Engine,
+    sql: str,
+    target: str,
+    *,
+    date_column: str,
+    lookback_days: int,
+    join_build_side: JoinBuildSide = "estimated",
 ) -> Refresh:
     """Bring ``target`` up to date with ``sql`` (one query or ``CREATE TABLE ... AS``), rebuilding only the
     changed days when that is exact. Raises :class:`~matih.warehouse.incremental.NotIncremental` when the
@@ -99,11 +106,15 @@ def refresh(
     now = _table_states(ws, wh, plan, columns, syncs)
     decision = _decide(wh, plan, tname, previous, settings, now, syncs)
     if decision.mode == "full":
-        rows = int(wh.run(body, target=target)[-1].rows or 0)
+        rows = int(wh.run(body, target=target, join_build_side=join_build_side)[-1].rows or 0)
     elif decision.mode == "incremental":
         assert decision.first_day is not None
         rows = wh.replace_days(
-            target, plan.restricted(decision.first_day, lookback_days), date_column, decision.first_day
+            target,
+            plan.restricted(decision.first_day, lookback_days),
+            date_column,
+            decision.first_day,
+            join_build_side,
         )
     else:
         rows = 0

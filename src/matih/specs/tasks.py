@@ -88,6 +88,11 @@ class SqlExecuteConfig(SpecModel):
     """Replace the table or append to it."""
     incremental: IncrementalConfig | None = None
     """Rebuild only the changed days (exactly what a full rebuild gives); a full rebuild when omitted."""
+    join_build_side: Literal["estimated", "as_written"] = "estimated"
+    """Which side of each hash join the engine builds its table from: the side it estimates smaller
+    (``"estimated"``), or the right side as the SQL writes it (``"as_written"``: the dimension of
+    ``fact LEFT JOIN dimension``). For a query whose aggregate the engine under-estimates, so that it
+    builds on the large side (docs/query.md, "Join build side"); the rows are the same either way."""
 
     @model_validator(mode="after")
     def _incremental_overwrites(self) -> SqlExecuteConfig:

@@ -32,6 +32,7 @@ from matih.warehouse.locks import folder_lock
 from matih.warehouse.names import DEFAULT_CATALOG, TableName, is_identifier
 from matih.warehouse.statements import (
     ExportFormat,
+    JoinBuildSide,
     StatementResult,
     WriteMode,
     analyse,
@@ -98,19 +99,26 @@ class Warehouse(EngineBase):
 
     @contextmanager
     def connect(
-        self, *, extra_catalogs: set[str] | frozenset[str] = frozenset()
+        self,
+        *,
+        extra_catalogs: set[str] | frozenset[str] = frozenset(),
+        join_build_side: JoinBuildSide = "estimated",
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection with every catalog ATTACHed; ``extra_catalogs`` are created when missing."""
+        """A connection with every catalog ATTACHed; ``extra_catalogs`` are created when missing.
+
+        ``join_build_side="as_written"`` opens a database of its own (never the held one: DuckDB's
+        optimizer settings hold for a whole database) whose hash joins build on the right side as written.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         wanted = set(self.catalogs()) | {DEFAULT_CATALOG} | set(extra_catalogs)
-        if self._held is not None:
+        if self._held is not None and join_build_side == "estimated":
             with self._held.cursor(wanted) as cursor, self._interruptible(cursor):
                 cursor.execute(f"USE {DEFAULT_CATALOG}")  # a cursor is a new client: USE does not carry over
                 yield cursor
             return
         with (
             folder_lock(self.directory),
-            closing(self._open_database(wanted)) as con,
+            closing(self._open_database(wanted, join_build_side)) as con,
             self._interruptible(con),
         ):
             yield con
@@ -125,13 +133,16 @@ class Warehouse(EngineBase):
         finally:
             self._open.remove(entry)
 
-    def _open_database(self, catalogs: set[str]) -> duckdb.DuckDBPyConnection:
+    def _open_database(
+        self, catalogs: set[str], join_build_side: JoinBuildSide = "estimated"
+    ) -> duckdb.DuckDBPyConnection:
         return _new_database(
             {catalog: self.catalog_path(catalog) for catalog in sorted(catalogs)},
             self.live,
             threads=self.threads,
             memory_limit=self.memory_limit,
             external_access=self.external_access,
+            join_build_side=join_build_side,
         )
 
     # -- SQL -----------------------------------------------------------------------------------------
@@ -143,11 +154,14 @@ class Warehouse(EngineBase):
         target: str | None = None,
         max_rows: int | None = None,
         params: dict[str, object] | None = None,
+        join_build_side: JoinBuildSide = "estimated",
     ) -> list[StatementResult]:
         """Run a script of one or more statements.
 
         ``CREATE TABLE x AS ...`` replaces ``x`` atomically (``write_mode="overwrite"``) or appends to it
         (``"append"``). With ``target``, a single query's result is written to that table instead.
+        ``join_build_side="as_written"`` turns off DuckDB's swapping of hash joins' sides by estimated
+        size for these statements (:data:`~matih.warehouse.statements.JoinBuildSide`).
         """
         statements = [federate(s, self.live) for s in split(sql)]
         if target is not None:
@@ -155,11 +169,14 @@ class Warehouse(EngineBase):
                 raise WarehouseError(
                     f"a query with a target table must be one statement, got {len(statements)}"
                 )
-            return [self._write_query(statements[0], TableName.parse(target), write_mode, params)]
+            return [
+                self._write_query(statements[0], TableName.parse(target), write_mode, params, join_build_side)
+            ]
         analyses = [analyse(s) for s in statements]
         catalogs: set[str] = set().union(*(a.catalogs for a in analyses))
         results = []
-        with self.connect(extra_catalogs=creatable(catalogs, analyses)) as con:
+        extra = creatable(catalogs, analyses)
+        with self.connect(extra_catalogs=extra, join_build_side=join_build_side) as con:
             for stmt, analysis in zip(statements, analyses, strict=True):
                 if analysis.create_target is not None and (body := create_body(stmt)) is not None:
                     results.append(self._write(con, stmt, body, analysis.create_target, write_mode, params))
@@ -201,12 +218,20 @@ class Warehouse(EngineBase):
         journal.record_write(self.writes_path, tname, "append", table.num_rows)
         return rows
 
-    def replace_days(self, name: str, sql: str, date_column: str, first_day: object) -> int:
+    def replace_days(
+        self,
+        name: str,
+        sql: str,
+        date_column: str,
+        first_day: object,
+        join_build_side: JoinBuildSide = "estimated",
+    ) -> int:
         """Replace the rows of ``name`` dated ``first_day`` or later with the result of the query ``sql``, in
         one transaction (the incremental refresh); the rows written."""
         tname = TableName.parse(name)
         body = federate(strip_terminator(sql), self.live)
-        with self.connect(extra_catalogs=analyse(body).catalogs | {tname.catalog}) as con:
+        catalogs = analyse(body).catalogs | {tname.catalog}
+        with self.connect(extra_catalogs=catalogs, join_build_side=join_build_side) as con:
             rows = replace_days(con, tname, body, date_column, first_day)
         journal.record_write(self.writes_path, tname, "append", rows)
         return rows
@@ -276,10 +301,16 @@ class Warehouse(EngineBase):
 
     # -- internals -----------------------------------------------------------------------------------
     def _write_query(
-        self, stmt: str, tname: TableName, mode: WriteMode, params: dict[str, object] | None
+        self,
+        stmt: str,
+        tname: TableName,
+        mode: WriteMode,
+        params: dict[str, object] | None,
+        join_build_side: JoinBuildSide = "estimated",
     ) -> StatementResult:
         analysis = analyse(stmt)
-        with self.connect(extra_catalogs=analysis.catalogs | {tname.catalog}) as con:
+        catalogs = analysis.catalogs | {tname.catalog}
+        with self.connect(extra_catalogs=catalogs, join_build_side=join_build_side) as con:
             return self._write(con, stmt, query_to_write(stmt, analysis), tname, mode, params)
 
     def _write(
@@ -307,6 +338,7 @@ def _new_database(
     threads: int | None,
     memory_limit: str | None,
     external_access: bool,
+    join_build_side: JoinBuildSide = "estimated",
 ) -> duckdb.DuckDBPyConnection:
     """A new in-memory database with the catalog files and the live sources ATTACHed, set up for MATIH."""
     config: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": False}
@@ -314,6 +346,9 @@ def _new_database(
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
+    if join_build_side == "as_written":
+        # the optimizer pass that puts the side it estimates smaller on the build side of each hash join
+        config["disabled_optimizers"] = "build_side_probe_side"
     con = duckdb.connect(config=config)
     try:
         for catalog, path in catalogs.items():

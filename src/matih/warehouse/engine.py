@@ -22,7 +22,7 @@ from matih.exceptions import WarehouseError
 from matih.warehouse import journal
 from matih.warehouse.live import LiveSource
 from matih.warehouse.names import TableName
-from matih.warehouse.statements import ExportFormat, StatementResult, WriteMode
+from matih.warehouse.statements import ExportFormat, JoinBuildSide, StatementResult, WriteMode
 
 
 class Cursor(Protocol):
@@ -53,6 +53,7 @@ class Engine(Protocol):
         target: str | None = None,
         max_rows: int | None = None,
         params: dict[str, object] | None = None,
+        join_build_side: JoinBuildSide = "estimated",
     ) -> list[StatementResult]: ...
 
     def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table: ...
@@ -65,7 +66,14 @@ class Engine(Protocol):
 
     def replace_partitions(self, name: str, table: pa.Table, *, by: Sequence[str]) -> int: ...
 
-    def replace_days(self, name: str, sql: str, date_column: str, first_day: object) -> int: ...
+    def replace_days(
+        self,
+        name: str,
+        sql: str,
+        date_column: str,
+        first_day: object,
+        join_build_side: JoinBuildSide = "estimated",
+    ) -> int: ...
 
     def restore_kept(self, name: str, *, kept_as: str) -> bool: ...
 

@@ -43,7 +43,7 @@ from matih.warehouse.locks import folder_lock
 from matih.warehouse.names import TableName, is_identifier
 from matih.warehouse.spark_session import master_of, spark_session
 from matih.warehouse.spark_sql import Translated, parse_script, tables_read, translate
-from matih.warehouse.statements import ExportFormat, StatementResult, WriteMode, copy_to
+from matih.warehouse.statements import ExportFormat, JoinBuildSide, StatementResult, WriteMode, copy_to
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -104,9 +104,13 @@ class SparkWarehouse(EngineBase):
         target: str | None = None,
         max_rows: int | None = None,
         params: dict[str, object] | None = None,
+        join_build_side: JoinBuildSide = "estimated",
     ) -> list[StatementResult]:
         """Run a script; ``CREATE TABLE x AS ...`` replaces ``x`` atomically or appends to it, and with
-        ``target`` a single query's result is written to that table."""
+        ``target`` a single query's result is written to that table.
+
+        ``join_build_side`` changes nothing here: Spark chooses a join's strategy when it runs, from the
+        sizes its stages measured (adaptive query execution), not from estimates alone."""
         trees = parse_script(sql)
         if target is not None and len(trees) != 1:
             raise WarehouseError(f"a query with a target table must be one statement, got {len(trees)}")
@@ -232,9 +236,17 @@ class SparkWarehouse(EngineBase):
         journal.record_write(self.writes_path, tname, "append", added)
         return rows
 
-    def replace_days(self, name: str, sql: str, date_column: str, first_day: object) -> int:
+    def replace_days(
+        self,
+        name: str,
+        sql: str,
+        date_column: str,
+        first_day: object,
+        join_build_side: JoinBuildSide = "estimated",
+    ) -> int:
         """Replace the rows dated ``first_day`` or later with the result of the query ``sql``: the older
-        rows and the new ones become the table's parts in one switch."""
+        rows and the new ones become the table's parts in one switch (``join_build_side``: see
+        :meth:`run`)."""
         tname = TableName.parse(name)
         (tree,) = parse_script(sql)
         step = translate(tree, self._views(tables_read(tree)), None)
