@@ -101,7 +101,7 @@ def test_pipeline_tasks_are_typed(pipeline: PipelineSpec) -> None:
     assert isinstance(sql, SqlExecuteTask)
     assert sql.config.query_name == "demand_features"
     assert sql.retry_policy is not None and sql.retry_policy.initial_interval == timedelta(seconds=60)
-    assert sql.config.join_build_side == "estimated"  # the seed's spec as written: the engine's choice
+    assert sql.config.join_build_side == "auto"  # the seed's spec as written: learnt from its runs
     train = pipeline.task("model_training")
     assert isinstance(train, RayTrainTask)
     hp = train.config.hyperparameters
@@ -344,5 +344,5 @@ def test_join_build_side_is_read_and_a_wrong_value_names_the_choices() -> None:
     written = {**task, "config": {**task["config"], "join_build_side": "as_written"}}
     assert SqlExecuteTask.model_validate(written).config.join_build_side == "as_written"
     wrong = {**task, "config": {**task["config"], "join_build_side": "right"}}
-    with pytest.raises(ValidationError, match="'estimated' or 'as_written'"):
+    with pytest.raises(ValidationError, match="'auto', 'estimated' or 'as_written'"):
         SqlExecuteTask.model_validate(wrong)

@@ -95,6 +95,7 @@ def ingestion_trigger(task: IngestionTriggerTask, ws: Workspace, ctx: TaskContex
 # -- SQL ---------------------------------------------------------------------------------------------
 def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     """Run ``query_ref`` into ``target_table`` in one transaction (overwrite or append)."""
+    from matih.query.join_sides import run_into
     from matih.sources.live import live_warehouse
 
     cfg = task.config
@@ -114,35 +115,41 @@ def sql_execute(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext) -> Outcom
     started = time.perf_counter()
     if cfg.incremental is not None:
         return _sql_refresh(task, ws, ctx, wh, path)
-    result = wh.run(
+    result, joins = run_into(
+        ws,
+        wh,
         path.read_text(),
-        target=str(cfg.target_table),
+        str(cfg.target_table),
         write_mode=cfg.write_mode,
         join_build_side=cfg.join_build_side,
-    )[-1]
+    )
     rows = int(result.rows or 0)
+    said = f"{cfg.write_mode} {cfg.target_table}: {rows:,} rows in {time.perf_counter() - started:.1f}s"
     return Outcome(
-        f"{cfg.write_mode} {cfg.target_table}: {rows:,} rows in {time.perf_counter() - started:.1f}s",
+        f"{said}; {joins}" if joins else said,
         {"rows": rows, "table": str(cfg.target_table)},
+        {"join_sides": joins} if joins else {},
     )
 
 
 def _sql_refresh(task: SqlExecuteTask, ws: Workspace, ctx: TaskContext, wh: Engine, path: Path) -> Outcome:
     """``sql_execute`` with ``incremental``: only the changed days, when that is exact."""
     from matih.query.incremental import refresh
+    from matih.query.join_sides import side_for
     from matih.warehouse.incremental import NotIncremental
 
     cfg = task.config
     assert cfg.incremental is not None
+    sql = path.read_text()
     try:
         done = refresh(
             ws,
             wh,
-            path.read_text(),
+            sql,
             str(cfg.target_table),
             date_column=cfg.incremental.date_column,
             lookback_days=cfg.incremental.lookback_days,
-            join_build_side=cfg.join_build_side,
+            join_build_side=side_for(ws, wh, sql, cfg.join_build_side),
         )
     except NotIncremental as err:
         raise SpecError(

@@ -88,11 +88,12 @@ class SqlExecuteConfig(SpecModel):
     """Replace the table or append to it."""
     incremental: IncrementalConfig | None = None
     """Rebuild only the changed days (exactly what a full rebuild gives); a full rebuild when omitted."""
-    join_build_side: Literal["estimated", "as_written"] = "estimated"
+    join_build_side: Literal["auto", "estimated", "as_written"] = "auto"
     """Which side of each hash join the engine builds its table from: the side it estimates smaller
-    (``"estimated"``), or the right side as the SQL writes it (``"as_written"``: the dimension of
-    ``fact LEFT JOIN dimension``). For a query whose aggregate the engine under-estimates, so that it
-    builds on the large side (docs/query.md, "Join build side"); the rows are the same either way."""
+    (``"estimated"``), the right side as the SQL writes it (``"as_written"``: the dimension of
+    ``fact LEFT JOIN dimension``), or ``"auto"``: the engine's choice until a run's profile shows it
+    built a join on the larger side by misjudging its size, then the written side if that run is no
+    slower (docs/orchestration.md, "Join build side"). The rows are the same either way."""
 
     @model_validator(mode="after")
     def _incremental_overwrites(self) -> SqlExecuteConfig:

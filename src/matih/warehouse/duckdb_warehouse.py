@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -155,13 +156,15 @@ class Warehouse(EngineBase):
         max_rows: int | None = None,
         params: dict[str, object] | None = None,
         join_build_side: JoinBuildSide = "estimated",
+        profile: bool = False,
     ) -> list[StatementResult]:
         """Run a script of one or more statements.
 
         ``CREATE TABLE x AS ...`` replaces ``x`` atomically (``write_mode="overwrite"``) or appends to it
         (``"append"``). With ``target``, a single query's result is written to that table instead.
         ``join_build_side="as_written"`` turns off DuckDB's swapping of hash joins' sides by estimated
-        size for these statements (:data:`~matih.warehouse.statements.JoinBuildSide`).
+        size for these statements (:data:`~matih.warehouse.statements.JoinBuildSide`). With ``profile``,
+        each write's result carries DuckDB's profile of it (:attr:`StatementResult.profile`).
         """
         statements = [federate(s, self.live) for s in split(sql)]
         if target is not None:
@@ -170,7 +173,9 @@ class Warehouse(EngineBase):
                     f"a query with a target table must be one statement, got {len(statements)}"
                 )
             return [
-                self._write_query(statements[0], TableName.parse(target), write_mode, params, join_build_side)
+                self._write_query(
+                    statements[0], TableName.parse(target), write_mode, params, join_build_side, profile
+                )
             ]
         analyses = [analyse(s) for s in statements]
         catalogs: set[str] = set().union(*(a.catalogs for a in analyses))
@@ -179,7 +184,8 @@ class Warehouse(EngineBase):
         with self.connect(extra_catalogs=extra, join_build_side=join_build_side) as con:
             for stmt, analysis in zip(statements, analyses, strict=True):
                 if analysis.create_target is not None and (body := create_body(stmt)) is not None:
-                    results.append(self._write(con, stmt, body, analysis.create_target, write_mode, params))
+                    tname = analysis.create_target
+                    results.append(self._write(con, stmt, body, tname, write_mode, params, profile))
                 else:
                     results.append(execute(con, stmt, analysis, max_rows, params))
         return results
@@ -307,11 +313,12 @@ class Warehouse(EngineBase):
         mode: WriteMode,
         params: dict[str, object] | None,
         join_build_side: JoinBuildSide = "estimated",
+        profile: bool = False,
     ) -> StatementResult:
         analysis = analyse(stmt)
         catalogs = analysis.catalogs | {tname.catalog}
         with self.connect(extra_catalogs=catalogs, join_build_side=join_build_side) as con:
-            return self._write(con, stmt, query_to_write(stmt, analysis), tname, mode, params)
+            return self._write(con, stmt, query_to_write(stmt, analysis), tname, mode, params, profile)
 
     def _write(
         self,
@@ -321,13 +328,21 @@ class Warehouse(EngineBase):
         tname: TableName,
         mode: WriteMode,
         params: dict[str, object] | None,
+        profile: bool = False,
     ) -> StatementResult:
-        """Write the query ``body`` into ``tname`` (see :func:`write_table`) and journal it once committed."""
+        """Write the query ``body`` into ``tname`` (see :func:`write_table`) and journal it once committed;
+        with ``profile``, the result carries DuckDB's profile of the write."""
         started = time.perf_counter()
-        rows = write_table(con, body, tname, mode, params)
+        measured: dict[str, Any] | None = {} if profile else None
+        rows = write_table(con, body, tname, mode, params, measured)
         journal.record_write(self.writes_path, tname, mode, rows)
         return StatementResult(
-            sql=stmt, kind="write", elapsed=time.perf_counter() - started, target=str(tname), rows=rows
+            sql=stmt,
+            kind="write",
+            elapsed=time.perf_counter() - started,
+            target=str(tname),
+            rows=rows,
+            profile=measured or None,
         )
 
 

@@ -54,6 +54,7 @@ class Engine(Protocol):
         max_rows: int | None = None,
         params: dict[str, object] | None = None,
         join_build_side: JoinBuildSide = "estimated",
+        profile: bool = False,
     ) -> list[StatementResult]: ...
 
     def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table: ...

@@ -105,12 +105,14 @@ class SparkWarehouse(EngineBase):
         max_rows: int | None = None,
         params: dict[str, object] | None = None,
         join_build_side: JoinBuildSide = "estimated",
+        profile: bool = False,
     ) -> list[StatementResult]:
         """Run a script; ``CREATE TABLE x AS ...`` replaces ``x`` atomically or appends to it, and with
         ``target`` a single query's result is written to that table.
 
         ``join_build_side`` changes nothing here: Spark chooses a join's strategy when it runs, from the
-        sizes its stages measured (adaptive query execution), not from estimates alone."""
+        sizes its stages measured (adaptive query execution), not from estimates alone. No profile is
+        returned (``profile`` is DuckDB's)."""
         trees = parse_script(sql)
         if target is not None and len(trees) != 1:
             raise WarehouseError(f"a query with a target table must be one statement, got {len(trees)}")

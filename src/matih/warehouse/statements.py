@@ -11,13 +11,14 @@ that fails part-way, or is cancelled, leaves the previous table in place. That i
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -57,6 +58,9 @@ class StatementResult:
     target: str | None = None
     rows: int | None = None
     truncated: bool = False
+    profile: dict[str, Any] | None = None
+    """The engine's profile of a write, as it measured it (DuckDB's JSON profile: operators with their
+    rows and estimates), when the caller asked for one (:mod:`matih.query.join_sides` reads it)."""
 
 
 # -- reading statements ------------------------------------------------------------------------------
@@ -222,16 +226,18 @@ def write_table(
     tname: TableName,
     mode: WriteMode,
     params: dict[str, object] | None,
+    profile: dict[str, Any] | None = None,
 ) -> int:
-    """Write the result of the query ``body`` into ``tname`` atomically; the table's row count after."""
+    """Write the result of the query ``body`` into ``tname`` atomically; the table's row count after.
+    With ``profile`` (a dict), DuckDB's profile of the writing statement is put into it."""
     narrowed = _narrow_hugeints(con, body, params)
     with _unchanged_on_error(tname, body):
         try:
-            return _write_once(con, narrowed or body, tname, mode, params)
+            return _write_once(con, narrowed or body, tname, mode, params, profile)
         except duckdb.ConversionException:
             if narrowed is None:
                 raise
-            return _write_once(con, body, tname, mode, params)  # a sum really exceeds BIGINT
+            return _write_once(con, body, tname, mode, params, profile)  # a sum really exceeds BIGINT
 
 
 def replace_days(
@@ -281,17 +287,44 @@ def _write_once(
     tname: TableName,
     mode: WriteMode,
     params: dict[str, object] | None,
+    profile: dict[str, Any] | None = None,
 ) -> int:
     """One atomic attempt: everything inside a transaction, rolled back on any error."""
     with transaction(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {tname.catalog}.{tname.schema}")
-        if mode == "overwrite":
-            con.execute(f"CREATE OR REPLACE TABLE {tname} AS {body}", params or None)
-        elif has_table(con, tname):
-            con.execute(f"INSERT INTO {tname} BY NAME {body}", params or None)
-        else:
-            con.execute(f"CREATE TABLE {tname} AS {body}", params or None)
+        with _profiled(con, profile):
+            if mode == "overwrite":
+                con.execute(f"CREATE OR REPLACE TABLE {tname} AS {body}", params or None)
+            elif has_table(con, tname):
+                con.execute(f"INSERT INTO {tname} BY NAME {body}", params or None)
+            else:
+                con.execute(f"CREATE TABLE {tname} AS {body}", params or None)
         return _count(con, tname)
+
+
+def _locked(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT current_setting('lock_configuration')").fetchone()
+    return bool(row and row[0])
+
+
+@contextmanager
+def _profiled(con: duckdb.DuckDBPyConnection, profile: dict[str, Any] | None) -> Iterator[None]:
+    """Within the block (one statement), DuckDB profiles; its JSON profile is put into ``profile``."""
+    if profile is None or _locked(con):  # locked for untrusted SQL: the same write, without a profile
+        yield
+        return
+    con.execute("PRAGMA enable_profiling = 'no_output'")
+    try:
+        yield
+    except BaseException:
+        # the failed statement aborted the transaction, which refuses the PRAGMA: the statement's own
+        # error is the one to raise (write_table retries a BIGINT overflow on it)
+        with suppress(duckdb.Error):
+            con.execute("PRAGMA disable_profiling")
+        raise
+    profile.clear()
+    profile.update(json.loads(con.get_profiling_information(format="json")))
+    con.execute("PRAGMA disable_profiling")
 
 
 def _narrow_hugeints(
