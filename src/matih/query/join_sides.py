@@ -207,7 +207,8 @@ def run_into(
 
 
 def side_for(ws: Workspace, wh: Engine, sql: str, setting: JoinBuildSetting) -> JoinBuildSide:
-    """The side a run of ``sql`` uses without learning from it (the incremental refresh)."""
+    """The side a run of ``sql`` uses without learning from it (the incremental refresh, whose runs are
+    mostly partial): what a full run of the same statement learnt, else the engine's choice."""
     if setting != "auto":
         return setting
     return JoinSides(ws, sql).side() if wh.engine == "duckdb" else "estimated"
