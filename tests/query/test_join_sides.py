@@ -9,30 +9,10 @@ import pytest
 from matih.query.join_sides import JoinSides, misbuilt_joins, run_into
 from matih.warehouse import Warehouse
 from matih.workspace import Workspace
+from tests.shop_sql import DAILY, shop_warehouse
+from tests.shop_sql import FEATURES as SHOP_FEATURES
 
-# the shape of the seed's feature SQL: a daily aggregate by an expression (DuckDB estimates it at a few
-# thousand rows; it holds 60,000), used twice, then LEFT JOINed to 3,000 products
-DAILY = """
-    SELECT oi.product_id, DATE(o.order_date) AS day, SUM(oi.quantity) AS units
-    FROM shopdb.shop.items oi JOIN shopdb.shop.orders o ON oi.order_id = o.order_id
-    GROUP BY oi.product_id, DATE(o.order_date)
-"""
-FEATURES = f"""
-CREATE TABLE analytics.derived.features AS
-WITH daily AS ({DAILY}),
-rolled AS (
-    SELECT product_id, day, units,
-           AVG(units) OVER (
-               PARTITION BY product_id ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW
-           ) AS r7
-    FROM daily
-),
-season AS (SELECT product_id, day, EXTRACT(DOW FROM day) AS dow FROM rolled)
-SELECT r.*, s.dow, d.category
-FROM rolled r
-JOIN season s ON r.product_id = s.product_id AND r.day = s.day
-LEFT JOIN shopdb.shop.products d ON r.product_id = d.product_id
-"""
+FEATURES = f"CREATE TABLE analytics.derived.features AS {SHOP_FEATURES}"
 # the large side written on the right: building on it is what the SQL says, so the trial cannot help
 WRITTEN_LARGE_ON_THE_RIGHT = f"""
 CREATE TABLE analytics.derived.by_product AS
@@ -47,16 +27,7 @@ FROM shopdb.shop.products d LEFT JOIN twice t ON d.product_id = t.product_id
 def shop(tmp_path) -> tuple[Workspace, Warehouse]:
     ws = Workspace(tmp_path / "ws")
     ws.ensure_state()
-    wh = Warehouse(ws.warehouse_dir)
-    wh.run(
-        "CREATE TABLE shopdb.shop.orders AS SELECT i AS order_id, TIMESTAMP '2025-01-01' + "
-        "to_seconds(i * 37 % (86400 * 100)) AS order_date FROM range(60000) t(i);"
-        "CREATE TABLE shopdb.shop.items AS SELECT i % 60000 AS order_id, (i * 7919) % 3000 AS product_id, "
-        "1 + i % 3 AS quantity FROM range(120000) t(i);"
-        "CREATE TABLE shopdb.shop.products AS SELECT i AS product_id, 'c' || (i % 7) AS category "
-        "FROM range(3000) t(i)"
-    )
-    return ws, wh
+    return ws, shop_warehouse(ws.warehouse_dir)
 
 
 def _rows(wh: Warehouse, table: str) -> list[tuple]:

@@ -11,6 +11,7 @@ import pytest
 
 from matih.exceptions import WarehouseError
 from matih.warehouse import Warehouse, warehouse_of
+from tests.shop_sql import FEATURES, shop_warehouse
 
 SEED_COLUMNS = [
     "product_id",
@@ -275,42 +276,6 @@ def test_interrupt_by_label_stops_only_that_statement(tmp_path) -> None:
     assert outcome["other"].column(0).to_pylist() == [42]
 
 
-# a daily aggregate by an expression, used twice, then LEFT JOINed to a dimension: the shape of the seed's
-# feature SQL, whose aggregate DuckDB estimates at a few thousand rows where it holds millions
-DAILY_THEN_DIMENSION = """
-WITH daily AS (
-    SELECT oi.product_id, DATE(o.order_date) AS day, SUM(oi.quantity) AS units
-    FROM shopdb.shop.items oi JOIN shopdb.shop.orders o ON oi.order_id = o.order_id
-    GROUP BY oi.product_id, DATE(o.order_date)
-),
-rolled AS (
-    SELECT product_id, day, units,
-           AVG(units) OVER (
-               PARTITION BY product_id ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW
-           ) AS r7
-    FROM daily
-),
-season AS (SELECT product_id, day, EXTRACT(DOW FROM day) AS dow FROM rolled)
-SELECT r.*, s.dow, d.category
-FROM rolled r
-JOIN season s ON r.product_id = s.product_id AND r.day = s.day
-LEFT JOIN shopdb.shop.products d ON r.product_id = d.product_id
-"""
-
-
-def _shop(tmp_path) -> Warehouse:
-    wh = Warehouse(tmp_path / "wh")
-    wh.run(
-        "CREATE TABLE shopdb.shop.orders AS SELECT i AS order_id, TIMESTAMP '2025-01-01' + "
-        "to_seconds(i * 37 % (86400 * 100)) AS order_date FROM range(60000) t(i);"
-        "CREATE TABLE shopdb.shop.items AS SELECT i % 60000 AS order_id, (i * 7919) % 3000 AS product_id, "
-        "1 + i % 3 AS quantity FROM range(120000) t(i);"
-        "CREATE TABLE shopdb.shop.products AS SELECT i AS product_id, 'c' || (i % 7) AS category "
-        "FROM range(3000) t(i)"
-    )
-    return wh
-
-
 def _plan(wh: Warehouse, sql: str, side) -> str:
     result = wh.run(f"EXPLAIN {sql}", join_build_side=side)[-1]
     assert result.table is not None
@@ -318,27 +283,27 @@ def _plan(wh: Warehouse, sql: str, side) -> str:
 
 
 def test_join_build_side_as_written_keeps_the_left_join_and_the_rows(tmp_path):
-    wh = _shop(tmp_path)
+    wh = shop_warehouse(tmp_path / "wh")
     # DuckDB 1.5 under-estimates the daily aggregate and builds the hash join on it (a RIGHT join with
     # the 3,000 products as the probe side): what "as_written" is for
-    assert "RIGHT" in _plan(wh, DAILY_THEN_DIMENSION, "estimated")
-    kept = _plan(wh, DAILY_THEN_DIMENSION, "as_written")
+    assert "RIGHT" in _plan(wh, FEATURES, "estimated")
+    kept = _plan(wh, FEATURES, "as_written")
     assert "LEFT" in kept and "RIGHT" not in kept
     key = ["product_id", "day"]
-    default = wh.run(DAILY_THEN_DIMENSION)[-1].table.to_pandas().sort_values(key, ignore_index=True)
-    written = wh.run(DAILY_THEN_DIMENSION, join_build_side="as_written")[-1].table
+    default = wh.run(FEATURES)[-1].table.to_pandas().sort_values(key, ignore_index=True)
+    written = wh.run(FEATURES, join_build_side="as_written")[-1].table
     pd.testing.assert_frame_equal(written.to_pandas().sort_values(key, ignore_index=True), default)
     # a write with it lands the same rows, and the setting does not outlive its statement's database
-    wh.run(f"CREATE TABLE shopdb.shop.daily AS {DAILY_THEN_DIMENSION}", join_build_side="as_written")
+    wh.run(f"CREATE TABLE shopdb.shop.daily AS {FEATURES}", join_build_side="as_written")
     assert wh.query("SELECT count(*) FROM shopdb.shop.daily").column(0)[0].as_py() == len(default)
-    assert "RIGHT" in _plan(wh, DAILY_THEN_DIMENSION, "estimated")
+    assert "RIGHT" in _plan(wh, FEATURES, "estimated")
 
 
 def test_join_build_side_as_written_opens_its_own_database_beside_a_held_one(tmp_path):
-    _shop(tmp_path)
+    shop_warehouse(tmp_path / "wh")
     held = Warehouse(tmp_path / "wh", hold_open_seconds=5)
-    assert "LEFT" in _plan(held, DAILY_THEN_DIMENSION, "as_written")
-    assert "RIGHT" in _plan(held, DAILY_THEN_DIMENSION, "estimated")  # the held database is untouched
+    assert "LEFT" in _plan(held, FEATURES, "as_written")
+    assert "RIGHT" in _plan(held, FEATURES, "estimated")  # the held database is untouched
 
 
 def test_the_seed_sql_gives_the_same_rows_with_join_sides_as_written(loaded_workspace):
