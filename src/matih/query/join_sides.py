@@ -29,16 +29,15 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from matih.specs.tasks import JoinBuildSetting
 from matih.state import write_json_atomic
 from matih.warehouse import Engine
 from matih.warehouse.statements import JoinBuildSide, StatementResult, WriteMode
 from matih.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-JoinBuildSetting = Literal["auto", "estimated", "as_written"]
 
 #: a build side holding this many times the rows the engine estimated is a mis-estimate
 MISESTIMATE = 100

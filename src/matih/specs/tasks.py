@@ -72,6 +72,10 @@ class IncrementalConfig(SpecModel):
     """Days of history read before the first changed day; at least the widest window's reach."""
 
 
+JoinBuildSetting = Literal["auto", "estimated", "as_written"]
+"""``sql_execute``'s ``join_build_side`` (:mod:`matih.query.join_sides` acts on it)."""
+
+
 class SqlExecuteConfig(SpecModel):
     """Run a workspace query and materialise its result."""
 
@@ -88,7 +92,7 @@ class SqlExecuteConfig(SpecModel):
     """Replace the table or append to it."""
     incremental: IncrementalConfig | None = None
     """Rebuild only the changed days (exactly what a full rebuild gives); a full rebuild when omitted."""
-    join_build_side: Literal["auto", "estimated", "as_written"] = "auto"
+    join_build_side: JoinBuildSetting = "auto"
     """Which side of each hash join the engine builds its table from: the side it estimates smaller
     (``"estimated"``), the right side as the SQL writes it (``"as_written"``: the dimension of
     ``fact LEFT JOIN dimension``), or ``"auto"``: the engine's choice until a run's profile shows it

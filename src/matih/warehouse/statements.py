@@ -32,7 +32,7 @@ WriteMode = Literal["overwrite", "append"]
 JoinBuildSide = Literal["estimated", "as_written"]
 """Which side of a hash join its table is built from: the side the engine estimates smaller (the
 default), or the right side as the SQL writes it (the dimension of ``fact LEFT JOIN dimension``), for
-statements whose estimates the engine gets wrong (docs/query.md, "Join build side")."""
+statements whose estimates the engine gets wrong (docs/orchestration.md, "Join build side")."""
 ExportFormat = Literal["csv", "json", "parquet"]
 
 _CREATE_AS = re.compile(
