@@ -57,8 +57,10 @@ class TrainConfig:
     min_history_days: int = 30
     interval_level: float = 0.8
     roles: ColumnRoles = field(default_factory=ColumnRoles)
-    #: cap on training rows per model (rows are sampled uniformly beyond it)
-    max_rows_per_model: int = 200_000
+    #: cap on training rows per model; beyond it rows are drawn by their series' level ("level",
+    #: matih.forecast.sampling) or, as before 2026-12-04, "uniform"ly
+    max_rows_per_model: int = 100_000
+    row_sampling: str = "level"
     #: days of targets used for training, counted back from the end of the training window
     train_days: int = 420
     num_threads: int = 0
@@ -100,6 +102,8 @@ class TrainConfig:
             raise TrainingError(
                 f"forecast_horizon must be a positive number of periods, got {self.forecast_horizon}"
             )
+        if self.row_sampling not in ("level", "uniform"):
+            raise TrainingError(f"row_sampling must be 'level' or 'uniform', got {self.row_sampling!r}")
         if not 0.5 <= self.interval_level < 1:
             raise TrainingError(f"interval_level must be in [0.5, 1), got {self.interval_level}")
 

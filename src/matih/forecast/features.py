@@ -59,6 +59,8 @@ FEATURES: tuple[str, ...] = (
     "category_code",
 )
 CATEGORICAL: tuple[str, ...] = ("subcategory_code", "category_code")
+#: the smallest scale a row is divided by (a series that sold nothing lately)
+MIN_SCALE = 0.1
 LAST_YEAR = 364
 
 
@@ -291,7 +293,7 @@ def build_features(
     n = len(p)
     cols: list[np.ndarray] = []
     r_scale = _window(ctx.cs, ctx.cn, p, t - k.scale + 1, t)
-    scale = np.maximum(np.nan_to_num(r_scale, nan=0.0), 0.1)
+    scale = np.maximum(np.nan_to_num(r_scale, nan=0.0), MIN_SCALE)
     cols.append(np.log(scale))
     for w in k.windows:
         cols.append(_window(ctx.cs, ctx.cn, p, t - w + 1, t) / scale)

@@ -31,13 +31,14 @@ import numpy as np
 from matih.exceptions import TrainingError
 from matih.forecast.calibration import MIN_SPECIAL, special_factor, spread
 from matih.forecast.config import TrainConfig
-from matih.forecast.features import FeatureContext, build_features, special_periods
+from matih.forecast.features import MIN_SCALE, FeatureContext, build_features, special_periods
 from matih.forecast.fitters import Fitter, local_fitter
 from matih.forecast.frequency import DAILY, Frequency
 from matih.forecast.grid import DenseGrid
 from matih.forecast.groups import group_rows
 from matih.forecast.metrics import wape
 from matih.forecast.model import FALLBACK, Forecaster, ForecastModel, Refit
+from matih.forecast.sampling import inclusion_probabilities
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -127,8 +128,13 @@ def training_rows(
     config: TrainConfig,
     rng: np.random.Generator,
     min_age: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample (series, origin, horizon) rows whose targets end at ``last_target``; one horizon per target."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sample (series, origin, horizon) rows whose targets end at ``last_target``; one horizon per target.
+
+    Beyond ``config.max_rows_per_model`` candidates, rows are drawn by their series' level
+    (:mod:`matih.forecast.sampling`; ``row_sampling: uniform`` draws them uniformly). The fourth array
+    is each row's weight for having been drawn: the uniform rate over its probability (1 for a uniform
+    draw), by which its loss weight is multiplied."""
     first = ctx.grid.first[series]
     freq = ctx.grid.frequency
     # weeks and months are few: they train on all of their history, not the last train_days
@@ -137,19 +143,36 @@ def training_rows(
     counts = np.clip(last_target - lo + 1, 0, None)
     total = int(counts.sum())
     if total == 0:
-        return (np.empty(0, np.int64),) * 3  # type: ignore[return-value]
-    keep = min(1.0, config.max_rows_per_model / total)
+        return (np.empty(0, np.int64),) * 3 + (np.empty(0),)  # type: ignore[return-value]
     p = np.repeat(series, counts)
     offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     target = np.repeat(lo, counts) + offsets
-    if keep < 1.0:
-        pick = rng.random(total) < keep
-        p, target = p[pick], target[pick]
+    inverse = np.ones(total)  # the candidates all fit: every row drawn, weights unchanged
+    if total > config.max_rows_per_model:
+        rate = config.max_rows_per_model / total
+        if config.row_sampling == "level":
+            level = np.maximum(np.nan_to_num(_mean_level(ctx, series, lo, last_target)), MIN_SCALE)
+            per_series = inclusion_probabilities(counts, level, config.max_rows_per_model)
+        else:
+            per_series = np.full(len(series), rate)
+        q = np.repeat(per_series, counts)
+        pick = rng.random(total) < q
+        # Horvitz-Thompson, relative to a uniform draw: the weights stay on the scale LightGBM's
+        # regularisation (lambda_l2, min_sum_hessian_in_leaf) was set for
+        p, target, inverse = p[pick], target[pick], rate / q[pick]
     h = rng.integers(1, config.forecast_horizon + 1, len(p))
     t = target - h
     # a closed day is no target: the business did not trade, so it sold nothing to learn from
     ok = (t - ctx.grid.first[p] >= min_age) & ctx.grid.is_open(target)
-    return p[ok], t[ok], h[ok]
+    return p[ok], t[ok], h[ok], inverse[ok]
+
+
+def _mean_level(ctx: FeatureContext, series: np.ndarray, lo: np.ndarray, hi: int) -> np.ndarray:
+    """Each series' mean over periods lo..hi (its candidate targets), from the context's sums."""
+    b = np.full(len(series), min(hi, ctx.cs.shape[1] - 2) + 1)
+    a = np.clip(lo, 0, b)
+    count = ctx.cn[series, b] - ctx.cn[series, a]
+    return (ctx.cs[series, b] - ctx.cs[series, a]) / np.maximum(count, 1)
 
 
 def fit_forecaster(
@@ -179,7 +202,7 @@ def fit_forecaster(
 
     def submit(name: str, series: np.ndarray, upto: int, rows_rng: np.random.Generator, age: int) -> int:
         """Build ``name``'s rows with targets up to period ``upto`` and hand them to the fitter."""
-        p, t, h = training_rows(ctx, series, upto, config, rows_rng, age)
+        p, t, h, inverse = training_rows(ctx, series, upto, config, rows_rng, age)
         if len(p) < 200:
             return len(p)
         f0 = time.perf_counter()
@@ -190,7 +213,7 @@ def fit_forecaster(
         if model_name not in stats.objectives:
             stats.objectives[model_name] = objective_for(config, grid, series, cal_origin)
         objective = OBJECTIVES[stats.objectives[model_name]]
-        fitter.submit(name, X, y, scale, model_name == FALLBACK, ctx.names, objective)
+        fitter.submit(name, X, y, scale * inverse, model_name == FALLBACK, ctx.names, objective)
         return len(p)
 
     for i, name in enumerate(names):
