@@ -91,3 +91,15 @@ def test_row_sampling_is_checked():
 
     with pytest.raises(TrainingError, match="row_sampling"):
         TrainConfig(row_sampling="stratified")
+
+
+def test_a_model_fits_on_the_rows_drawn_within_its_budget():
+    from matih.forecast.fit import fit_forecaster
+
+    grid = _grid(P=30, D=900)
+    ctx = FeatureContext.build(grid)
+    config = TrainConfig(n_estimators=20, learning_rate=0.1, max_rows_per_model=1_500)
+    model, stats = fit_forecaster(ctx, config)
+    assert all(rows <= 1_800 for rows in stats.rows.values()), stats.rows
+    fc = model.predict(ctx, 880, horizon=14)
+    assert len(fc.predicted) == 30 * 14 and np.all(np.isfinite(fc.predicted))
