@@ -103,3 +103,7 @@ def test_a_model_fits_on_the_rows_drawn_within_its_budget():
     assert all(rows <= 1_800 for rows in stats.rows.values()), stats.rows
     fc = model.predict(ctx, 880, horizon=14)
     assert len(fc.predicted) == 30 * 14 and np.all(np.isfinite(fc.predicted))
+    from matih.forecast.training import training_summary
+
+    summary = training_summary(config, grid, stats, 1.0)
+    assert "at most 1,500 per model, drawn by series level beyond that" in summary

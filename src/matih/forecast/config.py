@@ -58,7 +58,7 @@ class TrainConfig:
     interval_level: float = 0.8
     roles: ColumnRoles = field(default_factory=ColumnRoles)
     #: cap on training rows per model; beyond it rows are drawn by their series' level ("level",
-    #: matih.forecast.sampling) or, as before 2026-12-04, "uniform"ly
+    #: matih.forecast.sampling) or uniformly ("uniform", the rule before 2026-12-04)
     max_rows_per_model: int = 100_000
     row_sampling: str = "level"
     #: days of targets used for training, counted back from the end of the training window

@@ -118,7 +118,10 @@ def training_summary(config: TrainConfig, grid: DenseGrid, stats: TrainStats, se
         "is not executed)",
         *_models_lines(config, grid, stats),
         f"Total Samples:    {stats.total_rows:,} rows (dense {grid.frequency.adjective} grid: "
-        f"{len(grid.series):,} series x {grid.n_days} {grid.frequency.noun}s)",
+        f"{len(grid.series):,} series x {grid.n_days} {grid.frequency.noun}s; at most "
+        f"{config.max_rows_per_model:,} per model, "
+        + ("drawn by series level" if config.row_sampling == "level" else "drawn uniformly")
+        + " beyond that)",
     ]
     if config.covariates:
         lines.append(f"Covariates:       {covariate_use(config.model_type, config.covariates)}")
