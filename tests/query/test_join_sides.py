@@ -138,3 +138,13 @@ def test_a_profiled_write_whose_sum_overflows_bigint_is_retried_as_without_a_pro
     result = wh.run(sql, profile=True)[-1]
     assert result.rows == 1 and result.profile is not None
     assert wh.columns("analytics.x.big") == [("s", "HUGEINT")]
+
+
+def test_a_damaged_record_is_learnt_again(tmp_path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure_state()
+    sides = JoinSides(ws, FEATURES)
+    sides.path.parent.mkdir(parents=True, exist_ok=True)
+    sides.path.write_text('{"side": "as_wri')  # a write cut short
+    again = JoinSides(ws, FEATURES)
+    assert again.side() == "estimated" and not again.settled

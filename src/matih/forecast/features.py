@@ -247,6 +247,10 @@ class FeatureContext:
     def selling_days_until(self, p: np.ndarray, t: np.ndarray) -> np.ndarray:
         return self.cpos[p, t + 1]
 
+    def mean(self, p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Each series' mean over its observed periods a..b (inclusive); NaN where it has none."""
+        return _window(self.cs, self.cn, p, a, b)
+
 
 def _ffill(m: np.ndarray) -> np.ndarray:
     D = m.shape[1]

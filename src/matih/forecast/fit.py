@@ -151,7 +151,8 @@ def training_rows(
     if total > config.max_rows_per_model:
         rate = config.max_rows_per_model / total
         if config.row_sampling == "level":
-            level = np.maximum(np.nan_to_num(_mean_level(ctx, series, lo, last_target)), MIN_SCALE)
+            mean = ctx.mean(series, lo, np.full(len(series), last_target))  # over its candidate targets
+            level = np.maximum(np.nan_to_num(mean), MIN_SCALE)
             per_series = inclusion_probabilities(counts, level, config.max_rows_per_model)
         else:
             per_series = np.full(len(series), rate)
@@ -165,14 +166,6 @@ def training_rows(
     # a closed day is no target: the business did not trade, so it sold nothing to learn from
     ok = (t - ctx.grid.first[p] >= min_age) & ctx.grid.is_open(target)
     return p[ok], t[ok], h[ok], inverse[ok]
-
-
-def _mean_level(ctx: FeatureContext, series: np.ndarray, lo: np.ndarray, hi: int) -> np.ndarray:
-    """Each series' mean over periods lo..hi (its candidate targets), from the context's sums."""
-    b = np.full(len(series), min(hi, ctx.cs.shape[1] - 2) + 1)
-    a = np.clip(lo, 0, b)
-    count = ctx.cn[series, b] - ctx.cn[series, a]
-    return (ctx.cs[series, b] - ctx.cs[series, a]) / np.maximum(count, 1)
 
 
 def fit_forecaster(

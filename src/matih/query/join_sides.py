@@ -118,7 +118,12 @@ class JoinSides:
     def __init__(self, ws: Workspace, sql: str) -> None:
         key = hashlib.sha256(sql.encode()).hexdigest()[:20]
         self.path: Path = ws.state / "join_sides" / f"{key}.json"
-        self.state: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.state: dict[str, Any] = {}
+        if self.path.exists():
+            try:
+                self.state = json.loads(self.path.read_text())
+            except ValueError:  # a damaged record costs what it taught: learn again
+                log.warning("%s is not readable JSON; learning this statement's join sides again", self.path)
 
     def side(self) -> JoinBuildSide:
         """The build side the next run uses."""
