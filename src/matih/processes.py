@@ -1,12 +1,14 @@
 """Child processes MATIH starts and leaves running (servers, background workers): a free port for them,
-liveness and reaping."""
+liveness, stopping and reaping."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
+import time
 
 #: detached children started by this process, kept so they are reaped (not warned about) when they end
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -39,6 +41,22 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def terminate(pid: int, timeout: float = 15.0) -> None:
+    """Ask ``pid`` to stop (SIGTERM), wait up to ``timeout`` seconds for it to exit, then kill it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0  # a kill is delivered, not instant
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    reap(pid)
 
 
 def free_port() -> int:

@@ -125,12 +125,8 @@ def install(app: FastAPI) -> None:
     was_running = devserver.running(ws) is not None
 
     def release() -> None:
-        if was_running:
-            return
-        # a page's request may still be starting the server: refuse new starts, then stop (under the
-        # server's lock, so a start in progress finishes first and is stopped with the rest)
-        devserver.refuse_starts(ws)
-        _runner().stop_embedded(ws)
+        if not was_running and devserver.running(ws) is not None:
+            _runner().stop_embedded(ws)
 
     app.include_router(router)
     app.router.add_event_handler("shutdown", release)

@@ -283,8 +283,9 @@ def worker(
             code = 130
         finally:
             runner.unregister_worker(ws, os.getpid())
-        if idle_exit is not None and orch.embedded and not runner.schedules(ws):
+        if idle_exit is not None and orch.embedded and devserver.running(ws) and not runner.schedules(ws):
             # the background worker of `pipeline run` also retires the server it was started with
+            # (unless someone stopped it already: reading the schedules would start another)
             devserver.stop(ws)
     if code:
         raise typer.Exit(code)

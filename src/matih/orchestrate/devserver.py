@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,13 +21,11 @@ from pathlib import Path
 
 from matih.exceptions import OrchestrationError
 from matih.locks import file_lock
-from matih.processes import adopt, alive, free_port, reap
+from matih.processes import adopt, alive, free_port, terminate
 from matih.state import utc_stamp, write_json_atomic
 from matih.workspace import Workspace
 
 READY_TIMEOUT = 30.0
-#: workspaces whose server this process starts no more (an application that is shutting down)
-_REFUSED: set[Path] = set()
 
 
 @dataclass(frozen=True)
@@ -88,23 +85,11 @@ def _lock(ws: Workspace) -> contextlib.AbstractContextManager[None]:
     return file_lock(state_dir(ws) / "server.lock")
 
 
-def refuse_starts(ws: Workspace) -> None:
-    """From now on this process starts no server for ``ws``. An application stopping calls it before
-    it stops the server its pages started: a request still in flight then either finished its start
-    (under the lock :func:`stop` also takes, so the stop sees the server) or is refused, and no server
-    is left behind."""
-    _REFUSED.add(ws.root.resolve())
-
-
 def start(ws: Workspace) -> tuple[ServerRecord, bool]:
     """Start the workspace's server unless one runs; returns it and whether this call started it."""
     with _lock(ws):
         if (record := running(ws)) is not None:
             return record, False
-        if ws.root.resolve() in _REFUSED:
-            raise OrchestrationError(
-                f"this process is shutting down and starts no Temporal dev server for {ws.root} any more"
-            )
         folder = state_dir(ws)
         port = free_port()
         database = folder / "temporal.db"
@@ -159,13 +144,5 @@ def stop(ws: Workspace, timeout: float = 15.0) -> bool:
             _record_path(ws).unlink()
         if record is None:
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(record.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while alive(record.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if alive(record.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.pid, signal.SIGKILL)
-        reap(record.pid)
+        terminate(record.pid, timeout)
         return True

@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
@@ -28,7 +26,7 @@ from matih.orchestrate import client as C
 from matih.orchestrate import devserver
 from matih.orchestrate import plan as P
 from matih.orchestrate.monitors import training_pipeline
-from matih.processes import adopt, alive
+from matih.processes import adopt, alive, terminate
 from matih.state import utc_stamp, write_json_atomic
 from matih.warehouse import Engine
 from matih.workspace import Workspace
@@ -179,8 +177,9 @@ def stop_embedded(ws: Workspace) -> bool:
     """Stop this workspace's embedded Temporal dev server and the background worker of its runs;
     ``False`` when no server was running."""
     if (pid := background_worker_pid(ws)) is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        # the worker reads the schedules from the server as it exits: stopping the server under it
+        # would make it start another just to read them
+        terminate(pid)
     return devserver.stop(ws)
 
 
