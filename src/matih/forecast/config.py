@@ -70,6 +70,9 @@ class TrainConfig:
     ray_workers: int = 1
     ray_resources: tuple[tuple[str, float], ...] = ()
     use_gpu: bool = False
+    #: ray_config's data_shards: read and train the dataset in this many shards of categories, each a
+    #: task of its own (matih.forecast.shards); 0 reads it whole in this process
+    shards: int = 0
     #: reported, not executed: MATIH's trainer is built in
     training_script: str | None = None
     #: D, W-<weekday>, MS or ME; None infers it from the dataset's dates (matih.forecast.frequency)
@@ -155,6 +158,7 @@ class TrainConfig:
             kwargs["ray_workers"] = int(ray_config.get("num_workers", 1))
             kwargs["ray_resources"] = tuple(sorted(ray_config.get("resources_per_worker", {}).items()))
             kwargs["use_gpu"] = bool(ray_config.get("use_gpu", False))
+            kwargs["shards"] = int(ray_config.get("data_shards") or 0)
         if "training_script" in task_config:
             kwargs["training_script"] = task_config["training_script"]
         kwargs.update(overrides)

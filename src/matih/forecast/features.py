@@ -158,6 +158,26 @@ def cadence_of(freq: Frequency) -> Cadence:
     return Cadence(freq, **CADENCES[freq.unit])  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """The codes of the categorical features: category and subcategory names, sorted, each coded by its
+    position. Computed from the whole dataset's series, so a shard of it codes its series alike."""
+
+    categories: np.ndarray
+    subcategories: np.ndarray
+
+    @classmethod
+    def of(cls, category: np.ndarray | Sequence[object], subcategory: np.ndarray | None) -> Vocabulary:
+        """The vocabulary of these series' categories and subcategories (one value per series)."""
+        subs = np.unique(np.asarray(subcategory, dtype=str)) if subcategory is not None else np.array([], str)
+        return cls(np.unique(np.asarray(category, dtype=str)), subs)
+
+    @staticmethod
+    def code(names: np.ndarray, values: np.ndarray | Sequence[object]) -> np.ndarray:
+        """Each value's position in ``names`` (which holds every one of them)."""
+        return np.searchsorted(names, np.asarray(values, dtype=str)).astype(np.int64)
+
+
 @dataclass
 class FeatureContext:
     """Cumulative sums over the grid, so any window mean is two lookups."""
@@ -187,7 +207,9 @@ class FeatureContext:
         return self.cadence.names + covariate_names(self.grid.covariate_roles)
 
     @classmethod
-    def build(cls, grid: DenseGrid) -> FeatureContext:
+    def build(cls, grid: DenseGrid, vocabulary: Vocabulary | None = None) -> FeatureContext:
+        """The sums of ``grid``. ``vocabulary`` codes its categories and subcategories as a larger grid
+        would (a shard of the dataset: its models must read the codes the whole dataset's grid gives)."""
         Y = grid.Y
         P, D = Y.shape
         observed = ~np.isnan(Y)
@@ -198,7 +220,9 @@ class FeatureContext:
             np.cumsum(a, axis=1, dtype=dtype, out=out[:, 1:])
             return out
 
-        cat_names, cat_index = np.unique(np.asarray(grid.category, dtype=str), return_inverse=True)
+        words = vocabulary or Vocabulary.of(grid.category, grid.statics.get("subcategory"))
+        cat_names = words.categories
+        cat_index = words.code(words.categories, grid.category)
         members = np.zeros((len(cat_names), P))
         members[cat_index, np.arange(P)] = 1.0
         cat_sum = members @ y0.astype(np.float64)  # category totals per day (ufunc.at is 30x slower)
@@ -208,11 +232,7 @@ class FeatureContext:
         price_obs = ~np.isnan(price)
         disc = _ffill(grid.discount)
         sub = grid.statics.get("subcategory")
-        sub_code = (
-            np.unique(np.asarray(sub, dtype=str), return_inverse=True)[1]
-            if sub is not None
-            else np.zeros(P, dtype=np.int64)
-        )
+        sub_code = words.code(words.subcategories, sub) if sub is not None else np.zeros(P, dtype=np.int64)
         seasonal = grid.statics.get("seasonal_flag")
         seasonal_arr = np.asarray(seasonal, dtype=float) if seasonal is not None else np.zeros(P)
         sums: dict[str, Callable[[], np.ndarray]] = {

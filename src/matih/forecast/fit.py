@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import lightgbm as lgb
 import numpy as np
 
 from matih.exceptions import TrainingError
@@ -100,25 +101,45 @@ LOG_LINK_BUDGET = 10.0
 
 def objective_for(config: TrainConfig, grid: DenseGrid, series: np.ndarray, last: int) -> str:
     """The objective a model of ``series`` fits (``config.objective`` unless it is ``auto``)."""
+    return objective_of(config, lambda: intermittent_share(*intermittent_counts(grid, series, last)))
+
+
+def objective_of(config: TrainConfig, share: Callable[[], float]) -> str:
+    """The objective of a model whose series are intermittent in the ``share()`` measured (only when
+    ``auto`` needs it)."""
     if config.objective != "auto":
         return config.objective
     if config.negative_values == "keep":  # net units: only squared error takes negative targets
         return "l2"
     if config.n_estimators * config.learning_rate < LOG_LINK_BUDGET:
         return "l2"
-    return "tweedie" if intermittent_share(grid, series, last) > 0.5 else "poisson"
+    return "tweedie" if share() > 0.5 else "poisson"
 
 
-def intermittent_share(grid: DenseGrid, series: np.ndarray, last: int) -> float:
-    """Share of ``series`` whose last year of trading periods up to ``last`` is intermittent."""
+def intermittent_counts(grid: DenseGrid, series: np.ndarray, last: int) -> tuple[int, int]:
+    """How many of ``series`` are intermittent over their last year of trading periods up to ``last``,
+    and how many traded at all in it."""
     Y = grid.Y[series, max(0, last + 1 - grid.frequency.year) : last + 1]
     periods = np.sum(~np.isnan(Y), axis=1)
     selling = np.sum(np.nan_to_num(Y) > 0, axis=1)
     active = periods > 0
-    if not active.any():
-        return 0.0
     adi = periods[active] / np.maximum(selling[active], 1)
-    return float(np.mean(adi > INTERMITTENT_ADI))
+    return int(np.sum(adi > INTERMITTENT_ADI)), int(active.sum())
+
+
+def intermittent_share(intermittent: int, active: int) -> float:
+    return intermittent / active if active else 0.0
+
+
+def candidate_targets(
+    ctx: FeatureContext, series: np.ndarray, last_target: int, config: TrainConfig, min_age: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' first target a training row may have, and how many it may have up to ``last_target``."""
+    first = ctx.grid.first[series]
+    # weeks and months are few: they train on all of their history, not the last train_days
+    window = config.train_days if ctx.grid.frequency.unit == "D" else last_target + 1
+    lo = np.maximum(first + min_age + 1, last_target - window + 1)
+    return lo, np.clip(last_target - lo + 1, 0, None)
 
 
 def training_rows(
@@ -135,12 +156,7 @@ def training_rows(
     (:mod:`matih.forecast.sampling`; ``row_sampling: uniform`` draws them uniformly). The fourth array
     is each row's weight for having been drawn: the uniform rate over its probability (1 for a uniform
     draw), by which its loss weight is multiplied."""
-    first = ctx.grid.first[series]
-    freq = ctx.grid.frequency
-    # weeks and months are few: they train on all of their history, not the last train_days
-    window = config.train_days if freq.unit == "D" else last_target + 1
-    lo = np.maximum(first + min_age + 1, last_target - window + 1)
-    counts = np.clip(last_target - lo + 1, 0, None)
+    lo, counts = candidate_targets(ctx, series, last_target, config, min_age)
     total = int(counts.sum())
     if total == 0:
         return (np.empty(0, np.int64),) * 3 + (np.empty(0),)  # type: ignore[return-value]
@@ -168,6 +184,93 @@ def training_rows(
     return p[ok], t[ok], h[ok], inverse[ok]
 
 
+#: fewer training rows than this and a model is not fitted (its series use the fallback)
+MIN_ROWS = 200
+
+
+@dataclass
+class ModelRows:
+    """One model's training rows: features, targets (in units of each series' scale) and loss weights;
+    only ``count`` when there are too few to fit (then no features are built)."""
+
+    count: int
+    X: np.ndarray | None = None
+    y: np.ndarray | None = None
+    w: np.ndarray | None = None
+    candidates: int = 0
+    """The rows it was drawn from."""
+    rate: float = 1.0
+    """The budget's share of the candidates (1 when they all fit): the weights are relative to it."""
+
+
+def model_rows(
+    ctx: FeatureContext,
+    config: TrainConfig,
+    series: np.ndarray,
+    upto: int,
+    rng: np.random.Generator,
+    min_age: int,
+) -> ModelRows:
+    """The rows of a model of ``series`` whose targets end at period ``upto``, with their features."""
+    p, t, h, inverse = training_rows(ctx, series, upto, config, rng, min_age)
+    candidates = int(candidate_targets(ctx, series, upto, config, min_age)[1].sum())
+    rate = min(1.0, config.max_rows_per_model / candidates) if candidates else 1.0
+    if len(p) < MIN_ROWS:
+        return ModelRows(len(p), candidates=candidates, rate=rate)
+    X, scale = build_features(ctx, p, t, h)
+    y = np.nan_to_num(ctx.grid.Y[p, t + h]) / scale
+    return ModelRows(len(p), X, y, scale * inverse, candidates, rate)
+
+
+def fit_categories(
+    ctx: FeatureContext,
+    config: TrainConfig,
+    fitter: Fitter,
+    stats: TrainStats,
+    rngs: tuple[np.random.Generator, np.random.Generator],
+    *,
+    progress: Progress | None = None,
+    steps: int = 0,
+) -> None:
+    """Build each category model's rows (and its refit's, with ``refit``) and hand them to ``fitter``;
+    ``rngs`` draw the validated fit's rows and the refit's. Categories with too few rows are left to the
+    fallback."""
+    grid = ctx.grid
+    cal_origin, _ = split_points(grid.n_days, config.forecast_horizon, grid.frequency)
+    min_age = periods(config.min_history_days, grid.frequency)
+    cats = np.asarray(grid.category, dtype=object)
+    names = sorted({str(c) for c in cats if c is not None}) if config.per_category_models else []
+    for i, name in enumerate(names):
+        if progress:
+            progress(f"training {name}", i, steps or len(names) + 1)
+        started = time.perf_counter()
+        series = np.nonzero(cats == name)[0]
+        f0 = time.perf_counter()
+        rows = model_rows(ctx, config, series, cal_origin, rngs[0], min_age)
+        stats.feature_seconds += time.perf_counter() - f0
+        if rows.X is None:
+            log.warning(
+                "category %s has only %d training rows; its products use the fallback", name, rows.count
+            )
+            continue
+        stats.objectives[name] = objective_for(config, grid, series, cal_origin)
+        submit(fitter, name, rows, stats.objectives[name], ctx.names)
+        stats.rows[name] = rows.count
+        if config.refit:
+            again = model_rows(ctx, config, series, grid.n_days - 1, rngs[1], min_age)
+            if again.X is not None:
+                submit(fitter, REFIT + name, again, stats.objectives[name], ctx.names)
+            stats.refit_rows[name] = again.count
+        stats.seconds[name] = time.perf_counter() - started
+
+
+def submit(fitter: Fitter, name: str, rows: ModelRows, objective: str, names: tuple[str, ...]) -> None:
+    """Hand a model's rows to ``fitter`` (the fallback's with the category as a feature)."""
+    assert rows.X is not None and rows.y is not None and rows.w is not None
+    model_name = name.removeprefix(REFIT)
+    fitter.submit(name, rows.X, rows.y, rows.w, model_name == FALLBACK, names, OBJECTIVES[objective])
+
+
 def fit_forecaster(
     ctx: FeatureContext,
     config: TrainConfig,
@@ -180,66 +283,57 @@ def fit_forecaster(
     Rows and features are built here; ``fitter`` does the fits (default: here, one after another)."""
     grid = ctx.grid
     fitter = fitter or local_fitter(config, grid.Y.size)
-    H = config.forecast_horizon
     freq = grid.frequency
-    cal_origin, holdout_origin = split_points(grid.n_days, H, freq)
+    cal_origin, holdout_origin = split_points(grid.n_days, config.forecast_horizon, freq)
     min_age = periods(config.min_history_days, freq)
     rng = np.random.default_rng(config.seed)
-    stats = TrainStats()
-    cats = np.asarray(grid.category, dtype=object)
-    names = sorted({str(c) for c in cats if c is not None}) if config.per_category_models else []
-    steps = len(names) + 1
-    last = grid.n_days - 1
     # the refit's rows come from their own stream, so the validated fit is the same with or without it
     refit_rng = np.random.default_rng([config.seed, 1])
-
-    def submit(name: str, series: np.ndarray, upto: int, rows_rng: np.random.Generator, age: int) -> int:
-        """Build ``name``'s rows with targets up to period ``upto`` and hand them to the fitter."""
-        p, t, h, inverse = training_rows(ctx, series, upto, config, rows_rng, age)
-        if len(p) < 200:
-            return len(p)
-        f0 = time.perf_counter()
-        X, scale = build_features(ctx, p, t, h)
-        y = np.nan_to_num(grid.Y[p, t + h]) / scale
-        stats.feature_seconds += time.perf_counter() - f0
-        model_name = name.removeprefix(REFIT)
-        if model_name not in stats.objectives:
-            stats.objectives[model_name] = objective_for(config, grid, series, cal_origin)
-        objective = OBJECTIVES[stats.objectives[model_name]]
-        fitter.submit(name, X, y, scale * inverse, model_name == FALLBACK, ctx.names, objective)
-        return len(p)
-
-    for i, name in enumerate(names):
-        if progress:
-            progress(f"training {name}", i, steps)
-        started = time.perf_counter()
-        series = np.nonzero(cats == name)[0]
-        rows = submit(name, series, cal_origin, rng, min_age)
-        if rows < 200:
-            log.warning("category %s has only %d training rows; its products use the fallback", name, rows)
-            continue
-        stats.rows[name] = rows
-        if config.refit:
-            stats.refit_rows[name] = submit(REFIT + name, series, last, refit_rng, min_age)
-        stats.seconds[name] = time.perf_counter() - started
+    stats = TrainStats()
+    names = {str(c) for c in grid.category if c is not None} if config.per_category_models else set()
+    steps = len(names) + 1
+    fit_categories(ctx, config, fitter, stats, (rng, refit_rng), progress=progress, steps=steps)
     if progress:
         progress("training fallback", len(names), steps)
     started = time.perf_counter()
     everyone = np.arange(len(grid.series))
-    rows = submit(FALLBACK, everyone, cal_origin, rng, min(3, min_age))
-    if rows < 200:
-        raise TrainingError(f"only {rows} usable training rows in {config.dataset}; the fallback needs 200+")
-    stats.rows[FALLBACK] = rows
+    f0 = time.perf_counter()
+    rows = model_rows(ctx, config, everyone, cal_origin, rng, min(3, min_age))
+    stats.feature_seconds += time.perf_counter() - f0
+    if rows.X is None:
+        raise TrainingError(
+            f"only {rows.count} usable training rows in {config.dataset}; the fallback needs {MIN_ROWS}+"
+        )
+    stats.objectives[FALLBACK] = objective_for(config, grid, everyone, cal_origin)
+    submit(fitter, FALLBACK, rows, stats.objectives[FALLBACK], ctx.names)
+    stats.rows[FALLBACK] = rows.count
     if config.refit:
-        stats.refit_rows[FALLBACK] = submit(REFIT + FALLBACK, everyone, last, refit_rng, min(3, min_age))
+        again = model_rows(ctx, config, everyone, grid.n_days - 1, refit_rng, min(3, min_age))
+        if again.X is not None:
+            submit(fitter, REFIT + FALLBACK, again, stats.objectives[FALLBACK], ctx.names)
+        stats.refit_rows[FALLBACK] = again.count
     boosters = fitter.results()
-    again = {n.removeprefix(REFIT): boosters.pop(n) for n in list(boosters) if n.startswith(REFIT)}
-    fallback = boosters.pop(FALLBACK)
     stats.seconds[FALLBACK] = time.perf_counter() - started
     stats.where = fitter.where
+    model = assemble_model(grid, config, boosters)
+    calibrate_forecaster(ctx, model, cal_origin, holdout_origin, stats, rng)
+    model.meta = model_meta(grid, config, model, stats)
+    if progress:
+        progress("done", steps, steps)
+    return model, stats
+
+
+def assemble_model(grid: DenseGrid, config: TrainConfig, boosters: dict[str, lgb.Booster]) -> ForecastModel:
+    """The forecaster of fitted ``boosters`` (category models, the fallback, and their refits), not yet
+    calibrated."""
+    freq = grid.frequency
+    cal_origin, _ = split_points(grid.n_days, config.forecast_horizon, freq)
+    boosters = dict(boosters)
+    again = {n.removeprefix(REFIT): boosters.pop(n) for n in list(boosters) if n.startswith(REFIT)}
+    fallback = boosters.pop(FALLBACK)
     model = ForecastModel(
-        horizon=H,
-        min_history_days=min_age,
+        horizon=config.forecast_horizon,
+        min_history_days=periods(config.min_history_days, freq),
         level=config.interval_level,
         boosters=boosters,
         fallback=fallback,
@@ -251,23 +345,28 @@ def fit_forecaster(
         quantile_levels=config.quantiles,
     )
     if again:
+        last = grid.n_days - 1
         model.refit = Refit(
             boosters={n: again[n] for n in boosters}, fallback=again[FALLBACK], until=str(grid.date_at(last))
         )
-    calibrate_forecaster(ctx, model, cal_origin, holdout_origin, stats, rng)
-    model.meta = {
+    return model
+
+
+def model_meta(
+    grid: DenseGrid, config: TrainConfig, model: ForecastModel, stats: TrainStats
+) -> dict[str, object]:
+    """What a trained model records of how it was trained."""
+    cal_origin, holdout_origin = split_points(grid.n_days, config.forecast_horizon, grid.frequency)
+    return {
         "calibration_origin": str(grid.date_at(cal_origin)),
         "holdout_origin": str(grid.date_at(holdout_origin)),
-        "frequency": freq.code,
+        "frequency": grid.frequency.code,
         "dataset": config.dataset,
         "n_estimators": config.n_estimators,
         "learning_rate": config.learning_rate,
         "objectives": dict(stats.objectives),
         "refit_until": model.refit.until if model.refit else None,
     }
-    if progress:
-        progress("done", steps, steps)
-    return model, stats
 
 
 #: out-of-sample forecasts per extra calibration origin, at most (series are sampled beyond it)
@@ -282,16 +381,37 @@ def calibration_offsets(horizon: int) -> list[int]:
     return sorted({k * horizon // 3 for k in range(3 * CALIBRATION_WINDOWS)})
 
 
-def calibrate_forecaster(
+@dataclass
+class Residuals:
+    """A model's out-of-sample forecasts over the calibration window: what its intervals are fitted to."""
+
+    y: np.ndarray
+    yhat: np.ndarray
+    lead: np.ndarray
+    answered: np.ndarray
+    """The model name that made each forecast."""
+    special: np.ndarray
+    first: np.ndarray
+    """Forecasts from the window's first origin (each model's calibration MAPE is measured on them)."""
+    factors: dict[str, float]
+    """:func:`special_factors`, by model name, pooled over every model under ``""``."""
+    everyone: tuple[np.ndarray, ...] | None = None
+    """The fallback's own forecasts for every series from the window's origin (y, yhat, lead, special),
+    made when too few series were routed to it (or when asked)."""
+
+
+def calibration_residuals(
     ctx: FeatureContext,
     model: Forecaster,
     origin: int,
     end: int,
-    stats: TrainStats,
     rng: np.random.Generator,
-) -> None:
+    *,
+    fallback_everyone: bool = False,
+) -> Residuals:
     """Forecast the calibration window from its origin and from origins inside it, each no further than
-    the window's end, and calibrate every model on its own forecasts' errors."""
+    the window's end. The fallback also forecasts every series from the origin when too few were routed
+    to it, or with ``fallback_everyone``."""
     H = model.horizon
     parts: list[tuple[np.ndarray, ...]] = []
     for k in calibration_offsets(H):
@@ -303,28 +423,19 @@ def calibrate_forecaster(
             series = np.sort(rng.choice(series, cap // ahead, replace=False))
         fc = model.predict(ctx, at, series=series, horizon=ahead)
         y = np.nan_to_num(ctx.grid.Y[fc.series_index, at + fc.horizon])
-        parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon))
-        if k == 0:
-            names, inverse = group_rows(fc.model)
-            for i, name in enumerate(names):
-                rows = inverse == i
-                stats.calibration_mape[str(name)] = wape(y[rows], fc.predicted[rows])
-    y, yhat, lead, answered, target = (np.concatenate(column) for column in zip(*parts, strict=True))
+        first = np.full(len(y), k == 0)
+        parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon, first))
+    y, yhat, lead, answered, target, first = (np.concatenate(column) for column in zip(*parts, strict=True))
     special = special_periods(ctx.grid, target)
     factors = special_factors(ctx, model, origin, rng)
-    pooled = factors.get("", 1.0)
-    names, inverse = group_rows(answered)
-    for i, name in enumerate(names):
-        rows = inverse == i
-        factor = factors.get(str(name), pooled)
-        model.calibrate(str(name), y[rows], yhat[rows], lead[rows], special[rows], factor)
-    # the fallback also answers categories it was not routed to at calibration time; when too few
-    # series were routed to it, calibrate it on its own predictions for everyone
-    if (answered == FALLBACK).sum() >= 200:
-        return
-    if not isinstance(model, ForecastModel):  # a family answers its fallback rows with its own method
-        model.calibrate(FALLBACK, y, yhat, lead, special, pooled)
-        return
+    res = Residuals(y, yhat, lead, answered, special, first, factors)
+    if isinstance(model, ForecastModel) and (fallback_everyone or (answered == FALLBACK).sum() < MIN_ROWS):
+        res.everyone = _fallback_everyone(ctx, model, origin)
+    return res
+
+
+def _fallback_everyone(ctx: FeatureContext, model: ForecastModel, origin: int) -> tuple[np.ndarray, ...]:
+    H = model.horizon
     everyone = np.nonzero(ctx.grid.first <= origin)[0]
     p = np.repeat(everyone, H)
     h = np.tile(np.arange(1, H + 1), len(everyone))
@@ -335,7 +446,51 @@ def calibrate_forecaster(
     if model.nonnegative:
         yhat = np.clip(yhat, 0, None)
     y = np.nan_to_num(ctx.grid.Y[p, origin + h])
-    model.calibrate(FALLBACK, y, yhat, h, special_periods(ctx.grid, origin + h), pooled)
+    return y, yhat, h, special_periods(ctx.grid, origin + h)
+
+
+def calibration_mape(res: Residuals) -> dict[str, float]:
+    """Each model's WAPE on its forecasts from the calibration window's first origin."""
+    names, inverse = group_rows(res.answered[res.first])
+    y, yhat = res.y[res.first], res.yhat[res.first]
+    return {str(name): wape(y[inverse == i], yhat[inverse == i]) for i, name in enumerate(names)}
+
+
+def apply_calibration(model: Forecaster, res: Residuals, only: set[str] | None = None) -> None:
+    """Calibrate every model that answered in ``res`` (or ``only`` those) on its own forecasts' errors.
+    The fallback also answers categories it was not routed to at calibration time: with too few series
+    routed to it, it is calibrated on its own forecasts for everyone."""
+    pooled = res.factors.get("", 1.0)
+    names, inverse = group_rows(res.answered)
+    for i, name in enumerate(names):
+        if only is not None and str(name) not in only:
+            continue
+        rows = inverse == i
+        factor = res.factors.get(str(name), pooled)
+        model.calibrate(str(name), res.y[rows], res.yhat[rows], res.lead[rows], res.special[rows], factor)
+    if (only is not None and FALLBACK not in only) or (res.answered == FALLBACK).sum() >= MIN_ROWS:
+        return
+    if not isinstance(model, ForecastModel):  # a family answers its fallback rows with its own method
+        model.calibrate(FALLBACK, res.y, res.yhat, res.lead, res.special, pooled)
+        return
+    assert res.everyone is not None
+    y, yhat, h, special = res.everyone
+    model.calibrate(FALLBACK, y, yhat, h, special, pooled)
+
+
+def calibrate_forecaster(
+    ctx: FeatureContext,
+    model: Forecaster,
+    origin: int,
+    end: int,
+    stats: TrainStats,
+    rng: np.random.Generator,
+) -> None:
+    """Forecast the calibration window (:func:`calibration_residuals`) and calibrate every model on its
+    own forecasts' errors."""
+    res = calibration_residuals(ctx, model, origin, end, rng)
+    stats.calibration_mape.update(calibration_mape(res))
+    apply_calibration(model, res)
 
 
 #: forecasts over the year before the calibration window that measure the special factors, at most

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import lightgbm as lgb
@@ -234,48 +235,71 @@ def local_fitter(config: TrainConfig, cells: int) -> Fitter:
     return ProcessFitter(config, workers, threads=cpus // workers)
 
 
-class RayFitter(_InFlight):
-    """Fits as Ray tasks, ``num_workers`` at a time, each with the task's ``resources_per_worker``."""
-
-    def __init__(self, config: TrainConfig, address: str) -> None:
+def connect_ray(address: str) -> Any:
+    """The ``ray`` module, connected to the cluster at ``address`` (``local``: one started here)."""
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - depends on the install
+        raise TrainingError(
+            f"ray.address is {address!r} but Ray is not installed: pip install 'matih[ray]'"
+        ) from None
+    if not ray.is_initialized():
+        options: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
+        if address == "local":
+            options["num_cpus"] = os.cpu_count() or 1
+        else:
+            options["address"] = address
         try:
-            import ray
-        except ImportError:  # pragma: no cover - depends on the install
-            raise TrainingError(
-                f"ray.address is {address!r} but Ray is not installed: pip install 'matih[ray]'"
-            ) from None
-        super().__init__()
-        self.ray = ray
-        if not ray.is_initialized():
-            options: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
-            if address == "local":
-                options["num_cpus"] = os.cpu_count() or 1
-            else:
-                options["address"] = address
-            try:
-                ray.init(**options)
-            except (ConnectionError, RuntimeError) as err:
-                raise TrainingError(f"cannot reach the Ray cluster at {address!r}: {err}") from None
+            ray.init(**options)
+        except (ConnectionError, RuntimeError) as err:
+            raise TrainingError(f"cannot reach the Ray cluster at {address!r}: {err}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayAsks:
+    """What each task of a ``ray_train`` task asks of the cluster (its ``ray_config``)."""
+
+    options: dict[str, Any]
+    """``ray.remote``'s resource options."""
+    threads: int
+    workers: int
+    where: str
+
+    @classmethod
+    def of(cls, config: TrainConfig, address: str) -> RayAsks:
         resources = dict(config.ray_resources)
         cpus = float(resources.pop("CPU", 1))
         memory = resources.pop("memory", None)
-        self.config = config
-        self.threads = max(1, int(cpus))
         asks: dict[str, Any] = {"num_cpus": cpus, "num_gpus": 1 if config.use_gpu else 0}
         if memory:
             asks["memory"] = int(memory)
         if resources:
             asks["resources"] = resources
-        # max_retries: a lost Ray worker (a node failing) refits the model elsewhere
-        self.remote = ray.remote(max_retries=2, **asks)(_fit_remote)
-        self.workers = max(1, config.ray_workers)
-        self.limit = self.workers
-        self.where = (
-            f"Ray at {address}: {self.workers} workers x {{CPU: {cpus:g}"
+        workers = max(1, config.ray_workers)
+        where = (
+            f"Ray at {address}: {workers} workers x {{CPU: {cpus:g}"
             + (f", memory: {int(memory) / 2**30:.0f} GiB" if memory else "")
             + (", GPU: 1" if config.use_gpu else "")
             + "}"
         )
+        return cls(asks, max(1, int(cpus)), workers, where)
+
+
+class RayFitter(_InFlight):
+    """Fits as Ray tasks, ``num_workers`` at a time, each with the task's ``resources_per_worker``."""
+
+    def __init__(self, config: TrainConfig, address: str) -> None:
+        super().__init__()
+        self.ray = connect_ray(address)
+        asks = RayAsks.of(config, address)
+        self.config = config
+        self.threads = asks.threads
+        # max_retries: a lost Ray worker (a node failing) refits the model elsewhere
+        self.remote = self.ray.remote(max_retries=2, **asks.options)(_fit_remote)
+        self.workers = asks.workers
+        self.limit = self.workers
+        self.where = asks.where
 
     def _launch(self, args: tuple[Any, ...]) -> Any:
         return self.remote.remote(*args)

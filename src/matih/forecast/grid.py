@@ -166,6 +166,7 @@ def load_grid(
     roles: ColumnRoles,
     *,
     end: np.datetime64 | None = None,
+    start: np.datetime64 | None = None,
     frequency: str | None = None,
     negative_values: str = "clip",
     covariates: Sequence[CovariateRole] = (),
@@ -178,7 +179,8 @@ def load_grid(
     """Read ``dataset`` from the warehouse into a dense grid (one value per series and period: rows that
     share a period are summed by DuckDB). ``frequency`` is checked against the dates, or inferred.
     ``negative_values`` (``keep``, ``clip`` to 0, or ``error``) says what a negative target (returns
-    exceeding sales) becomes; each oddity met is described in :attr:`DenseGrid.notes`."""
+    exceeding sales) becomes; each oddity met is described in :attr:`DenseGrid.notes`. ``start`` and
+    ``end`` fix the grid's first and last period (a shard of the dataset spans the whole dataset's)."""
     warehouse.require_table(dataset)
     columns = _columns(warehouse, dataset)
     r = roles
@@ -196,7 +198,6 @@ def load_grid(
         )
     price = r.price_column if r.price_column in columns else None
     disc = r.discount_column if r.discount_column in columns else None
-    cat = r.category_column if r.category_column in columns else None
     s, d = _q(r.series_column), _q(r.date_column)
     where = f"WHERE {d} <= DATE '{np.datetime_as_string(end, 'D')}'" if end is not None else ""
 
@@ -218,21 +219,15 @@ def load_grid(
         FROM {dataset} {where} {"GROUP BY ALL" if aggregate else ""}"""
 
     statics = [c for c in r.static_columns if c in columns]
-    # categories are names whatever their column's type (a store number is a category too)
-    meta_sql = f"""
-        SELECT CAST({s} AS VARCHAR) AS sid,
-               {f"CAST(arg_max({_q(cat)}, {d}) AS VARCHAR)" if cat else "NULL"} AS category
-               {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in statics)}
-        FROM {dataset} {where} GROUP BY ALL ORDER BY sid"""
     with warehouse.cursor() as con:
-        meta = con.execute(meta_sql).to_arrow_table()
+        meta = con.execute(series_meta_sql(dataset, roles, columns, where)).to_arrow_table()
         rows = con.execute(rows_sql(aggregate=False)).to_arrow_table()
         if rows.num_rows == 0:
             raise TrainingError(f"dataset {dataset} has no rows to train on")
         dates = np.unique(rows.column("day").to_numpy().astype("datetime64[D]"))
         _refuse_future(dataset, r.date_column, dates)
         freq = frequency_of(frequency, dates)
-        idx, day, start = _positions(rows, meta, freq)
+        idx, day, start = _positions(rows, meta, freq, start)
         P = meta.num_rows
         D = int(day.max()) + 1 if end is None else freq.index_of(start, end) + 1
         present = np.zeros((P, D), dtype=bool)
@@ -244,7 +239,7 @@ def load_grid(
                 f"{r.target_column} were summed (and prices averaged) into {cells:,} {freq.noun}s"
             )
             rows = con.execute(rows_sql(aggregate=True)).to_arrow_table()
-            idx, day, start = _positions(rows, meta, freq)
+            idx, day, start = _positions(rows, meta, freq, start)
     Y = np.zeros((P, D), dtype=np.float32)
     Y[idx, day] = _targets(rows, freq, negative_values, notes, r.target_column)
     first = present.argmax(axis=1).astype(np.int64)  # every series has a row (ufunc.at is 30x slower)
@@ -465,15 +460,33 @@ def _series_notes(Y: np.ndarray, present: np.ndarray, freq: Frequency) -> list[s
 
 
 def _positions(
-    rows: pa.Table, meta: pa.Table, freq: Frequency
+    rows: pa.Table, meta: pa.Table, freq: Frequency, start: np.datetime64 | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.datetime64]:
-    """Each row's series index (in ``meta``'s order) and period offset, and the first period's date."""
+    """Each row's series index (in ``meta``'s order) and period offset, and the first period's date
+    (``start`` when given: a shard's grid counts from the whole dataset's first period)."""
     encoded = pc.dictionary_encode(rows.column("sid")).combine_chunks()
     names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     order = pd.Index(meta.column("sid").to_pylist()).get_indexer(names)
     idx = order[encoded.indices.to_numpy()].astype(np.int64)
-    periods, start = freq.positions(rows.column("day").to_numpy().astype("datetime64[D]"))
-    return idx, periods, start
+    days = rows.column("day").to_numpy().astype("datetime64[D]")
+    if start is not None:
+        return idx, freq.indices(start, days), start
+    periods, first = freq.positions(days)
+    return idx, periods, first
+
+
+def series_meta_sql(dataset: str, roles: ColumnRoles, columns: set[str], where: str = "") -> str:
+    """One row per series: its id, its latest category and static values, ordered by id (the grid's
+    row order)."""
+    s, d = _q(roles.series_column), _q(roles.date_column)
+    cat = roles.category_column if roles.category_column in columns else None
+    statics = [c for c in roles.static_columns if c in columns]
+    # categories are names whatever their column's type (a store number is a category too)
+    return f"""
+        SELECT CAST({s} AS VARCHAR) AS sid,
+               {f"CAST(arg_max({_q(cat)}, {d}) AS VARCHAR)" if cat else "NULL"} AS category
+               {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in statics)}
+        FROM {dataset} {where} GROUP BY ALL ORDER BY sid"""
 
 
 def _q(name: str) -> str:

@@ -132,6 +132,9 @@ class RayConfig(SpecModel):
     """Request a GPU per worker."""
     resources_per_worker: dict[str, NonNegativeFloat] = Field(default_factory=dict)
     """Resources per worker, e.g. ``{"CPU": 2, "memory": 4294967296}`` (memory in bytes)."""
+    data_shards: PositiveInt | None = None
+    """MATIH's extension: read and train the dataset in this many shards of whole categories, each a task
+    that reads only its own rows (for catalogues one process cannot hold; the LightGBM family)."""
 
 
 class Covariate(SpecModel):

@@ -305,6 +305,20 @@ class Warehouse(EngineBase):
         with self.connect() as con:
             return copy_to(con, body, path, fmt)
 
+    def export_partitioned(self, sql: str, folder: str | Path, by: str) -> None:
+        statements = split(sql)
+        if len(statements) != 1 or not analyse(statements[0]).is_query:
+            raise WarehouseError("a partitioned export needs exactly one SELECT query")
+        body = federate(strip_terminator(statements[0]), self.live)
+        target = str(Path(folder).resolve()).replace("'", "''")
+        with self.connect() as con:
+            try:
+                con.execute(
+                    f"COPY ({body}) TO '{target}' (FORMAT parquet, PARTITION_BY ({by}), OVERWRITE_OR_IGNORE)"
+                )
+            except duckdb.Error as err:
+                raise WarehouseError(f"partitioned export to {folder} failed: {err}") from err
+
     # -- internals -----------------------------------------------------------------------------------
     def _write_query(
         self,

@@ -96,6 +96,12 @@ class Engine(Protocol):
 
     def export(self, sql: str, path: str | Path, fmt: ExportFormat) -> int: ...
 
+    def export_partitioned(self, sql: str, folder: str | Path, by: str) -> None:
+        """Write a query's result under ``folder`` as Parquet partitioned by column ``by`` (Hive style:
+        ``<by>=<value>/`` directories, the column itself not in the files), by the engine itself: the rows
+        never pass through Python. Replaces what ``folder`` held."""
+        ...
+
     def catalogs(self) -> list[str]: ...
 
     def catalog_path(self, catalog: str) -> Path:

@@ -174,6 +174,20 @@ class SparkWarehouse(EngineBase):
             con.register("result", table)
             return copy_to(con, "SELECT * FROM result", path, fmt)
 
+    def export_partitioned(self, sql: str, folder: str | Path, by: str) -> None:
+        trees = parse_script(sql)
+        if len(trees) != 1:
+            raise WarehouseError("a partitioned export needs exactly one SELECT query")
+        step = translate(trees[0], self._views(tables_read(trees[0])), None)
+        if step.kind != "query":
+            raise WarehouseError(f"a partitioned export needs a SELECT query, got {step.kind}")
+        frame = self._sql(step.sql)
+        with self._job_group():
+            try:
+                frame.write.mode("overwrite").partitionBy(by).parquet(str(folder))
+            except Exception as err:
+                raise self._failure(err, f"nothing was written to {folder}") from None
+
     # -- writes --------------------------------------------------------------------------------------
     def write_arrow(
         self, name: str, table: pa.Table | pa.RecordBatchReader, *, mode: WriteMode = "overwrite"
