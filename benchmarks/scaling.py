@@ -142,9 +142,14 @@ def world_dir(workdir: Path, products: int) -> Path:
     return workdir / f"world-{products}"
 
 
+#: worlds larger than this are generated in pieces of 25,000 products (one pass holds 15 GB at 200,000)
+PIECES_FROM = 200_000
+
+
 def ensure_world(workdir: Path, products: int) -> float:
     """Generate and save the world of ``products`` once; the seconds it took (0 when reused)."""
     from matih.sandbox import WorldConfig, generate_world, save_world
+    from matih.sandbox.pieces import save_world_in_pieces
     from matih.sandbox.store import world_path
 
     folder = world_dir(workdir, products)
@@ -152,18 +157,27 @@ def ensure_world(workdir: Path, products: int) -> float:
         return 0.0
     started = time.perf_counter()
     config = WorldConfig(products=products, seed=7, end_date=dt.date(2025, 12, 15), days=715)
-    save_world(generate_world(config), folder)
+    if products > PIECES_FROM:
+        save_world_in_pieces(
+            config, folder, progress=lambda i, n: print(f"  world: piece {i} of {n}", file=sys.stderr)
+        )
+    else:
+        save_world(generate_world(config), folder)
     return time.perf_counter() - started
 
 
-def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory: str) -> dict[str, Any]:
+def run_one(
+    workdir: Path, products: int, engine: str, trees: int, spark_memory: str, shards: int
+) -> dict[str, Any]:
     """The pipeline's stages on one engine, in this process."""
     from matih.forecast.batch import forecast_table
     from matih.forecast.config import TrainConfig
+    from matih.forecast.dataset import business_calendar
     from matih.forecast.features import FeatureContext
     from matih.forecast.fit import fit_forecaster
     from matih.forecast.fitters import RayFitter, fitter_for
     from matih.forecast.grid import load_grid
+    from matih.forecast.shards import RayShards, fit_shards, forecast_shards, plan_shards
     from matih.sandbox import load_world
     from matih.warehouse import warehouse_of
     from matih.workspace import Workspace
@@ -197,27 +211,39 @@ def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory:
     timed("load", lambda: load_world(world_dir(workdir, products), wh))
     features = timed("feature_sql", lambda: wh.run(ws.query_path("demand_features").read_text()))
     config = TrainConfig(n_estimators=trees)
-    grid = timed("load_grid", lambda: load_grid(wh, config.dataset, config.roles))
-    context = FeatureContext.build(grid)
-    with contextlib.ExitStack() as stack:
-        if engine.endswith("+ray"):
-            # as a pipeline's ray_config would say it: one single-threaded fit per core, at once
-            cpus = os.cpu_count() or 1
-            config = dataclasses.replace(config, ray_workers=cpus, ray_resources=(("CPU", 1.0),))
-            temp = workdir / f"ray-{os.getpid()}"
-            sampler.marker = str(temp)
-            address = stack.enter_context(local_ray_cluster(temp))
-            fitter = timed("ray_start", lambda: RayFitter(config, address))
-        else:
-            fitter = fitter_for(config, None, grid.Y.size)
+    if engine.endswith("+ray"):
+        # as a pipeline's ray_config would say it: one single-threaded task per core at once, and the
+        # dataset read in data_shards shards of categories, each by its own task (matih.forecast.shards)
+        cpus = os.cpu_count() or 1
+        config = dataclasses.replace(config, ray_workers=cpus, ray_resources=(("CPU", 1.0),), shards=shards)
+        temp = workdir / f"ray-{os.getpid()}"
+        sampler.marker = str(temp)
+        with local_ray_cluster(temp) as address:
+            runner = timed("ray_start", lambda: RayShards(config, address))
+            # the read stage: the dataset exported by the warehouse engine, partitioned by shard
+            plan = timed("load_grid", lambda: plan_shards(wh, config, business_calendar(ws), shards))
+            model_dir = Path(plan.folder) / "model"
+            fitter = RayFitter(config, address)
+            _, stats, _ = timed("train", lambda: fit_shards(plan, config, runner, fitter, model_dir))
+            forecast_rows = timed(
+                "batch_inference",
+                lambda: forecast_shards(
+                    plan, config, runner, model_dir, "scaling", wh, "analytics.forecasts.demand_14d"
+                ),
+            )
+            shutil.rmtree(plan.folder, ignore_errors=True)
+    else:
+        grid = timed("load_grid", lambda: load_grid(wh, config.dataset, config.roles))
+        context = FeatureContext.build(grid)
+        fitter = fitter_for(config, None, grid.Y.size)
         model, stats = timed("train", lambda: fit_forecaster(context, config, fitter=fitter))
 
-    def batch() -> int:
-        origin = grid.n_days - 1
-        table = forecast_table(grid, model.predict(context, origin), model, "scaling", origin)
-        return wh.write_arrow("analytics.forecasts.demand_14d", table)
+        def batch() -> int:
+            origin = grid.n_days - 1
+            table = forecast_table(grid, model.predict(context, origin), model, "scaling", origin)
+            return wh.write_arrow("analytics.forecasts.demand_14d", table)
 
-    forecast_rows = timed("batch_inference", batch)
+        forecast_rows = timed("batch_inference", batch)
     return {
         "products": products,
         "engine": engine,
@@ -229,6 +255,7 @@ def run_one(workdir: Path, products: int, engine: str, trees: int, spark_memory:
         "forecast_rows": forecast_rows,
         "fitted": stats.where,
         "trees": trees,
+        "shards": config.shards,
     }
 
 
@@ -308,13 +335,18 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/matih-scaling"))
     parser.add_argument("--spark-memory", default="8GB")
     parser.add_argument(
+        "--shards", type=int, default=20, help="spark+ray: data_shards (shards of whole categories)"
+    )
+    parser.add_argument(
         "--add", action="store_true", help="keep the sizes already in results/scaling.json (same trees)"
     )
     parser.add_argument("--one", nargs=2, metavar=("PRODUCTS", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
-        result = run_one(args.workdir, int(args.one[0]), args.one[1], args.trees, args.spark_memory)
+        result = run_one(
+            args.workdir, int(args.one[0]), args.one[1], args.trees, args.spark_memory, args.shards
+        )
         print(json.dumps(result))
         return
 
@@ -344,6 +376,8 @@ def main() -> None:
                     str(args.workdir),
                     "--spark-memory",
                     args.spark_memory,
+                    "--shards",
+                    str(args.shards),
                 ],
                 capture_output=True,
                 text=True,

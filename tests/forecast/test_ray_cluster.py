@@ -131,3 +131,33 @@ def test_the_pipelines_ray_train_task_reaches_the_cluster_by_address(
     assert (
         f"Ray at {ray_cluster}: 4 workers x {{CPU: 2, memory: 4 GiB}}" in outcome.details["training_summary"]
     )
+
+
+def test_shards_train_as_tasks_on_the_cluster_reading_their_own_rows_and_equal_local(
+    loaded_workspace, ray_cluster, tmp_path: Path
+):
+    """``data_shards``: each shard a Ray task in a worker node's process that reads its categories' rows
+    from the warehouse's partitioned export (not shipped through the driver), and the models equal the
+    same shards trained one after another here."""
+    import ray
+
+    from matih.forecast.dataset import business_calendar
+    from matih.forecast.fitters import LocalFitter
+    from matih.forecast.shards import LocalShards, RayShards, fit_shards, plan_shards, remove
+    from matih.warehouse import warehouse_of
+
+    config = dataclasses.replace(_seed_train_config(loaded_workspace), shards=3)
+    plan = plan_shards(warehouse_of(loaded_workspace), config, business_calendar(loaded_workspace), 3)
+    try:
+        runner = RayShards(config, ray_cluster)
+        remote, stats, _ = fit_shards(plan, config, runner, RayFitter(config, ray_cluster), tmp_path / "r")
+        assert os.getpid() not in stats.shard_pids and len(stats.shard_pids) >= 2
+        assert stats.where.startswith(f"Ray at {ray_cluster}: 4 workers x {{CPU: 2, memory: 4 GiB}}")
+        local, _, _ = fit_shards(plan, config, LocalShards(2), LocalFitter(config), tmp_path / "l")
+    finally:
+        remove(plan)
+    ctx = load_features(loaded_workspace, config)
+    origin = ctx.grid.n_days - 1
+    a, b = local.predict(ctx, origin), remote.predict(ctx, origin)
+    assert np.array_equal(a.predicted, b.predicted) and np.array_equal(a.upper, b.upper)
+    ray.shutdown()

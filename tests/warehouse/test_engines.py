@@ -169,6 +169,27 @@ def test_replace_days_swaps_the_days_from_the_first_changed_one(make: Make):
     ]
 
 
+def test_a_partitioned_export_writes_one_hive_directory_per_value(make: Make, tmp_path: Path):
+    wh = make("wh")
+    wh.write_arrow("postgresql.shopify.orders", ORDERS)
+    out = tmp_path / "export"
+    sql = (
+        "SELECT product_id, quantity, CASE WHEN product_id = 'a' THEN 0 ELSE 1 END AS part "
+        "FROM postgresql.shopify.orders"
+    )
+    wh.export_partitioned(sql, out, "part")
+    import duckdb
+
+    for part, want in ((0, [("a", 1), ("a", 2)]), (1, [("b", 3), ("c", 4)])):
+        files = str(out / f"part={part}" / "*.parquet")
+        got = duckdb.sql(f"SELECT product_id, quantity FROM read_parquet('{files}', hive_partitioning=false)")
+        assert sorted(got.fetchall()) == want
+        assert "part" not in got.columns  # the partition is the directory, not a column of the files
+    with pytest.raises(WarehouseError, match="SELECT"):
+        wh.export_partitioned("DROP TABLE postgresql.shopify.orders", out, "part")
+    assert wh.table_exists("postgresql.shopify.orders")
+
+
 def test_positional_and_named_parameters(make: Make):
     wh = make("wh")
     wh.write_arrow("analytics.main.orders", ORDERS)

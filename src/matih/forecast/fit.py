@@ -55,6 +55,8 @@ class TrainStats:
     where: str = "local process"
     refit_rows: dict[str, int] = field(default_factory=dict)
     """Rows of each model's refit through the data's last period (none without ``refit``)."""
+    shard_pids: set[int] = field(default_factory=set)
+    """The processes that fitted the shards (sharded training only)."""
 
     @property
     def total_rows(self) -> int:
@@ -408,17 +410,19 @@ def calibration_residuals(
     rng: np.random.Generator,
     *,
     fallback_everyone: bool = False,
+    share: float = 1.0,
 ) -> Residuals:
     """Forecast the calibration window from its origin and from origins inside it, each no further than
     the window's end. The fallback also forecasts every series from the origin when too few were routed
-    to it, or with ``fallback_everyone``."""
+    to it, or with ``fallback_everyone``. ``share``: the part of the dataset ``ctx`` holds (a shard's),
+    which gets that part of the forecasts the whole dataset would."""
     H = model.horizon
     parts: list[tuple[np.ndarray, ...]] = []
     for k in calibration_offsets(H):
         at = origin + k
         ahead = min(H, end - at)
         series = np.nonzero(ctx.grid.first <= at)[0]
-        cap = CALIBRATION_ROWS if k else FIRST_CALIBRATION_ROWS
+        cap = max(ahead, int((CALIBRATION_ROWS if k else FIRST_CALIBRATION_ROWS) * share))
         if len(series) * ahead > cap:
             series = np.sort(rng.choice(series, cap // ahead, replace=False))
         fc = model.predict(ctx, at, series=series, horizon=ahead)
@@ -427,7 +431,7 @@ def calibration_residuals(
         parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon, first))
     y, yhat, lead, answered, target, first = (np.concatenate(column) for column in zip(*parts, strict=True))
     special = special_periods(ctx.grid, target)
-    factors = special_factors(ctx, model, origin, rng)
+    factors = special_factors(ctx, model, origin, rng, share)
     res = Residuals(y, yhat, lead, answered, special, first, factors)
     if isinstance(model, ForecastModel) and (fallback_everyone or (answered == FALLBACK).sum() < MIN_ROWS):
         res.everyone = _fallback_everyone(ctx, model, origin)
@@ -498,7 +502,7 @@ SPECIAL_ROWS = 100_000
 
 
 def special_factors(
-    ctx: FeatureContext, model: Forecaster, origin: int, rng: np.random.Generator
+    ctx: FeatureContext, model: Forecaster, origin: int, rng: np.random.Generator, share: float = 1.0
 ) -> dict[str, float]:
     """How much more each model errs on the calendar's special periods than on ordinary ones
     (:mod:`matih.forecast.calibration`), keyed by model name, and pooled over every model under ``""``
@@ -520,7 +524,7 @@ def special_factors(
     ]
     if not origins:
         return {}
-    per_origin = max(1, SPECIAL_ROWS // (len(origins) * H))
+    per_origin = max(1, int(SPECIAL_ROWS * share) // (len(origins) * H))
     parts = []
     for at in origins:
         series = np.nonzero(grid.first <= at)[0]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -319,6 +320,8 @@ class ShardFit:
     intermittent: tuple[int, int]
     notes: list[str]
     seconds: float
+    pid: int
+    """The process it ran in."""
 
 
 def fit_shard(plan: ShardPlan, k: int, config: TrainConfig, threads: int) -> ShardFit:
@@ -348,6 +351,7 @@ def fit_shard(plan: ShardPlan, k: int, config: TrainConfig, threads: int) -> Sha
         intermittent_counts(grid, everyone, cal_origin),
         list(grid.notes),
         time.perf_counter() - started,
+        os.getpid(),
     )
 
 
@@ -360,7 +364,8 @@ class ShardCalibration:
     calibration_mape: dict[str, float]
     fallback: tuple[np.ndarray, ...]
     """y, yhat, lead, special, first-origin flag of the forecasts the fallback answered."""
-    everyone: tuple[np.ndarray, ...]
+    everyone: tuple[np.ndarray, ...] | None
+    """The fallback's forecasts for every series of the shard, when too few were routed to it there."""
     pooled_factor: float
 
 
@@ -376,12 +381,11 @@ def calibrate_shard(plan: ShardPlan, k: int, config: TrainConfig, model_dir: str
         cal_origin,
         holdout_origin,
         np.random.default_rng([config.seed, 4, k]),
-        fallback_everyone=True,
+        share=plan.series[k] / sum(plan.series),
     )
     mine = set(plan.categories[k]) & set(model.boosters)
     apply_calibration(model, res, only=mine)
     routed = res.answered == FALLBACK
-    assert res.everyone is not None
     return ShardCalibration(
         k,
         {name: model.conformal[name].to_dict() for name in mine if name in model.conformal},
@@ -423,8 +427,6 @@ class LocalShards:
     """The shards one after another in this process: one shard's grid in memory at a time."""
 
     def __init__(self, threads: int = 0) -> None:
-        import os
-
         self.threads = threads or (os.cpu_count() or 1)
         self.where = "local process, one shard at a time"
 
@@ -522,6 +524,7 @@ def fit_shards(
         stats.calibration_mape.update(c.calibration_mape)
     calibrate_fallback(model, calibrations, stats)
     model.save(model_dir)
+    stats.shard_pids = {f.pid for f in fits}
     return model, stats, skeleton
 
 
@@ -553,16 +556,16 @@ def calibrate_fallback(
     y, yhat, lead, special, first = (
         np.concatenate(c) for c in zip(*(s.fallback for s in calibrations), strict=True)
     )
-    weights = np.array([len(s.fallback[0]) + len(s.everyone[0]) for s in calibrations], dtype=float)
+    weights = np.array([len(s.fallback[0]) + 1 for s in calibrations], dtype=float)
     factor = float(np.average([s.pooled_factor for s in calibrations], weights=weights))
     if first.any():
         stats.calibration_mape[FALLBACK] = wape(y[first], yhat[first])
     if len(y) >= MIN_ROWS:
         model.calibrate(FALLBACK, y, yhat, lead, special, factor)
         return
-    ey, eyhat, elead, especial = (
-        np.concatenate(c) for c in zip(*(s.everyone for s in calibrations), strict=True)
-    )
+    # fewer than MIN_ROWS in all means fewer in every shard: each forecast everyone with the fallback
+    everyone = [s.everyone for s in calibrations if s.everyone is not None]
+    ey, eyhat, elead, especial = (np.concatenate(c) for c in zip(*everyone, strict=True))
     model.calibrate(FALLBACK, ey, eyhat, elead, especial, factor)
 
 

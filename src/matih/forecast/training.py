@@ -5,12 +5,14 @@ the seed prints."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from matih.forecast.config import FAMILIES, CovariateRole, TrainConfig
-from matih.forecast.dataset import load_features
+from matih.forecast.dataset import business_calendar, load_features
 from matih.forecast.families import REQUIREMENTS, fit_family
 from matih.forecast.features import FeatureContext
 from matih.forecast.fit import Progress, TrainStats
@@ -18,7 +20,17 @@ from matih.forecast.fitters import fitter_for, ray_address
 from matih.forecast.grid import DenseGrid
 from matih.forecast.model import Forecaster
 from matih.forecast.registry import RegisteredForecaster, Registry, metric_key
+from matih.forecast.shards import (
+    LocalShards,
+    RayShards,
+    ShardPlan,
+    ShardRunner,
+    fit_shards,
+    plan_shards,
+    remove,
+)
 from matih.state import utc_now
+from matih.warehouse import warehouse_of
 from matih.workspace import Workspace
 
 __all__ = ["TrainResult", "train", "training_summary"]
@@ -44,11 +56,19 @@ def train(
 ) -> TrainResult:
     """Fit, then log and register in MLflow; ``features`` skips re-reading the dataset."""
     started = time.perf_counter()
-    ctx = features or load_features(workspace, config)
-    grid = ctx.grid
     address = ray_address(workspace.settings().ray.address)
-    fitter = fitter_for(config, address, grid.Y.size) if config.model_type == "lightgbm" else None
-    model, stats = fit_family(ctx, config, progress=progress, fitter=fitter)
+    model: Forecaster
+    if config.shards and features is None:
+        with sharded(workspace, config, address) as (plan, runner, model_dir):
+            fallback_fitter = fitter_for(config, address)
+            model, stats, grid = fit_shards(
+                plan, config, runner, fallback_fitter, model_dir, progress=progress
+            )
+    else:
+        ctx = features or load_features(workspace, config)
+        grid = ctx.grid
+        fitter = fitter_for(config, address, grid.Y.size) if config.model_type == "lightgbm" else None
+        model, stats = fit_family(ctx, config, progress=progress, fitter=fitter)
     seconds = time.perf_counter() - started
     summary = training_summary(config, grid, stats, seconds)
     registered = Registry(workspace).log_training(
@@ -69,6 +89,20 @@ def train(
         len(grid.series),
         grid.gaps.warning() if grid.gaps else None,
     )
+
+
+@contextmanager
+def sharded(
+    workspace: Workspace, config: TrainConfig, address: str | None
+) -> Iterator[tuple[ShardPlan, ShardRunner, Path]]:
+    """The dataset planned and exported in ``config.shards`` shards, where they run (Ray tasks with an
+    address, else one after another here) and a folder for the model they share; all removed after."""
+    runner: ShardRunner = RayShards(config, address) if address else LocalShards(config.num_threads)
+    plan = plan_shards(warehouse_of(workspace), config, business_calendar(workspace), config.shards)
+    try:
+        yield plan, runner, Path(plan.folder) / "model"
+    finally:
+        remove(plan)
 
 
 def _params(config: TrainConfig, model: Forecaster) -> dict[str, Any]:

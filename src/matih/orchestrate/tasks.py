@@ -199,7 +199,8 @@ def ray_train(task: RayTrainTask, ws: Workspace, ctx: TaskContext) -> Outcome:
     config = TrainConfig.from_task(task.config.model_dump(exclude_unset=True))
     if n := ctx.options.get("n_estimators"):
         config = dataclasses.replace(config, n_estimators=int(n))
-    result = train(ws, config, features=FEATURES.get(ws, config))
+    # sharded training reads each shard in its own task: the whole grid is never read here
+    result = train(ws, config, features=None if config.shards else FEATURES.get(ws, config))
     version = result.forecaster.version
     return Outcome(
         f"trained {result.forecaster.name} v{version} on {result.stats.total_rows:,} rows "

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlglot import exp
 
 from matih.exceptions import QueryCancelled, WarehouseError
 from matih.state import write_bytes_atomic
@@ -176,11 +177,9 @@ class SparkWarehouse(EngineBase):
 
     def export_partitioned(self, sql: str, folder: str | Path, by: str) -> None:
         trees = parse_script(sql)
-        if len(trees) != 1:
+        if len(trees) != 1 or not isinstance(trees[0], exp.Query):
             raise WarehouseError("a partitioned export needs exactly one SELECT query")
         step = translate(trees[0], self._views(tables_read(trees[0])), None)
-        if step.kind != "query":
-            raise WarehouseError(f"a partitioned export needs a SELECT query, got {step.kind}")
         frame = self._sql(step.sql)
         with self._job_group():
             try:
