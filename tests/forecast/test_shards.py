@@ -26,7 +26,7 @@ from matih.forecast.shards import (
     pooled_rows,
     remove,
 )
-from matih.warehouse import warehouse_of
+from matih.warehouse import Warehouse, warehouse_of
 
 
 def test_categories_are_packed_whole_into_shards_of_about_equal_size():
@@ -88,13 +88,14 @@ def test_sharded_training_and_batch_match_the_whole_grids(loaded_workspace, tmp_
         assert abs(scores["sharded"][0] - scores["whole"][0]) < 0.03, scores
         assert abs(scores["sharded"][1] - scores["whole"][1]) < 0.05, scores
 
+        out = Warehouse(tmp_path / "out")  # the session's workspace keeps its tables as they were
         rows_written = forecast_shards(
-            plan, config, LocalShards(), tmp_path / "model", "v-test", wh, "analytics.forecasts.sharded"
+            plan, config, LocalShards(), tmp_path / "model", "v-test", out, "analytics.forecasts.sharded"
         )
         origin = ctx.grid.n_days - 1
         expected = sharded.predict(ctx, origin)
         assert rows_written == len(expected)
-        table = wh.query(
+        table = out.query(
             "SELECT product_id, forecast_date, predicted_units FROM analytics.forecasts.sharded "
             "ORDER BY product_id, forecast_date"
         )
@@ -132,4 +133,4 @@ def test_the_pipelines_data_shards_train_in_shards_and_register_the_model(loaded
     result = train(loaded_workspace, config)
     assert "2 shards of categories" in result.summary
     assert result.series == 300 and result.forecaster.version >= 1
-    assert not any((warehouse_of(loaded_workspace).directory / "_shards").iterdir())
+    assert not (warehouse_of(loaded_workspace).directory / "_shards").exists()

@@ -31,6 +31,7 @@ their shard's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -596,5 +597,7 @@ def forecast_shards(
 
 
 def remove(plan: ShardPlan) -> None:
-    """Delete the plan's export (and the batch's parts)."""
+    """Delete the plan's export (and the batch's parts), and their parent folder once it is empty."""
     shutil.rmtree(plan.folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        Path(plan.folder).parent.rmdir()
