@@ -379,13 +379,13 @@ def main() -> None:
                     "--shards",
                     str(args.shards),
                 ],
-                capture_output=True,
+                stdout=subprocess.PIPE,  # the result; the run's progress and Spark's errors go to stderr
                 text=True,
                 check=False,
             )
             if done.returncode != 0:
-                console.print(f"[red]failed[/]: {done.stderr[-2000:]}")
-                runs.append({"products": products, "engine": engine, "failed": done.stderr[-2000:]})
+                console.print(f"[red]failed[/] (exit {done.returncode}; its stderr is above)")
+                runs.append({"products": products, "engine": engine, "failed": f"exit {done.returncode}"})
                 continue
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
 

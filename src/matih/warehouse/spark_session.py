@@ -61,6 +61,11 @@ def spark_session(master: str, *, driver_memory: str | None = None) -> SparkSess
             .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
             # a laptop's tables: a few shuffle partitions, which adaptive execution coalesces further
             .config("spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2))))
+            # ... but a large table's shuffles start from 400 partitions, coalesced to about 64 MB each:
+            # with 4, the seed's SQL at 450,000 products spilled each sort over a thousand times and
+            # stalled (benchmarks/RESULTS.md, "Scaling")
+            .config("spark.sql.adaptive.coalescePartitions.initialPartitionNum", "400")
+            .config("spark.sql.adaptive.coalescePartitions.parallelismFirst", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
         if driver_memory and master.startswith("local"):
