@@ -1,17 +1,19 @@
 """The scaling curve: the seed's daily pipeline (load the sources, the feature SQL, read the training grid,
 train, batch inference) at growing catalogues, on the embedded DuckDB warehouse, on the Spark warehouse,
-and on Spark with the fits on a local Ray cluster (``spark+ray``), each stage's time and peak memory, and
-a projection to 1M series from the measured slopes.
+and on Spark with training and batch forecasts in ``--shards`` shards of categories as tasks on a local Ray
+cluster (``spark+ray``: ``ray_config.data_shards``, :mod:`matih.forecast.shards`), each stage's time and
+peak memory, and a projection to 1M series from the measured slopes.
 
     .venv/bin/python benchmarks/scaling.py [--products 10000,45291] [--engines duckdb,spark,spark+ray]
-        [--trees 500] [--workdir /tmp/matih-scaling] [--spark-memory 8GB] [--add]
+        [--trees 500] [--workdir /tmp/matih-scaling] [--spark-memory 8GB] [--shards 20] [--add]
 
 Each (catalogue, engine) runs in a process of its own. ``spark+ray`` starts a Ray cluster there with
 ``ray start`` (a head that schedules and one worker node with this machine's cores, separate processes
 reached by address, as a cluster elsewhere would be) and stops it after. Peak memory is sampled every
 0.2 s, per stage: the resident memory of the process and its descendants (Spark's JVM included) and of
 Ray's daemons and workers (detached by ``ray start``, found by the cluster's temp dir). Worlds are
-generated once per size and kept in ``--workdir`` for later invocations. Writes
+generated once per size (in pieces past 200,000 products) and kept in ``--workdir`` for later
+invocations. Writes
 benchmarks/results/scaling.json and benchmarks/results/scaling.png.
 """
 
