@@ -4,6 +4,7 @@ forecasting share when they run in one process."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -12,10 +13,10 @@ from matih.exceptions import TrainingError, WorkspaceError
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import FeatureContext
 from matih.forecast.grid import DenseGrid, load_grid
-from matih.warehouse import warehouse_of
+from matih.warehouse import Engine, warehouse_of
 from matih.workspace import Workspace
 
-__all__ = ["business_calendar", "load_dataset_grid", "load_features"]
+__all__ = ["business_calendar", "load_dataset_grid", "load_features", "read_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +34,24 @@ def load_features(workspace: Workspace, config: TrainConfig, *, report_gaps: boo
 
 def load_dataset_grid(workspace: Workspace, config: TrainConfig) -> DenseGrid:
     """The dataset as a dense grid alone (what monitors compare forecasts with: no features needed)."""
-    grid = load_grid(
-        warehouse_of(workspace),
-        config.dataset,
-        config.roles,
-        frequency=config.frequency,
-        negative_values=config.negative_values,
-        covariates=config.covariates,
-        planned_values=config.planned_values,
-        horizon=config.forecast_horizon,
-        missing_future=config.missing_future,
-        closed_weekdays=config.closed_weekdays,
-        closures_table=config.closures_table,
-    )
-    grid.calendar = business_calendar(workspace)
+    return read_grid(warehouse_of(workspace), config, business_calendar(workspace))
+
+
+def read_grid(source: Engine, config: TrainConfig, calendar: BusinessCalendar, **fixed: Any) -> DenseGrid:
+    """``config.dataset`` read from ``source`` with the pipeline's settings; ``fixed`` overrides some
+    (a shard's grid spans the whole dataset's ``start``, ``end`` and ``frequency``)."""
+    settings: dict[str, Any] = {
+        "frequency": config.frequency,
+        "negative_values": config.negative_values,
+        "covariates": config.covariates,
+        "planned_values": config.planned_values,
+        "horizon": config.forecast_horizon,
+        "missing_future": config.missing_future,
+        "closed_weekdays": config.closed_weekdays,
+        "closures_table": config.closures_table,
+    }
+    grid = load_grid(source, config.dataset, config.roles, **(settings | fixed))
+    grid.calendar = calendar
     return grid
 
 

@@ -56,6 +56,7 @@ from matih.exceptions import TrainingError
 from matih.forecast.batch import forecast_table
 from matih.forecast.calibration import Conformal
 from matih.forecast.config import TrainConfig
+from matih.forecast.dataset import read_grid
 from matih.forecast.features import FeatureContext, Vocabulary, cadence_of, covariate_names
 from matih.forecast.fit import (
     MIN_ROWS,
@@ -79,7 +80,7 @@ from matih.forecast.fit import (
 )
 from matih.forecast.fitters import Fitter, LocalFitter, RayAsks, connect_ray
 from matih.forecast.frequency import frequency_of, parse_frequency
-from matih.forecast.grid import DenseGrid, load_grid, series_meta_sql
+from matih.forecast.grid import DenseGrid, series_meta_sql
 from matih.forecast.metrics import wape
 from matih.forecast.model import FALLBACK, ForecastModel
 from matih.warehouse import Engine
@@ -291,19 +292,9 @@ class ShardSource:
 def load_shard(plan: ShardPlan, k: int, config: TrainConfig) -> FeatureContext:
     """Shard ``k``'s grid and features, spanning the whole dataset's periods and coded by its
     vocabulary."""
-    grid = load_grid(
-        ShardSource(plan.dataset, plan.files(k)),  # type: ignore[arg-type]
-        plan.dataset,
-        config.roles,
-        start=plan.start,
-        end=plan.end,
-        frequency=plan.frequency,
-        negative_values=config.negative_values,
-        covariates=config.covariates,
-        horizon=config.forecast_horizon,
-        missing_future=config.missing_future,
-    )
-    grid.calendar = plan.calendar
+    source = ShardSource(plan.dataset, plan.files(k))
+    fixed = {"start": plan.start, "end": plan.end, "frequency": plan.frequency}
+    grid = read_grid(source, config, plan.calendar, **fixed)  # type: ignore[arg-type]
     return FeatureContext.build(grid, plan.vocabulary)
 
 
