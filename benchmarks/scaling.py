@@ -318,7 +318,20 @@ def plot(runs: list[dict[str, Any]], out: Path) -> None:
         mine = sorted((r for r in runs if r["engine"] == engine), key=lambda r: r["products"])
         x = [r["products"] for r in mine]
         left.plot(x, [sum(r["seconds"][s] for s in STAGES) for r in mine], marker="o", label=engine)
-        right.plot(x, [r["peak_gb_run"] for r in mine], marker="o", label=engine)
+        (line,) = right.plot(x, [r["peak_gb_run"] for r in mine], marker="o", label=engine)
+        p = project(runs, engine)
+        reach = p["largest_within_24gb"] if p else None
+        if reach and x[-1] < reach < 1.5 * max(r["products"] for r in runs):
+            # where this engine's memory line meets 24 GB, when that is in sight: a projection
+            right.plot([x[-1], reach], [mine[-1]["peak_gb_run"], 24], linestyle=":", color=line.get_color())
+            right.annotate(
+                f"{reach:,} projected",
+                (reach, 24),
+                textcoords="offset points",
+                xytext=(-40, -14 - 12 * len(right.texts)),
+                fontsize=8,
+                color=line.get_color(),
+            )
     left.set(xlabel="products", ylabel="seconds, daily pipeline", title="time")
     right.set(xlabel="products", ylabel="peak GB", title="memory")
     right.axhline(24, color="grey", linestyle="--", linewidth=1)
