@@ -134,3 +134,18 @@ def test_the_pipelines_data_shards_train_in_shards_and_register_the_model(loaded
     assert "2 shards of categories" in result.summary
     assert result.series == 300 and result.forecaster.version >= 1
     assert not (warehouse_of(loaded_workspace).directory / "_shards").exists()
+
+
+@pytest.mark.training
+def test_closed_weekdays_hold_in_every_shard(loaded_workspace, tmp_path: Path):
+    config = TrainConfig(n_estimators=20, closed_weekdays=("SUN",))
+    wh = warehouse_of(loaded_workspace)
+    plan = plan_shards(wh, config, business_calendar(loaded_workspace), 2)
+    try:
+        fit_shards(plan, config, LocalShards(), LocalFitter(config), tmp_path / "model")
+        out = Warehouse(tmp_path / "out")
+        forecast_shards(plan, config, LocalShards(), tmp_path / "model", "v", out, "analytics.forecasts.f")
+    finally:
+        remove(plan)
+    days = out.query("SELECT DISTINCT dayofweek(forecast_date) AS d FROM analytics.forecasts.f")
+    assert 0 not in days.column("d").to_pylist() and days.num_rows == 6  # DuckDB: Sunday is 0

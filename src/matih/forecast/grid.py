@@ -198,7 +198,7 @@ def load_grid(
         )
     price = r.price_column if r.price_column in columns else None
     disc = r.discount_column if r.discount_column in columns else None
-    s, d = _q(r.series_column), _q(r.date_column)
+    s, d = quoted(r.series_column), quoted(r.date_column)
     where = f"WHERE {d} <= DATE '{np.datetime_as_string(end, 'D')}'" if end is not None else ""
 
     # Rows are read as they are; when a (series, day) repeats, they are read again aggregated by DuckDB
@@ -207,10 +207,10 @@ def load_grid(
         def agg(fn: str, column: str | None) -> str:
             if column is None:
                 return "NULL"
-            return f"{fn}({_q(column)})" if aggregate else _q(column)
+            return f"{fn}({quoted(column)})" if aggregate else quoted(column)
 
         extra = "".join(
-            f", CAST({agg('avg', c.column)} AS DOUBLE) AS {_q('cov:' + c.column)}" for c in covariates
+            f", CAST({agg('avg', c.column)} AS DOUBLE) AS {quoted('cov:' + c.column)}" for c in covariates
         )
         return f"""
         SELECT CAST({s} AS VARCHAR) AS sid, CAST({d} AS DATE) AS day,
@@ -363,8 +363,8 @@ def _planned(
     needed = [roles.series_column, roles.date_column, *known]
     if missing := [c for c in needed if c not in have]:
         raise TrainingError(f"planned_values table {table} has no column(s) {missing}; it needs {needed}")
-    s, d = _q(roles.series_column), _q(roles.date_column)
-    picked = ", ".join(f"CAST(avg({_q(c)}) AS DOUBLE) AS {_q(c)}" for c in known)
+    s, d = quoted(roles.series_column), quoted(roles.date_column)
+    picked = ", ".join(f"CAST(avg({quoted(c)}) AS DOUBLE) AS {quoted(c)}" for c in known)
     planned = warehouse.query(
         f"SELECT CAST({s} AS VARCHAR) AS sid, CAST({d} AS DATE) AS day, {picked} FROM {table} GROUP BY ALL"
     )
@@ -478,18 +478,19 @@ def _positions(
 def series_meta_sql(dataset: str, roles: ColumnRoles, columns: set[str], where: str = "") -> str:
     """One row per series: its id, its latest category and static values, ordered by id (the grid's
     row order)."""
-    s, d = _q(roles.series_column), _q(roles.date_column)
+    s, d = quoted(roles.series_column), quoted(roles.date_column)
     cat = roles.category_column if roles.category_column in columns else None
     statics = [c for c in roles.static_columns if c in columns]
     # categories are names whatever their column's type (a store number is a category too)
     return f"""
         SELECT CAST({s} AS VARCHAR) AS sid,
-               {f"CAST(arg_max({_q(cat)}, {d}) AS VARCHAR)" if cat else "NULL"} AS category
-               {"".join(f", arg_max({_q(c)}, {d}) AS {_q(c)}" for c in statics)}
+               {f"CAST(arg_max({quoted(cat)}, {d}) AS VARCHAR)" if cat else "NULL"} AS category
+               {"".join(f", arg_max({quoted(c)}, {d}) AS {quoted(c)}" for c in statics)}
         FROM {dataset} {where} GROUP BY ALL ORDER BY sid"""
 
 
-def _q(name: str) -> str:
+def quoted(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 

@@ -80,7 +80,7 @@ from matih.forecast.fit import (
 )
 from matih.forecast.fitters import Fitter, LocalFitter, RayAsks, connect_ray
 from matih.forecast.frequency import frequency_of, parse_frequency
-from matih.forecast.grid import DenseGrid, series_meta_sql
+from matih.forecast.grid import DenseGrid, quoted, series_meta_sql
 from matih.forecast.metrics import wape
 from matih.forecast.model import FALLBACK, ForecastModel
 from matih.warehouse import Engine
@@ -163,7 +163,7 @@ def plan_shards(warehouse: Engine, config: TrainConfig, calendar: BusinessCalend
     meta = warehouse.query(series_meta_sql(dataset, roles, columns))
     if meta.num_rows == 0:
         raise TrainingError(f"dataset {dataset} has no rows to train on")
-    d = _q(roles.date_column)
+    d = quoted(roles.date_column)
     days = warehouse.query(f"SELECT DISTINCT CAST({d} AS DATE) AS day FROM {dataset}")
     dates = np.sort(days.column("day").to_numpy().astype("datetime64[D]"))
     freq = frequency_of(config.frequency, dates)
@@ -202,7 +202,6 @@ def refuse_unsupported(config: TrainConfig) -> None:
     for setting, value in (
         ("closures_table", config.closures_table),
         ("planned_values", config.planned_values),
-        ("closed_weekdays", config.closed_weekdays),
     ):
         if value:
             raise TrainingError(
@@ -235,7 +234,7 @@ def export_sql(plan: ShardPlan, config: TrainConfig) -> str:
     """The dataset's rows, each with its series' shard: by the series' latest category, as the grid
     routes it (a series that changed category stays whole)."""
     r = config.roles
-    s, d, c = _q(r.series_column), _q(r.date_column), _q(r.category_column)
+    s, d, c = quoted(r.series_column), quoted(r.date_column), quoted(r.category_column)
     cases = " ".join(
         f"WHEN {_literal(name)} THEN {k}" for k, names in enumerate(plan.categories) for name in names
     )
@@ -245,10 +244,6 @@ def export_sql(plan: ShardPlan, config: TrainConfig) -> str:
         JOIN (SELECT CAST({s} AS VARCHAR) AS sid, CAST(arg_max({c}, {d}) AS VARCHAR) AS category
               FROM {plan.dataset} GROUP BY ALL) AS latest
           ON CAST(data.{s} AS VARCHAR) = latest.sid"""
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(value: str) -> str:
@@ -276,12 +271,12 @@ class ShardSource:
         t = self.dataset
         con = duckdb.connect()
         try:
-            con.execute(f"ATTACH ':memory:' AS {_q(t.catalog)}")
-            con.execute(f"USE {_q(t.catalog)}")
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(t.schema)}")
+            con.execute(f"ATTACH ':memory:' AS {quoted(t.catalog)}")
+            con.execute(f"USE {quoted(t.catalog)}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(t.schema)}")
             files = self.files.replace("'", "''")
             con.execute(
-                f"CREATE VIEW {_q(t.schema)}.{_q(t.name)} AS SELECT * FROM read_parquet('{files}', "
+                f"CREATE VIEW {quoted(t.schema)}.{quoted(t.name)} AS SELECT * FROM read_parquet('{files}', "
                 "hive_partitioning = false)"
             )
             yield con

@@ -54,7 +54,8 @@ def train(
     progress: Progress | None = None,
     features: FeatureContext | None = None,
 ) -> TrainResult:
-    """Fit, then log and register in MLflow; ``features`` skips re-reading the dataset."""
+    """Fit, then log and register in MLflow; ``features`` skips re-reading the dataset (and so trains on
+    that whole grid even with ``data_shards``: it is already in memory)."""
     started = time.perf_counter()
     address = ray_address(workspace.settings().ray.address)
     model: Forecaster
