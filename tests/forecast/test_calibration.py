@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from matih.calendar import BusinessCalendar
-from matih.forecast.calibration import LEVELS, MAX_SPECIAL_FACTOR, Conformal, special_factor
+from matih.forecast.calibration import LEVELS, MAX_SPECIAL_FACTOR, Conformal, special_factor_of
 from matih.forecast.config import TrainConfig
 from matih.forecast.features import special_periods
 from matih.forecast.fit import objective_for
@@ -82,7 +82,7 @@ def test_special_periods_widen_by_their_factor_and_keep_coverage():
         return y, yhat, lead, special
 
     y, yhat, lead, special = errors(20_000)
-    factor = special_factor(np.abs(y - yhat) / np.sqrt(yhat + 1), special)
+    factor = special_factor_of(np.abs(y - yhat) / np.sqrt(yhat + 1), special)
     assert 1.4 < factor < 1.8
     dist = Conformal.fit(y, yhat, lead, H, 0.8, special, factor)
     assert dist is not None and dist.special_factor == factor
@@ -101,14 +101,42 @@ def test_special_periods_widen_by_their_factor_and_keep_coverage():
     assert Conformal.from_dict(old).special_factor == 1.0
 
 
+def test_promoted_periods_are_measured_on_the_window_and_keep_coverage():
+    """A deal week's error grows with its lift: the promoted forecasts' factor is measured on the
+    calibration window's own errors, so promoted and ordinary periods both keep the nominal coverage."""
+    rng = np.random.default_rng(12)
+    H = 12
+
+    def errors(n: int) -> tuple[np.ndarray, ...]:
+        y, yhat, lead = _errors(rng, n, H)
+        promoted = rng.random(n) < 0.4
+        y = np.clip(yhat + np.where(promoted, 2.0, 1.0) * (y - yhat), 0, None)
+        return y, yhat, lead, promoted
+
+    y, yhat, lead, promoted = errors(20_000)
+    dist = Conformal.fit(y, yhat, lead, H, 0.8, promoted=promoted)
+    assert dist is not None and 1.7 < dist.promoted_factor < 2.3 and dist.special_factor == 1.0
+    y2, yhat2, lead2, promoted2 = errors(20_000)
+    lo, hi = dist.interval(yhat2, lead2, promoted=promoted2)
+    inside = (y2 >= lo) & (y2 <= hi)
+    assert 0.77 <= inside[promoted2].mean() <= 0.83 and 0.77 <= inside[~promoted2].mean() <= 0.83
+    plain = Conformal.fit(y, yhat, lead, H, 0.8)
+    assert plain is not None
+    lo, hi = plain.interval(yhat2, lead2)
+    assert ((y2 >= lo) & (y2 <= hi))[promoted2].mean() < 0.72  # one band for both under-covers deals
+    assert Conformal.from_dict(dist.to_dict()) == dist
+    old = {k: v for k, v in dist.to_dict().items() if k != "promoted_factor"}
+    assert Conformal.from_dict(old).promoted_factor == 1.0
+
+
 def test_the_special_factor_needs_enough_of_both_and_is_bounded():
     abs_r = np.ones(1000)
     few = np.zeros(1000, dtype=bool)
     few[:50] = True
-    assert special_factor(abs_r * np.where(few, 5, 1), few) == 1.0  # 50 special errors: not measured
+    assert special_factor_of(abs_r * np.where(few, 5, 1), few) == 1.0  # 50 special errors: not measured
     many = np.arange(1000) < 500
-    assert special_factor(np.where(many, 0.5, 1.0), many) == 1.0  # calmer holidays keep the band
-    assert special_factor(np.where(many, 50.0, 1.0), many) == MAX_SPECIAL_FACTOR
+    assert special_factor_of(np.where(many, 0.5, 1.0), many) == 1.0  # calmer holidays keep the band
+    assert special_factor_of(np.where(many, 50.0, 1.0), many) == MAX_SPECIAL_FACTOR
 
 
 def test_special_periods_follow_the_calendar_and_the_frequency():

@@ -52,14 +52,33 @@ def test_only_known_future_covariates_look_past_the_origin():
     changed = {name: m.copy() for name, m in grid.covariates.items()}
     for m in changed.values():
         m[:, origin + 1 :] = 7.0  # rewrite every covariate after the origin
+    future = grid.Y.copy()
+    future[:, origin + 1 :] = 500.0  # and the sales (the promotion's lift features read them)
     X2, _ = build_features(
-        FeatureContext.build(DenseGrid(**{**grid.__dict__, "covariates": changed})), p, t, h
+        FeatureContext.build(DenseGrid(**{**grid.__dict__, "Y": future, "covariates": changed})), p, t, h
     )
     moved = {
         name for j, name in enumerate(ctx.names) if not np.array_equal(X[:, j], X2[:, j], equal_nan=True)
     }
     # exactly the target-period features of the known-future covariates may change
     assert moved == {"cov_promo_target", "cov_shelf_price_rel_target"}
+
+
+def test_a_promotion_brings_each_series_own_sales_with_and_without_it():
+    """A known-future promotion adds the series' mean sales on promoted and on other periods over the
+    last year up to the origin, in units of its scale; a past-only flag or a price adds none."""
+    grid = _with_covariates(_grid(P=4, D=900), horizon=14)
+    ctx = FeatureContext.build(grid)
+    assert [n for n in ctx.names if n.endswith(("_on_mean", "_off_mean"))] == [
+        "cov_promo_on_mean",
+        "cov_promo_off_mean",
+    ]
+    origin, series = 800, 2
+    X, scale = build_features(ctx, np.array([series]), np.array([origin]), np.array([3]))
+    year = slice(origin - grid.frequency.year + 1, origin + 1)
+    y, on = grid.Y[series, year], grid.covariates["promo"][series, year] > 0
+    assert X[0, ctx.names.index("cov_promo_on_mean")] == pytest.approx(y[on].mean() / scale[0], rel=1e-5)
+    assert X[0, ctx.names.index("cov_promo_off_mean")] == pytest.approx(y[~on].mean() / scale[0], rel=1e-5)
 
 
 def test_a_forecast_past_the_data_needs_planned_values_unless_told_otherwise():

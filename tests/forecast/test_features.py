@@ -79,3 +79,18 @@ def test_windows_count_calendar_days_with_zeros():
     assert X[0, FEATURES.index("days_since_sale")] == 0
     zero_share = X[0, FEATURES.index("zero_share28")]
     assert zero_share == pytest.approx(24 / 28)
+
+
+def test_an_age_is_counted_only_from_a_start_the_data_saw():
+    """A series selling from the data's first days may be years old: its age is unknown (the cap), not
+    the calendar time since the data began, which would let the trees read the date off it."""
+    from matih.forecast.features import cadence_of
+
+    grid = _grid(P=4, D=900)
+    grid.first[:] = [0, 20, 500, 500]  # from the start, within the first 28 days, launched on day 500
+    ctx = FeatureContext.build(grid)
+    cap = cadence_of(grid.frequency).age_cap
+    age = FEATURES.index("age")
+    for t, launched in ((600, 100), (800, 300)):
+        X, _ = build_features(ctx, np.arange(4), np.full(4, t), np.ones(4, dtype=np.int64))
+        assert X[:, age].tolist() == [cap, cap, launched, launched]

@@ -60,6 +60,9 @@ class Conformal:
     errors: int = 0
     special_factor: float = 1.0
     """Spread multiplier on the calendar's special periods (1: none measured, or they err no more)."""
+    promoted_factor: float = 1.0
+    """Spread multiplier on periods with a declared promotion, advertising or event on, measured on the
+    calibration window itself (1: none declared, too few, or they err no more)."""
 
     @classmethod
     def fit(
@@ -71,12 +74,20 @@ class Conformal:
         level: float,
         special: np.ndarray | None = None,
         special_factor: float = 1.0,
+        promoted: np.ndarray | None = None,
     ) -> Conformal | None:
         """From out-of-sample actuals and forecasts (``lead`` in periods, ``special`` marking forecasts
-        for a special period); ``None`` with too few."""
+        for a special period, ``promoted`` those with a declared promotion on); ``None`` with too few.
+        Promoted periods are frequent enough to be measured on the window itself (a deal week's error
+        grows with the lift, not with the square root of the forecast): their normalised errors are
+        divided by how much larger they are, so they share one distribution with the others."""
         if len(y) < MIN_ERRORS:
             return None
         r = (np.asarray(y, np.float64) - yhat) / spread(yhat) / _special(special, special_factor)
+        promoted_factor = 1.0
+        if promoted is not None:
+            promoted_factor = special_factor_of(np.abs(r), promoted)
+            r = r / _special(promoted, promoted_factor)
         factor = _lead_factor(np.abs(r), lead, horizon)
         z = r / factor[np.clip(lead, 1, horizon) - 1]
         n = len(z)
@@ -90,23 +101,36 @@ class Conformal:
             lead_factor=tuple(float(f) for f in factor),
             errors=n,
             special_factor=float(special_factor),
+            promoted_factor=float(promoted_factor),
         )
 
-    def _scale(self, yhat: np.ndarray, lead: np.ndarray, special: np.ndarray | None) -> np.ndarray:
+    def _scale(
+        self, yhat: np.ndarray, lead: np.ndarray, special: np.ndarray | None, promoted: np.ndarray | None
+    ) -> np.ndarray:
         factor = np.asarray(self.lead_factor)
         lead_part = factor[np.clip(lead, 1, len(factor)) - 1]
-        return spread(yhat) * lead_part * _special(special, self.special_factor)
+        marks = _special(special, self.special_factor) * _special(promoted, self.promoted_factor)
+        return spread(yhat) * lead_part * marks
 
     def interval(
-        self, yhat: np.ndarray, lead: np.ndarray, special: np.ndarray | None = None
+        self,
+        yhat: np.ndarray,
+        lead: np.ndarray,
+        special: np.ndarray | None = None,
+        promoted: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        s = self._scale(yhat, lead, special)
+        s = self._scale(yhat, lead, special, promoted)
         return yhat + self.lower * s, yhat + self.upper * s
 
     def quantile(
-        self, q: float, yhat: np.ndarray, lead: np.ndarray, special: np.ndarray | None = None
+        self,
+        q: float,
+        yhat: np.ndarray,
+        lead: np.ndarray,
+        special: np.ndarray | None = None,
+        promoted: np.ndarray | None = None,
     ) -> np.ndarray:
-        return yhat + float(np.interp(q, LEVELS, self.values)) * self._scale(yhat, lead, special)
+        return yhat + float(np.interp(q, LEVELS, self.values)) * self._scale(yhat, lead, special, promoted)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +140,7 @@ class Conformal:
             "lead_factor": list(self.lead_factor),
             "errors": self.errors,
             "special_factor": self.special_factor,
+            "promoted_factor": self.promoted_factor,
         }
 
     @classmethod
@@ -127,6 +152,7 @@ class Conformal:
             tuple(raw["lead_factor"]),
             int(raw.get("errors", 0)),
             float(raw.get("special_factor", 1.0)),  # models saved before it: none measured
+            float(raw.get("promoted_factor", 1.0)),
         )
 
 
@@ -147,7 +173,7 @@ def _special(special: np.ndarray | None, factor: float) -> np.ndarray | float:
     return np.where(special, factor, 1.0)
 
 
-def special_factor(abs_r: np.ndarray, special: np.ndarray) -> float:
+def special_factor_of(abs_r: np.ndarray, special: np.ndarray) -> float:
     """How much more forecasts for special periods err than the others (mean absolute normalised error),
     at least 1 and at most :data:`MAX_SPECIAL_FACTOR`; 1 with fewer than :data:`MIN_SPECIAL` of either."""
     if special.sum() < MIN_SPECIAL or (~special).sum() < MIN_SPECIAL:
@@ -194,11 +220,13 @@ class Calibrated:
         lead: np.ndarray,
         levels: tuple[float, ...] | None = None,
         special: np.ndarray | None = None,
+        promoted: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each row's interval bounds and quantiles at ``levels`` (default: the model's own), from its
         model's calibrated distribution (the fallback's for a model too small to calibrate); ``special``
         marks rows forecasting a special period of the calendar
-        (:func:`~matih.forecast.features.special_periods`)."""
+        (:func:`~matih.forecast.features.special_periods`), ``promoted`` those with a declared promotion
+        on (:func:`~matih.forecast.features.promoted_cells`)."""
         levels = self.quantile_levels if levels is None else levels
         lower, upper = np.zeros(len(yhat)), np.zeros(len(yhat))
         quantiles = np.zeros((len(yhat), len(levels)))
@@ -208,9 +236,10 @@ class Calibrated:
             rows = inverse == i
             dist = self.conformal.get(str(name), default)
             marks = None if special is None else special[rows]
-            lower[rows], upper[rows] = dist.interval(yhat[rows], lead[rows], marks)
+            on = None if promoted is None else promoted[rows]
+            lower[rows], upper[rows] = dist.interval(yhat[rows], lead[rows], marks, on)
             for j, q in enumerate(levels):
-                quantiles[rows, j] = dist.quantile(q, yhat[rows], lead[rows], marks)
+                quantiles[rows, j] = dist.quantile(q, yhat[rows], lead[rows], marks, on)
         if self.nonnegative:
             return np.clip(lower, 0.0, None), np.clip(upper, 0.0, None), np.clip(quantiles, 0.0, None)
         return lower, upper, quantiles
@@ -223,9 +252,11 @@ class Calibrated:
         lead: np.ndarray,
         special: np.ndarray | None = None,
         special_factor: float = 1.0,
+        promoted: np.ndarray | None = None,
     ) -> None:
         """Calibrate ``name``'s intervals and quantiles from out-of-sample forecasts ``lead`` ahead
-        (``special`` marking those for special periods, which err ``special_factor`` times more)."""
-        dist = Conformal.fit(y, yhat, lead, self.horizon, self.level, special, special_factor)
+        (``special`` marking those for special periods, which err ``special_factor`` times more;
+        ``promoted`` those with a declared promotion on)."""
+        dist = Conformal.fit(y, yhat, lead, self.horizon, self.level, special, special_factor, promoted)
         if dist is not None:
             self.conformal[name] = dist

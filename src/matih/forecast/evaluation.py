@@ -17,7 +17,7 @@ from matih.exceptions import TrainingError, ValidationGateError
 from matih.forecast import metrics as M
 from matih.forecast.config import GateConfig, TrainConfig
 from matih.forecast.dataset import load_features
-from matih.forecast.features import FeatureContext, special_periods
+from matih.forecast.features import FeatureContext, promoted_cells, special_periods
 from matih.forecast.frequency import Frequency
 from matih.forecast.grid import DenseGrid
 from matih.forecast.model import Forecast, Forecaster
@@ -223,7 +223,8 @@ class _Backtest:
         cycle = grid.frequency.cycle  # the same weekday for days; the same period last year otherwise
         same_weekday = target - cycle * ((fc.horizon + cycle - 1) // cycle)
         special = special_periods(grid, target)
-        _, _, deciles = model.uncertainty(fc.predicted, fc.model, fc.horizon, M.WQL_LEVELS, special)
+        promoted = promoted_cells(grid, fc.series_index, target)
+        _, _, deciles = model.uncertainty(fc.predicted, fc.model, fc.horizon, M.WQL_LEVELS, special, promoted)
         return cls(
             origin=origin,
             forecast=fc,

@@ -201,6 +201,9 @@ class FeatureContext:
     cadence: Cadence
     covariate_sums: dict[str, np.ndarray] = field(default_factory=dict)
     """Cumulative sums of each covariate over the data's periods (for its recent mean)."""
+    lift_sums: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
+    """Per known-future flag (:data:`LIFT_KINDS`): cumulative sales and observed periods with the flag on,
+    then with it off (each series' own sales with and without it)."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -261,6 +264,11 @@ class FeatureContext:
             covariate_sums={
                 name: csum(np.nan_to_num(m[:, :D].astype(np.float64))) for name, m in grid.covariates.items()
             },
+            lift_sums={
+                role.column: _lift_sums(grid.covariates[role.column][:, :D], y0, observed, csum)
+                for role in grid.covariate_roles
+                if _has_lift(role)
+            },
             **done,
         )
 
@@ -270,6 +278,36 @@ class FeatureContext:
     def mean(self, p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Each series' mean over its observed periods a..b (inclusive); NaN where it has none."""
         return _window(self.cs, self.cn, p, a, b)
+
+
+#: known-future covariates that switch demand on and off: each series' sales with and without them are
+#: features (a store's usual deal-week sales say more about its next deal week than its recent mean does)
+LIFT_KINDS = ("promotion", "advertising", "event")
+
+
+def _has_lift(role: CovariateRole) -> bool:
+    return role.known == "future" and role.kind in LIFT_KINDS
+
+
+def _lift_sums(
+    m: np.ndarray, y0: np.ndarray, observed: np.ndarray, csum: Callable[..., np.ndarray]
+) -> tuple[np.ndarray, ...]:
+    on = np.nan_to_num(m) > 0
+    off = observed & ~on
+    on &= observed
+    return csum(np.where(on, y0, 0.0)), csum(on, np.int32), csum(np.where(off, y0, 0.0)), csum(off, np.int32)
+
+
+def promoted_cells(grid: DenseGrid, p: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """Whether each (series ``p``, period ``target``) has a known-future promotion, advertising or event
+    on (:data:`LIFT_KINDS`); None when the grid declares none. Their errors are calibrated apart."""
+    roles = [role for role in grid.covariate_roles if _has_lift(role)]
+    if not roles:
+        return None
+    on = np.zeros(len(p), dtype=bool)
+    for role in roles:
+        on |= np.nan_to_num(_gather(grid.covariates[role.column], p, target)) > 0
+    return on
 
 
 def _ffill(m: np.ndarray) -> np.ndarray:
@@ -359,7 +397,11 @@ def build_features(
     cols.append(_gather(ctx.discount_ffill, p, t))
     last = ctx.last_sale[p, np.clip(t, 0, g.n_days - 1)]
     cols.append(np.where(last >= 0, t - last, 999).astype(np.float64))
-    cols.append(np.minimum(t - g.first[p], k.age_cap).astype(np.float64))
+    # a series whose first row is among the data's first periods may have sold long before them: its age
+    # is unknown, at least the cap. Counted from the data's start it would be the calendar time, which
+    # the trees split on like a clock and carry the latest weeks' level forward from (benchmarks/RESULTS.md)
+    first = g.first[p]
+    cols.append(np.where(first < k.spread, k.age_cap, np.minimum(t - first, k.age_cap)).astype(np.float64))
     cal = g.calendar
     if daily:
         target_day = g.start + target.astype("timedelta64[D]")
@@ -380,7 +422,7 @@ def build_features(
         cols.append(h)
         cols.append(_period_days(g, t, cal.holiday_period)[0])
     cols += [ctx.seasonal[p], ctx.sub_code[p], c]
-    cols += _covariate_features(ctx, p, t, target)
+    cols += _covariate_features(ctx, p, t, target, scale)
     X = np.empty((n, len(ctx.names)), dtype=dtype)
     for j, values in enumerate(cols):
         # float32 values whatever the dtype: the trees split on what training saw, and a float64 value
@@ -403,13 +445,15 @@ def covariate_names(roles: Sequence[CovariateRole]) -> tuple[str, ...]:
                     f"{base}_origin",
                 ]
             )
+            if _has_lift(role):
+                names += [f"{base}_on_mean", f"{base}_off_mean"]
         else:
             names += [f"{base}_rel_origin"] if role.kind == "price" else [f"{base}_origin", f"{base}_mean"]
     return tuple(names)
 
 
 def _covariate_features(
-    ctx: FeatureContext, p: np.ndarray, t: np.ndarray, target: np.ndarray
+    ctx: FeatureContext, p: np.ndarray, t: np.ndarray, target: np.ndarray, scale: np.ndarray
 ) -> list[np.ndarray]:
     """Known-future covariates enter at the target period (a planned price against its recent mean, a
     booked promotion) and at the origin; past-only ones at the origin and over the recent window, never
@@ -428,6 +472,14 @@ def _covariate_features(
                 cols.append(at_origin / recent)
         elif role.known == "future":
             cols += [_gather(m, p, target), at_origin]
+            if role.column in ctx.lift_sums:
+                # over the last year up to the origin, relative to the scale the target is divided by
+                on_cs, on_cn, off_cs, off_cn = ctx.lift_sums[role.column]
+                year_ago = t - k.freq.year + 1
+                cols += [
+                    _window(on_cs, on_cn, p, year_ago, t) / scale,
+                    _window(off_cs, off_cn, p, year_ago, t) / scale,
+                ]
         else:
             cols += [at_origin, _window(cs, None, p, t - k.spread + 1, t)]
     return cols

@@ -30,9 +30,15 @@ import lightgbm as lgb
 import numpy as np
 
 from matih.exceptions import TrainingError
-from matih.forecast.calibration import MIN_SPECIAL, special_factor, spread
+from matih.forecast.calibration import MIN_SPECIAL, special_factor_of, spread
 from matih.forecast.config import TrainConfig
-from matih.forecast.features import MIN_SCALE, FeatureContext, build_features, special_periods
+from matih.forecast.features import (
+    MIN_SCALE,
+    FeatureContext,
+    build_features,
+    promoted_cells,
+    special_periods,
+)
 from matih.forecast.fitters import Fitter, local_fitter
 from matih.forecast.frequency import DAILY, Frequency
 from matih.forecast.grid import DenseGrid
@@ -398,8 +404,10 @@ class Residuals:
     factors: dict[str, float]
     """:func:`special_factors`, by model name, pooled over every model under ``""``."""
     everyone: tuple[np.ndarray, ...] | None = None
-    """The fallback's own forecasts for every series from the window's origin (y, yhat, lead, special),
-    made when too few series were routed to it (or when asked)."""
+    """The fallback's own forecasts for every series from the window's origin (y, yhat, lead, special,
+    promoted), made when too few series were routed to it (or when asked)."""
+    promoted: np.ndarray | None = None
+    """Forecasts for a period with a declared promotion on (None: the grid declares none)."""
 
 
 def calibration_residuals(
@@ -428,11 +436,15 @@ def calibration_residuals(
         fc = model.predict(ctx, at, series=series, horizon=ahead)
         y = np.nan_to_num(ctx.grid.Y[fc.series_index, at + fc.horizon])
         first = np.full(len(y), k == 0)
-        parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon, first))
-    y, yhat, lead, answered, target, first = (np.concatenate(column) for column in zip(*parts, strict=True))
+        parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon, first, fc.series_index))
+    y, yhat, lead, answered, target, first, p = (
+        np.concatenate(column) for column in zip(*parts, strict=True)
+    )
     special = special_periods(ctx.grid, target)
     factors = special_factors(ctx, model, origin, rng, share)
-    res = Residuals(y, yhat, lead, answered, special, first, factors)
+    res = Residuals(
+        y, yhat, lead, answered, special, first, factors, promoted=promoted_cells(ctx.grid, p, target)
+    )
     if isinstance(model, ForecastModel) and (fallback_everyone or (answered == FALLBACK).sum() < MIN_ROWS):
         res.everyone = _fallback_everyone(ctx, model, origin)
     return res
@@ -450,7 +462,14 @@ def _fallback_everyone(ctx: FeatureContext, model: ForecastModel, origin: int) -
     if model.nonnegative:
         yhat = np.clip(yhat, 0, None)
     y = np.nan_to_num(ctx.grid.Y[p, origin + h])
-    return y, yhat, h, special_periods(ctx.grid, origin + h)
+    promoted = promoted_cells(ctx.grid, p, origin + h)
+    return (
+        y,
+        yhat,
+        h,
+        special_periods(ctx.grid, origin + h),
+        np.zeros(len(y), bool) if promoted is None else promoted,
+    )
 
 
 def calibration_mape(res: Residuals) -> dict[str, float]:
@@ -471,15 +490,16 @@ def apply_calibration(model: Forecaster, res: Residuals, only: set[str] | None =
             continue
         rows = inverse == i
         factor = res.factors.get(str(name), pooled)
-        model.calibrate(str(name), res.y[rows], res.yhat[rows], res.lead[rows], res.special[rows], factor)
+        on = None if res.promoted is None else res.promoted[rows]
+        model.calibrate(str(name), res.y[rows], res.yhat[rows], res.lead[rows], res.special[rows], factor, on)
     if (only is not None and FALLBACK not in only) or (res.answered == FALLBACK).sum() >= MIN_ROWS:
         return
     if not isinstance(model, ForecastModel):  # a family answers its fallback rows with its own method
-        model.calibrate(FALLBACK, res.y, res.yhat, res.lead, res.special, pooled)
+        model.calibrate(FALLBACK, res.y, res.yhat, res.lead, res.special, pooled, res.promoted)
         return
     assert res.everyone is not None
-    y, yhat, h, special = res.everyone
-    model.calibrate(FALLBACK, y, yhat, h, special, pooled)
+    y, yhat, h, special, promoted = res.everyone
+    model.calibrate(FALLBACK, y, yhat, h, special, pooled, promoted)
 
 
 def calibrate_forecaster(
@@ -539,10 +559,10 @@ def special_factors(
     if not parts:
         return {}
     abs_r, marked, answered = (np.concatenate(column) for column in zip(*parts, strict=True))
-    factors = {"": special_factor(abs_r, marked)}
+    factors = {"": special_factor_of(abs_r, marked)}
     names, inverse = group_rows(answered)
     for i, name in enumerate(names):
         rows = inverse == i
         if marked[rows].sum() >= MIN_SPECIAL:
-            factors[str(name)] = special_factor(abs_r[rows], marked[rows])
+            factors[str(name)] = special_factor_of(abs_r[rows], marked[rows])
     return factors

@@ -31,6 +31,7 @@ from matih.forecast.features import (
     build_features,
     cadence_of,
     covariate_names,
+    promoted_cells,
     special_periods,
 )
 from matih.forecast.frequency import parse_frequency
@@ -85,6 +86,7 @@ class Forecaster(Protocol):
         lead: np.ndarray,
         levels: tuple[float, ...] | None = None,
         special: np.ndarray | None = None,
+        promoted: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
     def calibrate(
@@ -95,6 +97,7 @@ class Forecaster(Protocol):
         lead: np.ndarray,
         special: np.ndarray | None = None,
         special_factor: float = 1.0,
+        promoted: np.ndarray | None = None,
     ) -> None: ...
 
     def save(self, directory: Path) -> Path: ...
@@ -205,7 +208,8 @@ class ForecastModel(Calibrated):
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
         special = special_periods(ctx.grid, origin + np.arange(1, H + 1))[h - 1]  # per period, not row
-        lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special)
+        promoted = promoted_cells(ctx.grid, p, origin + h)
+        lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special, promoted=promoted)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
     def score(self, X: np.ndarray, model_of: np.ndarray, *, refit: bool | None = None) -> np.ndarray:

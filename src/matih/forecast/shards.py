@@ -350,7 +350,7 @@ class ShardCalibration:
     conformal: dict[str, dict[str, Any]]
     calibration_mape: dict[str, float]
     fallback: tuple[np.ndarray, ...]
-    """y, yhat, lead, special, first-origin flag of the forecasts the fallback answered."""
+    """y, yhat, lead, special, first-origin flag, promoted of the forecasts the fallback answered."""
     everyone: tuple[np.ndarray, ...] | None
     """The fallback's forecasts for every series of the shard, when too few were routed to it there."""
     pooled_factor: float
@@ -373,11 +373,19 @@ def calibrate_shard(plan: ShardPlan, k: int, config: TrainConfig, model_dir: str
     mine = set(plan.categories[k]) & set(model.boosters)
     apply_calibration(model, res, only=mine)
     routed = res.answered == FALLBACK
+    promoted = res.promoted if res.promoted is not None else np.zeros(len(res.y), dtype=bool)
     return ShardCalibration(
         k,
         {name: model.conformal[name].to_dict() for name in mine if name in model.conformal},
         {name: v for name, v in calibration_mape(res).items() if name in mine},
-        (res.y[routed], res.yhat[routed], res.lead[routed], res.special[routed], res.first[routed]),
+        (
+            res.y[routed],
+            res.yhat[routed],
+            res.lead[routed],
+            res.special[routed],
+            res.first[routed],
+            promoted[routed],
+        ),
         res.everyone,
         res.factors.get("", 1.0),
     )
@@ -551,7 +559,7 @@ def calibrate_fallback(
 ) -> None:
     """Calibrate the fallback on what it answered in every shard (on its own forecasts for every series
     when too few were routed to it), with the shards' pooled special-period factor."""
-    y, yhat, lead, special, first = (
+    y, yhat, lead, special, first, promoted = (
         np.concatenate(c) for c in zip(*(s.fallback for s in calibrations), strict=True)
     )
     weights = np.array([len(s.fallback[0]) + 1 for s in calibrations], dtype=float)
@@ -559,12 +567,12 @@ def calibrate_fallback(
     if first.any():
         stats.calibration_mape[FALLBACK] = wape(y[first], yhat[first])
     if len(y) >= MIN_ROWS:
-        model.calibrate(FALLBACK, y, yhat, lead, special, factor)
+        model.calibrate(FALLBACK, y, yhat, lead, special, factor, promoted)
         return
     # fewer than MIN_ROWS in all means fewer in every shard: each forecast everyone with the fallback
     everyone = [s.everyone for s in calibrations if s.everyone is not None]
-    ey, eyhat, elead, especial = (np.concatenate(c) for c in zip(*everyone, strict=True))
-    model.calibrate(FALLBACK, ey, eyhat, elead, especial, factor)
+    ey, eyhat, elead, especial, epromoted = (np.concatenate(c) for c in zip(*everyone, strict=True))
+    model.calibrate(FALLBACK, ey, eyhat, elead, especial, factor, epromoted)
 
 
 def forecast_shards(

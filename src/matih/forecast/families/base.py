@@ -22,7 +22,7 @@ import numpy as np
 from matih.exceptions import RegistryError, TrainingError
 from matih.forecast.calibration import FALLBACK, Calibrated, Conformal
 from matih.forecast.config import TrainConfig
-from matih.forecast.features import FeatureContext, special_periods
+from matih.forecast.features import FeatureContext, promoted_cells, special_periods
 from matih.forecast.fit import TrainStats, calibrate_forecaster, periods, split_points
 from matih.forecast.model import Forecast
 
@@ -136,7 +136,8 @@ class LocalForecaster(Calibrated, ABC):
         if self.nonnegative:
             yhat = np.clip(yhat, 0.0, None)
         special = special_periods(ctx.grid, origin + np.arange(1, H + 1))[h - 1]  # per period, not row
-        lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special)
+        promoted = promoted_cells(ctx.grid, p, origin + h)
+        lower, upper, quantiles = self.uncertainty(yhat, model_of, h, special=special, promoted=promoted)
         return Forecast(p, h, yhat, lower, upper, model_of, quantiles)
 
     # -- persistence ---------------------------------------------------------------------------------
