@@ -69,24 +69,26 @@ def test_too_few_errors_calibrate_nothing():
     assert uncalibrated(0.95).upper == pytest.approx(1.96, abs=1e-3)
 
 
+def _marked_errors(
+    rng: np.random.Generator, n: int, H: int, *, share: float, widen: float
+) -> tuple[np.ndarray, ...]:
+    """Out-of-sample errors of which ``share``, marked, are ``widen`` times larger."""
+    y, yhat, lead = _errors(rng, n, H)
+    marked = rng.random(n) < share
+    return np.clip(yhat + np.where(marked, widen, 1.0) * (y - yhat), 0, None), yhat, lead, marked
+
+
 def test_special_periods_widen_by_their_factor_and_keep_coverage():
     """Holidays err more: their errors are normalised by the special factor at calibration and their
     bands widened by it, so both kinds of day keep the nominal coverage."""
     rng = np.random.default_rng(11)
     H = 14
-
-    def errors(n: int) -> tuple[np.ndarray, ...]:
-        y, yhat, lead = _errors(rng, n, H)
-        special = rng.random(n) < 0.15
-        y = np.clip(yhat + np.where(special, 1.6, 1.0) * (y - yhat), 0, None)
-        return y, yhat, lead, special
-
-    y, yhat, lead, special = errors(20_000)
+    y, yhat, lead, special = _marked_errors(rng, 20_000, H, share=0.15, widen=1.6)
     factor = special_factor_of(np.abs(y - yhat) / np.sqrt(yhat + 1), special)
     assert 1.4 < factor < 1.8
     dist = Conformal.fit(y, yhat, lead, H, 0.8, special, factor)
     assert dist is not None and dist.special_factor == factor
-    y2, yhat2, lead2, special2 = errors(20_000)
+    y2, yhat2, lead2, special2 = _marked_errors(rng, 20_000, H, share=0.15, widen=1.6)
     lo, hi = dist.interval(yhat2, lead2, special2)
     inside = (y2 >= lo) & (y2 <= hi)
     assert 0.77 <= inside[special2].mean() <= 0.83 and 0.77 <= inside[~special2].mean() <= 0.83
@@ -106,17 +108,10 @@ def test_promoted_periods_are_measured_on_the_window_and_keep_coverage():
     calibration window's own errors, so promoted and ordinary periods both keep the nominal coverage."""
     rng = np.random.default_rng(12)
     H = 12
-
-    def errors(n: int) -> tuple[np.ndarray, ...]:
-        y, yhat, lead = _errors(rng, n, H)
-        promoted = rng.random(n) < 0.4
-        y = np.clip(yhat + np.where(promoted, 2.0, 1.0) * (y - yhat), 0, None)
-        return y, yhat, lead, promoted
-
-    y, yhat, lead, promoted = errors(20_000)
+    y, yhat, lead, promoted = _marked_errors(rng, 20_000, H, share=0.4, widen=2.0)
     dist = Conformal.fit(y, yhat, lead, H, 0.8, promoted=promoted)
     assert dist is not None and 1.7 < dist.promoted_factor < 2.3 and dist.special_factor == 1.0
-    y2, yhat2, lead2, promoted2 = errors(20_000)
+    y2, yhat2, lead2, promoted2 = _marked_errors(rng, 20_000, H, share=0.4, widen=2.0)
     lo, hi = dist.interval(yhat2, lead2, promoted=promoted2)
     inside = (y2 >= lo) & (y2 <= hi)
     assert 0.77 <= inside[promoted2].mean() <= 0.83 and 0.77 <= inside[~promoted2].mean() <= 0.83
