@@ -298,15 +298,13 @@ def _lift_sums(
     return csum(np.where(on, y0, 0.0)), csum(on, np.int32), csum(np.where(off, y0, 0.0)), csum(off, np.int32)
 
 
-def promoted_cells(grid: DenseGrid, p: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+def promoted_cells(grid: DenseGrid, p: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Whether each (series ``p``, period ``target``) has a known-future promotion, advertising or event
-    on (:data:`LIFT_KINDS`); None when the grid declares none. Their errors are calibrated apart."""
-    roles = [role for role in grid.covariate_roles if _has_lift(role)]
-    if not roles:
-        return None
+    on (:data:`LIFT_KINDS`; all False when the grid declares none). Their errors are calibrated apart."""
     on = np.zeros(len(p), dtype=bool)
-    for role in roles:
-        on |= np.nan_to_num(_gather(grid.covariates[role.column], p, target)) > 0
+    for role in grid.covariate_roles:
+        if _has_lift(role):
+            on |= np.nan_to_num(_gather(grid.covariates[role.column], p, target)) > 0
     return on
 
 
@@ -397,7 +395,8 @@ def build_features(
     cols.append(_gather(ctx.discount_ffill, p, t))
     last = ctx.last_sale[p, np.clip(t, 0, g.n_days - 1)]
     cols.append(np.where(last >= 0, t - last, 999).astype(np.float64))
-    # a series whose first row is among the data's first periods may have sold long before them: its age
+    # a series whose first row is among the data's first periods (the spread window's: 28 days, 8 weeks,
+    # 6 months) may have sold long before them: its age
     # is unknown, at least the cap. Counted from the data's start it would be the calendar time, which
     # the trees split on like a clock and carry the latest weeks' level forward from (benchmarks/RESULTS.md)
     first = g.first[p]

@@ -403,11 +403,11 @@ class Residuals:
     """Forecasts from the window's first origin (each model's calibration MAPE is measured on them)."""
     factors: dict[str, float]
     """:func:`special_factors`, by model name, pooled over every model under ``""``."""
+    promoted: np.ndarray
+    """Forecasts for a period with a declared promotion on (:func:`promoted_cells`)."""
     everyone: tuple[np.ndarray, ...] | None = None
     """The fallback's own forecasts for every series from the window's origin (y, yhat, lead, special,
     promoted), made when too few series were routed to it (or when asked)."""
-    promoted: np.ndarray | None = None
-    """Forecasts for a period with a declared promotion on (None: the grid declares none)."""
 
 
 def calibration_residuals(
@@ -442,9 +442,7 @@ def calibration_residuals(
     )
     special = special_periods(ctx.grid, target)
     factors = special_factors(ctx, model, origin, rng, share)
-    res = Residuals(
-        y, yhat, lead, answered, special, first, factors, promoted=promoted_cells(ctx.grid, p, target)
-    )
+    res = Residuals(y, yhat, lead, answered, special, first, factors, promoted_cells(ctx.grid, p, target))
     if isinstance(model, ForecastModel) and (fallback_everyone or (answered == FALLBACK).sum() < MIN_ROWS):
         res.everyone = _fallback_everyone(ctx, model, origin)
     return res
@@ -462,14 +460,7 @@ def _fallback_everyone(ctx: FeatureContext, model: ForecastModel, origin: int) -
     if model.nonnegative:
         yhat = np.clip(yhat, 0, None)
     y = np.nan_to_num(ctx.grid.Y[p, origin + h])
-    promoted = promoted_cells(ctx.grid, p, origin + h)
-    return (
-        y,
-        yhat,
-        h,
-        special_periods(ctx.grid, origin + h),
-        np.zeros(len(y), bool) if promoted is None else promoted,
-    )
+    return y, yhat, h, special_periods(ctx.grid, origin + h), promoted_cells(ctx.grid, p, origin + h)
 
 
 def calibration_mape(res: Residuals) -> dict[str, float]:
@@ -490,8 +481,15 @@ def apply_calibration(model: Forecaster, res: Residuals, only: set[str] | None =
             continue
         rows = inverse == i
         factor = res.factors.get(str(name), pooled)
-        on = None if res.promoted is None else res.promoted[rows]
-        model.calibrate(str(name), res.y[rows], res.yhat[rows], res.lead[rows], res.special[rows], factor, on)
+        model.calibrate(
+            str(name),
+            res.y[rows],
+            res.yhat[rows],
+            res.lead[rows],
+            res.special[rows],
+            factor,
+            res.promoted[rows],
+        )
     if (only is not None and FALLBACK not in only) or (res.answered == FALLBACK).sum() >= MIN_ROWS:
         return
     if not isinstance(model, ForecastModel):  # a family answers its fallback rows with its own method

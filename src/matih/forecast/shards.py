@@ -373,7 +373,6 @@ def calibrate_shard(plan: ShardPlan, k: int, config: TrainConfig, model_dir: str
     mine = set(plan.categories[k]) & set(model.boosters)
     apply_calibration(model, res, only=mine)
     routed = res.answered == FALLBACK
-    promoted = res.promoted if res.promoted is not None else np.zeros(len(res.y), dtype=bool)
     return ShardCalibration(
         k,
         {name: model.conformal[name].to_dict() for name in mine if name in model.conformal},
@@ -384,7 +383,7 @@ def calibrate_shard(plan: ShardPlan, k: int, config: TrainConfig, model_dir: str
             res.lead[routed],
             res.special[routed],
             res.first[routed],
-            promoted[routed],
+            res.promoted[routed],
         ),
         res.everyone,
         res.factors.get("", 1.0),
