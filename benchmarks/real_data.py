@@ -71,9 +71,13 @@ class DataSet:
     """matih.yaml's ``calendar`` block: the business's own holidays."""
     closures: str | None = None
     """SQL listing closed dates (``date``), written to ``analytics.derived.closures``."""
-    missing_is_zero: bool = True
-    """Whether a period without a row sold nothing (UCI: only selling days have rows) or was not
-    recorded (OJ: a store's week missing from the panel); scores skip unrecorded periods."""
+
+    @property
+    def missing_is_zero(self) -> bool:
+        """Whether a period without a row sold nothing (UCI: only selling days have rows) or was not
+        recorded (OJ: a store's week missing from the panel, ``missing_rows: unknown``); scores skip
+        unrecorded periods."""
+        return self.hyperparameters.get("missing_rows", "zero") == "zero"
 
 
 SETS = {
@@ -117,6 +121,8 @@ SETS = {
             "date_column": "week",
             "target_column": "units",
             "category_column": "brand",
+            # a scanner panel: a store's week without a row was not recorded, not a week without sales
+            "missing_rows": "unknown",
             # the drivers, known ahead as a retailer plans them (the holdout reads its own weeks' values)
             "covariates": [
                 {"column": "own_price", "kind": "price", "known": "future"},
@@ -131,7 +137,6 @@ SETS = {
         season=52,
         calendar="calendar:\n  retail_events: none\n  country: US\n",
         exogenous=("own_price", "deal", "feat"),
-        missing_is_zero=False,
     ),
 }
 
@@ -277,10 +282,10 @@ def long_frame(ctx: Any, upto: int, data: DataSet, covariates: pd.DataFrame | No
     """The grid's history up to period ``upto`` as Nixtla's long format (unique_id, ds, y), zeros kept."""
     grid = ctx.grid
     Y = grid.Y[:, : upto + 1].copy()
-    # the peers take a regular calendar: a closed day (MATIH leaves it out) is a day with no sales
-    shut = ~grid.is_open(np.arange(upto + 1))
+    # the peers take a regular calendar (mlforecast refuses gaps: "consider using fill_gaps"): a closed
+    # day, or a week the panel did not record (both NaN to MATIH), is a period with no sales to them
     started = np.arange(upto + 1)[None, :] >= grid.first[:, None]
-    Y[started & shut[None, :]] = 0.0
+    Y[started & np.isnan(Y)] = 0.0
     p, d = np.nonzero(~np.isnan(Y))
     frame = pd.DataFrame(
         {"unique_id": grid.series[p], "ds": pd.to_datetime(grid.date_at(d)), "y": Y[p, d].astype(np.float64)}

@@ -7,8 +7,8 @@ are drawn from their own random stream, so every other sale is the same unit for
 sells ``--change`` percent more from ``SHOCK``. At origins one to four weeks into the shock, the seed's
 pipeline trains on the data up to the origin, as the daily pipeline does, and forecasts 14 days. Each
 run is scored on the shocked category (WAPE: the seed's volume-weighted MAPE over the 14 days, and bias)
-and on the others, in both worlds, with the refit (production's default) and with the validated fit
-alone (``"refit": false``). The unshocked world at the same origin is the counterfactual: what the same
+and on the others, in both worlds, with the refit (``"refit": true``) and with the validated fit
+alone (the default). The unshocked world at the same origin is the counterfactual: what the same
 category's error would have been without the shock, season for season.
 
 ``matih sandbox simulate --shock`` measures the same thing through Temporal, the archive and the

@@ -124,6 +124,55 @@ def test_closed_days_are_not_zeros_and_not_targets(tmp_path):
         load_grid(wh, "analytics.derived.d", ColumnRoles(), closed_weekdays=("SAT",))
 
 
+def test_periods_without_a_row_are_unknown_when_the_spec_says_so(tmp_path):
+    from matih.forecast.config import TrainConfig
+    from matih.forecast.features import FeatureContext
+    from matih.forecast.fit import candidate_targets, training_rows
+    from matih.forecast.model import Forecast
+
+    wh = Warehouse(tmp_path)
+    # a panel: week 3 of 'a' was not recorded; 'b' starts in week 2
+    weeks = [f"('a', DATE '2024-01-07' + INTERVAL {7 * k} DAY, {k + 10})" for k in range(12) if k != 3]
+    _table(wh, ", ".join([*weeks, "('b', DATE '2024-01-14', 5)", "('b', DATE '2024-01-21', 6)"]))
+    zeros = load_grid(wh, "analytics.derived.d", ColumnRoles())
+    unknown = load_grid(wh, "analytics.derived.d", ColumnRoles(), missing_rows="unknown")
+    assert zeros.Y[0, 3] == 0 and np.isnan(unknown.Y[0, 3])
+    # before a series' first row it is NaN either way; after its last row, unknown too
+    assert np.isnan(unknown.Y[1, 0]) and unknown.Y[1, 1] == 5 and np.isnan(unknown.Y[1, 3:]).all()
+    assert np.array_equal(np.isnan(unknown.Y[:, 1:]), ~unknown.present[:, 1:])
+    assert any("10 periods without a row are unknown" in n for n in unknown.notes)
+    assert "periods without a row unknown" in (unknown.gaps.warning() or "")
+    # never a training target, while the zero it would have been is one
+    config = TrainConfig(forecast_horizon=2, max_rows_per_model=10_000)
+    series = np.array([0])
+    for grid, has_week_3 in ((zeros, True), (unknown, False)):
+        ctx = FeatureContext.build(grid)
+        candidates = int(candidate_targets(ctx, series, 11, config, 1)[1].sum())
+        _, t, h, _ = training_rows(ctx, series, 11, config, np.random.default_rng(0), 1)
+        assert candidates > 0 and ((t + h) == 3).any() == has_week_3
+    # nor scored: a forecast's rows on it have no actual
+    fc = Forecast(*(np.array(v) for v in ([0, 0], [3, 4], [9.0, 9.0], [1.0, 1.0], [20.0, 20.0], ["x", "x"])),
+                  quantiles=np.zeros((2, 0)))
+    kept, actual = fc.recorded(unknown.Y, 0)
+    assert kept.horizon.tolist() == [4] and actual.tolist() == [14]
+    assert fc.recorded(zeros.Y, 0)[1].tolist() == [0, 14]
+
+
+def test_missing_rows_is_a_spec_setting():
+    from matih.exceptions import SpecError
+    from matih.forecast.config import TrainConfig
+    from matih.specs.tasks import Hyperparameters
+
+    assert TrainConfig().missing_rows == "zero"
+    assert TrainConfig.from_task({"hyperparameters": {"missing_rows": "unknown"}}).missing_rows == "unknown"
+    base = {"model_type": "lightgbm", "forecast_horizon": 12}
+    assert Hyperparameters.model_validate({**base, "missing_rows": "unknown"}).missing_rows == "unknown"
+    with pytest.raises((SpecError, ValueError), match="missing_rows"):
+        Hyperparameters.model_validate({**base, "missing_rows": "skip"})
+    with pytest.raises(TrainingError, match="missing_rows must be 'zero' or 'unknown'"):
+        TrainConfig(missing_rows="skip")
+
+
 def test_until_cuts_the_data_and_keeps_the_planned_future():
     """A backtest's grid: data through ``end`` only; known-future covariates and the trading calendar
     keep the periods planned beyond it; the original grid is untouched."""

@@ -202,7 +202,8 @@ def run_experiment(
                 t2 = time.perf_counter()
                 fit_seconds[family] += t1 - t0
                 predict_seconds[family] += t2 - t1
-                actual = np.nan_to_num(ctx.grid.Y[fc.series_index, cutoff + fc.horizon]).astype(np.float64)
+                fc, actual = fc.recorded(ctx.grid.Y, cutoff)
+                actual = actual.astype(np.float64)
                 cats = np.asarray(grid.category, dtype=object)[fc.series_index].astype(str)
                 part = pa.table(
                     {

@@ -79,6 +79,8 @@ class TrainConfig:
     frequency: str | None = None
     #: what a negative target becomes: "clip" (0 sold), "keep" (net units), "error" (refuse the dataset)
     negative_values: str = "clip"
+    #: what a (series, period) without a row means: "zero" (sold nothing) or "unknown" (not recorded)
+    missing_rows: str = "zero"
     covariates: tuple[CovariateRole, ...] = ()
     #: weekdays without trading (MON .. SUN) and a table of further closed dates (daily data)
     closed_weekdays: tuple[str, ...] = ()
@@ -107,6 +109,8 @@ class TrainConfig:
             )
         if self.row_sampling not in ("level", "uniform"):
             raise TrainingError(f"row_sampling must be 'level' or 'uniform', got {self.row_sampling!r}")
+        if self.missing_rows not in ("zero", "unknown"):
+            raise TrainingError(f"missing_rows must be 'zero' or 'unknown', got {self.missing_rows!r}")
         if not 0.5 <= self.interval_level < 1:
             raise TrainingError(f"interval_level must be in [0.5, 1), got {self.interval_level}")
 
@@ -131,6 +135,7 @@ class TrainConfig:
                 "interval_level",
                 "frequency",
                 "negative_values",
+                "missing_rows",
                 "planned_values",
                 "missing_future",
                 "objective",

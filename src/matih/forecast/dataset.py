@@ -43,6 +43,7 @@ def read_grid(source: Engine, config: TrainConfig, calendar: BusinessCalendar, *
     settings: dict[str, Any] = {
         "frequency": config.frequency,
         "negative_values": config.negative_values,
+        "missing_rows": config.missing_rows,
         "covariates": config.covariates,
         "planned_values": config.planned_values,
         "horizon": config.forecast_horizon,

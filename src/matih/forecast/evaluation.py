@@ -218,7 +218,7 @@ class _Backtest:
     def run(cls, model: Forecaster, ctx: FeatureContext, holdout_days: int) -> _Backtest:
         grid = ctx.grid
         origin = grid.n_days - 1 - holdout_days
-        fc = model.predict(ctx, origin, horizon=holdout_days)
+        fc, actual = model.predict(ctx, origin, horizon=holdout_days).recorded(grid.Y, origin)
         target = origin + fc.horizon
         cycle = grid.frequency.cycle  # the same weekday for days; the same period last year otherwise
         same_weekday = target - cycle * ((fc.horizon + cycle - 1) // cycle)
@@ -229,7 +229,7 @@ class _Backtest:
             origin=origin,
             forecast=fc,
             target=target,
-            actual=np.nan_to_num(grid.Y[fc.series_index, target]).astype(np.float64),
+            actual=actual.astype(np.float64),
             categories=np.asarray(grid.category, dtype=object)[fc.series_index].astype(str),
             naive=np.nan_to_num(grid.Y[fc.series_index, same_weekday]),
             deciles=deciles,

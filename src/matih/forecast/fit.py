@@ -187,8 +187,9 @@ def training_rows(
         p, target, inverse = p[pick], target[pick], rate / q[pick]
     h = rng.integers(1, config.forecast_horizon + 1, len(p))
     t = target - h
-    # a closed day is no target: the business did not trade, so it sold nothing to learn from
-    ok = (t - ctx.grid.first[p] >= min_age) & ctx.grid.is_open(target)
+    # a closed day is no target: the business did not trade, so it sold nothing to learn from; nor is a
+    # period whose sales are unknown (NaN: missing_rows: unknown)
+    ok = (t - ctx.grid.first[p] >= min_age) & ctx.grid.is_open(target) & ~np.isnan(ctx.grid.Y[p, target])
     return p[ok], t[ok], h[ok], inverse[ok]
 
 
@@ -433,8 +434,7 @@ def calibration_residuals(
         cap = max(ahead, int((CALIBRATION_ROWS if k else FIRST_CALIBRATION_ROWS) * share))
         if len(series) * ahead > cap:
             series = np.sort(rng.choice(series, cap // ahead, replace=False))
-        fc = model.predict(ctx, at, series=series, horizon=ahead)
-        y = np.nan_to_num(ctx.grid.Y[fc.series_index, at + fc.horizon])
+        fc, y = model.predict(ctx, at, series=series, horizon=ahead).recorded(ctx.grid.Y, at)
         first = np.full(len(y), k == 0)
         parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon, first, fc.series_index))
     y, yhat, lead, answered, target, first, p = (
@@ -459,7 +459,9 @@ def _fallback_everyone(ctx: FeatureContext, model: ForecastModel, origin: int) -
     yhat = np.asarray(model.fallback.predict(X)) * scale
     if model.nonnegative:
         yhat = np.clip(yhat, 0, None)
-    y = np.nan_to_num(ctx.grid.Y[p, origin + h])
+    y = ctx.grid.Y[p, origin + h]
+    known = ~np.isnan(y)  # a period whose sales are unknown (missing_rows: unknown) has no error
+    y, yhat, p, h = y[known], yhat[known], p[known], h[known]
     return y, yhat, h, special_periods(ctx.grid, origin + h), promoted_cells(ctx.grid, p, origin + h)
 
 
@@ -550,8 +552,7 @@ def special_factors(
             series = np.sort(rng.choice(series, per_origin, replace=False))
         if not len(series):
             continue
-        fc = model.predict(ctx, at, series=series)
-        y = np.nan_to_num(grid.Y[fc.series_index, at + fc.horizon])
+        fc, y = model.predict(ctx, at, series=series).recorded(grid.Y, at)
         abs_r = np.abs(y - fc.predicted) / spread(fc.predicted)
         parts.append((abs_r, special[at + fc.horizon], fc.model))
     if not parts:

@@ -46,16 +46,19 @@ class GapReport:
     noun: str = "day"
     """The grid's period (``day``, ``week``, ``month``)."""
     adjective: str = "daily"
+    zero_filled: bool = True
+    """Whether a period without a row is a zero (``missing_rows: zero``) or unknown."""
 
     def warning(self) -> str | None:
         if not self.gappy_series:
             return None
         n, adjective = self.noun, self.adjective
+        filled = "zero-filled" if self.zero_filled else "periods without a row unknown"
         return (
             f"{self.gappy_series:,} of {self.series:,} series ({self.gappy_share:.0%}) skip "
             f"{self.missing_days:,} calendar {n}s; ROWS-based windows in the dataset span a median "
             f"{self.median_span_of_7_rows:.0f} calendar {n}s per 7 rows. MATIH trains on a dense "
-            f"{adjective} grid (zero-filled) and recomputes windows in calendar {n}s, so these columns are "
+            f"{adjective} grid ({filled}) and recomputes windows in calendar {n}s, so these columns are "
             "not used as features."
         )
 
@@ -87,6 +90,8 @@ class DenseGrid:
     missing_future: str = "error"
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     """The holidays and events the features may know in advance (matih.yaml's ``calendar``)."""
+    missing_rows: str = "zero"
+    """What a period without a row is: ``zero`` (sold nothing) or ``unknown`` (NaN in ``Y``)."""
     closed: np.ndarray | None = None
     """Per period from the start (the data's and ``horizon`` more): True where the business does not
     trade. Closed periods are unobserved (NaN) in ``Y``, never targets, never forecast."""
@@ -157,6 +162,7 @@ class DenseGrid:
             return None
         report = _gap_report(self.present, self.first, self.selling_days, self.n_days)
         report.noun, report.adjective = self.frequency.noun, self.frequency.adjective
+        report.zero_filled = self.missing_rows == "zero"
         return report
 
 
@@ -169,6 +175,7 @@ def load_grid(
     start: np.datetime64 | None = None,
     frequency: str | None = None,
     negative_values: str = "clip",
+    missing_rows: str = "zero",
     covariates: Sequence[CovariateRole] = (),
     planned_values: str | None = None,
     horizon: int = 0,
@@ -179,8 +186,10 @@ def load_grid(
     """Read ``dataset`` from the warehouse into a dense grid (one value per series and period: rows that
     share a period are summed by DuckDB). ``frequency`` is checked against the dates, or inferred.
     ``negative_values`` (``keep``, ``clip`` to 0, or ``error``) says what a negative target (returns
-    exceeding sales) becomes; each oddity met is described in :attr:`DenseGrid.notes`. ``start`` and
-    ``end`` fix the grid's first and last period (a shard of the dataset spans the whole dataset's)."""
+    exceeding sales) becomes; ``missing_rows`` whether a period without a row sold nothing (``zero``)
+    or is unknown (``unknown``: NaN, as before a series' first row). Each oddity met is described in
+    :attr:`DenseGrid.notes`. ``start`` and ``end`` fix the grid's first and last period (a shard of
+    the dataset spans the whole dataset's)."""
     warehouse.require_table(dataset)
     columns = _columns(warehouse, dataset)
     r = roles
@@ -244,6 +253,14 @@ def load_grid(
     Y[idx, day] = _targets(rows, freq, negative_values, notes, r.target_column)
     first = present.argmax(axis=1).astype(np.int64)  # every series has a row (ufunc.at is 30x slower)
     Y[np.arange(D)[None, :] < first[:, None]] = np.nan
+    if missing_rows == "unknown":
+        unrecorded = ~present & (np.arange(D)[None, :] > first[:, None])
+        Y[unrecorded] = np.nan
+        if count := int(unrecorded.sum()):
+            notes.append(
+                f"{count:,} periods without a row are unknown, not zeros (missing_rows: unknown): "
+                "they are neither training targets nor scored"
+            )
     closed = _closed_periods(warehouse, closures_table, closed_weekdays, freq, start, D + horizon)
     if closed is not None:
         sold = int(np.count_nonzero(np.nan_to_num(Y[:, closed[:D]])))
@@ -279,6 +296,7 @@ def load_grid(
         covariates=covariate_values,
         covariate_roles=tuple(covariates),
         missing_future=missing_future,
+        missing_rows=missing_rows,
         closed=closed,
     )
 

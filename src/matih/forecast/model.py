@@ -15,6 +15,7 @@ gets the validated fit, forecasts from the last period on the refit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,16 @@ class Forecast:
 
     def __len__(self) -> int:
         return len(self.series_index)
+
+    def recorded(self, Y: np.ndarray, origin: int) -> tuple[Forecast, np.ndarray]:
+        """The rows whose actual in ``Y`` (series x periods) is known, and those actuals: a closed
+        period, or one without a row under ``missing_rows: unknown``, is NaN and has nothing to score."""
+        actual = Y[self.series_index, origin + self.horizon]
+        known = ~np.isnan(actual)
+        if known.all():
+            return self, actual
+        kept = Forecast(*(getattr(self, f.name)[known] for f in dataclasses.fields(self)))
+        return kept, actual[known]
 
 
 class Forecaster(Protocol):

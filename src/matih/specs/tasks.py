@@ -216,6 +216,10 @@ class Hyperparameters(SpecModel):
     """What a negative target (returns beyond sales) becomes: ``clip`` counts it as 0 sold, ``keep``
     forecasts net units (forecasts may then be negative), ``error`` refuses the dataset. The training
     summary says how many there were."""
+    missing_rows: Literal["zero", "unknown"] = "zero"
+    """What a (series, period) without a row in the dataset means. ``zero``: it sold nothing (a table
+    of sales lists only the periods that sold). ``unknown``: it was not recorded (a store's week missing
+    from a scanner panel): neither a training target nor a zero in the features, and not scored."""
     objective: Literal["auto", "poisson", "tweedie", "l2"] = "auto"
     """LightGBM's loss. ``auto`` picks per model: Tweedie where most series are intermittent (they sell
     in fewer than 1 of 1.32 periods), Poisson otherwise, squared error (``l2``) for net units."""
