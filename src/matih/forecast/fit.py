@@ -187,9 +187,9 @@ def training_rows(
         p, target, inverse = p[pick], target[pick], rate / q[pick]
     h = rng.integers(1, config.forecast_horizon + 1, len(p))
     t = target - h
-    # a closed day is no target: the business did not trade, so it sold nothing to learn from; nor is a
-    # period whose sales are unknown (NaN: missing_rows: unknown)
-    ok = (t - ctx.grid.first[p] >= min_age) & ctx.grid.is_open(target) & ~np.isnan(ctx.grid.Y[p, target])
+    # an unobserved period (NaN) is no target: a closed day, when the business sold nothing to learn
+    # from, or a period without a row under missing_rows: unknown
+    ok = (t - ctx.grid.first[p] >= min_age) & ~np.isnan(ctx.grid.Y[p, target])
     return p[ok], t[ok], h[ok], inverse[ok]
 
 
@@ -453,15 +453,13 @@ def _fallback_everyone(ctx: FeatureContext, model: ForecastModel, origin: int) -
     everyone = np.nonzero(ctx.grid.first <= origin)[0]
     p = np.repeat(everyone, H)
     h = np.tile(np.arange(1, H + 1), len(everyone))
-    trading = ctx.grid.is_open(origin + h)
-    p, h = p[trading], h[trading]
+    y = ctx.grid.Y[p, origin + h]
+    observed = ~np.isnan(y)  # a closed day, or a period without a row under missing_rows: unknown
+    p, h, y = p[observed], h[observed], y[observed]
     X, scale = build_features(ctx, p, np.full(len(p), origin), h)
     yhat = np.asarray(model.fallback.predict(X)) * scale
     if model.nonnegative:
         yhat = np.clip(yhat, 0, None)
-    y = ctx.grid.Y[p, origin + h]
-    known = ~np.isnan(y)  # a period whose sales are unknown (missing_rows: unknown) has no error
-    y, yhat, p, h = y[known], yhat[known], p[known], h[known]
     return y, yhat, h, special_periods(ctx.grid, origin + h), promoted_cells(ctx.grid, p, origin + h)
 
 

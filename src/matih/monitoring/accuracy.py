@@ -79,7 +79,7 @@ def score_archive(
     ok = (product >= 0) & (target >= 0) & (target < grid.n_days) & (dates <= np.datetime64(through))
     y = np.full(len(ok), np.nan)
     y[ok] = grid.Y[product[ok], target[ok]]
-    ok &= ~np.isnan(y)  # before the product's first row, or a closed day: nothing to score
+    ok &= ~np.isnan(y)  # before the product's first row, a closed day or an unrecorded one: nothing to score
     scale = _mase_scale(grid, product[ok], origin[ok])
     keep = pa.array(ok)
     scored = _scored(
