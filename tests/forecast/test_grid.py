@@ -151,8 +151,10 @@ def test_periods_without_a_row_are_unknown_when_the_spec_says_so(tmp_path):
         _, t, h, _ = training_rows(ctx, series, 11, config, np.random.default_rng(0), 1)
         assert candidates > 0 and ((t + h) == 3).any() == has_week_3
     # nor scored: a forecast's rows on it have no actual
-    fc = Forecast(*(np.array(v) for v in ([0, 0], [3, 4], [9.0, 9.0], [1.0, 1.0], [20.0, 20.0], ["x", "x"])),
-                  quantiles=np.zeros((2, 0)))
+    fc = Forecast(
+        *(np.array(v) for v in ([0, 0], [3, 4], [9.0, 9.0], [1.0, 1.0], [20.0, 20.0], ["x", "x"])),
+        quantiles=np.zeros((2, 0)),
+    )
     kept, actual = fc.recorded(unknown.Y, 0)
     assert kept.horizon.tolist() == [4] and actual.tolist() == [14]
     assert fc.recorded(zeros.Y, 0)[1].tolist() == [0, 14]

@@ -77,6 +77,10 @@ def test_sharded_training_and_batch_match_the_whole_grids(loaded_workspace, tmp_
         assert sorted(sharded.conformal) == sorted(whole.conformal)
         assert stats.rows[FALLBACK] <= config.max_rows_per_model
         assert "3 shards of categories" in stats.where
+        # the earlier fit's window is forecast in the shards too: as many errors as on the whole grid
+        assert stats.earlier_rows["earlier1:" + FALLBACK] > 0
+        for name, dist in whole.conformal.items():
+            assert abs(sharded.conformal[name].errors - dist.errors) <= 0.1 * dist.errors, name
         assert skeleton.n_days == ctx.grid.n_days and len(skeleton.series) == len(ctx.grid.series)
         # the same method on the same series, rows drawn by other streams: as accurate, not equal
         _, holdout = split_points(ctx.grid.n_days, config.forecast_horizon, ctx.grid.frequency)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from matih.exceptions import TrainingError
 from matih.forecast.frequency import Frequency
 from matih.specs.experiment import MODEL_FAMILIES
+from matih.specs.tasks import MAX_CALIBRATION_WINDOWS
 
 if TYPE_CHECKING:
     from matih.specs.tasks import ModelEvaluateConfig
@@ -96,6 +97,9 @@ class TrainConfig:
     #: fit the models again through the data's last period for production forecasts (LightGBM family;
     #: the gate still scores the validated fit on the holdout it never saw)
     refit: bool = False
+    #: out-of-sample windows the intervals are calibrated on (LightGBM family): the validated fit's own,
+    #: and one more per earlier fit, each forecasting the window before at a horizon's staleness
+    calibration_windows: int = 2
 
     def __post_init__(self) -> None:
         if self.model_type not in FAMILIES:
@@ -111,6 +115,10 @@ class TrainConfig:
             raise TrainingError(f"row_sampling must be 'level' or 'uniform', got {self.row_sampling!r}")
         if self.missing_rows not in ("zero", "unknown"):
             raise TrainingError(f"missing_rows must be 'zero' or 'unknown', got {self.missing_rows!r}")
+        if not 1 <= self.calibration_windows <= MAX_CALIBRATION_WINDOWS:
+            raise TrainingError(
+                f"calibration_windows must be 1 to {MAX_CALIBRATION_WINDOWS}, got {self.calibration_windows}"
+            )
         if not 0.5 <= self.interval_level < 1:
             raise TrainingError(f"interval_level must be in [0.5, 1), got {self.interval_level}")
 
@@ -140,6 +148,7 @@ class TrainConfig:
                 "missing_future",
                 "objective",
                 "refit",
+                "calibration_windows",
             )
             if k in hp
         }

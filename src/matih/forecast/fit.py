@@ -8,7 +8,16 @@ Time is split from the end of the data backwards::
 Models learn from targets before the calibration window; conformal intervals and quantiles are measured
 on the calibration window, forecast from its origin and from origins inside it (exactly as production
 forecasts are made, :mod:`matih.forecast.calibration`), and the holdout is left untouched for the
-validation gate.
+validation gate. With ``calibration_windows`` above 1 (the default is 2), earlier fits add windows::
+
+    ... targets of earlier fit 1 ... | gap (H) | its window (H) | calibration (H) | holdout (H) |
+
+Earlier fit ``j`` learns from targets up to ``j + 1`` horizons before the calibration origin and
+forecasts the window ``j`` horizons before it, a horizon after its newest target, as the validated fit
+forecasts the holdout a horizon after its own. One window's errors are measured 0 to 2/3 of a horizon
+after the fit's newest target and share that window's shocks: on orange juice its 80% band covered
+72-75% of the holdout; with the earlier fit's window pooled in, 78-80%. The earlier fits only calibrate:
+they are not kept.
 
 Each model's LightGBM objective follows its demand: Poisson for series that sell most periods, Tweedie
 (a point mass at zero plus lumpy sizes) where most series are intermittent in Syntetos, Boylan and
@@ -22,8 +31,9 @@ on NovaMart, Poisson scored 20.8% MAPE and squared error 15.1%.
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -61,6 +71,8 @@ class TrainStats:
     where: str = "local process"
     refit_rows: dict[str, int] = field(default_factory=dict)
     """Rows of each model's refit through the data's last period (none without ``refit``)."""
+    earlier_rows: dict[str, int] = field(default_factory=dict)
+    """Rows of each earlier fit's models (:func:`earlier_prefix`), which only calibrate."""
     shard_pids: set[int] = field(default_factory=set)
     """The processes that fitted the shards (sharded training only)."""
 
@@ -74,6 +86,42 @@ REFIT = "refit:"
 
 #: the calibration window's length, in horizons
 CALIBRATION_WINDOWS = 1
+
+
+def earlier_prefix(j: int) -> str:
+    """How the fitter names the models of earlier fit ``j`` (1-based; :func:`fit_ends`)."""
+    return f"earlier{j}:"
+
+
+def fit_ends(config: TrainConfig, grid: DenseGrid) -> dict[str, int]:
+    """The last training target of every fit the fitter makes, by the prefix of its models' names: the
+    validated fit (``""``), its refit (:data:`REFIT`, with ``refit``) and the earlier fits that calibrate
+    (:func:`earlier_prefix`, ``calibration_windows - 1`` of them; one whose targets would end before
+    :func:`min_history` is left out)."""
+    H = config.forecast_horizon
+    cal_origin, _ = split_points(grid.n_days, H, grid.frequency)
+    ends = {"": cal_origin}
+    if config.refit:
+        ends[REFIT] = grid.n_days - 1
+    for j in range(1, config.calibration_windows):
+        last = cal_origin - (j + 1) * H
+        if last < min_history(grid.frequency):
+            break
+        ends[earlier_prefix(j)] = last
+    return ends
+
+
+def fit_streams(config: TrainConfig, ends: dict[str, int], *shard: int) -> dict[str, np.random.Generator]:
+    """Each fit's own stream of random draws (``shard``: a shard's index, which has streams of its own), so
+    the validated fit's rows are the same whichever other fits are made."""
+    seed = config.seed
+    streams = {
+        "": np.random.default_rng([seed, 2, *shard] if shard else seed),
+        REFIT: np.random.default_rng([seed, 3, *shard] if shard else [seed, 1]),
+    }
+    for j in range(1, config.calibration_windows):
+        streams[earlier_prefix(j)] = np.random.default_rng([seed, 10 + j, *shard])
+    return {prefix: streams[prefix] for prefix in ends}
 
 
 def split_points(n_periods: int, horizon: int, freq: Frequency = DAILY) -> tuple[int, int]:
@@ -236,16 +284,17 @@ def fit_categories(
     config: TrainConfig,
     fitter: Fitter,
     stats: TrainStats,
-    rngs: tuple[np.random.Generator, np.random.Generator],
+    rngs: dict[str, np.random.Generator],
     *,
     progress: Progress | None = None,
     steps: int = 0,
 ) -> None:
-    """Build each category model's rows (and its refit's, with ``refit``) and hand them to ``fitter``;
-    ``rngs`` draw the validated fit's rows and the refit's. Categories with too few rows are left to the
-    fallback."""
+    """Build each category model's rows for every fit (:func:`fit_ends`: the validated fit, its refit
+    and the earlier fits) and hand them to ``fitter``; ``rngs`` (:func:`fit_streams`) draw each fit's
+    rows. Categories with too few rows for the validated fit are left to the fallback."""
     grid = ctx.grid
-    cal_origin, _ = split_points(grid.n_days, config.forecast_horizon, grid.frequency)
+    ends = fit_ends(config, grid)
+    cal_origin = ends[""]
     min_age = periods(config.min_history_days, grid.frequency)
     cats = np.asarray(grid.category, dtype=object)
     names = sorted({str(c) for c in cats if c is not None}) if config.per_category_models else []
@@ -255,7 +304,7 @@ def fit_categories(
         started = time.perf_counter()
         series = np.nonzero(cats == name)[0]
         f0 = time.perf_counter()
-        rows = model_rows(ctx, config, series, cal_origin, rngs[0], min_age)
+        rows = model_rows(ctx, config, series, cal_origin, rngs[""], min_age)
         stats.feature_seconds += time.perf_counter() - f0
         if rows.X is None:
             log.warning(
@@ -265,18 +314,38 @@ def fit_categories(
         stats.objectives[name] = objective_for(config, grid, series, cal_origin)
         submit(fitter, name, rows, stats.objectives[name], ctx.names)
         stats.rows[name] = rows.count
-        if config.refit:
-            again = model_rows(ctx, config, series, grid.n_days - 1, rngs[1], min_age)
-            if again.X is not None:
-                submit(fitter, REFIT + name, again, stats.objectives[name], ctx.names)
-            stats.refit_rows[name] = again.count
+        for prefix, last in ends.items():
+            if prefix:
+                again = model_rows(ctx, config, series, last, rngs[prefix], min_age)
+                if again.X is not None:
+                    submit(fitter, prefix + name, again, stats.objectives[name], ctx.names)
+                count_rows(stats, prefix, name, again.count)
         stats.seconds[name] = time.perf_counter() - started
+
+
+def count_rows(stats: TrainStats, prefix: str, name: str, count: int) -> None:
+    """Record the rows of model ``name`` of the fit named by ``prefix`` (a refit or an earlier fit)."""
+    if prefix == REFIT:
+        stats.refit_rows[name] = count
+    else:
+        stats.earlier_rows[prefix + name] = count
+
+
+_EARLIER = re.compile(r"earlier\d+:")
+
+
+def fit_of(name: str) -> tuple[str, str]:
+    """(the prefix of the fit a booster's name says it belongs to, its model name)."""
+    if name.startswith(REFIT):
+        return REFIT, name.removeprefix(REFIT)
+    match = _EARLIER.match(name)
+    return ("", name) if match is None else (match.group(), name[match.end() :])
 
 
 def submit(fitter: Fitter, name: str, rows: ModelRows, objective: str, names: tuple[str, ...]) -> None:
     """Hand a model's rows to ``fitter`` (the fallback's with the category as a feature)."""
     assert rows.X is not None and rows.y is not None and rows.w is not None
-    model_name = name.removeprefix(REFIT)
+    model_name = fit_of(name)[1]
     fitter.submit(name, rows.X, rows.y, rows.w, model_name == FALLBACK, names, OBJECTIVES[objective])
 
 
@@ -295,13 +364,14 @@ def fit_forecaster(
     freq = grid.frequency
     cal_origin, holdout_origin = split_points(grid.n_days, config.forecast_horizon, freq)
     min_age = periods(config.min_history_days, freq)
-    rng = np.random.default_rng(config.seed)
-    # the refit's rows come from their own stream, so the validated fit is the same with or without it
-    refit_rng = np.random.default_rng([config.seed, 1])
+    ends = fit_ends(config, grid)
+    # every fit draws its rows from its own stream: the validated fit is the same whatever else is fitted
+    rngs = fit_streams(config, ends)
+    rng = rngs[""]
     stats = TrainStats()
     names = {str(c) for c in grid.category if c is not None} if config.per_category_models else set()
     steps = len(names) + 1
-    fit_categories(ctx, config, fitter, stats, (rng, refit_rng), progress=progress, steps=steps)
+    fit_categories(ctx, config, fitter, stats, rngs, progress=progress, steps=steps)
     if progress:
         progress("training fallback", len(names), steps)
     started = time.perf_counter()
@@ -316,16 +386,18 @@ def fit_forecaster(
     stats.objectives[FALLBACK] = objective_for(config, grid, everyone, cal_origin)
     submit(fitter, FALLBACK, rows, stats.objectives[FALLBACK], ctx.names)
     stats.rows[FALLBACK] = rows.count
-    if config.refit:
-        again = model_rows(ctx, config, everyone, grid.n_days - 1, refit_rng, min(3, min_age))
-        if again.X is not None:
-            submit(fitter, REFIT + FALLBACK, again, stats.objectives[FALLBACK], ctx.names)
-        stats.refit_rows[FALLBACK] = again.count
+    for prefix, last in ends.items():
+        if prefix:
+            again = model_rows(ctx, config, everyone, last, rngs[prefix], min(3, min_age))
+            if again.X is not None:
+                submit(fitter, prefix + FALLBACK, again, stats.objectives[FALLBACK], ctx.names)
+            count_rows(stats, prefix, FALLBACK, again.count)
     boosters = fitter.results()
     stats.seconds[FALLBACK] = time.perf_counter() - started
     stats.where = fitter.where
     model = assemble_model(grid, config, boosters)
-    calibrate_forecaster(ctx, model, cal_origin, holdout_origin, stats, rng)
+    earlier = earlier_models(grid, config, boosters)
+    calibrate_forecaster(ctx, model, cal_origin, holdout_origin, stats, rng, earlier=earlier)
     model.meta = model_meta(grid, config, model, stats)
     if progress:
         progress("done", steps, steps)
@@ -334,31 +406,66 @@ def fit_forecaster(
 
 def assemble_model(grid: DenseGrid, config: TrainConfig, boosters: dict[str, lgb.Booster]) -> ForecastModel:
     """The forecaster of fitted ``boosters`` (category models, the fallback, and their refits), not yet
-    calibrated."""
-    freq = grid.frequency
-    cal_origin, _ = split_points(grid.n_days, config.forecast_horizon, freq)
-    boosters = dict(boosters)
-    again = {n.removeprefix(REFIT): boosters.pop(n) for n in list(boosters) if n.startswith(REFIT)}
-    fallback = boosters.pop(FALLBACK)
-    model = ForecastModel(
+    calibrated; the earlier fits' boosters are left out (:func:`earlier_models`)."""
+    cal_origin, _ = split_points(grid.n_days, config.forecast_horizon, grid.frequency)
+    fits = boosters_by_fit(boosters)
+    model = forecaster_of(grid, config, fits[""], cal_origin)
+    again = fits.get(REFIT, {})
+    if again:
+        last = grid.n_days - 1
+        model.refit = Refit(
+            boosters={n: again[n] for n in model.boosters},
+            fallback=again[FALLBACK],
+            until=str(grid.date_at(last)),
+        )
+    return model
+
+
+def boosters_by_fit(boosters: dict[str, lgb.Booster]) -> dict[str, dict[str, lgb.Booster]]:
+    """The fitter's ``boosters`` by the fit they belong to (:func:`fit_of`), each by model name."""
+    fits: dict[str, dict[str, lgb.Booster]] = {}
+    for name, booster in boosters.items():
+        prefix, model_name = fit_of(name)
+        fits.setdefault(prefix, {})[model_name] = booster
+    return fits
+
+
+def earlier_models(
+    grid: DenseGrid, config: TrainConfig, boosters: dict[str, lgb.Booster]
+) -> list[ForecastModel]:
+    """The earlier fits among the fitter's ``boosters``, in order (one without a fallback, for too few
+    rows, is left out): forecasters that only calibrate the validated fit (:func:`calibration_residuals`)."""
+    ends = fit_ends(config, grid)
+    fits = boosters_by_fit(boosters)
+    out = []
+    for j in range(1, config.calibration_windows):
+        models = fits.get(earlier_prefix(j), {})
+        if FALLBACK in models:
+            out.append(forecaster_of(grid, config, models, ends[earlier_prefix(j)]))
+            out[-1].meta = {"window": j}
+    return out
+
+
+def forecaster_of(
+    grid: DenseGrid, config: TrainConfig, boosters: dict[str, lgb.Booster], until: int
+) -> ForecastModel:
+    """One fit's forecaster: its category models and fallback (``boosters``, by model name), trained on
+    targets up to period ``until``; not yet calibrated."""
+    models = dict(boosters)
+    fallback = models.pop(FALLBACK)
+    return ForecastModel(
         horizon=config.forecast_horizon,
-        min_history_days=periods(config.min_history_days, freq),
+        min_history_days=periods(config.min_history_days, grid.frequency),
         level=config.interval_level,
-        boosters=boosters,
+        boosters=models,
         fallback=fallback,
-        trained_until=str(grid.date_at(cal_origin)),
-        frequency=freq.code,
+        trained_until=str(grid.date_at(until)),
+        frequency=grid.frequency.code,
         nonnegative=config.negative_values != "keep",
         covariates=grid.covariate_roles,
         calendar=grid.calendar.describe(),
         quantile_levels=config.quantiles,
     )
-    if again:
-        last = grid.n_days - 1
-        model.refit = Refit(
-            boosters={n: again[n] for n in boosters}, fallback=again[FALLBACK], until=str(grid.date_at(last))
-        )
-    return model
 
 
 def model_meta(
@@ -420,23 +527,33 @@ def calibration_residuals(
     *,
     fallback_everyone: bool = False,
     share: float = 1.0,
+    earlier: Sequence[ForecastModel] = (),
 ) -> Residuals:
     """Forecast the calibration window from its origin and from origins inside it, each no further than
-    the window's end. The fallback also forecasts every series from the origin when too few were routed
-    to it, or with ``fallback_everyone``. ``share``: the part of the dataset ``ctx`` holds (a shard's),
-    which gets that part of the forecasts the whole dataset would."""
+    the window's end; each of the ``earlier`` fits (:func:`earlier_models`) forecasts its own window,
+    ``j`` horizons before, the same way. The fallback also forecasts every series from the origin when
+    too few were routed to it, or with ``fallback_everyone``. ``share``: the part of the dataset ``ctx``
+    holds (a shard's), which gets that part of the forecasts the whole dataset would."""
     H = model.horizon
     parts: list[tuple[np.ndarray, ...]] = []
-    for k in calibration_offsets(H):
-        at = origin + k
-        ahead = min(H, end - at)
-        series = np.nonzero(ctx.grid.first <= at)[0]
-        cap = max(ahead, int((CALIBRATION_ROWS if k else FIRST_CALIBRATION_ROWS) * share))
-        if len(series) * ahead > cap:
-            series = np.sort(rng.choice(series, cap // ahead, replace=False))
-        fc, y = model.predict(ctx, at, series=series, horizon=ahead).recorded(ctx.grid.Y, at)
-        first = np.full(len(y), k == 0)
-        parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon, first, fc.series_index))
+    # (the fit, how many horizons before the calibration window its window starts)
+    windows: list[tuple[Forecaster, int]] = [(model, 0)]
+    windows += [(fit, int(fit.meta["window"])) for fit in earlier]  # type: ignore[call-overload]
+    for forecaster, j in windows:
+        start = origin - j * H
+        for k in calibration_offsets(H):
+            at = start + k
+            ahead = min(H, end - j * H - at)
+            series = np.nonzero(ctx.grid.first <= at)[0]
+            cap = max(ahead, int((CALIBRATION_ROWS if k else FIRST_CALIBRATION_ROWS) * share))
+            if len(series) * ahead > cap:
+                series = np.sort(rng.choice(series, cap // ahead, replace=False))
+            if not len(series):
+                continue
+            fc, y = forecaster.predict(ctx, at, series=series, horizon=ahead).recorded(ctx.grid.Y, at)
+            # each model's calibration MAPE: the validated fit's, from its window's first origin
+            first = np.full(len(y), k == 0 and j == 0)
+            parts.append((y, fc.predicted, fc.horizon, fc.model, at + fc.horizon, first, fc.series_index))
     y, yhat, lead, answered, target, first, p = (
         np.concatenate(column) for column in zip(*parts, strict=True)
     )
@@ -444,7 +561,12 @@ def calibration_residuals(
     factors = special_factors(ctx, model, origin, rng, share)
     res = Residuals(y, yhat, lead, answered, special, first, factors, promoted_cells(ctx.grid, p, target))
     if isinstance(model, ForecastModel) and (fallback_everyone or (answered == FALLBACK).sum() < MIN_ROWS):
-        res.everyone = _fallback_everyone(ctx, model, origin)
+        everyone = [
+            _fallback_everyone(ctx, fit, origin - j * H)
+            for fit, j in windows
+            if isinstance(fit, ForecastModel)
+        ]
+        res.everyone = tuple(np.concatenate(column) for column in zip(*everyone, strict=True))
     return res
 
 
@@ -507,10 +629,12 @@ def calibrate_forecaster(
     end: int,
     stats: TrainStats,
     rng: np.random.Generator,
+    *,
+    earlier: Sequence[ForecastModel] = (),
 ) -> None:
-    """Forecast the calibration window (:func:`calibration_residuals`) and calibrate every model on its
-    own forecasts' errors."""
-    res = calibration_residuals(ctx, model, origin, end, rng)
+    """Forecast the calibration window, and the ``earlier`` fits' windows (:func:`calibration_residuals`),
+    and calibrate every model on its own forecasts' errors."""
+    res = calibration_residuals(ctx, model, origin, end, rng, earlier=earlier)
     stats.calibration_mape.update(calibration_mape(res))
     apply_calibration(model, res)
 

@@ -61,7 +61,6 @@ from matih.forecast.features import FeatureContext, Vocabulary, cadence_of, cova
 from matih.forecast.fit import (
     MIN_ROWS,
     OBJECTIVES,
-    REFIT,
     ModelRows,
     Progress,
     TrainStats,
@@ -69,7 +68,11 @@ from matih.forecast.fit import (
     assemble_model,
     calibration_mape,
     calibration_residuals,
+    count_rows,
+    earlier_models,
     fit_categories,
+    fit_ends,
+    fit_streams,
     intermittent_counts,
     intermittent_share,
     model_meta,
@@ -303,7 +306,8 @@ class ShardFit:
     boosters: dict[str, str]
     stats: TrainStats
     fallback: ModelRows
-    refit_fallback: ModelRows | None
+    extra_fallback: dict[str, ModelRows]
+    """Its share of the fallback's rows for each other fit (the refit, the earlier fits) by prefix."""
     intermittent: tuple[int, int]
     notes: list[str]
     seconds: float
@@ -318,23 +322,28 @@ def fit_shard(plan: ShardPlan, k: int, config: TrainConfig, threads: int) -> Sha
     ctx = load_shard(plan, k, config)
     grid = ctx.grid
     stats = TrainStats()
-    rng, refit_rng = np.random.default_rng([config.seed, 2, k]), np.random.default_rng([config.seed, 3, k])
+    ends = fit_ends(config, grid)
+    rngs = fit_streams(config, ends, k)
     fitter = LocalFitter(config)
-    fit_categories(ctx, config, fitter, stats, (rng, refit_rng))
-    cal_origin, _ = split_points(grid.n_days, config.forecast_horizon, grid.frequency)
+    fit_categories(ctx, config, fitter, stats, rngs)
     share = max(1, round(config.max_rows_per_model * plan.series[k] / sum(plan.series)))
     budget = dataclasses.replace(config, max_rows_per_model=share)
     everyone = np.arange(len(grid.series))
     age = min(3, periods(config.min_history_days, grid.frequency))
-    fallback = model_rows(ctx, budget, everyone, cal_origin, rng, age)
-    again = model_rows(ctx, budget, everyone, grid.n_days - 1, refit_rng, age) if config.refit else None
+    fallback = model_rows(ctx, budget, everyone, ends[""], rngs[""], age)
+    extra = {
+        prefix: model_rows(ctx, budget, everyone, last, rngs[prefix], age)
+        for prefix, last in ends.items()
+        if prefix
+    }
+    cal_origin = ends[""]
     texts = {name: b.model_to_string() for name, b in fitter.results().items()}
     return ShardFit(
         k,
         texts,
         stats,
         fallback,
-        again,
+        extra,
         intermittent_counts(grid, everyone, cal_origin),
         list(grid.notes),
         time.perf_counter() - started,
@@ -356,11 +365,15 @@ class ShardCalibration:
     pooled_factor: float
 
 
-def calibrate_shard(plan: ShardPlan, k: int, config: TrainConfig, model_dir: str) -> ShardCalibration:
-    """Forecast shard ``k``'s calibration window with the whole model and calibrate its categories'
-    models; the fallback's residuals go back to be pooled with the other shards'."""
+def calibrate_shard(
+    plan: ShardPlan, k: int, config: TrainConfig, model_dir: str, earlier_dirs: Sequence[str] = ()
+) -> ShardCalibration:
+    """Forecast shard ``k``'s calibration window with the whole model (and the earlier fits' windows
+    with theirs, saved in ``earlier_dirs``) and calibrate its categories' models; the fallback's
+    residuals go back to be pooled with the other shards'."""
     ctx = load_shard(plan, k, config)
     model = ForecastModel.load(Path(model_dir))
+    earlier = [ForecastModel.load(Path(d)) for d in earlier_dirs]
     cal_origin, holdout_origin = split_points(ctx.grid.n_days, config.forecast_horizon, ctx.grid.frequency)
     res = calibration_residuals(
         ctx,
@@ -369,6 +382,7 @@ def calibrate_shard(plan: ShardPlan, k: int, config: TrainConfig, model_dir: str
         holdout_origin,
         np.random.default_rng([config.seed, 4, k]),
         share=plan.series[k] / sum(plan.series),
+        earlier=earlier,
     )
     mine = set(plan.categories[k]) & set(model.boosters)
     apply_calibration(model, res, only=mine)
@@ -492,7 +506,7 @@ def fit_shards(
     fits = runner.map(fit_shard, [(plan, k, config, runner.threads) for k in range(len(plan))], progress)
     stats = TrainStats()
     for f in fits:
-        for name in ("rows", "seconds", "calibration_mape", "objectives", "refit_rows"):
+        for name in ("rows", "seconds", "calibration_mape", "objectives", "refit_rows", "earlier_rows"):
             getattr(stats, name).update(getattr(f.stats, name))
         stats.feature_seconds += f.stats.feature_seconds
         skeleton.notes.extend(f"shard {f.shard}: {note}" for note in f.notes)
@@ -508,11 +522,11 @@ def fit_shards(
     objective = OBJECTIVES[stats.objectives[FALLBACK]]
     fitter.submit(FALLBACK, fallback.X, fallback.y, fallback.w, True, names, objective)  # type: ignore[arg-type]
     stats.rows[FALLBACK] = fallback.count
-    if config.refit:
-        again = pooled_rows([f.refit_fallback for f in fits if f.refit_fallback], config.max_rows_per_model)
+    for prefix in fits[0].extra_fallback:
+        again = pooled_rows([f.extra_fallback[prefix] for f in fits], config.max_rows_per_model)
         if again.X is not None:
-            fitter.submit(REFIT + FALLBACK, again.X, again.y, again.w, True, names, objective)  # type: ignore[arg-type]
-        stats.refit_rows[FALLBACK] = again.count
+            fitter.submit(prefix + FALLBACK, again.X, again.y, again.w, True, names, objective)  # type: ignore[arg-type]
+        count_rows(stats, prefix, FALLBACK, again.count)
     boosters: dict[str, lgb.Booster] = dict(fitter.results())
     for f in fits:
         boosters.update({name: lgb.Booster(model_str=text) for name, text in f.boosters.items()})
@@ -521,8 +535,14 @@ def fit_shards(
     model = assemble_model(skeleton, config, boosters)
     model.meta = model_meta(skeleton, config, model, stats)
     model.save(model_dir)
+    earlier_dirs = []
+    for fit in earlier_models(skeleton, config, boosters):  # the shards read them, as the model
+        earlier_dirs.append(str(model_dir.parent / f"earlier-{fit.meta['window']}"))
+        fit.save(Path(earlier_dirs[-1]))
     calibrations = runner.map(
-        calibrate_shard, [(plan, k, config, str(model_dir)) for k in range(len(plan))], progress
+        calibrate_shard,
+        [(plan, k, config, str(model_dir), earlier_dirs) for k in range(len(plan))],
+        progress,
     )
     for c in calibrations:
         model.conformal.update({name: Conformal.from_dict(raw) for name, raw in c.conformal.items()})

@@ -119,6 +119,7 @@ def _params(config: TrainConfig, model: Forecaster) -> dict[str, Any]:
         "interval_level": config.interval_level,
         "trained_until": model.trained_until,
         "refit_until": model.meta.get("refit_until"),
+        "calibration_windows": config.calibration_windows,
     }
 
 
@@ -126,6 +127,7 @@ def _metrics(model: Forecaster, stats: TrainStats, seconds: float) -> dict[str, 
     metrics = {
         "train_rows": float(stats.total_rows),
         "refit_rows": float(sum(stats.refit_rows.values())),
+        "earlier_rows": float(sum(stats.earlier_rows.values())),
         "train_seconds": seconds,
         "categories": float(
             len(stats.rows) - 1 if model.family == "lightgbm" else len(stats.calibration_mape)
@@ -193,6 +195,13 @@ def _models_lines(config: TrainConfig, grid: DenseGrid, stats: TrainStats) -> li
                 f"Refit:            every model again through {grid.date_at(grid.n_days - 1)} "
                 f"({sum(stats.refit_rows.values()):,} rows) for the forecasts; the gate scores the "
                 "validated fit"
+            )
+        earlier = {name.split(":")[0] for name in stats.earlier_rows}
+        if earlier:
+            lines.append(
+                f"Calibration:      {len(earlier) + 1} out-of-sample windows: the validated fit's and "
+                f"{len(earlier)} earlier fit{'s' if len(earlier) > 1 else ''}' "
+                f"({sum(stats.earlier_rows.values()):,} rows), which only calibrate"
             )
         return lines
     return [
