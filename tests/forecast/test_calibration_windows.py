@@ -92,6 +92,11 @@ def test_the_earlier_fit_sees_no_target_after_its_end_and_leaves_the_validated_f
         assert _trees(fitted[name]) == _trees(again[name]), name
     assert _trees(fitted["fallback"]) != _trees(again["fallback"])
     assert all(stats.earlier_rows[n] > 0 for n in earlier)
+    from matih.forecast.training import training_summary
+
+    summary = training_summary(config, grid, stats, 1.0)
+    rows = sum(stats.earlier_rows.values())
+    assert f"2 out-of-sample windows: the validated fit's and 1 earlier fit's ({rows:,} rows)" in summary
 
     one, _, _ = boosters(grid, dataclasses.replace(config, calibration_windows=1))
     for name, booster in model.boosters.items():

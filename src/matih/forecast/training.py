@@ -15,7 +15,7 @@ from matih.forecast.config import FAMILIES, CovariateRole, TrainConfig
 from matih.forecast.dataset import business_calendar, load_features
 from matih.forecast.families import REQUIREMENTS, fit_family
 from matih.forecast.features import FeatureContext
-from matih.forecast.fit import Progress, TrainStats
+from matih.forecast.fit import Progress, TrainStats, fit_of
 from matih.forecast.fitters import fitter_for, ray_address
 from matih.forecast.grid import DenseGrid
 from matih.forecast.model import Forecaster
@@ -196,11 +196,11 @@ def _models_lines(config: TrainConfig, grid: DenseGrid, stats: TrainStats) -> li
                 f"({sum(stats.refit_rows.values()):,} rows) for the forecasts; the gate scores the "
                 "validated fit"
             )
-        earlier = {name.split(":")[0] for name in stats.earlier_rows}
+        earlier = {fit_of(name)[0] for name in stats.earlier_rows}
         if earlier:
+            fits = "1 earlier fit's" if len(earlier) == 1 else f"{len(earlier)} earlier fits'"
             lines.append(
-                f"Calibration:      {len(earlier) + 1} out-of-sample windows: the validated fit's and "
-                f"{len(earlier)} earlier fit{'s' if len(earlier) > 1 else ''}' "
+                f"Calibration:      {len(earlier) + 1} out-of-sample windows: the validated fit's and {fits} "
                 f"({sum(stats.earlier_rows.values()):,} rows), which only calibrate"
             )
         return lines
