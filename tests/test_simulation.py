@@ -49,6 +49,8 @@ def _workspace(root: Path) -> Workspace:
     for task in spec["tasks"]:
         if task["type"] == "ray_train":
             task["config"]["hyperparameters"]["forecast_horizon"] = 7
+            # the intervals are not the subject either: one calibration window, one fit a day
+            task["config"]["hyperparameters"]["calibration_windows"] = 1
         if task["type"] == "model_evaluate":  # 40 trees on 240 days: the gate is not the subject here
             task["config"]["thresholds"] = {"mape_max": 0.5, "bias_range": [-0.5, 0.5]}
             task["config"].update(holdout_split="last_7_days", validation_window="7d")
