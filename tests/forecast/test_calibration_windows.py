@@ -44,6 +44,12 @@ def test_two_windows_by_default_and_a_spec_setting():
             Hyperparameters.model_validate({**settings, "calibration_windows": bad})
         with pytest.raises(TrainingError, match="calibration_windows must be 1 to 4"):
             TrainConfig(calibration_windows=bad)
+    # a local family calibrates on one window: asking it for more is refused, not ignored
+    autoets = {**settings, "model_type": "autoets"}
+    assert Hyperparameters.model_validate(autoets).calibration_windows == 2
+    assert Hyperparameters.model_validate({**autoets, "calibration_windows": 1}).calibration_windows == 1
+    with pytest.raises((SpecError, ValueError), match="model_type 'autoets' calibrates on one window"):
+        Hyperparameters.model_validate({**autoets, "calibration_windows": 3})
 
 
 def test_each_earlier_fit_ends_a_horizon_before_the_window_it_forecasts():

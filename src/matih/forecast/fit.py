@@ -84,9 +84,6 @@ class TrainStats:
 #: how the fitter names a model's refit (beside the validated fit of the same model)
 REFIT = "refit:"
 
-#: the calibration window's length, in horizons
-CALIBRATION_WINDOWS = 1
-
 
 def earlier_prefix(j: int) -> str:
     """How the fitter names the models of earlier fit ``j`` (1-based; :func:`fit_ends`)."""
@@ -127,7 +124,7 @@ def fit_streams(config: TrainConfig, ends: dict[str, int], *shard: int) -> dict[
 def split_points(n_periods: int, horizon: int, freq: Frequency = DAILY) -> tuple[int, int]:
     """(calibration origin, holdout origin) as period indices of the grid."""
     holdout_origin = n_periods - 1 - horizon
-    calibration_origin = holdout_origin - CALIBRATION_WINDOWS * horizon
+    calibration_origin = holdout_origin - horizon  # one horizon; more windows come from earlier fits
     least = min_history(freq)
     if calibration_origin < least:
         noun = freq.noun
@@ -494,7 +491,7 @@ FIRST_CALIBRATION_ROWS = 300_000
 
 def calibration_offsets(horizon: int) -> list[int]:
     """Calibration origins, as periods after the first: every third of a horizon into the window."""
-    return sorted({k * horizon // 3 for k in range(3 * CALIBRATION_WINDOWS)})
+    return sorted({k * horizon // 3 for k in range(3)})
 
 
 @dataclass

@@ -239,7 +239,8 @@ class Hyperparameters(SpecModel):
     target. Each one more adds an earlier fit, trained one horizon before the window it forecasts, as the
     validated fit is one horizon before the holdout: its errors are as stale as the forecasts the gate
     scores. Each costs one more fit of every model. On orange juice one window's 80% band covered 72-75%
-    of the holdout, two windows' 78-80% (benchmarks/RESULTS.md). The local families calibrate on one."""
+    of the holdout, two windows' 78-80% (benchmarks/RESULTS.md). The local families calibrate on one
+    (asking one of them for more is an error)."""
     quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=list)
     """Quantile levels each forecast row carries besides the interval, e.g. ``[0.1, 0.5, 0.9]``: columns
     ``p10``, ``p50``, ``p90`` of the forecast table, for inventory planning."""
@@ -277,6 +278,25 @@ class Hyperparameters(SpecModel):
                         f"refit fits the LightGBM models again through the last period; model_type "
                         f"{self.model_type!r} has no refit (the statistical families already fit at every "
                         "origin): remove refit or use model_type 'lightgbm'",
+                    )
+                ],
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _earlier_windows_are_lightgbm_s(self) -> Hyperparameters:
+        # the default (2) holds for every family; asking a local family for more than one window is an
+        # error rather than a setting silently ignored
+        asked = "calibration_windows" in self.model_fields_set and self.calibration_windows > 1
+        if asked and self.model_type != "lightgbm":
+            raise_spec_errors(
+                "Hyperparameters",
+                [
+                    (
+                        ("calibration_windows",),
+                        f"earlier calibration windows come from earlier fits of the LightGBM models; "
+                        f"model_type {self.model_type!r} calibrates on one window: remove "
+                        "calibration_windows, set it to 1, or use model_type 'lightgbm'",
                     )
                 ],
             )
